@@ -1,0 +1,15 @@
+//! Ferry's pure logic: nothing here knows the AWS SDK. Adapters for AWS live in
+//! `ferry-aws`; the Lambda functions and the `ferry` CLI only wire the two together.
+
+pub mod architecture;
+pub mod report;
+pub mod s3_uri;
+pub mod safetensors_header;
+pub mod source;
+pub mod units;
+pub mod validate;
+
+pub use report::{Code, Finding, Report, Severity};
+pub use s3_uri::S3Uri;
+pub use source::{FileEntry, FolderSource, LocalFolder, SourceError, SourceErrorKind};
+pub use validate::{validate, ValidateOptions};

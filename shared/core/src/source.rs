@@ -1,0 +1,278 @@
+//! The port through which validation reads a model folder: list files with sizes,
+//! read a byte range. Implementations: [`LocalFolder`] here, S3 in `ferry-aws`.
+
+use std::future::Future;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::s3_uri::S3Uri;
+
+/// One file of a model folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path relative to the folder, `/`-separated (`model.safetensors`, `original/params.json`).
+    pub path: String,
+    pub size: u64,
+}
+
+/// A model folder that can be listed and read by byte range.
+pub trait FolderSource: Sync {
+    /// How the folder is named in reports: a local path or `s3://bucket/prefix/`.
+    fn describe(&self) -> String;
+
+    /// The S3 location, when the folder is one (its URI is then checked against
+    /// Bedrock's `s3Uri` pattern).
+    fn s3_uri(&self) -> Option<&S3Uri> {
+        None
+    }
+
+    /// Every file under the folder, recursively, in any order.
+    fn list(&self) -> impl Future<Output = Result<Vec<FileEntry>, SourceError>> + Send;
+
+    /// Exactly the bytes of `range` of the file at `path` (a path from [`Self::list`]).
+    fn read_range(
+        &self,
+        path: &str,
+        range: Range<u64>,
+    ) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
+}
+
+/// Why a folder could not be read. The kind lets callers decide: a missing folder is
+/// the user's mistake, a transient failure is worth a retry, nothing here is a verdict
+/// on the model.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {detail}")]
+pub struct SourceError {
+    pub kind: SourceErrorKind,
+    /// What was being done: "could not list s3://b/p/", "could not read config.json".
+    pub context: String,
+    /// The cause and, where known, what to do about it.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// The folder, bucket or file does not exist.
+    NotFound,
+    /// Credentials or permissions refuse the read.
+    AccessDenied,
+    /// Throttling, a timeout, a 5xx: the same read may succeed later.
+    Transient,
+    /// Anything else (a file that changed size while read, an I/O error).
+    Other,
+}
+
+impl SourceError {
+    pub fn new(
+        kind: SourceErrorKind,
+        context: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            context: context.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind == SourceErrorKind::Transient
+    }
+}
+
+/// A model folder on the local file system.
+#[derive(Debug, Clone)]
+pub struct LocalFolder {
+    root: PathBuf,
+}
+
+/// Directories deeper than this are not descended into: a model folder is flat or
+/// nearly so, and the bound keeps a hostile tree from taking the walk forever.
+const MAX_DEPTH: usize = 8;
+
+impl LocalFolder {
+    /// Opens `root`, which must exist and be a directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, SourceError> {
+        let root = root.into();
+        let context = || format!("could not open {}", root.display());
+        match std::fs::metadata(&root) {
+            Ok(meta) if meta.is_dir() => Ok(Self { root }),
+            Ok(_) => Err(SourceError::new(
+                SourceErrorKind::NotFound,
+                context(),
+                "it is not a folder; give the folder that holds config.json",
+            )),
+            Err(err) => Err(io_error(context(), &err)),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl FolderSource for LocalFolder {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut entries = Vec::new();
+            walk(&root, "", 0, &mut entries)?;
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, SourceError> {
+        let full = self.root.join(path);
+        let path = path.to_owned();
+        blocking(move || {
+            let context = || format!("could not read {path}");
+            let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
+                SourceError::new(SourceErrorKind::Other, context(), "range too large")
+            })?;
+            let mut file = std::fs::File::open(&full).map_err(|e| io_error(context(), &e))?;
+            file.seek(SeekFrom::Start(range.start))
+                .map_err(|e| io_error(context(), &e))?;
+            let mut buf = vec![0u8; len];
+            file.read_exact(&mut buf).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    SourceError::new(
+                        SourceErrorKind::Other,
+                        context(),
+                        format!(
+                            "the file ended before byte {}; was it changed while Ferry read it?",
+                            range.end
+                        ),
+                    )
+                } else {
+                    io_error(context(), &e)
+                }
+            })?;
+            Ok(buf)
+        })
+        .await
+    }
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<FileEntry>,
+) -> Result<(), SourceError> {
+    let context = || format!("could not list {}", dir.display());
+    let read_dir = std::fs::read_dir(dir).map_err(|e| io_error(context(), &e))?;
+    for entry in read_dir {
+        let entry = entry.map_err(|e| io_error(context(), &e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            // A name that is not UTF-8 cannot be an S3 key Bedrock reads; skip it.
+            continue;
+        };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let file_type = entry.file_type().map_err(|e| io_error(context(), &e))?;
+        if file_type.is_dir() {
+            if depth < MAX_DEPTH {
+                walk(&entry.path(), &rel, depth + 1, out)?;
+            }
+        } else {
+            // Follows symlinked files (a Hugging Face cache snapshot is all symlinks);
+            // symlinked directories are not followed, so loops are impossible.
+            match std::fs::metadata(entry.path()) {
+                Ok(meta) if meta.is_file() => out.push(FileEntry {
+                    path: rel,
+                    size: meta.len(),
+                }),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // dangling symlink
+                Err(e) => return Err(io_error(context(), &e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io_error(context: String, err: &std::io::Error) -> SourceError {
+    let kind = match err.kind() {
+        std::io::ErrorKind::NotFound => SourceErrorKind::NotFound,
+        std::io::ErrorKind::PermissionDenied => SourceErrorKind::AccessDenied,
+        _ => SourceErrorKind::Other,
+    };
+    let detail = match kind {
+        SourceErrorKind::NotFound => "no such file or folder".to_owned(),
+        SourceErrorKind::AccessDenied => "permission denied".to_owned(),
+        _ => err.to_string(),
+    };
+    SourceError::new(kind, context, detail)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(work).await.map_err(|join| {
+        SourceError::new(
+            SourceErrorKind::Other,
+            "local file read",
+            format!("worker failed: {join}"),
+        )
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lists_recursively_with_relative_paths_and_reads_exact_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), b"{}").unwrap();
+        std::fs::create_dir(dir.path().join("original")).unwrap();
+        std::fs::write(dir.path().join("original/params.json"), b"0123456789").unwrap();
+
+        let folder = LocalFolder::open(dir.path()).unwrap();
+        let mut files = folder.list().await.unwrap();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(
+            files,
+            vec![
+                FileEntry {
+                    path: "config.json".into(),
+                    size: 2
+                },
+                FileEntry {
+                    path: "original/params.json".into(),
+                    size: 10
+                },
+            ]
+        );
+        let bytes = folder
+            .read_range("original/params.json", 3..7)
+            .await
+            .unwrap();
+        assert_eq!(bytes, b"3456");
+        let past_end = folder
+            .read_range("original/params.json", 8..12)
+            .await
+            .unwrap_err();
+        assert_eq!(past_end.kind, SourceErrorKind::Other);
+    }
+
+    #[test]
+    fn open_rejects_missing_paths_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = LocalFolder::open(dir.path().join("nope")).unwrap_err();
+        assert_eq!(missing.kind, SourceErrorKind::NotFound);
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let not_dir = LocalFolder::open(&file).unwrap_err();
+        assert!(not_dir.to_string().contains("not a folder"), "{not_dir}");
+    }
+}

@@ -1,0 +1,29 @@
+//! Byte counts for people. Decimal units, as AWS states its limits (200 GB = 200×10⁹ bytes).
+
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: &[(u64, &str)] = &[
+        (1_000_000_000_000, "TB"),
+        (1_000_000_000, "GB"),
+        (1_000_000, "MB"),
+        (1_000, "KB"),
+    ];
+    for &(scale, unit) in UNITS {
+        if bytes >= scale {
+            return format!("{:.2} {unit}", bytes as f64 / scale as f64);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_bytes;
+
+    #[test]
+    fn uses_decimal_units() {
+        assert_eq!(format_bytes(512), "512 bytes");
+        assert_eq!(format_bytes(91_234), "91.23 KB");
+        assert_eq!(format_bytes(16_060_522_496), "16.06 GB");
+        assert_eq!(format_bytes(200_000_000_000), "200.00 GB");
+    }
+}
