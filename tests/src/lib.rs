@@ -1,1 +1,6 @@
+//! Test support shared by every crate's tests: model folders of each family written
+//! as real safetensors, hostile and sparse files, and a moto_server harness.
 
+pub mod families;
+pub mod fixtures;
+pub mod moto;

@@ -1,0 +1,615 @@
+//! Validation of whole model folders written by the test kit.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Mutex;
+
+use ferry_core::{
+    validate, Code, FileEntry, FolderSource, LocalFolder, Report, SourceError, ValidateOptions,
+};
+use ferry_testkit::families::{self, family};
+use ferry_testkit::fixtures::{
+    self, write_model, write_raw_safetensors, write_sparse_model, write_sparse_safetensors,
+};
+
+/// Wraps a source and records every read, to prove what validation touches.
+struct Recording<S> {
+    inner: S,
+    reads: Mutex<Vec<(String, Range<u64>)>>,
+}
+
+impl<S: FolderSource> FolderSource for Recording<S> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
+        self.inner.list().await
+    }
+    async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, SourceError> {
+        self.reads
+            .lock()
+            .unwrap()
+            .push((path.to_owned(), range.clone()));
+        self.inner.read_range(path, range).await
+    }
+}
+
+async fn run(dir: &Path) -> Report {
+    let folder = LocalFolder::open(dir).unwrap();
+    validate(&folder, &ValidateOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Runs validation recording reads; asserts no read of a weight file goes past its
+/// header, and that `bytes_read` is exactly the sum of the reads.
+async fn run_recorded(dir: &Path) -> Report {
+    let source = Recording {
+        inner: LocalFolder::open(dir).unwrap(),
+        reads: Mutex::default(),
+    };
+    let report = validate(&source, &ValidateOptions::default())
+        .await
+        .unwrap();
+    let reads = source.reads.into_inner().unwrap();
+    let mut total = 0;
+    for (path, range) in &reads {
+        total += range.end - range.start;
+        if path.ends_with(".safetensors") {
+            let header_end = 8 + header_len_on_disk(&dir.join(path)).min(100_000_000);
+            assert!(
+                range.end <= header_end,
+                "read {path} {range:?} past its header (ends at {header_end})"
+            );
+        }
+    }
+    assert_eq!(
+        report.bytes_read, total,
+        "bytes_read must count every byte read"
+    );
+    report
+}
+
+fn header_len_on_disk(path: &Path) -> u64 {
+    use std::io::Read;
+    let mut prefix = [0u8; 8];
+    match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut prefix)) {
+        Ok(()) => u64::from_le_bytes(prefix),
+        Err(_) => 0, // shorter than a prefix: nothing past byte 8 may be read
+    }
+}
+
+fn codes(report: &Report) -> Vec<&'static str> {
+    report.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn finding<'r>(report: &'r Report, code: Code) -> &'r ferry_core::Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.code == code)
+        .unwrap_or_else(|| panic!("no {code:?} in {:#?}", report.findings))
+}
+
+#[tokio::test]
+async fn every_supported_family_passes_single_and_sharded() {
+    for fam in families::supported() {
+        for shards in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let written = write_model(dir.path(), &fam, shards).unwrap();
+            let report = run_recorded(dir.path()).await;
+            let label = format!("{} ({shards} shard(s))", fam.key);
+            assert!(report.ok, "{label}: {:#?}", report.findings);
+            let expected_warnings: &[&str] = if fam.key == "gpt-oss" {
+                &["unusual-dtype"]
+            } else {
+                &[]
+            };
+            let mut warnings = codes(&report);
+            warnings.dedup();
+            assert_eq!(warnings, expected_warnings, "{label}");
+            assert_eq!(
+                report.architecture.as_deref(),
+                fam.config["architectures"][0].as_str(),
+                "{label}"
+            );
+            assert_eq!(
+                report.model_type.as_deref(),
+                fam.config["model_type"].as_str(),
+                "{label}"
+            );
+            assert_eq!(report.weight_files, written.weight_files.len(), "{label}");
+            let weight_bytes: u64 = written
+                .weight_files
+                .iter()
+                .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+                .sum();
+            assert_eq!(report.total_bytes, weight_bytes, "{label}");
+            assert!(
+                report.family.is_some() && report.context_length.is_some(),
+                "{label}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn multimodal_families_are_marked() {
+    for key in ["mllama", "qwen2-vl", "qwen2.5-vl"] {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), &family(key), 1).unwrap();
+        assert!(run(dir.path()).await.multimodal, "{key}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    assert!(!run(dir.path()).await.multimodal);
+}
+
+#[tokio::test]
+async fn unsupported_families_are_refused_with_the_reason() {
+    for (fam, reason) in families::unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), &fam, 1).unwrap();
+        let report = run(dir.path()).await;
+        assert!(!report.ok, "{}", fam.key);
+        let f = finding(&report, Code::UnsupportedArchitecture);
+        assert_eq!(f.file.as_deref(), Some("config.json"));
+        assert!(f.message.contains(reason), "{}: {}", fam.key, f.message);
+        assert_eq!(report.errors(), 1, "{}: {:#?}", fam.key, report.findings);
+    }
+}
+
+#[tokio::test]
+async fn a_sentence_transformers_package_is_an_embedding_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("qwen3"), 1).unwrap();
+    std::fs::write(
+        dir.path().join("modules.json"),
+        r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"}]"#,
+    )
+    .unwrap();
+    let report = run(dir.path()).await;
+    assert!(finding(&report, Code::UnsupportedArchitecture)
+        .message
+        .contains("embedding"));
+}
+
+#[tokio::test]
+async fn an_empty_folder_is_judged_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_recorded(dir.path()).await;
+    assert!(!report.ok);
+    assert_eq!(
+        codes(&report),
+        ["missing-config", "missing-tokenizer", "missing-weights"]
+    );
+    assert_eq!(
+        (report.files, report.total_bytes, report.bytes_read),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn config_problems() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"[1,2]", "not an object"),
+        (b"{\"a\":", "not valid JSON"),
+        (b"", "not valid JSON"),
+    ];
+    for (content, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), &family("mistral"), 1).unwrap();
+        std::fs::write(dir.path().join("config.json"), content).unwrap();
+        let report = run(dir.path()).await;
+        assert_eq!(codes(&report), ["missing-config"]);
+        assert!(
+            report.findings[0].message.contains(expected),
+            "{}",
+            report.findings[0].message
+        );
+        assert_eq!(report.architecture, None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_model(&dir.path().join("inner"), &family("mistral"), 1).unwrap();
+    let report = run(dir.path()).await;
+    assert!(finding(&report, Code::MissingConfig)
+        .message
+        .contains("inner/config.json exists"));
+}
+
+#[tokio::test]
+async fn context_limit_is_131072_from_the_family_field() {
+    let cases = [
+        ("llama-3.1", "max_position_embeddings", 131_072, true),
+        ("llama-3.1", "max_position_embeddings", 131_073, false),
+        ("qwen3", "max_position_embeddings", 262_144, false),
+        ("gpt-bigcode", "n_positions", 200_000, false),
+    ];
+    for (key, field, value, ok) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fam = family(key);
+        fam.config[field] = value.into();
+        write_model(dir.path(), &fam, 1).unwrap();
+        let report = run(dir.path()).await;
+        assert_eq!(
+            report.ok, ok,
+            "{key} {field}={value}: {:#?}",
+            report.findings
+        );
+        assert_eq!(report.context_length, Some(value));
+        if !ok {
+            let f = finding(&report, Code::ContextTooLong);
+            assert!(
+                f.message.contains(field) && f.message.contains(&value.to_string()),
+                "{}",
+                f.message
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut mllama = family("mllama");
+    mllama.config["text_config"]["max_position_embeddings"] = 524_288.into();
+    write_model(dir.path(), &mllama, 1).unwrap();
+    assert!(run(dir.path()).await.has(Code::ContextTooLong));
+}
+
+#[tokio::test]
+async fn tokenizer_presence() {
+    let remove = |dir: &Path, names: &[&str]| {
+        for n in names {
+            std::fs::remove_file(dir.join(n)).unwrap();
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("qwen2.5"), 1).unwrap();
+    remove(dir.path(), &["tokenizer.json", "merges.txt"]);
+    let report = run(dir.path()).await;
+    assert!(finding(&report, Code::MissingTokenizer)
+        .message
+        .contains("without merges.txt"));
+
+    // vocab.json + merges.txt alone is a tokenizer; so is tokenizer.model or spiece.model alone.
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("qwen2.5"), 1).unwrap();
+    remove(dir.path(), &["tokenizer.json"]);
+    assert!(run(dir.path()).await.ok);
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("flan-t5"), 1).unwrap();
+    remove(dir.path(), &["tokenizer.json"]);
+    assert!(run(dir.path()).await.ok);
+}
+
+#[tokio::test]
+async fn other_weight_formats_are_missing_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("mistral"), 1).unwrap();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let bin = std::fs::File::create(dir.path().join("pytorch_model.bin")).unwrap();
+    bin.set_len(3 * 1024 * 1024).unwrap();
+    let report = run(dir.path()).await;
+    assert_eq!(codes(&report), ["missing-weights", "unexpected-file"]);
+    assert!(report.findings[0].message.contains("pytorch_model.bin"));
+    assert_eq!(
+        report.findings[1].file.as_deref(),
+        Some("pytorch_model.bin")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_shard_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 4).unwrap();
+    std::fs::remove_file(dir.path().join("model-00004-of-00004.safetensors")).unwrap();
+    let report = run_recorded(dir.path()).await;
+    assert!(!report.ok);
+    assert_eq!(codes(&report), ["incomplete-shards"]);
+    let f = &report.findings[0];
+    assert_eq!(f.file.as_deref(), Some("model.safetensors.index.json"));
+    assert_eq!(
+        f.message,
+        "the index names model-00004-of-00004.safetensors, which is not in the folder"
+    );
+}
+
+#[tokio::test]
+async fn index_and_headers_must_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("qwen3"), 2).unwrap();
+    let index_path = dir.path().join("model.safetensors.index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    // A tensor the index places in shard 1 that shard 1 does not hold, and one moved.
+    index["weight_map"]["model.layers.9.mlp.up_proj.weight"] =
+        "model-00001-of-00002.safetensors".into();
+    index["weight_map"]["lm_head.weight"] = "model-00001-of-00002.safetensors".into();
+    fixtures::write_json(&index_path, &index).unwrap();
+    let report = run(dir.path()).await;
+    assert_eq!(codes(&report), ["incomplete-shards"]);
+    let f = &report.findings[0];
+    assert_eq!(f.file.as_deref(), Some("model-00001-of-00002.safetensors"));
+    assert!(
+        f.message.starts_with("2 tensor(s)") && f.message.contains("lm_head.weight"),
+        "{}",
+        f.message
+    );
+}
+
+#[tokio::test]
+async fn broken_indexes() {
+    for (content, expected) in [
+        ("{}", "no \"weight_map\""),
+        ("nope", "not valid JSON"),
+        (r#"{"weight_map":{"a":1}}"#, "not to a shard"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), &family("mistral"), 2).unwrap();
+        std::fs::write(dir.path().join("model.safetensors.index.json"), content).unwrap();
+        let report = run(dir.path()).await;
+        let f = finding(&report, Code::IncompleteShards);
+        assert!(f.message.contains(expected), "{content}: {}", f.message);
+    }
+}
+
+#[tokio::test]
+async fn shards_without_index_and_orphan_files_are_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("mistral"), 3).unwrap();
+    std::fs::remove_file(dir.path().join("model.safetensors.index.json")).unwrap();
+    std::fs::remove_file(dir.path().join("model-00003-of-00003.safetensors")).unwrap();
+    let report = run(dir.path()).await;
+    assert!(report.ok);
+    let f = finding(&report, Code::MissingIndex);
+    assert!(
+        f.message.contains("say 3 shards but 2 are here"),
+        "{}",
+        f.message
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("mistral"), 2).unwrap();
+    std::fs::copy(
+        dir.path().join("model-00001-of-00002.safetensors"),
+        dir.path().join("extra.safetensors"),
+    )
+    .unwrap();
+    let report = run(dir.path()).await;
+    assert_eq!(codes(&report), ["unindexed-weights"]);
+    assert_eq!(
+        report.findings[0].file.as_deref(),
+        Some("extra.safetensors")
+    );
+}
+
+#[tokio::test]
+async fn hostile_headers_are_invalid_safetensors_without_reading_data() {
+    let giant = 1u64 << 40;
+    let one = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.to_vec();
+    let overlap = br#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#.to_vec();
+    // (label, declared header length (None: the real one), header, data bytes, message)
+    let cases: Vec<(&str, Option<u64>, Vec<u8>, u64, &str)> = vec![
+        ("huge length", Some(u64::MAX), b"{}".to_vec(), 0, "limit"),
+        (
+            "length just over the cap",
+            Some(100_000_001),
+            b"{}".to_vec(),
+            0,
+            "limit",
+        ),
+        (
+            "length past the end",
+            Some(50_000),
+            b"{}".to_vec(),
+            0,
+            "only",
+        ),
+        ("not JSON", None, b"not json!".to_vec(), 0, "does not start"),
+        (
+            "truncated JSON",
+            None,
+            b"{\"a\":{".to_vec(),
+            0,
+            "not valid JSON",
+        ),
+        ("offsets past the end", None, one.clone(), 4, "truncated"),
+        ("overlapping", None, overlap, 12, "overlapping"),
+        (
+            "giant sparse file with a lying header",
+            None,
+            one,
+            giant,
+            "longer than",
+        ),
+    ];
+    for (label, declared, header, data_len, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+        let weights = dir.path().join("model.safetensors");
+        write_raw_safetensors(
+            &weights,
+            declared.unwrap_or(header.len() as u64),
+            &header,
+            data_len,
+        )
+        .unwrap();
+        let report = run_recorded(dir.path()).await;
+        assert!(!report.ok, "{label}");
+        let f = finding(&report, Code::InvalidSafetensors);
+        assert_eq!(f.file.as_deref(), Some("model.safetensors"), "{label}");
+        assert!(f.message.contains(expected), "{label}: {}", f.message);
+        if declared.is_some() {
+            let config = std::fs::metadata(dir.path().join("config.json"))
+                .unwrap()
+                .len();
+            assert_eq!(
+                report.bytes_read,
+                config + 8,
+                "{label}: only the length prefix is read"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_file_shorter_than_the_length_prefix_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), b"abc").unwrap();
+    let report = run_recorded(dir.path()).await;
+    assert!(finding(&report, Code::InvalidSafetensors)
+        .message
+        .contains("3 bytes"));
+}
+
+#[tokio::test]
+async fn a_multi_gigabyte_sparse_shard_costs_only_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    let tensors = vec![
+        (
+            "model.embed_tokens.weight".to_owned(),
+            "BF16",
+            vec![128_256, 4096],
+        ),
+        (
+            "model.layers.0.mlp.up_proj.weight".to_owned(),
+            "BF16",
+            vec![14_336, 4096 * 16],
+        ),
+    ];
+    let header_len =
+        write_sparse_safetensors(&dir.path().join("model.safetensors"), &tensors).unwrap();
+    let size = std::fs::metadata(dir.path().join("model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(size > 2_000_000_000, "the shard is {size} bytes");
+    let report = run_recorded(dir.path()).await;
+    assert!(report.ok, "{:#?}", report.findings);
+    let small_files = std::fs::metadata(dir.path().join("config.json"))
+        .unwrap()
+        .len();
+    assert_eq!(report.bytes_read, small_files + 8 + header_len);
+}
+
+#[tokio::test]
+async fn size_limits_at_200_and_100_gb() {
+    // (family, shards, bytes per shard, too large?)
+    let cases = [
+        ("llama-3.1", 4, 50_000_000_000u64, true), // 200.0 GB plus norms: refused
+        ("llama-3.1", 4, 49_000_000_000, false),   // 196 GB
+        ("qwen2-vl", 2, 50_000_000_000, true),     // multimodal, 100 GB
+        ("qwen2-vl", 2, 49_000_000_000, false),
+        ("mixtral", 30, 8_000_000_000, true), // 240 GB
+    ];
+    for (key, shards, shard_bytes, too_large) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let header_bytes =
+            write_sparse_model(dir.path(), &family(key), shards, shard_bytes).unwrap();
+        let report = run_recorded(dir.path()).await;
+        assert_eq!(
+            report.has(Code::TooLarge),
+            too_large,
+            "{key} {shards}x{shard_bytes}: {:#?}",
+            report.findings
+        );
+        assert_eq!(report.ok, !too_large, "{key}");
+        let small = ["config.json", "model.safetensors.index.json"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+            .map(|m| m.len())
+            .sum::<u64>();
+        assert_eq!(
+            report.bytes_read,
+            small + header_bytes,
+            "{key}: headers and small files only"
+        );
+    }
+}
+
+#[tokio::test]
+async fn large_files_bedrock_ignores_are_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    std::fs::create_dir(dir.path().join("original")).unwrap();
+    std::fs::File::create(dir.path().join("original/consolidated.00.pth"))
+        .unwrap()
+        .set_len(16_060_000_000)
+        .unwrap();
+    std::fs::File::create(dir.path().join("notes.txt"))
+        .unwrap()
+        .set_len(1024 * 1024 - 1)
+        .unwrap();
+    std::fs::File::create(dir.path().join("optimizer.pt"))
+        .unwrap()
+        .set_len(1024 * 1024)
+        .unwrap();
+    let report = run(dir.path()).await;
+    assert!(report.ok);
+    let files: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.file.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("unexpected-file", "optimizer.pt"),
+            ("unexpected-file", "original/consolidated.00.pth")
+        ]
+    );
+    assert!(report.findings[1].message.contains("16.06 GB"));
+}
+
+#[tokio::test]
+async fn every_finding_is_reported_not_just_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fam = family("gpt2");
+    fam.config["n_positions"] = 1_000_000.into();
+    write_model(dir.path(), &fam, 3).unwrap();
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    std::fs::remove_file(dir.path().join("vocab.json")).unwrap();
+    std::fs::remove_file(dir.path().join("model-00002-of-00003.safetensors")).unwrap();
+    write_raw_safetensors(
+        &dir.path().join("model-00003-of-00003.safetensors"),
+        2,
+        b"{}",
+        5,
+    )
+    .unwrap();
+    let report = run(dir.path()).await;
+    assert_eq!(
+        codes(&report),
+        [
+            "unsupported-architecture",
+            "context-too-long",
+            "missing-tokenizer",
+            "invalid-safetensors",
+            "incomplete-shards"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn concurrency_one_and_progress_give_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("mixtral"), 7).unwrap();
+    let folder = LocalFolder::open(dir.path()).unwrap();
+    let calls = Mutex::new(Vec::new());
+    let progress = |done: usize, total: usize| calls.lock().unwrap().push((done, total));
+    let serial = validate(
+        &folder,
+        &ValidateOptions {
+            concurrency: 1,
+            progress: Some(&progress),
+        },
+    )
+    .await
+    .unwrap();
+    let parallel = validate(&folder, &ValidateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(serial, parallel);
+    assert_eq!(
+        calls.into_inner().unwrap(),
+        (1..=7).map(|d| (d, 7)).collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,86 @@
+//! moto_server on loopback, from the project's venv (`scripts/setup` installs it).
+//! Each test binary starts its own server on a free port and kills it when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+impl MotoServer {
+    /// Starts moto_server on 127.0.0.1. Fails with a message naming `scripts/setup`
+    /// when the venv is missing: these tests never skip silently.
+    pub fn start() -> Result<Self> {
+        let binary = moto_binary();
+        if !binary.exists() {
+            bail!(
+                "{} not found: run scripts/setup (it creates the project's venv with moto), \
+                 or set FERRY_MOTO_SERVER",
+                binary.display()
+            );
+        }
+        let port = free_port()?;
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut server = Self { child, port };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("moto_server exited early with {status}");
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "moto_server did not listen on 127.0.0.1:{} within 60 s",
+            self.port
+        )
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+fn moto_binary() -> PathBuf {
+    std::env::var_os("FERRY_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
