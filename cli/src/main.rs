@@ -1,1 +1,68 @@
-fn main() {}
+//! `ferry`: the operator's command line. Parsing and output only; the work is done in
+//! `ferry-core` and `ferry-aws`.
+
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Move models from a research AWS account into Amazon Bedrock Custom Model Import"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Judge a model folder (local or s3://) as Bedrock Custom Model Import would,
+    /// from config files and safetensors headers only.
+    Validate(validate::Args),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Exit statuses of the contract: 0 fine, 1 findings of severity error, 2 unusable input.
+pub const EXIT_UNUSABLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("ferry: could not start the async runtime: {err}");
+            return ExitCode::from(EXIT_UNUSABLE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Validate(args) => validate::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("ferry: {err:#}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}

@@ -4,3 +4,4 @@
 pub mod families;
 pub mod fixtures;
 pub mod moto;
+pub mod s3;

@@ -3,6 +3,7 @@
 
 pub mod architecture;
 pub mod report;
+mod report_text;
 pub mod s3_uri;
 pub mod safetensors_header;
 pub mod source;

@@ -1,0 +1,163 @@
+//! The report as a person reads it: model, architecture, size, files, then findings.
+
+use std::fmt::Write;
+
+use crate::architecture::{MULTIMODAL_SIZE_LIMIT, TEXT_SIZE_LIMIT};
+use crate::report::{Report, Severity};
+use crate::units::format_bytes;
+
+impl Report {
+    /// The model's name: the last segment of the folder path or S3 prefix.
+    pub fn model_name(&self) -> &str {
+        let trimmed = self.source.trim_end_matches('/');
+        let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
+        if name.is_empty() || trimmed.ends_with(':') {
+            &self.source
+        } else {
+            name
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let row = |out: &mut String, label: &str, value: &str| {
+            let _ = writeln!(out, "{label:<14}{value}");
+        };
+        row(&mut out, "Model", self.model_name());
+        row(&mut out, "Source", &self.source);
+        let architecture = match (&self.architecture, &self.model_type, &self.family) {
+            (Some(class), Some(mt), Some(family)) => format!("{class} ({family}, model_type {mt})"),
+            (Some(class), Some(mt), None) => format!("{class} (model_type {mt})"),
+            (Some(class), None, _) => class.clone(),
+            (None, Some(mt), Some(family)) => format!("model_type {mt} ({family})"),
+            (None, Some(mt), None) => format!("model_type {mt}"),
+            (None, None, _) => "unknown".to_owned(),
+        };
+        row(&mut out, "Architecture", &architecture);
+        if let Some(context) = self.context_length {
+            row(&mut out, "Context", &format!("{context} tokens"));
+        }
+        let limit = if self.multimodal {
+            MULTIMODAL_SIZE_LIMIT
+        } else {
+            TEXT_SIZE_LIMIT
+        };
+        row(
+            &mut out,
+            "Size",
+            &format!(
+                "{} in {} weight file(s) (Bedrock limit: under {}{})",
+                format_bytes(self.total_bytes),
+                self.weight_files,
+                format_bytes(limit),
+                if self.multimodal { ", multimodal" } else { "" }
+            ),
+        );
+        row(&mut out, "Files", &self.files.to_string());
+        row(
+            &mut out,
+            "Read",
+            &format!(
+                "{} (headers and small files only)",
+                format_bytes(self.bytes_read)
+            ),
+        );
+
+        if !self.findings.is_empty() {
+            out.push_str("\nFindings\n");
+            let code_width = self
+                .findings
+                .iter()
+                .map(|f| f.code.as_str().len())
+                .max()
+                .unwrap_or(0);
+            for f in &self.findings {
+                let mark = match f.severity {
+                    Severity::Error => "✖ error  ",
+                    Severity::Warning => "⚠ warning",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {mark}  {:<code_width$}  {}",
+                    f.code.as_str(),
+                    f.file.as_deref().unwrap_or("(folder)")
+                );
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}{}",
+                    "",
+                    f.message,
+                    width = 13 + code_width
+                );
+            }
+        }
+        let (errors, warnings) = (self.errors(), self.warnings());
+        let verdict = if self.ok {
+            format!("\n✔ Ready for Amazon Bedrock Custom Model Import: no errors, {warnings} warning(s).\n")
+        } else {
+            format!(
+                "\n✖ Bedrock would refuse this folder: {errors} error(s), {warnings} warning(s).\n"
+            )
+        };
+        out.push_str(&verdict);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{Code, Finding, Report};
+
+    fn report(findings: Vec<Finding>) -> Report {
+        Report {
+            ok: findings
+                .iter()
+                .all(|f| f.severity == crate::Severity::Warning),
+            source: "s3://bucket/models/llama-3-8b-ft/".into(),
+            architecture: Some("LlamaForCausalLM".into()),
+            model_type: Some("llama".into()),
+            files: 7,
+            total_bytes: 16_060_522_496,
+            bytes_read: 91_234,
+            findings,
+            family: Some("Llama 2 / 3 / 3.1 / 3.2 / 3.3".into()),
+            multimodal: false,
+            context_length: Some(8192),
+            weight_files: 4,
+        }
+    }
+
+    #[test]
+    fn shows_model_size_files_and_marked_findings() {
+        let text = report(vec![
+            Finding::new(
+                Code::IncompleteShards,
+                Some("model.safetensors.index.json"),
+                "the index names x",
+            ),
+            Finding::new(Code::UnexpectedFile, Some("a.bin"), "a.bin is big"),
+        ])
+        .render_text();
+        assert!(text.starts_with("Model         llama-3-8b-ft\n"), "{text}");
+        assert!(text.contains("16.06 GB in 4 weight file(s)"), "{text}");
+        assert!(
+            text.contains("✖ error    incomplete-shards  model.safetensors.index.json"),
+            "{text}"
+        );
+        assert!(
+            text.contains("⚠ warning  unexpected-file    a.bin"),
+            "{text}"
+        );
+        assert!(text.contains("1 error(s), 1 warning(s)"), "{text}");
+        assert!(report(vec![]).render_text().contains("✔ Ready"));
+    }
+
+    #[test]
+    fn model_name_falls_back_to_the_source() {
+        let mut r = report(vec![]);
+        r.source = "s3://bucket/".into();
+        assert_eq!(r.model_name(), "bucket");
+        r.source = "/".into();
+        assert_eq!(r.model_name(), "/");
+    }
+}
