@@ -83,7 +83,7 @@ fn codes(report: &Report) -> Vec<&'static str> {
     report.findings.iter().map(|f| f.code.as_str()).collect()
 }
 
-fn finding<'r>(report: &'r Report, code: Code) -> &'r ferry_core::Finding {
+fn finding(report: &Report, code: Code) -> &ferry_core::Finding {
     report
         .findings
         .iter()
@@ -386,7 +386,8 @@ async fn hostile_headers_are_invalid_safetensors_without_reading_data() {
     let one = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#.to_vec();
     let overlap = br#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#.to_vec();
     // (label, declared header length (None: the real one), header, data bytes, message)
-    let cases: Vec<(&str, Option<u64>, Vec<u8>, u64, &str)> = vec![
+    type Case = (&'static str, Option<u64>, Vec<u8>, u64, &'static str);
+    let cases: Vec<Case> = vec![
         ("huge length", Some(u64::MAX), b"{}".to_vec(), 0, "limit"),
         (
             "length just over the cap",
