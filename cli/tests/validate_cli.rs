@@ -10,15 +10,31 @@ use serde_json::Value;
 fn ferry() -> Command {
     let mut cmd = Command::cargo_bin("ferry").unwrap();
     // Never reach for real credentials or endpoints from a developer's environment.
-    for var in ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+    ] {
         cmd.env_remove(var);
     }
     cmd
 }
 
 fn validate_json(dir: &Path) -> (i32, Value) {
-    let out = ferry().args(["validate", "--format", "json"]).arg(dir).output().unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let out = ferry()
+        .args(["validate", "--format", "json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     (out.status.code().unwrap(), json)
 }
 
@@ -30,8 +46,14 @@ fn a_valid_folder_exits_0_with_the_contract_json() {
     assert_eq!(code, 0);
     let object = json.as_object().unwrap();
     for (key, kind) in [
-        ("ok", "bool"), ("source", "string"), ("architecture", "string"), ("model_type", "string"),
-        ("files", "number"), ("total_bytes", "number"), ("bytes_read", "number"), ("findings", "array"),
+        ("ok", "bool"),
+        ("source", "string"),
+        ("architecture", "string"),
+        ("model_type", "string"),
+        ("files", "number"),
+        ("total_bytes", "number"),
+        ("bytes_read", "number"),
+        ("findings", "array"),
     ] {
         let value = &object[key];
         let matches = match kind {
@@ -47,7 +69,10 @@ fn a_valid_folder_exits_0_with_the_contract_json() {
     assert_eq!(json["model_type"], "llama");
     assert_eq!(json["files"], 10);
     assert!(json["total_bytes"].as_u64().unwrap() > 16_000_000_000);
-    assert!(json["bytes_read"].as_u64().unwrap() < 100_000, "headers only");
+    assert!(
+        json["bytes_read"].as_u64().unwrap() < 100_000,
+        "headers only"
+    );
     assert_eq!(json["findings"], serde_json::json!([]));
 }
 
@@ -60,7 +85,10 @@ fn errors_exit_1_and_every_finding_has_the_contract_fields() {
     assert_eq!(code, 1);
     assert_eq!(json["ok"], false);
     let findings = json["findings"].as_array().unwrap();
-    let codes: Vec<&str> = findings.iter().map(|f| f["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = findings
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["unsupported-architecture", "incomplete-shards"]);
     for f in findings {
         let keys: Vec<&String> = f.as_object().unwrap().keys().collect();
@@ -107,7 +135,10 @@ fn unusable_input_exits_2_with_one_line_on_stderr() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-    let out = ferry().args(["validate", "--format", "yaml", "."]).output().unwrap();
+    let out = ferry()
+        .args(["validate", "--format", "yaml", "."])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -120,10 +151,19 @@ fn text_output_is_for_people_and_stderr_stays_quiet_off_a_terminal() {
     let out = ferry().arg("validate").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    for expected in ["Architecture  MistralForCausalLM (Mistral, model_type mistral)", "in 3 weight file(s)", "✖ error    missing-tokenizer", "1 error(s)"] {
+    for expected in [
+        "Architecture  MistralForCausalLM (Mistral, model_type mistral)",
+        "in 3 weight file(s)",
+        "✖ error    missing-tokenizer",
+        "1 error(s)",
+    ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
-    assert!(out.stderr.is_empty(), "no progress bar off a terminal: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar off a terminal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 mod s3 {
@@ -157,20 +197,56 @@ mod s3 {
         create_bucket(&s3, "research-models").await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         write_model(dir.path(), &family("llama-3.1"), 2).unwrap();
-        upload_dir(&s3, "research-models", "fine-tunes/llama-3.1-ft/", dir.path()).await.unwrap();
-        upload_dir(&s3, "research-models", "fine tunes/llama/", dir.path()).await.unwrap();
+        upload_dir(
+            &s3,
+            "research-models",
+            "fine-tunes/llama-3.1-ft/",
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        upload_dir(&s3, "research-models", "fine tunes/llama/", dir.path())
+            .await
+            .unwrap();
 
-        let out = ferry_on(&moto).args(["validate", "--format", "json", "s3://research-models/fine-tunes/llama-3.1-ft/"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = ferry_on(&moto)
+            .args([
+                "validate",
+                "--format",
+                "json",
+                "s3://research-models/fine-tunes/llama-3.1-ft/",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(json["source"], "s3://research-models/fine-tunes/llama-3.1-ft/");
+        assert_eq!(
+            json["source"],
+            "s3://research-models/fine-tunes/llama-3.1-ft/"
+        );
 
-        let out = ferry_on(&moto).args(["validate", "--format", "json", "s3://research-models/fine tunes/llama/"]).output().unwrap();
+        let out = ferry_on(&moto)
+            .args([
+                "validate",
+                "--format",
+                "json",
+                "s3://research-models/fine tunes/llama/",
+            ])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(json["findings"][0]["code"], "invalid-source-uri");
 
-        let out = ferry_on(&moto).args(["validate", "s3://no-such-bucket/x/"]).output().unwrap();
+        let out = ferry_on(&moto)
+            .args(["validate", "s3://no-such-bucket/x/"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchBucket"));
     }
