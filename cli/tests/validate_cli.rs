@@ -91,7 +91,8 @@ fn errors_exit_1_and_every_finding_has_the_contract_fields() {
         .collect();
     assert_eq!(codes, ["unsupported-architecture", "incomplete-shards"]);
     for f in findings {
-        let keys: Vec<&String> = f.as_object().unwrap().keys().collect();
+        let mut keys: Vec<&String> = f.as_object().unwrap().keys().collect();
+        keys.sort();
         assert_eq!(keys, ["code", "file", "message", "severity"]);
         assert_eq!(f["severity"], "error");
     }
