@@ -97,68 +97,53 @@ pub enum Dtype {
     U64,
 }
 
+/// Every dtype with its name in headers and its size in bits: the one table.
+const DTYPES: &[(Dtype, &str, u64)] = &[
+    (Dtype::Bool, "BOOL", 8),
+    (Dtype::F4, "F4", 4),
+    (Dtype::F6E2M3, "F6_E2M3", 6),
+    (Dtype::F6E3M2, "F6_E3M2", 6),
+    (Dtype::U8, "U8", 8),
+    (Dtype::I8, "I8", 8),
+    (Dtype::F8E5M2, "F8_E5M2", 8),
+    (Dtype::F8E4M3, "F8_E4M3", 8),
+    (Dtype::F8E8M0, "F8_E8M0", 8),
+    (Dtype::I16, "I16", 16),
+    (Dtype::U16, "U16", 16),
+    (Dtype::F16, "F16", 16),
+    (Dtype::BF16, "BF16", 16),
+    (Dtype::I32, "I32", 32),
+    (Dtype::U32, "U32", 32),
+    (Dtype::F32, "F32", 32),
+    (Dtype::C64, "C64", 64),
+    (Dtype::F64, "F64", 64),
+    (Dtype::I64, "I64", 64),
+    (Dtype::U64, "U64", 64),
+];
+
 impl Dtype {
     /// Parses the dtype name as written in headers (`"BF16"`, `"F8_E4M3"`).
     pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "BOOL" => Self::Bool,
-            "F4" => Self::F4,
-            "F6_E2M3" => Self::F6E2M3,
-            "F6_E3M2" => Self::F6E3M2,
-            "U8" => Self::U8,
-            "I8" => Self::I8,
-            "F8_E5M2" => Self::F8E5M2,
-            "F8_E4M3" => Self::F8E4M3,
-            "F8_E8M0" => Self::F8E8M0,
-            "I16" => Self::I16,
-            "U16" => Self::U16,
-            "F16" => Self::F16,
-            "BF16" => Self::BF16,
-            "I32" => Self::I32,
-            "U32" => Self::U32,
-            "F32" => Self::F32,
-            "C64" => Self::C64,
-            "F64" => Self::F64,
-            "I64" => Self::I64,
-            "U64" => Self::U64,
-            _ => return None,
-        })
+        DTYPES
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(d, _, _)| *d)
+    }
+
+    fn entry(self) -> &'static (Dtype, &'static str, u64) {
+        // Every variant is in the table (a unit test checks it).
+        DTYPES
+            .iter()
+            .find(|(d, _, _)| *d == self)
+            .unwrap_or(&DTYPES[0])
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Bool => "BOOL",
-            Self::F4 => "F4",
-            Self::F6E2M3 => "F6_E2M3",
-            Self::F6E3M2 => "F6_E3M2",
-            Self::U8 => "U8",
-            Self::I8 => "I8",
-            Self::F8E5M2 => "F8_E5M2",
-            Self::F8E4M3 => "F8_E4M3",
-            Self::F8E8M0 => "F8_E8M0",
-            Self::I16 => "I16",
-            Self::U16 => "U16",
-            Self::F16 => "F16",
-            Self::BF16 => "BF16",
-            Self::I32 => "I32",
-            Self::U32 => "U32",
-            Self::F32 => "F32",
-            Self::C64 => "C64",
-            Self::F64 => "F64",
-            Self::I64 => "I64",
-            Self::U64 => "U64",
-        }
+        self.entry().1
     }
 
     pub fn bits(self) -> u64 {
-        match self {
-            Self::F4 => 4,
-            Self::F6E2M3 | Self::F6E3M2 => 6,
-            Self::Bool | Self::U8 | Self::I8 | Self::F8E5M2 | Self::F8E4M3 | Self::F8E8M0 => 8,
-            Self::I16 | Self::U16 | Self::F16 | Self::BF16 => 16,
-            Self::I32 | Self::U32 | Self::F32 => 32,
-            Self::C64 | Self::F64 | Self::I64 | Self::U64 => 64,
-        }
+        self.entry().2
     }
 }
 
@@ -525,5 +510,14 @@ mod tests {
         assert_eq!(h.tensors[0].dtype, Dtype::F4);
         assert_eq!(Dtype::from_name("F8_E4M3"), Some(Dtype::F8E4M3));
         assert_eq!(Dtype::F8E4M3.to_string(), "F8_E4M3");
+    }
+
+    #[test]
+    fn the_dtype_table_round_trips_every_entry() {
+        for (dtype, name, bits) in DTYPES {
+            assert_eq!(Dtype::from_name(name), Some(*dtype));
+            assert_eq!((dtype.name(), dtype.bits()), (*name, *bits));
+        }
+        assert_eq!(DTYPES.len(), 20);
     }
 }
