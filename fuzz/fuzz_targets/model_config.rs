@@ -15,7 +15,7 @@ impl FolderSource for MemoryFolder {
         "memory".into()
     }
     async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
-        Ok(self.0.iter().map(|(p, b)| FileEntry { path: p.clone(), size: b.len() as u64 }).collect())
+        Ok(self.0.iter().map(|(p, b)| FileEntry::new(p.clone(), b.len() as u64)).collect())
     }
     async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, SourceError> {
         let bytes = &self.0.iter().find(|(p, _)| p == path).expect("listed").1;

@@ -93,12 +93,17 @@ impl S3Folder {
                     continue;
                 }
                 let size = object.size().unwrap_or(0).max(0) as u64;
+                let etag = object.e_tag().map(str::to_owned);
                 entries.push((
                     FileEntry {
                         path: path.to_owned(),
                         size,
+                        version: etag.clone(),
+                        modified: object
+                            .last_modified()
+                            .and_then(|t| u64::try_from(t.secs()).ok()),
                     },
-                    object.e_tag().map(str::to_owned),
+                    etag,
                 ));
             }
         }

@@ -2,15 +2,18 @@
 //! `ferry-aws`; the Lambda functions and the `ferry` CLI only wire the two together.
 
 pub mod architecture;
+pub mod events;
+pub mod model_folder;
 pub mod report;
 mod report_text;
 pub mod s3_uri;
 pub mod safetensors_header;
 pub mod source;
+pub mod time;
 pub mod units;
 pub mod validate;
 
 pub use report::{Code, Finding, Report, Severity};
 pub use s3_uri::S3Uri;
 pub use source::{FileEntry, FolderSource, LocalFolder, SourceError, SourceErrorKind};
-pub use validate::{validate, ValidateOptions};
+pub use validate::{validate, validate_listed, ValidateOptions};

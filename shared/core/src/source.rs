@@ -14,6 +14,22 @@ pub struct FileEntry {
     /// Path relative to the folder, `/`-separated (`model.safetensors`, `original/params.json`).
     pub path: String,
     pub size: u64,
+    /// What identifies this version of the file: the S3 ETag (or version id); `None`
+    /// for local files.
+    pub version: Option<String>,
+    /// Last modification, in seconds since the Unix epoch, when known.
+    pub modified: Option<u64>,
+}
+
+impl FileEntry {
+    pub fn new(path: impl Into<String>, size: u64) -> Self {
+        Self {
+            path: path.into(),
+            size,
+            version: None,
+            modified: None,
+        }
+    }
 }
 
 /// A model folder that can be listed and read by byte range.
@@ -190,6 +206,12 @@ fn walk(
                 Ok(meta) if meta.is_file() => out.push(FileEntry {
                     path: rel,
                     size: meta.len(),
+                    version: None,
+                    modified: meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_secs()),
                 }),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // dangling symlink
@@ -240,19 +262,11 @@ mod tests {
         let folder = LocalFolder::open(dir.path()).unwrap();
         let mut files = folder.list().await.unwrap();
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        assert_eq!(
-            files,
-            vec![
-                FileEntry {
-                    path: "config.json".into(),
-                    size: 2
-                },
-                FileEntry {
-                    path: "original/params.json".into(),
-                    size: 10
-                },
-            ]
-        );
+        let listed: Vec<(&str, u64)> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+        assert_eq!(listed, [("config.json", 2), ("original/params.json", 10)]);
+        assert!(files
+            .iter()
+            .all(|f| f.modified.is_some() && f.version.is_none()));
         let bytes = folder
             .read_range("original/params.json", 3..7)
             .await

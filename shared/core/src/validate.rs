@@ -18,7 +18,7 @@ const WEIGHT_SUFFIX: &str = ".safetensors";
 
 /// Files Bedrock uses besides the weights; anything else of [`UNEXPECTED_FILE_SIZE`]
 /// or more is reported.
-const USED_FILES: &[&str] = &[
+pub const USED_FILES: &[&str] = &[
     CONFIG,
     INDEX,
     "generation_config.json",
@@ -73,7 +73,17 @@ pub async fn validate<S: FolderSource>(
     source: &S,
     options: &ValidateOptions<'_>,
 ) -> Result<Report, SourceError> {
-    let mut entries = source.list().await?;
+    let entries = source.list().await?;
+    validate_listed(source, entries, options).await
+}
+
+/// [`validate`] on a listing the caller already has (the importer lists once to judge
+/// readiness and identity, then validates without listing again).
+pub async fn validate_listed<S: FolderSource>(
+    source: &S,
+    mut entries: Vec<FileEntry>,
+    options: &ValidateOptions<'_>,
+) -> Result<Report, SourceError> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let sizes: BTreeMap<&str, u64> = entries.iter().map(|e| (e.path.as_str(), e.size)).collect();
     let mut run = Run {
@@ -149,8 +159,19 @@ pub async fn validate<S: FolderSource>(
     })
 }
 
+/// The contract's tokenizer rule: `tokenizer.json`, `tokenizer.model`, `spiece.model`,
+/// or `vocab.json` with `merges.txt`.
+pub fn has_tokenizer(has: impl Fn(&str) -> bool) -> bool {
+    TOKENIZER_FILES.iter().any(|f| has(f)) || (has("vocab.json") && has("merges.txt"))
+}
+
+/// Whether Bedrock uses the file: the weights and the small files it reads.
+pub fn is_used_file(path: &str) -> bool {
+    !path.contains('/') && (USED_FILES.contains(&path) || path.ends_with(WEIGHT_SUFFIX))
+}
+
 /// A top-level `.safetensors` file: what Bedrock loads as weights.
-fn is_weight_file(path: &str) -> bool {
+pub fn is_weight_file(path: &str) -> bool {
     !path.contains('/') && path.ends_with(WEIGHT_SUFFIX)
 }
 
@@ -297,8 +318,7 @@ impl Run {
 
     fn check_tokenizer(&mut self, sizes: &BTreeMap<&str, u64>) {
         let has = |name: &str| sizes.contains_key(name);
-        let bpe_pair = has("vocab.json") && has("merges.txt");
-        if TOKENIZER_FILES.iter().any(|f| has(f)) || bpe_pair {
+        if has_tokenizer(has) {
             return;
         }
         let half_pair = match (has("vocab.json"), has("merges.txt")) {
@@ -647,7 +667,7 @@ fn examples(names: &[&str]) -> String {
     text
 }
 
-fn json_kind(value: &Value) -> &'static str {
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

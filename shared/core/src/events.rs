@@ -1,0 +1,398 @@
+//! What the importer is invoked with: S3 notifications, EventBridge "Object Created",
+//! SNS-wrapped S3 notifications, and SQS batches carrying any of these. Parsed from
+//! `serde_json::Value` by hand so that a malformed event names the exact field.
+
+use serde_json::Value;
+
+/// One object that was created (or removed) in S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEvent {
+    pub bucket: String,
+    /// Decoded: `red+flower.jpg` in the event is `red flower.jpg` here.
+    pub key: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub sequencer: Option<String>,
+    pub created: bool,
+}
+
+/// A whole invocation payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// An SQS batch: each message is judged on its own (partial batch failures).
+    Sqs(Vec<SqsMessage>),
+    /// S3 objects, from a direct, EventBridge or SNS delivery.
+    Objects(Vec<ObjectEvent>),
+    /// Not an event Ferry acts on (an `s3:TestEvent`, another service's event).
+    Ignored(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// A malformed event: the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed event: {field}: {problem}")]
+pub struct EventError {
+    pub field: String,
+    pub problem: String,
+}
+
+fn error(field: impl Into<String>, problem: impl Into<String>) -> EventError {
+    EventError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Classifies the top-level payload the function was invoked with.
+pub fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
+    if let Some(records) = event.get("Records") {
+        let records = records
+            .as_array()
+            .ok_or_else(|| error("Records", "is not a list"))?;
+        let source = |r: &Value| {
+            r.get("eventSource")
+                .or_else(|| r.get("EventSource"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        if records.first().and_then(source).as_deref() == Some("aws:sqs") {
+            return parse_sqs(records).map(Invocation::Sqs);
+        }
+    }
+    parse_payload(event, "")
+}
+
+/// Parses a message body (from SQS) or the payload itself: S3 notification,
+/// EventBridge event, SNS envelope or SNS Lambda event.
+pub fn parse_body(body: &str) -> Result<Invocation, EventError> {
+    let value: Value =
+        serde_json::from_str(body).map_err(|e| error("body", format!("is not JSON ({e})")))?;
+    parse_payload(&value, "body.")
+}
+
+fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Invocation::Ignored(
+            "s3:TestEvent sent when the notification was configured".into(),
+        ));
+    }
+    // SNS envelope as SQS delivers it without raw message delivery.
+    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let message = str_field(value, "Message", at)?;
+        let inner: Value = serde_json::from_str(message)
+            .map_err(|e| error(format!("{at}Message"), format!("is not JSON ({e})")))?;
+        return parse_payload(&inner, &format!("{at}Message."));
+    }
+    if let Some(source) = value.get("source").and_then(Value::as_str) {
+        return parse_eventbridge(value, source, at);
+    }
+    let Some(records) = value.get("Records") else {
+        return Ok(Invocation::Ignored(describe_foreign(value)));
+    };
+    let records = records
+        .as_array()
+        .ok_or_else(|| error(format!("{at}Records"), "is not a list"))?;
+    let mut objects = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let path = format!("{at}Records[{i}].");
+        let source = record
+            .get("eventSource")
+            .or_else(|| record.get("EventSource"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match source {
+            "aws:s3" => objects.push(parse_s3_record(record, &path)?),
+            "aws:sns" => {
+                let sns = record
+                    .get("Sns")
+                    .ok_or_else(|| error(format!("{path}Sns"), "is missing"))?;
+                let message = str_field(sns, "Message", &format!("{path}Sns."))?;
+                let inner: Value = serde_json::from_str(message).map_err(|e| {
+                    error(format!("{path}Sns.Message"), format!("is not JSON ({e})"))
+                })?;
+                match parse_payload(&inner, &format!("{path}Sns.Message."))? {
+                    Invocation::Objects(more) => objects.extend(more),
+                    Invocation::Ignored(_) | Invocation::Sqs(_) => {}
+                }
+            }
+            "" => return Err(error(format!("{path}eventSource"), "is missing")),
+            other => {
+                return Ok(Invocation::Ignored(format!("records from {other}, not S3")));
+            }
+        }
+    }
+    Ok(Invocation::Objects(objects))
+}
+
+fn parse_sqs(records: &[Value]) -> Result<Vec<SqsMessage>, EventError> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let at = format!("Records[{i}].");
+            Ok(SqsMessage {
+                message_id: str_field(record, "messageId", &at)?.to_owned(),
+                body: str_field(record, "body", &at)?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn parse_s3_record(record: &Value, at: &str) -> Result<ObjectEvent, EventError> {
+    let event_name = str_field(record, "eventName", at)?;
+    let s3 = record
+        .get("s3")
+        .ok_or_else(|| error(format!("{at}s3"), "is missing"))?;
+    let bucket = s3
+        .get("bucket")
+        .ok_or_else(|| error(format!("{at}s3.bucket"), "is missing"))?;
+    let object = s3
+        .get("object")
+        .ok_or_else(|| error(format!("{at}s3.object"), "is missing"))?;
+    let object_at = format!("{at}s3.object.");
+    Ok(ObjectEvent {
+        bucket: str_field(bucket, "name", &format!("{at}s3.bucket."))?.to_owned(),
+        key: decode_key(
+            str_field(object, "key", &object_at)?,
+            &format!("{object_at}key"),
+        )?,
+        size: opt_u64(object, "size", &object_at)?,
+        etag: opt_str(object, "eTag", &object_at)?,
+        version_id: opt_str(object, "versionId", &object_at)?,
+        sequencer: opt_str(object, "sequencer", &object_at)?,
+        created: event_name.starts_with("ObjectCreated:"),
+    })
+}
+
+fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation, EventError> {
+    let detail_type = value
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if source != "aws.s3" {
+        return Ok(Invocation::Ignored(format!(
+            "an EventBridge event from {source} ({detail_type})"
+        )));
+    }
+    let created = match detail_type {
+        "Object Created" => true,
+        "Object Deleted" => false,
+        other => return Ok(Invocation::Ignored(format!("an S3 {other:?} event"))),
+    };
+    let detail = value
+        .get("detail")
+        .ok_or_else(|| error(format!("{at}detail"), "is missing"))?;
+    let bucket = detail
+        .get("bucket")
+        .ok_or_else(|| error(format!("{at}detail.bucket"), "is missing"))?;
+    let object = detail
+        .get("object")
+        .ok_or_else(|| error(format!("{at}detail.object"), "is missing"))?;
+    let object_at = format!("{at}detail.object.");
+    Ok(Invocation::Objects(vec![ObjectEvent {
+        bucket: str_field(bucket, "name", &format!("{at}detail.bucket."))?.to_owned(),
+        key: decode_key(
+            str_field(object, "key", &object_at)?,
+            &format!("{object_at}key"),
+        )?,
+        size: opt_u64(object, "size", &object_at)?,
+        etag: opt_str(object, "etag", &object_at)?,
+        version_id: opt_str(object, "version-id", &object_at)?,
+        sequencer: opt_str(object, "sequencer", &object_at)?,
+        created,
+    }]))
+}
+
+/// S3 form-encodes keys in events: `+` is a space, `%XX` a byte.
+pub fn decode_key(raw: &str, field: &str) -> Result<String, EventError> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| error(field, format!("{raw:?} does not decode to UTF-8")))
+}
+
+fn str_field<'v>(value: &'v Value, name: &str, at: &str) -> Result<&'v str, EventError> {
+    match value.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(error(
+            format!("{at}{name}"),
+            format!("is {other}, not a string"),
+        )),
+        None => Err(error(format!("{at}{name}"), "is missing")),
+    }
+}
+
+fn opt_str(value: &Value, name: &str, at: &str) -> Result<Option<String>, EventError> {
+    match value.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(error(
+            format!("{at}{name}"),
+            format!("is {other}, not a string"),
+        )),
+    }
+}
+
+fn opt_u64(value: &Value, name: &str, at: &str) -> Result<Option<u64>, EventError> {
+    match value.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            error(
+                format!("{at}{name}"),
+                format!("is {v}, not a size in bytes"),
+            )
+        }),
+    }
+}
+
+fn describe_foreign(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().map(String::as_str).take(5).collect();
+            format!("an event with fields {keys:?}, not an S3 notification")
+        }
+        other => format!(
+            "a JSON {} payload, not an S3 notification",
+            crate::validate::json_kind(other)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn s3_record(key: &str) -> Value {
+        json!({"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+               "eventTime": "2026-11-22T07:00:00.000Z", "eventName": "ObjectCreated:Put",
+               "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": "research", "arn": "arn:aws:s3:::research"},
+                      "object": {"key": key, "size": 1234, "eTag": "0123abc", "versionId": null, "sequencer": "0062"}}})
+    }
+
+    fn eventbridge(key: &str) -> Value {
+        json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
+               "account": "111122223333", "time": "2026-11-22T07:00:00Z", "region": "us-east-1",
+               "resources": ["arn:aws:s3:::research"],
+               "detail": {"version": "0", "bucket": {"name": "research"},
+                          "object": {"key": key, "size": 5, "etag": "e", "version-id": "v1", "sequencer": "s"},
+                          "request-id": "r", "requester": "111122223333", "reason": "PutObject"}})
+    }
+
+    fn objects(inv: Invocation) -> Vec<ObjectEvent> {
+        match inv {
+            Invocation::Objects(o) => o,
+            other => panic!("expected objects, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn direct_notifications_decode_keys() {
+        let event = json!({"Records": [s3_record("models/my+model/config%2Bv2.json")]});
+        let o = objects(parse_invocation(&event).unwrap());
+        assert_eq!(o[0].key, "models/my model/config+v2.json");
+        assert_eq!(
+            (o[0].bucket.as_str(), o[0].size, o[0].created),
+            ("research", Some(1234), true)
+        );
+        assert_eq!(o[0].version_id, None);
+    }
+
+    #[test]
+    fn eventbridge_sns_and_sqs_deliveries() {
+        let o = objects(parse_invocation(&eventbridge("m/a+b.json")).unwrap());
+        assert_eq!(
+            (o[0].key.as_str(), o[0].version_id.as_deref()),
+            ("m/a b.json", Some("v1"))
+        );
+
+        let notification = json!({"Records": [s3_record("m/config.json")]}).to_string();
+        let sns = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+            "Sns": {"Type": "Notification", "MessageId": "x", "Subject": "Amazon S3 Notification", "Message": notification}}]});
+        assert_eq!(
+            objects(parse_invocation(&sns).unwrap())[0].key,
+            "m/config.json"
+        );
+
+        let envelope = json!({"Type": "Notification", "Message": notification}).to_string();
+        let sqs = json!({"Records": [
+            {"messageId": "a", "body": envelope, "eventSource": "aws:sqs"},
+            {"messageId": "b", "body": eventbridge("m/x").to_string(), "eventSource": "aws:sqs"}]});
+        let Invocation::Sqs(messages) = parse_invocation(&sqs).unwrap() else {
+            panic!()
+        };
+        assert_eq!(messages.len(), 2);
+        assert_eq!(
+            objects(parse_body(&messages[0].body).unwrap())[0].key,
+            "m/config.json"
+        );
+        assert_eq!(
+            objects(parse_body(&messages[1].body).unwrap())[0].key,
+            "m/x"
+        );
+    }
+
+    #[test]
+    fn foreign_and_test_events_are_ignored() {
+        let cases = [
+            json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "research"}),
+            json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}),
+            json!({"source": "aws.s3", "detail-type": "Object Restore Completed", "detail": {}}),
+            json!({"Records": [{"eventSource": "aws:dynamodb"}]}),
+            json!({"action": "sweep"}),
+            json!([1, 2]),
+        ];
+        for case in cases {
+            assert!(
+                matches!(parse_invocation(&case), Ok(Invocation::Ignored(_))),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_events_name_the_field() {
+        let mut no_key = s3_record("k");
+        no_key["s3"]["object"]
+            .as_object_mut()
+            .unwrap()
+            .remove("key");
+        let mut bad_size = s3_record("k");
+        bad_size["s3"]["object"]["size"] = json!("big");
+        let cases = [
+            (json!({"Records": {}}), "Records"),
+            (json!({"Records": [no_key]}), "Records[0].s3.object.key"),
+            (json!({"Records": [bad_size]}), "Records[0].s3.object.size"),
+            (
+                json!({"Records": [s3_record("%FF")]}),
+                "Records[0].s3.object.key",
+            ),
+            (
+                json!({"Records": [{"eventSource": "aws:sqs", "messageId": "a"}]}),
+                "Records[0].body",
+            ),
+            (
+                json!({"source": "aws.s3", "detail-type": "Object Created"}),
+                "detail",
+            ),
+            (
+                json!({"Records": [{"eventName": "x"}]}),
+                "Records[0].eventSource",
+            ),
+        ];
+        for (event, field) in cases {
+            let err = parse_invocation(&event).unwrap_err();
+            assert_eq!(err.field, field, "{event}: {err}");
+        }
+        assert_eq!(parse_body("nope").unwrap_err().field, "body");
+        let sns_bad = json!({"Type": "Notification", "Message": "{"}).to_string();
+        assert_eq!(parse_body(&sns_bad).unwrap_err().field, "body.Message");
+    }
+}

@@ -1,0 +1,29 @@
+//! Timestamps as Ferry records them: seconds since the Unix epoch, shown as RFC 3339.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `2026-11-22T07:23:46Z`
+pub fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// `20261122`
+pub fn yyyymmdd(secs: u64) -> String {
+    rfc3339(secs)[..10].replace('-', "")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats() {
+        assert_eq!(super::rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(super::yyyymmdd(1_795_000_000), "20261118");
+    }
+}
