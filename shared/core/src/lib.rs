@@ -3,6 +3,7 @@
 
 pub mod architecture;
 pub mod events;
+pub mod import;
 pub mod model_folder;
 pub mod report;
 mod report_text;

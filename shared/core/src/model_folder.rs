@@ -186,17 +186,7 @@ pub fn slug(name: &str, max: usize) -> String {
     }
 }
 
-/// Tags on the job and the model: where it came from and who made it. Values keep to
-/// the documented tag pattern (`[a-zA-Z0-9\s._:/=+@-]*`, 256 characters).
-pub fn tags(identity: &Identity, source: &S3Uri) -> Vec<(String, String)> {
-    vec![
-        ("ferry:source".into(), tag_value(&source.to_string())),
-        ("ferry:fingerprint".into(), identity.fingerprint.clone()),
-        ("ferry:model".into(), tag_value(&identity.slug)),
-        ("ferry:version".into(), env!("CARGO_PKG_VERSION").into()),
-    ]
-}
-
+/// A tag value within the documented pattern (`[a-zA-Z0-9\s._:/=+@-]*`, 256 characters).
 pub fn tag_value(value: &str) -> String {
     value
         .chars()
@@ -289,6 +279,6 @@ mod tests {
         assert!(!id.name.contains("--"));
         let id = identify(&S3Uri::parse("s3://b-bucket/___/").unwrap(), &[]);
         assert!(id.name.starts_with("model-"), "{}", id.name);
-        assert!(crate::model_folder::tag_value("s3://b/a'b(c)/").contains("a_b_c_"));
+        assert!(tag_value("s3://b/a'b(c)/").contains("a_b_c_"));
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 
 /// A folder in S3. The prefix is empty (the bucket root) or ends with `/`, so that
 /// `models/llama` never matches `models/llama-2/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct S3Uri {
     pub bucket: String,
     pub prefix: String,

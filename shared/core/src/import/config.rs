@@ -1,0 +1,287 @@
+//! The importer's configuration, from environment variables, checked all at once at
+//! cold start: one error lists every problem.
+
+use std::fmt;
+
+use super::ports::VpcConfig;
+use crate::s3_uri::S3Uri;
+
+/// How imports are started (shared with the tracker, which starts queued ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartConfig {
+    /// The Custom Model Import execution role, in the hosting account.
+    pub execution_role_arn: String,
+    pub imported_model_kms_key_arn: Option<String>,
+    pub vpc: Option<VpcConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImporterConfig {
+    pub watch: Vec<S3Uri>,
+    pub ready_marker: Option<String>,
+    pub hosting_role_arn: String,
+    pub external_id: String,
+    pub ledger_table: String,
+    pub alert_topic_arn: String,
+    pub hosting_region: Option<String>,
+    pub start: StartConfig,
+}
+
+/// Every variable, for the README's table and for error messages.
+pub const VARIABLES: &[(&str, bool, &str)] = &[
+    ("FERRY_WATCH_PREFIXES", true, "comma-separated s3://BUCKET/PREFIX/ folders whose model sub-folders are imported"),
+    ("FERRY_HOSTING_ROLE_ARN", true, "the hosting account's automation role the importer assumes"),
+    ("FERRY_EXTERNAL_ID", true, "the ExternalId that role's trust policy requires"),
+    ("FERRY_EXECUTION_ROLE_ARN", true, "the Custom Model Import execution role (hosting account) passed to Bedrock"),
+    ("FERRY_LEDGER_TABLE", true, "the ledger's DynamoDB table name (hosting account)"),
+    ("FERRY_ALERT_TOPIC_ARN", true, "the SNS topic (hosting account) for Rejected and Failed imports"),
+    ("FERRY_READY_MARKER", false, "a file name (e.g. _READY) whose upload marks a folder complete; unset: complete when config, tokenizer and every weight file are there"),
+    ("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", false, "KMS key (hosting account) that encrypts imported models"),
+    ("FERRY_VPC_SUBNET_IDS", false, "comma-separated subnet ids for the import job's VPC config (1-16; with the next)"),
+    ("FERRY_VPC_SECURITY_GROUP_IDS", false, "comma-separated security group ids (1-5; with the previous)"),
+    ("FERRY_HOSTING_REGION", false, "the hosting account's region, if not the function's own"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration ({} problem(s)): {}",
+            self.0.len(),
+            self.0.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ImporterConfig {
+    /// Reads the configuration through `get` (`std::env::var` in production).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut required = |name: &str| {
+            get(name).unwrap_or_else(|| {
+                problems.push(format!("{name} is not set"));
+                String::new()
+            })
+        };
+        let watch_raw = required("FERRY_WATCH_PREFIXES");
+        let hosting_role_arn = required("FERRY_HOSTING_ROLE_ARN");
+        let external_id = required("FERRY_EXTERNAL_ID");
+        let execution_role_arn = required("FERRY_EXECUTION_ROLE_ARN");
+        let ledger_table = required("FERRY_LEDGER_TABLE");
+        let alert_topic_arn = required("FERRY_ALERT_TOPIC_ARN");
+
+        let mut watch = Vec::new();
+        for raw in watch_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match S3Uri::parse(raw) {
+                Ok(uri) => watch.push(uri),
+                Err(e) => problems.push(format!("FERRY_WATCH_PREFIXES: {e}")),
+            }
+        }
+        let hosting_account = check_arn(
+            &mut problems,
+            "FERRY_HOSTING_ROLE_ARN",
+            &hosting_role_arn,
+            "iam",
+            "role/",
+        );
+        let execution_account = check_arn(
+            &mut problems,
+            "FERRY_EXECUTION_ROLE_ARN",
+            &execution_role_arn,
+            "iam",
+            "role/",
+        );
+        if let (Some(h), Some(e)) = (&hosting_account, &execution_account) {
+            if h != e {
+                problems.push(format!(
+                    "FERRY_EXECUTION_ROLE_ARN is in account {e} but the hosting role in {h}: Bedrock only accepts an \
+                     execution role of the account that runs the import"
+                ));
+            }
+        }
+        check_arn(
+            &mut problems,
+            "FERRY_ALERT_TOPIC_ARN",
+            &alert_topic_arn,
+            "sns",
+            "",
+        );
+        if !external_id.is_empty() && !(2..=1224).contains(&external_id.len()) {
+            problems.push("FERRY_EXTERNAL_ID must be 2 to 1224 characters".into());
+        }
+        if !ledger_table.is_empty() && !(3..=255).contains(&ledger_table.len()) {
+            problems.push("FERRY_LEDGER_TABLE must be 3 to 255 characters".into());
+        }
+        let imported_model_kms_key_arn = get("FERRY_IMPORTED_MODEL_KMS_KEY_ARN");
+        if let Some(key) = &imported_model_kms_key_arn {
+            check_arn(
+                &mut problems,
+                "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
+                key,
+                "kms",
+                "key/",
+            );
+        }
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (subnets, groups) = (
+            list("FERRY_VPC_SUBNET_IDS"),
+            list("FERRY_VPC_SECURITY_GROUP_IDS"),
+        );
+        let vpc = match (subnets.len(), groups.len()) {
+            (0, 0) => None,
+            (1..=16, 1..=5) => Some(VpcConfig {
+                subnet_ids: subnets,
+                security_group_ids: groups,
+            }),
+            (s, g) => {
+                problems.push(format!(
+                    "FERRY_VPC_SUBNET_IDS ({s}) and FERRY_VPC_SECURITY_GROUP_IDS ({g}) must both be set: 1-16 subnets, 1-5 security groups"
+                ));
+                None
+            }
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Self {
+            watch,
+            ready_marker: get("FERRY_READY_MARKER"),
+            hosting_role_arn,
+            external_id,
+            ledger_table,
+            alert_topic_arn,
+            hosting_region: get("FERRY_HOSTING_REGION"),
+            start: StartConfig {
+                execution_role_arn,
+                imported_model_kms_key_arn,
+                vpc,
+            },
+        })
+    }
+}
+
+/// Checks `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` and returns the account.
+fn check_arn(
+    problems: &mut Vec<String>,
+    name: &str,
+    arn: &str,
+    service: &str,
+    resource_prefix: &str,
+) -> Option<String> {
+    if arn.is_empty() {
+        return None;
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].starts_with(resource_prefix)
+        && parts[5].len() > resource_prefix.len();
+    if ok {
+        Some(parts[4].to_owned())
+    } else {
+        problems.push(format!(
+            "{name} is {arn:?}, not an ARN of the form arn:aws:{service}:{}:ACCOUNT:{resource_prefix}NAME",
+            if service == "iam" { "" } else { "REGION" }
+        ));
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    pub(crate) const VALID: &[(&str, &str)] = &[
+        (
+            "FERRY_WATCH_PREFIXES",
+            "s3://research/fine-tunes/, s3://research/base/",
+        ),
+        (
+            "FERRY_HOSTING_ROLE_ARN",
+            "arn:aws:iam::777788889999:role/FerryAutomation",
+        ),
+        ("FERRY_EXTERNAL_ID", "ferry-external-id"),
+        (
+            "FERRY_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::777788889999:role/BedrockCMIExecutionRole",
+        ),
+        ("FERRY_LEDGER_TABLE", "ferry-ledger"),
+        (
+            "FERRY_ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
+        ),
+    ];
+
+    #[test]
+    fn a_valid_environment() {
+        let config = ImporterConfig::from_env(env(VALID)).unwrap();
+        assert_eq!(config.watch.len(), 2);
+        assert_eq!(config.watch[1].prefix, "base/");
+        assert_eq!(config.ready_marker, None);
+        assert_eq!(config.start.vpc, None);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let err = ImporterConfig::from_env(env(&[
+            ("FERRY_WATCH_PREFIXES", "research/x"),
+            ("FERRY_HOSTING_ROLE_ARN", "arn:aws:iam::777788889999:role/A"),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::111122223333:role/B",
+            ),
+            ("FERRY_ALERT_TOPIC_ARN", "ferry-alerts"),
+            ("FERRY_VPC_SUBNET_IDS", "subnet-1"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "FERRY_EXTERNAL_ID is not set",
+            "FERRY_LEDGER_TABLE is not set",
+            "FERRY_WATCH_PREFIXES: \"research/x\" is not an s3:// URI",
+            "account 111122223333",
+            "FERRY_ALERT_TOPIC_ARN is \"ferry-alerts\"",
+            "FERRY_VPC_SUBNET_IDS (1) and FERRY_VPC_SECURITY_GROUP_IDS (0)",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert_eq!(err.0.len(), 6, "{text}");
+    }
+}

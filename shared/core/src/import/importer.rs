@@ -1,0 +1,310 @@
+//! The importer's handler: S3 events in, at most one validated, queued import per
+//! folder content out, whatever the number, order and duplication of events.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::alert::rejection_summary;
+use super::config::ImporterConfig;
+use super::ledger::{ImportState, LedgerItem};
+use super::ports::{Alerts, ImportService, Ledger, PortError};
+use super::start::{send_alert, start_next, Hosting, StartResult};
+use crate::events::{parse_body, parse_invocation, EventError, Invocation, ObjectEvent};
+use crate::model_folder::{folder_of, identify, readiness, Identity, Readiness};
+use crate::s3_uri::S3Uri;
+use crate::source::{FolderSource, SourceError};
+use crate::time::now_secs;
+use crate::validate::{validate_listed, ValidateOptions};
+
+/// How the handler reaches both accounts. `ferry-aws` implements it with the SDK; the
+/// hosting side comes from an assumed role.
+pub trait Connect: Sync {
+    type Folder: FolderSource + Send + Sync;
+    type Ledger: Ledger + Send + Sync;
+    type Imports: ImportService + Send + Sync;
+    type Alerts: Alerts + Send + Sync;
+
+    /// A model folder in the research account.
+    fn folder(&self, uri: &S3Uri) -> Self::Folder;
+
+    /// The hosting account's ports; `session` (the fingerprint) names the role session.
+    fn hosting(
+        &self,
+        session: &str,
+    ) -> impl Future<Output = Result<Hosting<Self::Ledger, Self::Imports, Self::Alerts>, PortError>> + Send;
+}
+
+/// What happened to one folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    NotReady {
+        folder: String,
+        reason: String,
+    },
+    /// The ledger has this content already.
+    Duplicate {
+        folder: String,
+        fingerprint: String,
+        state: ImportState,
+    },
+    Rejected {
+        folder: String,
+        fingerprint: String,
+        errors: usize,
+    },
+    /// Valid and recorded; waiting for the import slot.
+    Queued {
+        folder: String,
+        fingerprint: String,
+        reason: String,
+    },
+    Started {
+        folder: String,
+        fingerprint: String,
+        job_arn: String,
+    },
+    Failed {
+        folder: String,
+        fingerprint: String,
+        message: String,
+    },
+}
+
+/// Why an invocation (or one SQS message) fails: it will be retried, or go to the DLQ.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("reading the model folder: {0}")]
+    Source(#[from] SourceError),
+    #[error("hosting account: {0}")]
+    Hosting(#[from] PortError),
+}
+
+/// Handles one invocation payload. For SQS batches the answer lists the messages to
+/// retry (`batchItemFailures`); for other deliveries any failure fails the invocation.
+pub async fn handle<C: Connect>(
+    event: &Value,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Value, ImportError> {
+    match parse_invocation(event)? {
+        Invocation::Ignored(reason) => {
+            tracing::info!(decision = "ignored", %reason, "event ignored");
+            Ok(json!({"ignored": reason}))
+        }
+        Invocation::Objects(objects) => {
+            let mut done = BTreeSet::new();
+            let decisions = process_objects(&objects, connect, config, &mut done).await?;
+            Ok(json!({"decisions": decisions}))
+        }
+        Invocation::Sqs(messages) => {
+            let mut failures = Vec::new();
+            let mut decisions = Vec::new();
+            // Folders already judged in this batch: their other events change nothing.
+            let mut done = BTreeSet::new();
+            for message in &messages {
+                let outcome = match parse_body(&message.body) {
+                    Ok(Invocation::Objects(objects)) => {
+                        process_objects(&objects, connect, config, &mut done).await
+                    }
+                    Ok(Invocation::Ignored(reason)) => {
+                        tracing::info!(message_id = %message.message_id, decision = "ignored", %reason, "message ignored");
+                        Ok(Vec::new())
+                    }
+                    Ok(Invocation::Sqs(_)) => Ok(Vec::new()),
+                    Err(err) => Err(ImportError::Event(err)),
+                };
+                match outcome {
+                    Ok(d) => decisions.extend(d),
+                    Err(err) => {
+                        tracing::error!(message_id = %message.message_id, error = %err, "message failed; SQS will retry it");
+                        failures.push(json!({"itemIdentifier": message.message_id}));
+                    }
+                }
+            }
+            Ok(json!({"batchItemFailures": failures, "decisions": decisions}))
+        }
+    }
+}
+
+async fn process_objects<C: Connect>(
+    objects: &[ObjectEvent],
+    connect: &C,
+    config: &ImporterConfig,
+    done: &mut BTreeSet<S3Uri>,
+) -> Result<Vec<Decision>, ImportError> {
+    let mut decisions = Vec::new();
+    for object in objects {
+        if !object.created {
+            tracing::info!(bucket = %object.bucket, key = %object.key, decision = "ignored", reason = "object removed", "event ignored");
+            continue;
+        }
+        let Some(folder) = folder_of(
+            &object.bucket,
+            &object.key,
+            &config.watch,
+            config.ready_marker.as_deref(),
+        ) else {
+            tracing::info!(bucket = %object.bucket, key = %object.key, decision = "ignored", reason = "not a model file under a watched prefix", "event ignored");
+            continue;
+        };
+        if done.contains(&folder) {
+            continue;
+        }
+        let decision = process_folder(&folder, connect, config).await?;
+        log_decision(&decision);
+        done.insert(folder);
+        decisions.push(decision);
+    }
+    Ok(decisions)
+}
+
+/// Judges one folder and, when it is complete, valid and new, records and starts it.
+pub async fn process_folder<C: Connect>(
+    uri: &S3Uri,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Decision, ImportError> {
+    let folder_name = uri.to_string();
+    let source = connect.folder(uri);
+    let entries = source.list().await?;
+    if let Readiness::Waiting(reason) =
+        readiness(&source, &entries, config.ready_marker.as_deref()).await?
+    {
+        return Ok(Decision::NotReady {
+            folder: folder_name,
+            reason,
+        });
+    }
+    let identity = identify(uri, &entries);
+    let fingerprint = identity.fingerprint.clone();
+    let hosting = connect.hosting(&fingerprint).await?;
+
+    if let Some(existing) = hosting.ledger.get(&fingerprint).await? {
+        // An alert that did not go out last time goes out now.
+        if matches!(existing.state, ImportState::Rejected | ImportState::Failed)
+            && !existing.alerted
+        {
+            send_alert(&hosting, &fingerprint).await?;
+        }
+        return Ok(Decision::Duplicate {
+            folder: folder_name,
+            fingerprint,
+            state: existing.state,
+        });
+    }
+
+    let report = validate_listed(&source, entries, &ValidateOptions::default()).await?;
+    if !report.ok {
+        let item = new_item(
+            &identity,
+            uri,
+            ImportState::Rejected,
+            Some(rejection_summary(&report)),
+        );
+        if hosting.ledger.insert_new(&item).await? {
+            send_alert(&hosting, &fingerprint).await?;
+        }
+        return Ok(Decision::Rejected {
+            folder: folder_name,
+            fingerprint,
+            errors: report.errors(),
+        });
+    }
+
+    let item = new_item(&identity, uri, ImportState::Pending, None);
+    if !hosting.ledger.insert_new(&item).await? {
+        return Ok(Decision::Duplicate {
+            folder: folder_name,
+            fingerprint,
+            state: ImportState::Pending,
+        });
+    }
+    Ok(match start_next(&hosting, &config.start).await? {
+        StartResult::Started {
+            fingerprint: started,
+            job_arn,
+        } if started == fingerprint => Decision::Started {
+            folder: folder_name,
+            fingerprint,
+            job_arn,
+        },
+        StartResult::Failed {
+            fingerprint: failed,
+            message,
+        } if failed == fingerprint => Decision::Failed {
+            folder: folder_name,
+            fingerprint,
+            message,
+        },
+        StartResult::SlotBusy { reason } => Decision::Queued {
+            folder: folder_name,
+            fingerprint,
+            reason,
+        },
+        other => Decision::Queued {
+            folder: folder_name,
+            fingerprint,
+            reason: format!(
+                "an older queued import went first ({})",
+                serde_json::to_string(&other).unwrap_or_default()
+            ),
+        },
+    })
+}
+
+fn new_item(
+    identity: &Identity,
+    uri: &S3Uri,
+    state: ImportState,
+    failure: Option<String>,
+) -> LedgerItem {
+    let now = now_secs();
+    LedgerItem {
+        fingerprint: identity.fingerprint.clone(),
+        state,
+        source_uri: uri.to_string(),
+        slug: identity.slug.clone(),
+        name: identity.name.clone(),
+        created_at: now,
+        updated_at: now,
+        submitted_at: None,
+        finished_at: (state == ImportState::Rejected).then_some(now),
+        job_arn: None,
+        model_arn: None,
+        failure,
+        attempts: 0,
+        alerted: false,
+    }
+}
+
+/// One structured line per decision: fingerprint, folder, decision, reason.
+fn log_decision(decision: &Decision) {
+    let fields = serde_json::to_value(decision).unwrap_or_default();
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let reason = match decision {
+        Decision::NotReady { reason, .. } | Decision::Queued { reason, .. } => reason.clone(),
+        Decision::Duplicate { state, .. } => format!("already in the ledger as {}", state.as_str()),
+        Decision::Rejected { errors, .. } => format!("{errors} validation error(s)"),
+        Decision::Started { job_arn, .. } => format!("job {job_arn}"),
+        Decision::Failed { message, .. } => message.clone(),
+    };
+    tracing::info!(
+        fingerprint = %get("fingerprint"),
+        folder = %get("folder"),
+        decision = %get("decision"),
+        %reason,
+        "folder decision"
+    );
+}

@@ -1,0 +1,202 @@
+//! The import ledger's items: one per fingerprint, state
+//! Pending → Submitted → Completed | Failed, or Rejected straight away.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::ports::{Ledger, PortError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ImportState {
+    /// Valid and waiting for the account's one import slot.
+    Pending,
+    /// CreateModelImportJob accepted; the tracker follows the job.
+    Submitted,
+    Completed,
+    /// The job (or its creation) failed.
+    Failed,
+    /// Validation found errors; never submitted.
+    Rejected,
+}
+
+impl ImportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Submitted => "Submitted",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::Rejected => "Rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Submitted,
+            Self::Completed,
+            Self::Failed,
+            Self::Rejected,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// One import, as recorded in the hosting account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerItem {
+    pub fingerprint: String,
+    pub state: ImportState,
+    /// `s3://bucket/prefix/`
+    pub source_uri: String,
+    pub slug: String,
+    /// `jobName` and `importedModelName`.
+    pub name: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub submitted_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub job_arn: Option<String>,
+    pub model_arn: Option<String>,
+    /// Why it was Rejected or Failed.
+    pub failure: Option<String>,
+    /// CreateModelImportJob calls made for it.
+    pub attempts: u32,
+    /// Whether the alert for a Rejected or Failed item went out.
+    pub alerted: bool,
+}
+
+/// A change to an item, applied only if it is still in the expected state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerUpdate {
+    pub state: Option<ImportState>,
+    pub now: u64,
+    pub job_arn: Option<String>,
+    pub model_arn: Option<String>,
+    pub failure: Option<String>,
+    pub add_attempt: bool,
+    pub submitted: bool,
+    pub finished: bool,
+    pub set_alerted: Option<bool>,
+    /// Condition besides the state: apply only if the alert has not gone out (so that
+    /// of two racing handlers exactly one sends it).
+    pub expect_unalerted: bool,
+}
+
+impl LedgerUpdate {
+    pub fn apply(&self, item: &mut LedgerItem) {
+        if let Some(state) = self.state {
+            item.state = state;
+        }
+        item.updated_at = self.now;
+        if self.job_arn.is_some() {
+            item.job_arn.clone_from(&self.job_arn);
+        }
+        if self.model_arn.is_some() {
+            item.model_arn.clone_from(&self.model_arn);
+        }
+        if self.failure.is_some() {
+            item.failure.clone_from(&self.failure);
+        }
+        if self.add_attempt {
+            item.attempts += 1;
+        }
+        if self.submitted {
+            item.submitted_at = Some(self.now);
+        }
+        if self.finished {
+            item.finished_at = Some(self.now);
+        }
+        if let Some(alerted) = self.set_alerted {
+            item.alerted = alerted;
+        }
+    }
+
+    /// Whether `item` meets this update's conditions, given its expected state.
+    pub fn condition_holds(&self, item: &LedgerItem, from: ImportState) -> bool {
+        item.state == from && !(self.expect_unalerted && item.alerted)
+    }
+}
+
+/// A ledger in memory with the same conditional semantics as the DynamoDB one: for
+/// handler tests and local experiments.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    items: Mutex<BTreeMap<String, LedgerItem>>,
+}
+
+impl MemoryLedger {
+    pub fn items(&self) -> Vec<LedgerItem> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LedgerItem>> {
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Ledger for MemoryLedger {
+    async fn get(&self, fingerprint: &str) -> Result<Option<LedgerItem>, PortError> {
+        Ok(self.lock().get(fingerprint).cloned())
+    }
+
+    async fn insert_new(&self, item: &LedgerItem) -> Result<bool, PortError> {
+        let mut items = self.lock();
+        if items.contains_key(&item.fingerprint) {
+            return Ok(false);
+        }
+        items.insert(item.fingerprint.clone(), item.clone());
+        Ok(true)
+    }
+
+    async fn transition(
+        &self,
+        fingerprint: &str,
+        from: ImportState,
+        update: &LedgerUpdate,
+    ) -> Result<bool, PortError> {
+        let mut items = self.lock();
+        match items.get_mut(fingerprint) {
+            Some(item) if update.condition_holds(item, from) => {
+                update.apply(item);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn oldest_pending(&self) -> Result<Option<LedgerItem>, PortError> {
+        Ok(self
+            .lock()
+            .values()
+            .filter(|i| i.state == ImportState::Pending)
+            .min_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)))
+            .cloned())
+    }
+}
+
+impl<L: Ledger + Send> Ledger for std::sync::Arc<L> {
+    async fn get(&self, fingerprint: &str) -> Result<Option<LedgerItem>, PortError> {
+        (**self).get(fingerprint).await
+    }
+    async fn insert_new(&self, item: &LedgerItem) -> Result<bool, PortError> {
+        (**self).insert_new(item).await
+    }
+    async fn transition(
+        &self,
+        fingerprint: &str,
+        from: ImportState,
+        update: &LedgerUpdate,
+    ) -> Result<bool, PortError> {
+        (**self).transition(fingerprint, from, update).await
+    }
+    async fn oldest_pending(&self) -> Result<Option<LedgerItem>, PortError> {
+        (**self).oldest_pending().await
+    }
+}

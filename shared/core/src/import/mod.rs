@@ -1,0 +1,18 @@
+//! Importing: the ledger, the ports to the hosting account, and the logic that turns
+//! S3 events into one import per folder content.
+
+pub mod alert;
+pub mod config;
+pub mod importer;
+pub mod ledger;
+pub mod ports;
+pub mod start;
+
+pub use config::{ImporterConfig, StartConfig};
+pub use importer::{handle, process_folder, Connect, Decision, ImportError};
+pub use ledger::{ImportState, LedgerItem, LedgerUpdate, MemoryLedger};
+pub use ports::{
+    Alert, Alerts, CreateOutcome, ImportRequest, ImportService, JobInfo, JobStatus, Ledger,
+    PortError, PortErrorKind, VpcConfig,
+};
+pub use start::{start_next, Hosting, StartResult};
