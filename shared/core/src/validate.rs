@@ -397,8 +397,11 @@ impl Run {
     ) -> Result<Vec<WeightHeader>, SourceError> {
         let total = weight_files.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let mut headers: Vec<(WeightHeader, u64)> = stream::iter(weight_files.iter().copied())
-            .map(|entry| read_header(source, entry))
+        // Owned entries: borrowed ones make the future's lifetimes higher-ranked, and
+        // the handler's future then fails to be `Send`.
+        let owned: Vec<FileEntry> = weight_files.iter().map(|e| (*e).clone()).collect();
+        let mut headers: Vec<(WeightHeader, u64)> = stream::iter(owned)
+            .map(|entry| async move { read_header(source, &entry).await })
             .buffer_unordered(options.concurrency.max(1))
             .inspect_ok(|_| {
                 let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

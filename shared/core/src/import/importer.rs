@@ -186,11 +186,16 @@ pub async fn process_folder<C: Connect>(
     let hosting = connect.hosting(&fingerprint).await?;
 
     if let Some(existing) = hosting.ledger.get(&fingerprint).await? {
-        // An alert that did not go out last time goes out now.
-        if matches!(existing.state, ImportState::Rejected | ImportState::Failed)
-            && !existing.alerted
-        {
-            send_alert(&hosting, &fingerprint).await?;
+        match existing.state {
+            // A retry after a throttled start, or the slot freed since: try again.
+            ImportState::Pending => {
+                return start_and_decide(&hosting, config, folder_name, fingerprint).await;
+            }
+            // An alert that did not go out last time goes out now.
+            ImportState::Rejected | ImportState::Failed if !existing.alerted => {
+                send_alert(&hosting, &fingerprint).await?;
+            }
+            _ => {}
         }
         return Ok(Decision::Duplicate {
             folder: folder_name,
@@ -225,7 +230,17 @@ pub async fn process_folder<C: Connect>(
             state: ImportState::Pending,
         });
     }
-    Ok(match start_next(&hosting, &config.start).await? {
+    start_and_decide(&hosting, config, folder_name, fingerprint).await
+}
+
+/// Starts the head of the queue and says what that means for this folder.
+async fn start_and_decide<L: Ledger, I: ImportService, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    config: &ImporterConfig,
+    folder_name: String,
+    fingerprint: String,
+) -> Result<Decision, ImportError> {
+    Ok(match start_next(hosting, &config.start).await? {
         StartResult::Started {
             fingerprint: started,
             job_arn,

@@ -72,21 +72,19 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
                 .await?;
             return Ok(StartResult::SlotBusy { reason });
         }
-        Ok(CreateOutcome::NameConflict(message)) => match hosting
-            .imports
-            .get_job(&item.name)
-            .await?
-        {
-            // Our own earlier attempt (same name, same content): record it.
-            Some(job) => submitted(now, job.job_arn),
-            None => failed(
-                now,
-                format!(
+        Ok(CreateOutcome::NameConflict(message)) => {
+            match hosting.imports.get_job(&item.name).await? {
+                // Our own earlier attempt (same name, same content): record it.
+                Some(job) => submitted(now, job.job_arn),
+                None => failed(
+                    now,
+                    format!(
                     "{message} (a model named {} exists already: delete it or rename the folder)",
                     item.name
                 ),
-            ),
-        },
+                ),
+            }
+        }
         Err(err) if err.kind == PortErrorKind::Retryable => return Err(err),
         Err(err) => failed(now, err.to_string()),
     };

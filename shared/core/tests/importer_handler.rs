@@ -1,0 +1,590 @@
+//! The importer's logic with in-memory ports: bursts, duplicates, order, the one-job
+//! slot, quota, name conflicts, throttling, rejections and alerts.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use ferry_core::import::{
+    handle, Alert, Alerts, Connect, CreateOutcome, Hosting, ImportRequest, ImportService,
+    ImportState, ImporterConfig, JobInfo, JobStatus, MemoryLedger, PortError, PortErrorKind,
+};
+use ferry_core::{FileEntry, FolderSource, S3Uri, SourceError, SourceErrorKind};
+use ferry_testkit::families::family;
+use ferry_testkit::fixtures::write_model;
+use serde_json::{json, Value};
+
+/// A bucket in memory: key → (bytes, etag).
+#[derive(Clone, Default)]
+struct Bucket(Arc<Mutex<BTreeMap<String, (Vec<u8>, String)>>>);
+
+impl Bucket {
+    fn put(&self, key: &str, bytes: Vec<u8>) {
+        let etag = format!(
+            "{:x}",
+            bytes
+                .iter()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(*b)))
+        );
+        self.0.lock().unwrap().insert(key.to_owned(), (bytes, etag));
+    }
+}
+
+struct MemFolder {
+    bucket: Bucket,
+    uri: S3Uri,
+}
+
+impl FolderSource for MemFolder {
+    fn describe(&self) -> String {
+        self.uri.to_string()
+    }
+    fn s3_uri(&self) -> Option<&S3Uri> {
+        Some(&self.uri)
+    }
+    async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
+        let objects = self.bucket.0.lock().unwrap();
+        Ok(objects
+            .iter()
+            .filter_map(|(k, (b, etag))| {
+                k.strip_prefix(&self.uri.prefix).map(|p| FileEntry {
+                    path: p.to_owned(),
+                    size: b.len() as u64,
+                    version: Some(etag.clone()),
+                    modified: Some(1_795_000_000),
+                })
+            })
+            .collect())
+    }
+    async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, SourceError> {
+        let objects = self.bucket.0.lock().unwrap();
+        let (bytes, _) = objects
+            .get(&format!("{}{path}", self.uri.prefix))
+            .ok_or_else(|| SourceError::new(SourceErrorKind::NotFound, path, "gone"))?;
+        Ok(bytes[range.start as usize..range.end as usize].to_vec())
+    }
+}
+
+/// Bedrock's import API as a scripted fake.
+#[derive(Clone, Default)]
+struct FakeBedrock(Arc<Mutex<BedrockState>>);
+
+#[derive(Default)]
+struct BedrockState {
+    running: Option<JobInfo>,
+    created: Vec<ImportRequest>,
+    /// Scripted answers to CreateModelImportJob, used before the default (start).
+    script: Vec<Result<CreateOutcome, PortError>>,
+    jobs: BTreeMap<String, JobInfo>,
+}
+
+impl FakeBedrock {
+    fn creates(&self) -> Vec<ImportRequest> {
+        self.0.lock().unwrap().created.clone()
+    }
+    fn finish_running(&self) {
+        self.0.lock().unwrap().running = None;
+    }
+    fn script(&self, answer: Result<CreateOutcome, PortError>) {
+        self.0.lock().unwrap().script.push(answer);
+    }
+}
+
+impl ImportService for FakeBedrock {
+    async fn running_job(&self) -> Result<Option<JobInfo>, PortError> {
+        Ok(self.0.lock().unwrap().running.clone())
+    }
+    async fn create_job(&self, request: &ImportRequest) -> Result<CreateOutcome, PortError> {
+        let mut state = self.0.lock().unwrap();
+        state.created.push(request.clone());
+        if !state.script.is_empty() {
+            return state.script.remove(0);
+        }
+        if state.running.is_some() {
+            return Ok(CreateOutcome::SlotBusy("one job at a time".into()));
+        }
+        let job = JobInfo {
+            job_arn: format!(
+                "arn:aws:bedrock:us-east-1:777788889999:model-import-job/{:012}",
+                state.created.len()
+            ),
+            job_name: request.job_name.clone(),
+            status: JobStatus::InProgress,
+            imported_model_arn: None,
+            failure_message: None,
+        };
+        state.running = Some(job.clone());
+        state.jobs.insert(job.job_name.clone(), job.clone());
+        Ok(CreateOutcome::Started {
+            job_arn: job.job_arn,
+        })
+    }
+    async fn get_job(&self, name_or_arn: &str) -> Result<Option<JobInfo>, PortError> {
+        Ok(self.0.lock().unwrap().jobs.get(name_or_arn).cloned())
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeSns(Arc<Mutex<(Vec<Alert>, usize)>>);
+
+impl FakeSns {
+    fn alerts(&self) -> Vec<Alert> {
+        self.0.lock().unwrap().0.clone()
+    }
+    fn fail_next(&self, times: usize) {
+        self.0.lock().unwrap().1 = times;
+    }
+}
+
+impl Alerts for FakeSns {
+    async fn publish(&self, alert: &Alert) -> Result<(), PortError> {
+        let mut state = self.0.lock().unwrap();
+        if state.1 > 0 {
+            state.1 -= 1;
+            return Err(PortError::new(
+                PortErrorKind::Retryable,
+                "sns:Publish",
+                "Throttling",
+            ));
+        }
+        state.0.push(alert.clone());
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct World {
+    bucket: Bucket,
+    ledger: Arc<MemoryLedger>,
+    bedrock: FakeBedrock,
+    sns: FakeSns,
+}
+
+impl Connect for World {
+    type Folder = MemFolder;
+    type Ledger = Arc<MemoryLedger>;
+    type Imports = FakeBedrock;
+    type Alerts = FakeSns;
+    fn folder(&self, uri: &S3Uri) -> MemFolder {
+        MemFolder {
+            bucket: self.bucket.clone(),
+            uri: uri.clone(),
+        }
+    }
+    async fn hosting(
+        &self,
+        _session: &str,
+    ) -> Result<Hosting<Arc<MemoryLedger>, FakeBedrock, FakeSns>, PortError> {
+        Ok(Hosting {
+            ledger: self.ledger.clone(),
+            imports: self.bedrock.clone(),
+            alerts: self.sns.clone(),
+        })
+    }
+}
+
+fn config(marker: Option<&str>) -> ImporterConfig {
+    let mut env: BTreeMap<&str, &str> = BTreeMap::from([
+        ("FERRY_WATCH_PREFIXES", "s3://research/fine-tunes/"),
+        (
+            "FERRY_HOSTING_ROLE_ARN",
+            "arn:aws:iam::777788889999:role/FerryAutomation",
+        ),
+        ("FERRY_EXTERNAL_ID", "ext"),
+        (
+            "FERRY_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::777788889999:role/BedrockCMIExecutionRole",
+        ),
+        ("FERRY_LEDGER_TABLE", "ferry-ledger"),
+        (
+            "FERRY_ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
+        ),
+    ]);
+    if let Some(marker) = marker {
+        env.insert("FERRY_READY_MARKER", marker);
+    }
+    ImporterConfig::from_env(|k| env.get(k).map(|v| v.to_string())).unwrap()
+}
+
+/// A fixture model's files as (key, bytes), under `fine-tunes/{name}/`.
+fn model_files(name: &str, fam: &str, shards: usize) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family(fam), shards).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                format!("fine-tunes/{name}/{}", e.file_name().to_string_lossy()),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn s3_event(key: &str) -> Value {
+    json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "research"}, "object": {"key": key.replace(' ', "+"), "size": 1, "eTag": "e"}}}]})
+}
+
+/// A small deterministic shuffle (no RNG crate needed for tests).
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        items.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_40_shuffled_duplicated_events_gives_exactly_one_job() {
+    let world = World::default();
+    let config = config(None);
+    let mut files = model_files("llama_ft", "llama-3.1", 4);
+    shuffle(&mut files, 7);
+    // Upload in random order; after each upload deliver its event, sometimes twice, and
+    // re-deliver earlier events at random: 40 events in all.
+    let mut events: Vec<String> = Vec::new();
+    let mut decisions = Vec::new();
+    for (i, (key, bytes)) in files.iter().enumerate() {
+        world.bucket.put(key, bytes.clone());
+        events.push(key.clone());
+        let mut batch = vec![key.clone()];
+        for j in 0..3 {
+            batch.push(events[(i * 7 + j * 3) % events.len()].clone());
+        }
+        for key in batch {
+            let out = handle(&s3_event(&key), &world, &config).await.unwrap();
+            decisions.extend(out["decisions"].as_array().cloned().unwrap_or_default());
+        }
+    }
+    while decisions.len() < 40 {
+        let key = &files[decisions.len() % files.len()].0;
+        let out = handle(&s3_event(key), &world, &config).await.unwrap();
+        decisions.extend(out["decisions"].as_array().cloned().unwrap_or_default());
+    }
+    assert!(decisions.len() >= 40);
+    assert_eq!(
+        world.bedrock.creates().len(),
+        1,
+        "exactly one CreateModelImportJob"
+    );
+    let started: Vec<&Value> = decisions
+        .iter()
+        .filter(|d| d["decision"] == "started")
+        .collect();
+    assert_eq!(started.len(), 1);
+    assert!(decisions.iter().any(|d| d["decision"] == "not_ready"));
+    let items = world.ledger.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].state, ImportState::Submitted);
+    assert_eq!(items[0].source_uri, "s3://research/fine-tunes/llama_ft/");
+    let request = &world.bedrock.creates()[0];
+    assert_eq!(request.s3_uri, "s3://research/fine-tunes/llama_ft/");
+    assert_eq!(request.client_request_token, items[0].fingerprint);
+    assert!(
+        request.job_name.starts_with("llama-ft-20261118-"),
+        "{}",
+        request.job_name
+    );
+    assert!(request
+        .tags
+        .iter()
+        .any(|(k, v)| k == "ferry:fingerprint" && v == &items[0].fingerprint));
+    assert!(world.sns.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_handlers_on_one_folder_start_one_job() {
+    let world = World::default();
+    let config = config(None);
+    let files = model_files("qwen", "qwen3", 3);
+    for (key, bytes) in &files {
+        world.bucket.put(key, bytes.clone());
+    }
+    let runs = (0..40).map(|i| {
+        let (world, config, key) = (
+            world.clone(),
+            config.clone(),
+            files[i % files.len()].0.clone(),
+        );
+        tokio::spawn(async move { handle(&s3_event(&key), &world, &config).await.unwrap() })
+    });
+    for run in runs.collect::<Vec<_>>() {
+        run.await.unwrap();
+    }
+    assert_eq!(world.bedrock.creates().len(), 1);
+    assert_eq!(world.ledger.items().len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_model_waits_for_the_slot_and_starts_when_it_frees() {
+    let world = World::default();
+    let config = config(None);
+    for (name, fam) in [("first", "mistral"), ("second", "qwen2.5")] {
+        for (key, bytes) in model_files(name, fam, 1) {
+            world.bucket.put(&key, bytes);
+        }
+        handle(
+            &s3_event(&format!("fine-tunes/{name}/config.json")),
+            &world,
+            &config,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        world.bedrock.creates().len(),
+        1,
+        "the second waits without calling Create"
+    );
+    let states: Vec<(String, ImportState)> = world
+        .ledger
+        .items()
+        .iter()
+        .map(|i| (i.slug.clone(), i.state))
+        .collect();
+    assert!(
+        states.contains(&("second".into(), ImportState::Pending)),
+        "{states:?}"
+    );
+
+    // The tracker's path (same code): the first job ends, the queue moves.
+    world.bedrock.finish_running();
+    let hosting = world.hosting("tracker").await.unwrap();
+    let result = ferry_core::import::start_next(&hosting, &config.start)
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, ferry_core::import::StartResult::Started { .. }),
+        "{result:?}"
+    );
+    assert_eq!(
+        world.bedrock.creates()[1].job_name.split('-').next(),
+        Some("second")
+    );
+}
+
+#[tokio::test]
+async fn quota_exceeded_keeps_the_item_pending_and_counts_the_attempt() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    world.bedrock.script(Ok(CreateOutcome::SlotBusy(
+        "ServiceQuotaExceededException: one job".into(),
+    )));
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "queued");
+    let item = &world.ledger.items()[0];
+    assert_eq!((item.state, item.attempts), (ImportState::Pending, 1));
+
+    // A later duplicate event finds the slot free and starts it.
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started");
+    assert_eq!(world.ledger.items()[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn a_name_conflict_records_the_existing_job() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    // Our own earlier create went through but its answer was lost.
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    let job_arn = out["decisions"][0]["job_arn"].as_str().unwrap().to_owned();
+    let item = world.ledger.items()[0].clone();
+    let ledger = Arc::new(MemoryLedger::default());
+    let mut pending = item.clone();
+    pending.state = ImportState::Pending;
+    pending.job_arn = None;
+    use ferry_core::import::Ledger;
+    ledger.insert_new(&pending).await.unwrap();
+    let world = World { ledger, ..world };
+    world.bedrock.finish_running();
+    world.bedrock.script(Ok(CreateOutcome::NameConflict(
+        "ConflictException: name in use".into(),
+    )));
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+    assert_eq!(
+        world.ledger.items()[0].job_arn.as_deref(),
+        Some(job_arn.as_str())
+    );
+}
+
+#[tokio::test]
+async fn throttling_fails_the_invocation_and_the_retry_succeeds() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    world.bedrock.script(Err(PortError::new(
+        PortErrorKind::Retryable,
+        "bedrock:CreateModelImportJob",
+        "ThrottlingException",
+    )));
+    let err = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ThrottlingException"), "{err}");
+    assert_eq!(
+        world.ledger.items()[0].state,
+        ImportState::Pending,
+        "nothing is lost"
+    );
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started");
+    assert_eq!(world.bedrock.creates().len(), 2);
+    assert_eq!(
+        world.bedrock.creates()[0],
+        world.bedrock.creates()[1],
+        "the retry sends the same request"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_request_fails_the_item_and_alerts_once() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    world.bedrock.script(Err(PortError::new(
+        PortErrorKind::Denied,
+        "bedrock:CreateModelImportJob",
+        "AccessDeniedException: not authorized to perform iam:PassRole",
+    )));
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "failed");
+    handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    let alerts = world.sns.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].subject, "Ferry: import of m failed");
+    assert!(alerts[0].body.contains("iam:PassRole"));
+}
+
+#[tokio::test]
+async fn a_rejected_folder_alerts_once_and_starts_nothing() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("gpt2", "gpt2", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    world.sns.fail_next(1);
+    let err = handle(&s3_event("fine-tunes/gpt2/config.json"), &world, &config)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("sns:Publish"), "{err}");
+    for _ in 0..3 {
+        let out = handle(
+            &s3_event("fine-tunes/gpt2/model.safetensors"),
+            &world,
+            &config,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "duplicate");
+    }
+    assert!(world.bedrock.creates().is_empty());
+    let alerts = world.sns.alerts();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "the alert that failed is sent on retry, once"
+    );
+    assert!(
+        alerts[0]
+            .subject
+            .starts_with("Ferry: gpt2 rejected, 1 error(s)"),
+        "{}",
+        alerts[0].subject
+    );
+    assert!(alerts[0].body.contains("unsupported-architecture"));
+    assert_eq!(world.ledger.items()[0].state, ImportState::Rejected);
+}
+
+#[tokio::test]
+async fn a_ready_marker_holds_the_folder_until_it_arrives() {
+    let world = World::default();
+    let config = config(Some("_READY"));
+    for (key, bytes) in model_files("m", "mistral", 2) {
+        world.bucket.put(&key, bytes);
+    }
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "not_ready");
+    world.bucket.put("fine-tunes/m/_READY", Vec::new());
+    let out = handle(&s3_event("fine-tunes/m/_READY"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started");
+}
+
+#[tokio::test]
+async fn malformed_foreign_and_unwatched_events() {
+    let world = World::default();
+    let config = config(None);
+    let err = handle(&json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}}}]}), &world, &config)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "malformed event: Records[0].s3.object: is missing"
+    );
+    let out = handle(
+        &json!({"source": "aws.ec2", "detail-type": "x"}),
+        &world,
+        &config,
+    )
+    .await
+    .unwrap();
+    assert!(out["ignored"].is_string());
+    let out = handle(&s3_event("elsewhere/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"], json!([]));
+    assert!(world.ledger.items().is_empty());
+}
+
+#[tokio::test]
+async fn an_sqs_batch_returns_only_the_failed_messages() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    let good = s3_event("fine-tunes/m/config.json").to_string();
+    let batch = json!({"Records": [
+        {"messageId": "ok-1", "body": good, "eventSource": "aws:sqs"},
+        {"messageId": "bad", "body": "{not json", "eventSource": "aws:sqs"},
+        {"messageId": "ok-2", "body": good, "eventSource": "aws:sqs"},
+        {"messageId": "test", "body": "{\"Event\":\"s3:TestEvent\"}", "eventSource": "aws:sqs"},
+    ]});
+    let out = handle(&batch, &world, &config).await.unwrap();
+    assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "bad"}]));
+    assert_eq!(world.bedrock.creates().len(), 1);
+}
