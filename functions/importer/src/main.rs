@@ -1,1 +1,22 @@
-fn main() {}
+//! The importer Lambda (research account): S3 events in, one validated, queued Bedrock
+//! import per folder content out. Wiring only; the logic is `ferry_core::import`.
+
+use ferry_aws::AwsConnect;
+use ferry_core::import::{handle, ImporterConfig};
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    // Every problem at once, at cold start, before any event is taken.
+    let config = ImporterConfig::from_env(|name| std::env::var(name).ok())?;
+    let connect = AwsConnect::from_env(&config).await;
+    let (config, connect) = (&config, &connect);
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(&event.payload, connect, config)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}

@@ -93,6 +93,38 @@ where
     }
 }
 
+/// An SDK error as a hosting-account port error.
+pub fn port_error<E, R>(operation: &str, err: &SdkError<E, R>) -> ferry_core::import::PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    use ferry_core::import::{PortError, PortErrorKind};
+    let c = classify(err);
+    let kind = match (c.kind, c.code.as_deref()) {
+        (SourceErrorKind::Transient, _) => PortErrorKind::Retryable,
+        (SourceErrorKind::AccessDenied, _) => PortErrorKind::Denied,
+        (_, Some(code))
+            if code.contains("AccessDenied") || code == "UnrecognizedClientException" =>
+        {
+            PortErrorKind::Denied
+        }
+        (_, Some(code))
+            if code.contains("Throttl")
+                || code.contains("LimitExceeded")
+                || code.contains("ProvisionedThroughputExceeded")
+                || code == "ServiceUnavailable" =>
+        {
+            PortErrorKind::Retryable
+        }
+        (_, Some(code)) if code.contains("Validation") || code == "ResourceNotFoundException" => {
+            PortErrorKind::Invalid
+        }
+        _ => PortErrorKind::Other,
+    };
+    PortError::new(kind, operation, c.detail)
+}
+
 /// The status code of a raw response (implemented for the SDK's HTTP response).
 pub trait HttpStatus {
     fn status_code(&self) -> u16;

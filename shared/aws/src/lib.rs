@@ -1,8 +1,18 @@
 //! Adapters from Ferry's ports (`ferry-core`) to the AWS SDK for Rust.
 
+pub mod alerts;
+pub mod bedrock;
 pub mod config;
+pub mod connect;
 pub mod error;
+pub mod hosting;
+pub mod ledger;
 pub mod s3_folder;
 
+pub use alerts::SnsAlerts;
+pub use bedrock::BedrockImports;
 pub use config::{config_loader, load_sdk_config, s3_client};
+pub use connect::AwsConnect;
+pub use hosting::{HostingSession, HostingTarget};
+pub use ledger::DynamoLedger;
 pub use s3_folder::S3Folder;

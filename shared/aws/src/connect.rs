@@ -1,0 +1,52 @@
+//! The importer's way to both accounts: S3 in the research account with the
+//! function's own credentials, the hosting account through [`HostingSession`].
+
+use ferry_core::import::{Connect, Hosting, PortError};
+use ferry_core::S3Uri;
+
+use crate::alerts::SnsAlerts;
+use crate::bedrock::BedrockImports;
+use crate::hosting::HostingSession;
+use crate::ledger::DynamoLedger;
+use crate::s3_folder::S3Folder;
+
+pub struct AwsConnect {
+    pub s3: aws_sdk_s3::Client,
+    pub hosting: HostingSession,
+}
+
+impl Connect for AwsConnect {
+    type Folder = S3Folder;
+    type Ledger = DynamoLedger;
+    type Imports = BedrockImports;
+    type Alerts = SnsAlerts;
+
+    fn folder(&self, uri: &S3Uri) -> S3Folder {
+        S3Folder::new(self.s3.clone(), uri.clone())
+    }
+
+    async fn hosting(
+        &self,
+        session: &str,
+    ) -> Result<Hosting<DynamoLedger, BedrockImports, SnsAlerts>, PortError> {
+        self.hosting.ports(session).await
+    }
+}
+
+impl AwsConnect {
+    /// Both accounts' clients for the importer, from the standard configuration chain.
+    pub async fn from_env(config: &ferry_core::import::ImporterConfig) -> Self {
+        let sdk = crate::config::load_sdk_config().await;
+        let target = crate::hosting::HostingTarget {
+            role_arn: config.hosting_role_arn.clone(),
+            external_id: config.external_id.clone(),
+            region: config.hosting_region.clone(),
+            ledger_table: config.ledger_table.clone(),
+            alert_topic_arn: config.alert_topic_arn.clone(),
+        };
+        Self {
+            s3: crate::config::s3_client(&sdk),
+            hosting: HostingSession::new(sdk.clone(), aws_sdk_sts::Client::new(&sdk), target),
+        }
+    }
+}

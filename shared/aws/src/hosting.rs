@@ -1,0 +1,143 @@
+//! The hosting account, reached through `sts:AssumeRole` on its automation role.
+//! Clients are built from the returned credentials (an `AssumeRoleProvider` would not
+//! carry a custom endpoint to its STS client) and cached across warm invocations until
+//! shortly before the credentials expire.
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_sts::config::{Credentials, Region, SharedCredentialsProvider};
+use ferry_core::import::{Hosting, PortError, PortErrorKind};
+use tokio::sync::Mutex;
+
+use crate::alerts::SnsAlerts;
+use crate::bedrock::BedrockImports;
+use crate::error::port_error;
+use crate::ledger::DynamoLedger;
+
+/// Credentials are renewed when less than this is left.
+const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+pub type HostingPorts = Hosting<DynamoLedger, BedrockImports, SnsAlerts>;
+
+/// Where the hosting account's resources are.
+#[derive(Debug, Clone)]
+pub struct HostingTarget {
+    pub role_arn: String,
+    pub external_id: String,
+    pub region: Option<String>,
+    pub ledger_table: String,
+    pub alert_topic_arn: String,
+}
+
+pub struct HostingSession {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    target: HostingTarget,
+    cached: Mutex<Option<(HostingPorts, SystemTime)>>,
+}
+
+impl HostingSession {
+    pub fn new(base: SdkConfig, sts: aws_sdk_sts::Client, target: HostingTarget) -> Self {
+        Self {
+            base,
+            sts,
+            target,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The hosting ports, assuming the role when there are no fresh credentials.
+    /// `session` (the fingerprint) goes into the role session name, so CloudTrail in
+    /// the hosting account shows which import a call belonged to.
+    pub async fn ports(&self, session: &str) -> Result<HostingPorts, PortError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((ports, expires)) = cached.as_ref() {
+            if SystemTime::now() + REFRESH_MARGIN < *expires {
+                return Ok(clone_ports(ports));
+            }
+        }
+        let session_name = session_name(session);
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.target.role_arn)
+            .role_session_name(&session_name)
+            .external_id(&self.target.external_id)
+            .send()
+            .await
+            .map_err(|e| {
+                let mut err = port_error("sts:AssumeRole", &e);
+                err.message = format!(
+                    "could not assume {} (session {session_name}): {}; check the role's trust policy (the importer's \
+                     role as principal, sts:ExternalId) and the importer's sts:AssumeRole permission",
+                    self.target.role_arn, err.message
+                );
+                err
+            })?;
+        let creds = out.credentials().ok_or_else(|| {
+            PortError::new(
+                PortErrorKind::Other,
+                "sts:AssumeRole",
+                "the response carried no credentials",
+            )
+        })?;
+        let expires =
+            SystemTime::try_from(*creds.expiration()).unwrap_or_else(|_| SystemTime::now());
+        let credentials = Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            Some(expires),
+            "ferry-hosting-role",
+        );
+        let mut builder = self.base.to_builder();
+        builder.set_credentials_provider(Some(SharedCredentialsProvider::new(credentials)));
+        if let Some(region) = &self.target.region {
+            builder.set_region(Some(Region::new(region.clone())));
+        }
+        let config = builder.build();
+        let ports = Hosting {
+            ledger: DynamoLedger::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                &self.target.ledger_table,
+            ),
+            imports: BedrockImports::new(aws_sdk_bedrock::Client::new(&config)),
+            alerts: SnsAlerts::new(
+                aws_sdk_sns::Client::new(&config),
+                &self.target.alert_topic_arn,
+            ),
+        };
+        tracing::info!(role = %self.target.role_arn, session = %session_name, "assumed the hosting role");
+        *cached = Some((clone_ports(&ports), expires));
+        Ok(ports)
+    }
+}
+
+fn clone_ports(ports: &HostingPorts) -> HostingPorts {
+    Hosting {
+        ledger: ports.ledger.clone(),
+        imports: ports.imports.clone(),
+        alerts: ports.alerts.clone(),
+    }
+}
+
+/// `ferry-` and the start of the fingerprint; role session names allow
+/// `[\w+=,.@-]`, 2 to 64 characters.
+fn session_name(session: &str) -> String {
+    let clean: String = session
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))
+        .take(58)
+        .collect();
+    format!("ferry-{clean}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn session_names_fit_the_pattern() {
+        assert_eq!(super::session_name("abc/def"), "ferry-abcdef");
+        assert_eq!(super::session_name(&"f".repeat(64)).len(), 64);
+    }
+}
