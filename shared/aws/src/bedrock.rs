@@ -1,5 +1,6 @@
 //! Bedrock Custom Model Import: find the running job, create, look up.
 
+use aws_sdk_bedrock::error::ProvideErrorMetadata;
 use aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobError;
 use aws_sdk_bedrock::types::{ModelDataSource, ModelImportJobStatus, S3DataSource, Tag, VpcConfig};
 use aws_sdk_bedrock::Client;
@@ -112,7 +113,8 @@ impl ImportService for BedrockImports {
                         e.message().unwrap_or("")
                     )))
                 }
-                _ => Err(port_error(operation, &err)),
+                Some(modeled) => Err(classify_create_error(modeled, port_error(operation, &err))),
+                None => Err(port_error(operation, &err)),
             },
         }
     }
@@ -143,4 +145,24 @@ impl ImportService for BedrockImports {
             Err(err) => Err(port_error("bedrock:GetModelImportJob", &err)),
         }
     }
+}
+
+/// The modeled error variant decides the kind; codes and statuses are only the fallback
+/// (they are absent when the error was not read off the wire).
+fn classify_create_error(modeled: &CreateModelImportJobError, mut port: PortError) -> PortError {
+    use CreateModelImportJobError as E;
+    let (kind, name) = match modeled {
+        E::ValidationException(_) => (PortErrorKind::Invalid, "ValidationException"),
+        E::TooManyTagsException(_) => (PortErrorKind::Invalid, "TooManyTagsException"),
+        E::ResourceNotFoundException(_) => (PortErrorKind::Invalid, "ResourceNotFoundException"),
+        E::AccessDeniedException(_) => (PortErrorKind::Denied, "AccessDeniedException"),
+        E::ThrottlingException(_) => (PortErrorKind::Retryable, "ThrottlingException"),
+        E::InternalServerException(_) => (PortErrorKind::Retryable, "InternalServerException"),
+        _ => return port,
+    };
+    port.kind = kind;
+    if !port.message.starts_with(name) {
+        port.message = format!("{name}: {}", modeled.message().unwrap_or_default());
+    }
+    port
 }

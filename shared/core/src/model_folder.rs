@@ -142,7 +142,7 @@ pub fn identify(uri: &S3Uri, entries: &[FileEntry]) -> Identity {
         .iter()
         .filter_map(|e| e.modified)
         .max()
-        .map(|secs| crate::time::yyyymmdd(secs));
+        .map(crate::time::yyyymmdd);
     let hash = &fingerprint[..HASH_CHARS];
     let suffix = match &date {
         Some(date) => format!("-{date}-{hash}"),

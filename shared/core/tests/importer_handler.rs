@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 
 /// A bucket in memory: key → (bytes, etag).
 #[derive(Clone, Default)]
-struct Bucket(Arc<Mutex<BTreeMap<String, (Vec<u8>, String)>>>);
+struct Bucket(Arc<Mutex<Objects>>);
+
+type Objects = BTreeMap<String, (Vec<u8>, String)>;
 
 impl Bucket {
     fn put(&self, key: &str, bytes: Vec<u8>) {

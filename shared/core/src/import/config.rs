@@ -42,8 +42,15 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_HOSTING_REGION", false, "the hosting account's region, if not the function's own"),
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError(pub Vec<String>);
+
+/// Printed as the message: a Lambda init error and `main`'s `Err` show Debug.
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -34,8 +34,12 @@ pub trait Connect: Sync {
     fn hosting(
         &self,
         session: &str,
-    ) -> impl Future<Output = Result<Hosting<Self::Ledger, Self::Imports, Self::Alerts>, PortError>> + Send;
+    ) -> impl Future<Output = Result<HostingOf<Self>, PortError>> + Send;
 }
+
+/// The hosting ports of a [`Connect`].
+pub type HostingOf<C> =
+    Hosting<<C as Connect>::Ledger, <C as Connect>::Imports, <C as Connect>::Alerts>;
 
 /// What happened to one folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
