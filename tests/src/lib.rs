@@ -3,5 +3,6 @@
 
 pub mod families;
 pub mod fixtures;
+pub mod hosting;
 pub mod moto;
 pub mod s3;

@@ -26,12 +26,17 @@ impl MotoServer {
             );
         }
         let port = free_port()?;
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's own app, served one request at a time (see scripts/moto_serial.py).
+        let python = binary.with_file_name("python");
+        let launcher = workspace_root().join("scripts/moto_serial.py");
+        let child = Command::new(&python)
+            .arg(&launcher)
+            .args(["127.0.0.1", &port.to_string()])
+            .env("MOTO_PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+            .with_context(|| format!("starting {} {}", python.display(), launcher.display()))?;
         let mut server = Self { child, port };
         server.wait_ready()?;
         Ok(server)

@@ -20,50 +20,86 @@ async fn ledger(moto: &MotoServer) -> DynamoLedger {
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&config);
-    create_table(&client, "ferry-ledger").await;
+    ferry_testkit::hosting::create_ledger_table(&client, "ferry-ledger")
+        .await
+        .unwrap();
     DynamoLedger::new(client, "ferry-ledger")
 }
 
-/// The table as the hosting stack defines it.
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    let attr = |n: &str, t| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(t)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("fingerprint", ScalarAttributeType::S))
-        .attribute_definitions(attr("state", ScalarAttributeType::S))
-        .attribute_definitions(attr("created_at", ScalarAttributeType::N))
-        .key_schema(key("fingerprint", KeyType::Hash))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(ferry_aws::ledger::STATE_INDEX)
-                .key_schema(key("state", KeyType::Hash))
-                .key_schema(key("created_at", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
+/// The importer runs in the research account and reaches the ledger through
+/// sts:AssumeRole: moto gives the assumed credentials the hosting account's identity,
+/// so the item lands in that account's table and nowhere else.
+#[tokio::test]
+async fn the_hosting_session_switches_accounts_through_sts() {
+    let moto = MotoServer::start().unwrap();
+    let research = ferry_aws::config_loader()
+        .endpoint_url(moto.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    let role = "arn:aws:iam::777788889999:role/FerryAutomation";
+    // Set up the hosting account's table with that account's own credentials.
+    let sts = aws_sdk_sts::Client::new(&research);
+    let assumed = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("setup")
         .send()
         .await
         .unwrap();
+    let creds = assumed.credentials().unwrap();
+    let hosting_config = research
+        .to_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "setup",
+            ),
+        ))
+        .build();
+    ferry_testkit::hosting::create_ledger_table(
+        &aws_sdk_dynamodb::Client::new(&hosting_config),
+        "ferry-ledger",
+    )
+    .await
+    .unwrap();
+
+    let session = ferry_aws::HostingSession::new(
+        research.clone(),
+        sts,
+        ferry_aws::HostingTarget {
+            role_arn: role.into(),
+            external_id: "ferry-ext".into(),
+            region: None,
+            ledger_table: "ferry-ledger".into(),
+            alert_topic_arn: "arn:aws:sns:us-east-1:777788889999:ferry-alerts".into(),
+        },
+    );
+    let ports = session.ports("0123456789abcdef").await.unwrap();
+    assert!(ports
+        .ledger
+        .insert_new(&item("111111111111", 1))
+        .await
+        .unwrap());
+    assert!(ports.ledger.get("111111111111").await.unwrap().is_some());
+
+    // The research account's own credentials see no such table.
+    let research_dynamo = aws_sdk_dynamodb::Client::new(&research);
+    let err = research_dynamo
+        .describe_table()
+        .table_name("ferry-ledger")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{err:?}"
+    );
 }
 
 fn item(fingerprint: &str, created_at: u64) -> LedgerItem {
