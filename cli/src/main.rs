@@ -1,6 +1,7 @@
 //! `ferry`: the operator's command line. Parsing and output only; the work is done in
 //! `ferry-core` and `ferry-aws`.
 
+mod import;
 mod validate;
 
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ enum Command {
     /// Judge a model folder (local or s3://) as Bedrock Custom Model Import would,
     /// from config files and safetensors headers only.
     Validate(validate::Args),
+    /// Run the importer's path on one S3 folder by hand: validate, record in the
+    /// ledger, start the import (or queue it). Uses the importer's FERRY_* variables.
+    Import(import::Args),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Validate(args) => validate::run(args).await,
+            Command::Import(args) => import::run(args).await,
         }
     });
     match result {

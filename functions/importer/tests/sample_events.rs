@@ -60,3 +60,16 @@ fn every_sample_event_parses_to_its_objects() {
         ]
     );
 }
+
+/// The README's configuration table names every variable the importer reads.
+#[test]
+fn the_readme_documents_every_variable() {
+    let readme =
+        std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for (name, _, _) in ferry_core::import::config::VARIABLES {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README lacks {name}"
+        );
+    }
+}
