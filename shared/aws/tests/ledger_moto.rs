@@ -4,10 +4,6 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use ferry_aws::DynamoLedger;
 use ferry_core::import::{ImportState, Ledger, LedgerItem, LedgerUpdate};
 use ferry_testkit::moto::MotoServer;
