@@ -56,6 +56,7 @@ pub fn to_item(item: &LedgerItem) -> Item {
         ("job_arn", item.job_arn.as_deref().map(s)),
         ("model_arn", item.model_arn.as_deref().map(s)),
         ("failure", item.failure.as_deref().map(s)),
+        ("lease_until", item.lease_until.map(n)),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -96,6 +97,7 @@ pub fn from_item(item: &Item) -> Result<LedgerItem, String> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        lease_until: number("lease_until"),
     })
 }
 
@@ -177,6 +179,10 @@ impl Ledger for DynamoLedger {
             sets.push("alerted = :alerted".into());
             values.insert(":alerted".into(), AttributeValue::Bool(alerted));
         }
+        if let Some(lease) = update.set_lease {
+            sets.push("lease_until = :lease".into());
+            values.insert(":lease".into(), n(lease));
+        }
         let mut expression = format!("SET {}", sets.join(", "));
         if update.add_attempt {
             expression.push_str(" ADD attempts :one");
@@ -186,6 +192,11 @@ impl Ledger for DynamoLedger {
         if update.expect_unalerted {
             condition.push_str(" AND (attribute_not_exists(alerted) OR alerted = :unalerted)");
             values.insert(":unalerted".into(), AttributeValue::Bool(false));
+        }
+        if let Some(now) = update.expect_lease_free_at {
+            condition
+                .push_str(" AND (attribute_not_exists(lease_until) OR lease_until < :lease_now)");
+            values.insert(":lease_now".into(), n(now));
         }
         names.insert("#fp".into(), "fingerprint".into());
         condition.push_str(" AND attribute_exists(#fp)");

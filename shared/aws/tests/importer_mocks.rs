@@ -530,3 +530,102 @@ async fn a_rejected_folder_publishes_one_alert_and_starts_no_job() {
     assert_eq!(create.num_calls(), 0);
     assert_eq!(connect.ledger.items()[0].state, ImportState::Rejected);
 }
+
+/// Two handlers racing on the same folder, with the real DynamoDB ledger (moto) and
+/// mocked S3 and Bedrock: one item, one CreateModelImportJob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
+    struct DynamoConnect {
+        s3: aws_sdk_s3::Client,
+        ledger: ferry_aws::DynamoLedger,
+        bedrock: BedrockImports,
+        sns: SnsAlerts,
+    }
+    impl Connect for DynamoConnect {
+        type Folder = S3Folder;
+        type Ledger = ferry_aws::DynamoLedger;
+        type Imports = BedrockImports;
+        type Alerts = SnsAlerts;
+        fn folder(&self, uri: &S3Uri) -> S3Folder {
+            S3Folder::new(self.s3.clone(), uri.clone())
+        }
+        async fn hosting(
+            &self,
+            _: &str,
+        ) -> Result<Hosting<ferry_aws::DynamoLedger, BedrockImports, SnsAlerts>, PortError>
+        {
+            Ok(Hosting {
+                ledger: self.ledger.clone(),
+                imports: self.bedrock.clone(),
+                alerts: self.sns.clone(),
+            })
+        }
+    }
+
+    let moto = ferry_testkit::moto::MotoServer::start().unwrap();
+    let dynamo_config = ferry_aws::config_loader()
+        .endpoint_url(moto.endpoint())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&dynamo_config);
+    ferry_testkit::hosting::create_ledger_table(&dynamo, "ferry-ledger")
+        .await
+        .unwrap();
+
+    let objects = Arc::new(Mutex::new(HashMap::new()));
+    let keys = load_model(&objects, "race", "qwen3", 3);
+    let (s3, _list, _get) = s3_serving(objects);
+    let no_job = mock!(aws_sdk_bedrock::Client::list_model_import_jobs)
+        .then_output(|| ListModelImportJobsOutput::builder().build());
+    let create = mock!(aws_sdk_bedrock::Client::create_model_import_job).then_output(|| {
+        CreateModelImportJobOutput::builder()
+            .job_arn(JOB_ARN)
+            .build()
+            .unwrap()
+    });
+    let publish =
+        mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().build());
+    let connect = Arc::new(DynamoConnect {
+        s3,
+        ledger: ferry_aws::DynamoLedger::new(dynamo.clone(), "ferry-ledger"),
+        bedrock: bedrock(&[&no_job, &create]),
+        sns: SnsAlerts::new(
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
+            "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
+        ),
+    });
+    let config = Arc::new(config());
+    let handlers: Vec<_> = (0..8)
+        .map(|i| {
+            let (connect, config, key) = (
+                connect.clone(),
+                config.clone(),
+                keys[i % keys.len()].clone(),
+            );
+            tokio::spawn(async move {
+                handle(&event(&key), connect.as_ref(), &config)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for handler in handlers {
+        handler.await.unwrap();
+    }
+    assert!(create.num_calls() <= 1, "never two jobs");
+    let items = dynamo
+        .scan()
+        .table_name("ferry-ledger")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.count(), 1, "one ledger item");
+    let state = items.items()[0]["state"].as_s().unwrap().clone();
+    // A handler that lost the race may have seen the slot "busy" with the winner's job
+    // in a real account; with the mock, the winner always records Submitted.
+    assert_eq!((state.as_str(), create.num_calls()), ("Submitted", 1));
+}

@@ -114,6 +114,7 @@ fn item(fingerprint: &str, created_at: u64) -> LedgerItem {
         failure: None,
         attempts: 0,
         alerted: false,
+        lease_until: None,
     }
 }
 

@@ -135,6 +135,7 @@ mod tests {
             failure: Some(failure.into()),
             attempts: 1,
             alerted: false,
+            lease_until: None,
         }
     }
 

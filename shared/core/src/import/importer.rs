@@ -299,6 +299,7 @@ fn new_item(
         failure,
         attempts: 0,
         alerted: false,
+        lease_until: None,
     }
 }
 

@@ -68,6 +68,9 @@ pub struct LedgerItem {
     pub attempts: u32,
     /// Whether the alert for a Rejected or Failed item went out.
     pub alerted: bool,
+    /// Until when (epoch seconds) one handler holds the right to call
+    /// CreateModelImportJob for this item.
+    pub lease_until: Option<u64>,
 }
 
 /// A change to an item, applied only if it is still in the expected state.
@@ -85,6 +88,10 @@ pub struct LedgerUpdate {
     /// Condition besides the state: apply only if the alert has not gone out (so that
     /// of two racing handlers exactly one sends it).
     pub expect_unalerted: bool,
+    /// Sets (or, with 0, releases) the start lease.
+    pub set_lease: Option<u64>,
+    /// Condition: apply only if no lease is held at this time.
+    pub expect_lease_free_at: Option<u64>,
 }
 
 impl LedgerUpdate {
@@ -114,11 +121,18 @@ impl LedgerUpdate {
         if let Some(alerted) = self.set_alerted {
             item.alerted = alerted;
         }
+        if let Some(lease) = self.set_lease {
+            item.lease_until = Some(lease);
+        }
     }
 
     /// Whether `item` meets this update's conditions, given its expected state.
     pub fn condition_holds(&self, item: &LedgerItem, from: ImportState) -> bool {
-        item.state == from && !(self.expect_unalerted && item.alerted)
+        let lease_free = match (self.expect_lease_free_at, item.lease_until) {
+            (Some(now), Some(until)) => until < now,
+            _ => true,
+        };
+        item.state == from && !(self.expect_unalerted && item.alerted) && lease_free
     }
 }
 
@@ -198,5 +212,75 @@ impl<L: Ledger + Send> Ledger for std::sync::Arc<L> {
     }
     async fn oldest_pending(&self) -> Result<Option<LedgerItem>, PortError> {
         (**self).oldest_pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> LedgerItem {
+        LedgerItem {
+            fingerprint: "fp".into(),
+            state: ImportState::Pending,
+            source_uri: "s3://b/m/".into(),
+            slug: "m".into(),
+            name: "m-1".into(),
+            created_at: 1,
+            updated_at: 1,
+            submitted_at: None,
+            finished_at: None,
+            job_arn: None,
+            model_arn: None,
+            failure: None,
+            attempts: 0,
+            alerted: false,
+            lease_until: None,
+        }
+    }
+
+    fn claim(now: u64) -> LedgerUpdate {
+        LedgerUpdate {
+            now,
+            set_lease: Some(now + 120),
+            expect_lease_free_at: Some(now),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_lease_is_exclusive_until_it_runs_out() {
+        let ledger = MemoryLedger::default();
+        ledger.insert_new(&pending()).await.unwrap();
+        assert!(ledger
+            .transition("fp", ImportState::Pending, &claim(1000))
+            .await
+            .unwrap());
+        assert!(
+            !ledger
+                .transition("fp", ImportState::Pending, &claim(1001))
+                .await
+                .unwrap(),
+            "held"
+        );
+        // The holder crashed: after the lease runs out another handler may start it.
+        assert!(ledger
+            .transition("fp", ImportState::Pending, &claim(1121))
+            .await
+            .unwrap());
+        // Releasing (lease 0) frees it at once.
+        let release = LedgerUpdate {
+            now: 1122,
+            set_lease: Some(0),
+            ..Default::default()
+        };
+        assert!(ledger
+            .transition("fp", ImportState::Pending, &release)
+            .await
+            .unwrap());
+        assert!(ledger
+            .transition("fp", ImportState::Pending, &claim(1123))
+            .await
+            .unwrap());
     }
 }

@@ -12,6 +12,10 @@ use super::ports::{
 use crate::model_folder::tag_value;
 use crate::time::now_secs;
 
+/// How long a handler may take between claiming an item and recording the outcome of
+/// its CreateModelImportJob call (SDK retries included).
+pub const START_LEASE_SECS: u64 = 120;
+
 /// The hosting account's ports, bundled.
 pub struct Hosting<L, I, A> {
     pub ledger: L,
@@ -56,6 +60,22 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
     };
     let request = import_request(&item, config);
     let fingerprint = item.fingerprint.clone();
+    // Only the handler holding the lease calls Create: with racing handlers, exactly
+    // one CreateModelImportJob per item. A crashed holder's lease simply runs out.
+    let now = now_secs();
+    let claim = LedgerUpdate {
+        now,
+        set_lease: Some(now + START_LEASE_SECS),
+        expect_lease_free_at: Some(now),
+        ..Default::default()
+    };
+    if !hosting
+        .ledger
+        .transition(&fingerprint, ImportState::Pending, &claim)
+        .await?
+    {
+        return Ok(StartResult::LostRace { fingerprint });
+    }
     let outcome = hosting.imports.create_job(&request).await;
     let now = now_secs();
     let update = match outcome {
@@ -64,6 +84,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
             let attempt = LedgerUpdate {
                 now,
                 add_attempt: true,
+                set_lease: Some(0),
                 ..Default::default()
             };
             hosting
@@ -85,7 +106,18 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
                 ),
             }
         }
-        Err(err) if err.kind == PortErrorKind::Retryable => return Err(err),
+        Err(err) if err.kind == PortErrorKind::Retryable => {
+            let release = LedgerUpdate {
+                now,
+                set_lease: Some(0),
+                ..Default::default()
+            };
+            hosting
+                .ledger
+                .transition(&fingerprint, ImportState::Pending, &release)
+                .await?;
+            return Err(err);
+        }
         Err(err) => failed(now, err.to_string()),
     };
     if !hosting
@@ -113,6 +145,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
 
 fn submitted(now: u64, job_arn: String) -> LedgerUpdate {
     LedgerUpdate {
+        set_lease: Some(0),
         state: Some(ImportState::Submitted),
         now,
         job_arn: Some(job_arn),
@@ -124,6 +157,7 @@ fn submitted(now: u64, job_arn: String) -> LedgerUpdate {
 
 fn failed(now: u64, failure: String) -> LedgerUpdate {
     LedgerUpdate {
+        set_lease: Some(0),
         state: Some(ImportState::Failed),
         now,
         failure: Some(failure),
