@@ -3,6 +3,7 @@
 
 pub mod architecture;
 pub mod events;
+pub mod iam;
 pub mod import;
 pub mod model_folder;
 pub mod report;

@@ -1,0 +1,407 @@
+//! Condition operators and how AWS evaluates them: several values of one key are ORed,
+//! several keys and operators are ANDed; negated operators are true when no value
+//! matches; an absent key makes positive operators false, negated ones true, `IfExists`
+//! true, `ForAllValues:` true and `ForAnyValue:` false; `Null` tests presence.
+
+use std::net::IpAddr;
+
+use super::matcher::{arn_like, glob};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetQualifier {
+    None,
+    ForAnyValue,
+    ForAllValues,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    StringEquals,
+    StringEqualsIgnoreCase,
+    StringLike,
+    ArnLike,
+    NumericEquals,
+    NumericLessThan,
+    NumericLessThanEquals,
+    NumericGreaterThan,
+    NumericGreaterThanEquals,
+    DateEquals,
+    DateLessThan,
+    DateLessThanEquals,
+    DateGreaterThan,
+    DateGreaterThanEquals,
+    Bool,
+    BinaryEquals,
+    IpAddress,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operator {
+    pub set: SetQualifier,
+    pub base: Base,
+    /// `StringNotEquals`, `ArnNotLike`, `NotIpAddress`...: true when no value matches.
+    pub negated: bool,
+    pub if_exists: bool,
+}
+
+/// (name, base, negated). `ArnEquals` behaves as `ArnLike`, as AWS documents.
+const OPERATORS: &[(&str, Base, bool)] = &[
+    ("StringEquals", Base::StringEquals, false),
+    ("StringNotEquals", Base::StringEquals, true),
+    (
+        "StringEqualsIgnoreCase",
+        Base::StringEqualsIgnoreCase,
+        false,
+    ),
+    (
+        "StringNotEqualsIgnoreCase",
+        Base::StringEqualsIgnoreCase,
+        true,
+    ),
+    ("StringLike", Base::StringLike, false),
+    ("StringNotLike", Base::StringLike, true),
+    ("ArnEquals", Base::ArnLike, false),
+    ("ArnLike", Base::ArnLike, false),
+    ("ArnNotEquals", Base::ArnLike, true),
+    ("ArnNotLike", Base::ArnLike, true),
+    ("NumericEquals", Base::NumericEquals, false),
+    ("NumericNotEquals", Base::NumericEquals, true),
+    ("NumericLessThan", Base::NumericLessThan, false),
+    ("NumericLessThanEquals", Base::NumericLessThanEquals, false),
+    ("NumericGreaterThan", Base::NumericGreaterThan, false),
+    (
+        "NumericGreaterThanEquals",
+        Base::NumericGreaterThanEquals,
+        false,
+    ),
+    ("DateEquals", Base::DateEquals, false),
+    ("DateNotEquals", Base::DateEquals, true),
+    ("DateLessThan", Base::DateLessThan, false),
+    ("DateLessThanEquals", Base::DateLessThanEquals, false),
+    ("DateGreaterThan", Base::DateGreaterThan, false),
+    ("DateGreaterThanEquals", Base::DateGreaterThanEquals, false),
+    ("Bool", Base::Bool, false),
+    ("BinaryEquals", Base::BinaryEquals, false),
+    ("IpAddress", Base::IpAddress, false),
+    ("NotIpAddress", Base::IpAddress, true),
+    ("Null", Base::Null, false),
+];
+
+impl Operator {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (set, rest) = if let Some(rest) = text.strip_prefix("ForAnyValue:") {
+            (SetQualifier::ForAnyValue, rest)
+        } else if let Some(rest) = text.strip_prefix("ForAllValues:") {
+            (SetQualifier::ForAllValues, rest)
+        } else {
+            (SetQualifier::None, text)
+        };
+        let (name, if_exists) = match rest.strip_suffix("IfExists") {
+            Some(name) if name != "Null" => (name, true),
+            _ => (rest, false),
+        };
+        let &(_, base, negated) = OPERATORS.iter().find(|(n, _, _)| *n == name)?;
+        Some(Self {
+            set,
+            base,
+            negated,
+            if_exists,
+        })
+    }
+}
+
+/// Evaluates one condition (one operator, one key, its values) against the request's
+/// values for the key (`None`: the key is absent).
+pub fn evaluate(operator: Operator, policy_values: &[String], request: Option<&[String]>) -> bool {
+    if operator.base == Base::Null {
+        // {"Null": {"k": "true"}}: true when k is absent.
+        let absent = request.is_none_or(|v| v.is_empty());
+        return policy_values
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case("true") == absent);
+    }
+    let Some(request) = request.filter(|v| !v.is_empty()) else {
+        return match operator.set {
+            SetQualifier::ForAllValues => true,
+            SetQualifier::ForAnyValue => false,
+            SetQualifier::None => operator.if_exists || operator.negated,
+        };
+    };
+    // One request value against the policy's values: positive operators match if any
+    // policy value matches; negated ones if none does.
+    let one = |value: &str| {
+        let hit = policy_values
+            .iter()
+            .any(|p| matches(operator.base, p, value));
+        hit != operator.negated
+    };
+    match operator.set {
+        SetQualifier::ForAllValues => request.iter().all(|v| one(v)),
+        SetQualifier::ForAnyValue => request.iter().any(|v| one(v)),
+        // A single-valued key: its one value decides.
+        SetQualifier::None => request.iter().any(|v| one(v)),
+    }
+}
+
+fn matches(base: Base, policy: &str, value: &str) -> bool {
+    match base {
+        Base::StringEquals => policy == value,
+        Base::StringEqualsIgnoreCase => policy.to_lowercase() == value.to_lowercase(),
+        Base::StringLike => glob(policy, value, false),
+        Base::ArnLike => arn_like(policy, value),
+        Base::NumericEquals => numeric(policy, value, |a, b| a == b),
+        Base::NumericLessThan => numeric(policy, value, |p, v| v < p),
+        Base::NumericLessThanEquals => numeric(policy, value, |p, v| v <= p),
+        Base::NumericGreaterThan => numeric(policy, value, |p, v| v > p),
+        Base::NumericGreaterThanEquals => numeric(policy, value, |p, v| v >= p),
+        Base::DateEquals => date(policy, value, |p, v| v == p),
+        Base::DateLessThan => date(policy, value, |p, v| v < p),
+        Base::DateLessThanEquals => date(policy, value, |p, v| v <= p),
+        Base::DateGreaterThan => date(policy, value, |p, v| v > p),
+        Base::DateGreaterThanEquals => date(policy, value, |p, v| v >= p),
+        Base::Bool => policy.eq_ignore_ascii_case(value),
+        Base::BinaryEquals => policy == value,
+        Base::IpAddress => ip_in(policy, value),
+        Base::Null => false,
+    }
+}
+
+fn numeric(policy: &str, value: &str, op: impl Fn(f64, f64) -> bool) -> bool {
+    match (policy.trim().parse::<f64>(), value.trim().parse::<f64>()) {
+        (Ok(p), Ok(v)) => op(p, v),
+        _ => false,
+    }
+}
+
+/// Dates as RFC 3339 (`2026-11-22T07:00:00Z`, a date alone) or epoch seconds.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<i64>() {
+        return Some(secs);
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+fn date(policy: &str, value: &str, op: impl Fn(i64, i64) -> bool) -> bool {
+    match (parse_date(policy), parse_date(value)) {
+        (Some(p), Some(v)) => op(p, v),
+        _ => false,
+    }
+}
+
+/// `value` (an address) within `policy` (an address or CIDR block), IPv4 or IPv6.
+fn ip_in(policy: &str, value: &str) -> bool {
+    let Ok(address) = value.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    let (network, bits) = match policy.trim().split_once('/') {
+        Some((n, b)) => (n, b.parse::<u32>().ok()),
+        None => (policy.trim(), None),
+    };
+    let Ok(network) = network.parse::<IpAddr>() else {
+        return false;
+    };
+    match (network, address) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(op: &str, policy: &[&str], request: Option<&[&str]>) -> bool {
+        let operator = Operator::parse(op).unwrap_or_else(|| panic!("{op} parses"));
+        let policy: Vec<String> = policy.iter().map(|s| s.to_string()).collect();
+        let request: Option<Vec<String>> =
+            request.map(|r| r.iter().map(|s| s.to_string()).collect());
+        evaluate(operator, &policy, request.as_deref())
+    }
+
+    #[test]
+    fn string_operators() {
+        assert!(eval("StringEquals", &["a", "b"], Some(&["b"])));
+        assert!(!eval("StringEquals", &["a"], Some(&["A"])));
+        assert!(eval("StringEqualsIgnoreCase", &["a"], Some(&["A"])));
+        assert!(!eval("StringNotEquals", &["a", "b"], Some(&["b"])));
+        assert!(eval("StringNotEquals", &["a", "b"], Some(&["c"])));
+        assert!(eval("StringNotEqualsIgnoreCase", &["a"], Some(&["b"])));
+        assert!(!eval("StringNotEqualsIgnoreCase", &["a"], Some(&["A"])));
+        assert!(eval("StringLike", &["models/*"], Some(&["models/x/y"])));
+        assert!(eval("StringLike", &["m?del"], Some(&["model"])));
+        assert!(!eval("StringLike", &["models/*"], Some(&["Models/x"])));
+        assert!(eval("StringNotLike", &["models/*"], Some(&["data/x"])));
+    }
+
+    #[test]
+    fn arn_operators_match_segment_by_segment() {
+        let role = "arn:aws:iam::777788889999:role/BedrockCMIExecutionRole-777788889999";
+        assert!(eval(
+            "ArnLike",
+            &["arn:aws:iam::777788889999:role/BedrockCMIExecutionRole-*"],
+            Some(&[role])
+        ));
+        assert!(eval("ArnEquals", &["arn:aws:iam::*:role/*"], Some(&[role])));
+        assert!(!eval(
+            "ArnLike",
+            &["arn:aws:iam::777788889999:role/Other*"],
+            Some(&[role])
+        ));
+        assert!(!eval(
+            "ArnLike",
+            &["arn:aws-us-gov:iam::777788889999:role/*"],
+            Some(&[role])
+        ));
+        assert!(eval(
+            "ArnNotLike",
+            &["arn:aws:iam::111122223333:*"],
+            Some(&[role])
+        ));
+        assert!(eval(
+            "ArnNotEquals",
+            &["arn:aws:iam::777788889999:role/x"],
+            Some(&[role])
+        ));
+    }
+
+    #[test]
+    fn numeric_date_bool_ip_binary() {
+        assert!(eval("NumericLessThan", &["10"], Some(&["9"])));
+        assert!(!eval("NumericLessThan", &["10"], Some(&["10"])));
+        assert!(eval("NumericLessThanEquals", &["10"], Some(&["10"])));
+        assert!(eval("NumericGreaterThan", &["10"], Some(&["10.5"])));
+        assert!(eval("NumericGreaterThanEquals", &["10"], Some(&["10"])));
+        assert!(eval("NumericEquals", &["3"], Some(&["3.0"])));
+        assert!(eval("NumericNotEquals", &["3"], Some(&["4"])));
+        assert!(!eval("NumericEquals", &["3"], Some(&["three"])));
+        assert!(eval(
+            "DateGreaterThan",
+            &["2026-01-01T00:00:00Z"],
+            Some(&["2026-11-22T07:00:00Z"])
+        ));
+        assert!(eval(
+            "DateLessThan",
+            &["2027-01-01"],
+            Some(&["2026-11-22T07:00:00Z"])
+        ));
+        assert!(eval(
+            "DateLessThanEquals",
+            &["1795000000"],
+            Some(&["1795000000"])
+        ));
+        assert!(eval(
+            "DateGreaterThanEquals",
+            &["1795000000"],
+            Some(&["2026-11-18T11:06:40Z"])
+        ));
+        assert!(eval(
+            "DateEquals",
+            &["2026-11-18T11:06:40Z"],
+            Some(&["1795000000"])
+        ));
+        assert!(eval(
+            "DateNotEquals",
+            &["2026-11-18T11:06:40Z"],
+            Some(&["1795000001"])
+        ));
+        assert!(eval("Bool", &["true"], Some(&["true"])));
+        assert!(!eval("Bool", &["false"], Some(&["true"])));
+        assert!(eval("IpAddress", &["10.0.0.0/8"], Some(&["10.1.2.3"])));
+        assert!(!eval("IpAddress", &["10.0.0.0/8"], Some(&["11.1.2.3"])));
+        assert!(eval("NotIpAddress", &["10.0.0.0/8"], Some(&["11.1.2.3"])));
+        assert!(eval(
+            "IpAddress",
+            &["2001:db8::/32"],
+            Some(&["2001:db8::1"])
+        ));
+        assert!(eval("BinaryEquals", &["QmluYXJ5"], Some(&["QmluYXJ5"])));
+    }
+
+    #[test]
+    fn absent_keys_and_if_exists() {
+        assert!(!eval("StringEquals", &["a"], None));
+        assert!(eval("StringNotEquals", &["a"], None));
+        assert!(eval("ArnNotLike", &["a"], None));
+        assert!(eval("NotIpAddress", &["10.0.0.0/8"], None));
+        assert!(eval("StringEqualsIfExists", &["a"], None));
+        assert!(!eval("StringEqualsIfExists", &["a"], Some(&["b"])));
+        assert!(eval("Null", &["true"], None));
+        assert!(!eval("Null", &["true"], Some(&["x"])));
+        assert!(eval("Null", &["false"], Some(&["x"])));
+        assert!(eval("ForAllValues:StringEquals", &["a"], None));
+        assert!(!eval("ForAnyValue:StringEquals", &["a"], None));
+    }
+
+    #[test]
+    fn set_qualifiers_on_multivalued_keys() {
+        assert!(eval(
+            "ForAllValues:StringEquals",
+            &["a", "b"],
+            Some(&["a", "b"])
+        ));
+        assert!(!eval(
+            "ForAllValues:StringEquals",
+            &["a", "b"],
+            Some(&["a", "c"])
+        ));
+        assert!(eval(
+            "ForAnyValue:StringEquals",
+            &["a", "b"],
+            Some(&["c", "b"])
+        ));
+        assert!(!eval("ForAnyValue:StringEquals", &["a"], Some(&["c", "d"])));
+        assert!(eval(
+            "ForAnyValue:StringNotEquals",
+            &["a"],
+            Some(&["a", "d"])
+        ));
+        assert!(!eval(
+            "ForAllValues:StringNotEquals",
+            &["a"],
+            Some(&["a", "d"])
+        ));
+        assert!(eval(
+            "ForAnyValue:StringLikeIfExists",
+            &["a*"],
+            Some(&["abc"])
+        ));
+    }
+
+    #[test]
+    fn operator_names() {
+        assert_eq!(Operator::parse("Nope"), None);
+        assert_eq!(Operator::parse("NullIfExists"), None);
+        let op = Operator::parse("ForAllValues:ArnNotLikeIfExists").unwrap();
+        assert_eq!(
+            (op.set, op.base, op.negated, op.if_exists),
+            (SetQualifier::ForAllValues, Base::ArnLike, true, true)
+        );
+    }
+}

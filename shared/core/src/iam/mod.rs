@@ -1,0 +1,42 @@
+//! An IAM policy evaluation engine: documents as AWS stores them, conditions with
+//! AWS's operators, principals, and the evaluation logic for one request across
+//! identity, resource, boundary and SCP policies. Every decision names the statements
+//! that made it.
+
+pub mod condition;
+pub mod evaluate;
+pub mod matcher;
+pub mod policy;
+
+use std::collections::BTreeMap;
+
+pub use evaluate::{
+    decide, Decision, Denial, Inputs, Matched, Missing, NamedPolicy, Request, Rule,
+};
+pub use matcher::{PrincipalMatch, RequestPrincipal};
+pub use policy::{Effect, Policy, PolicyError, Statement};
+
+/// The request context: condition keys (case-insensitive) and their values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    values: BTreeMap<String, Vec<String>>,
+}
+
+impl Context {
+    pub fn insert(&mut self, key: &str, value: impl Into<String>) {
+        self.values
+            .entry(key.to_ascii_lowercase())
+            .or_default()
+            .push(value.into());
+    }
+
+    pub fn get(&self, key: &str) -> Option<&[String]> {
+        self.values
+            .get(&key.to_ascii_lowercase())
+            .map(Vec::as_slice)
+    }
+
+    pub fn first(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(|v| v.first()).map(String::as_str)
+    }
+}
