@@ -1,6 +1,7 @@
 //! Ferry's pure logic: nothing here knows the AWS SDK. Adapters for AWS live in
 //! `ferry-aws`; the Lambda functions and the `ferry` CLI only wire the two together.
 
+pub mod access;
 pub mod architecture;
 pub mod events;
 pub mod iam;

@@ -1,0 +1,637 @@
+//! The chain checks of `../shared/specs/access-check.md`: one request each, evaluated
+//! with the IAM engine; a denial names the policy to change and the statement to add.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::scenario::{Principal, Scenario};
+use crate::iam::{
+    decide, Context, Decision, Denial, Inputs, Matched, Missing, NamedPolicy, Policy, Request,
+    RequestPrincipal, Rule,
+};
+
+/// The session name Ferry assumes Bedrock uses; no policy should depend on it.
+const BEDROCK_SESSION: &str = "bedrock-model-import";
+/// A representative import-job id: 12 lowercase alphanumerics, as the ARN pattern says.
+const SAMPLE_JOB_ID: &str = "a1b2c3d4e5f6";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckDecision {
+    Allowed,
+    Denied,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fix {
+    #[serde(rename = "where")]
+    pub location: String,
+    pub statement: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub decision: CheckDecision,
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    /// `explicit-deny` or `implicit-deny` for denied checks.
+    pub reason: Option<&'static str>,
+    pub detail: Option<String>,
+    pub matched: Vec<Matched>,
+    pub fix: Option<Fix>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessReport {
+    pub ok: bool,
+    pub checks: Vec<CheckResult>,
+}
+
+/// Everything one check needs besides the scenario.
+struct Check<'a> {
+    id: &'static str,
+    who: &'a Principal,
+    principal: RequestPrincipal,
+    action: String,
+    resource: String,
+    context: Context,
+    resource_policy: Option<(String, &'a Policy)>,
+    rule: Rule,
+}
+
+pub fn run_checks(scenario: &Scenario) -> AccessReport {
+    let partition = scenario.partition();
+    let (bucket, prefix) = scenario.bucket_and_prefix();
+    let role = &scenario.execution_role;
+    let role_principal = aws_principal(&role.arn, partition);
+    let empty = Policy {
+        version: None,
+        statements: Vec::new(),
+    };
+    let bucket_policy = scenario.bucket_policy.as_ref().unwrap_or(&empty);
+    let bucket_label = format!("bucket policy of {bucket}");
+    let mut results = Vec::new();
+
+    // trust: Bedrock assumes the execution role.
+    let mut trust_context = Context::default();
+    trust_context.insert("aws:SourceAccount", scenario.hosting_account.clone());
+    trust_context.insert(
+        "aws:SourceArn",
+        format!(
+            "arn:{partition}:bedrock:{}:{}:model-import-job/{SAMPLE_JOB_ID}",
+            scenario.region, scenario.hosting_account
+        ),
+    );
+    let trust = role.trust_policy.as_ref().unwrap_or(&empty);
+    results.push(evaluate(
+        scenario,
+        Check {
+            id: "trust",
+            who: role,
+            principal: RequestPrincipal::Service("bedrock.amazonaws.com".into()),
+            action: "sts:AssumeRole".into(),
+            resource: role.arn.clone(),
+            context: trust_context,
+            resource_policy: Some((format!("trust policy of {}", role.arn), trust)),
+            rule: Rule::Trust,
+        },
+    ));
+
+    // s3-list and s3-get: the execution role reads the research bucket.
+    let mut list_context = principal_context(scenario, &role.arn, partition);
+    list_context.insert("s3:prefix", prefix.clone());
+    s3_context(scenario, &mut list_context);
+    results.push(evaluate(
+        scenario,
+        Check {
+            id: "s3-list",
+            who: role,
+            principal: role_principal.clone(),
+            action: "s3:ListBucket".into(),
+            resource: format!("arn:{partition}:s3:::{bucket}"),
+            context: list_context,
+            resource_policy: Some((bucket_label.clone(), bucket_policy)),
+            rule: Rule::Standard,
+        },
+    ));
+    let keys: Vec<String> = if scenario.objects.is_empty() {
+        vec![format!("{prefix}config.json")]
+    } else {
+        scenario.objects.iter().map(|o| o.key.clone()).collect()
+    };
+    for key in keys {
+        let mut context = principal_context(scenario, &role.arn, partition);
+        s3_context(scenario, &mut context);
+        results.push(evaluate(
+            scenario,
+            Check {
+                id: "s3-get",
+                who: role,
+                principal: role_principal.clone(),
+                action: "s3:GetObject".into(),
+                resource: format!("arn:{partition}:s3:::{bucket}/{key}"),
+                context,
+                resource_policy: Some((bucket_label.clone(), bucket_policy)),
+                rule: Rule::Standard,
+            },
+        ));
+    }
+
+    // kms-source: every distinct key of the objects.
+    let mut source_keys: Vec<&String> = scenario
+        .objects
+        .iter()
+        .filter_map(|o| o.kms_key_arn.as_ref())
+        .collect();
+    source_keys.sort();
+    source_keys.dedup();
+    if source_keys.is_empty() {
+        results.push(skipped(
+            "kms-source",
+            "no object is encrypted with a customer managed KMS key",
+        ));
+    }
+    for key in source_keys {
+        let Some(policy) = scenario.source_keys.get(key) else {
+            continue;
+        };
+        let mut context = principal_context(scenario, &role.arn, partition);
+        context.insert(
+            "kms:ViaService",
+            format!("s3.{}.amazonaws.com", scenario.region),
+        );
+        context.insert("kms:CallerAccount", scenario.hosting_account.clone());
+        resource_org(scenario, &mut context);
+        results.push(evaluate(
+            scenario,
+            Check {
+                id: "kms-source",
+                who: role,
+                principal: role_principal.clone(),
+                action: "kms:Decrypt".into(),
+                resource: key.clone(),
+                context,
+                resource_policy: Some((format!("key policy of {key}"), policy)),
+                rule: Rule::Kms,
+            },
+        ));
+    }
+
+    // kms-imported-model: the hosting key that encrypts the imported model.
+    match &scenario.imported_model_key {
+        None => results.push(skipped(
+            "kms-imported-model",
+            "no imported-model KMS key is configured",
+        )),
+        Some((arn, policy)) => {
+            for action in [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "kms:DescribeKey",
+            ] {
+                let mut context = principal_context(scenario, &role.arn, partition);
+                context.insert("kms:CallerAccount", scenario.hosting_account.clone());
+                results.push(evaluate(
+                    scenario,
+                    Check {
+                        id: "kms-imported-model",
+                        who: role,
+                        principal: role_principal.clone(),
+                        action: action.into(),
+                        resource: arn.clone(),
+                        context,
+                        resource_policy: Some((format!("key policy of {arn}"), policy)),
+                        rule: Rule::Kms,
+                    },
+                ));
+            }
+        }
+    }
+
+    // pass-role and create-job: the caller starts the import.
+    match &scenario.caller {
+        None => {
+            results.push(skipped("pass-role", "no caller is given"));
+            results.push(skipped("create-job", "no caller is given"));
+        }
+        Some(caller) => {
+            let caller_principal = aws_principal(&caller.arn, partition);
+            let mut pass_context = principal_context(scenario, &caller.arn, partition);
+            pass_context.insert("iam:PassedToService", "bedrock.amazonaws.com");
+            results.push(evaluate(
+                scenario,
+                Check {
+                    id: "pass-role",
+                    who: caller,
+                    principal: caller_principal.clone(),
+                    action: "iam:PassRole".into(),
+                    resource: role.arn.clone(),
+                    context: pass_context,
+                    resource_policy: None,
+                    rule: Rule::Standard,
+                },
+            ));
+            results.push(evaluate(
+                scenario,
+                Check {
+                    id: "create-job",
+                    who: caller,
+                    principal: caller_principal,
+                    action: "bedrock:CreateModelImportJob".into(),
+                    resource: "*".into(),
+                    context: principal_context(scenario, &caller.arn, partition),
+                    resource_policy: None,
+                    rule: Rule::Standard,
+                },
+            ));
+        }
+    }
+
+    AccessReport {
+        ok: !results.iter().any(|r| r.decision == CheckDecision::Denied),
+        checks: results,
+    }
+}
+
+fn skipped(id: &'static str, why: &str) -> CheckResult {
+    CheckResult {
+        id,
+        decision: CheckDecision::Skipped,
+        principal: None,
+        action: None,
+        resource: None,
+        reason: None,
+        detail: Some(why.to_owned()),
+        matched: Vec::new(),
+        fix: None,
+    }
+}
+
+fn evaluate(scenario: &Scenario, check: Check<'_>) -> CheckResult {
+    let request = Request {
+        principal: check.principal.clone(),
+        action: check.action.clone(),
+        resource: check.resource.clone(),
+        context: check.context.clone(),
+    };
+    let principal_account = match &check.principal {
+        RequestPrincipal::Aws { account, .. } => Some(account.clone()),
+        RequestPrincipal::Service(_) => None,
+    };
+    let resource_account = resource_account(scenario, &check);
+    let identity: Vec<NamedPolicy<'_>> = if check.rule == Rule::Trust {
+        Vec::new()
+    } else {
+        check
+            .who
+            .identity_policies
+            .iter()
+            .map(|(label, policy)| NamedPolicy { label, policy })
+            .collect()
+    };
+    let boundary_label = format!("permissions boundary of {}", check.who.arn);
+    let boundary = match check.rule {
+        Rule::Trust => None,
+        _ => check
+            .who
+            .permissions_boundary
+            .as_ref()
+            .map(|policy| NamedPolicy {
+                label: &boundary_label,
+                policy,
+            }),
+    };
+    let scp_labels: Vec<String> = principal_account
+        .as_ref()
+        .and_then(|a| scenario.scps.get(a))
+        .map(|levels| {
+            (0..levels.len())
+                .map(|i| {
+                    format!(
+                        "SCP level {i} of account {}",
+                        principal_account.as_deref().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let scps: Vec<Vec<NamedPolicy<'_>>> = principal_account
+        .as_ref()
+        .and_then(|a| scenario.scps.get(a))
+        .map(|levels| {
+            levels
+                .iter()
+                .zip(&scp_labels)
+                .map(|(docs, label)| {
+                    docs.iter()
+                        .map(|policy| NamedPolicy { label, policy })
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let inputs = Inputs {
+        identity,
+        resource: check
+            .resource_policy
+            .as_ref()
+            .map(|(label, policy)| NamedPolicy { label, policy }),
+        boundary,
+        scps,
+        rule: Some(check.rule),
+        same_account: principal_account.is_some() && principal_account == resource_account,
+    };
+    let decision = decide(&request, &inputs);
+    describe(scenario, &check, decision)
+}
+
+/// The account that owns the resource of a check, from its ARN.
+fn resource_account(scenario: &Scenario, check: &Check<'_>) -> Option<String> {
+    if check
+        .resource
+        .starts_with(&format!("arn:{}:s3:::", scenario.partition()))
+    {
+        return Some(scenario.research_account.clone());
+    }
+    let account = check.resource.split(':').nth(4).filter(|a| !a.is_empty());
+    account
+        .map(str::to_owned)
+        .or_else(|| match &check.principal {
+            RequestPrincipal::Aws { account, .. } => Some(account.clone()),
+            RequestPrincipal::Service(_) => None,
+        })
+}
+
+fn describe(scenario: &Scenario, check: &Check<'_>, decision: Decision) -> CheckResult {
+    let principal = match &check.principal {
+        RequestPrincipal::Service(s) => s.clone(),
+        RequestPrincipal::Aws { arn, .. } => arn.clone(),
+    };
+    let mut result = CheckResult {
+        id: check.id,
+        decision: CheckDecision::Allowed,
+        principal: Some(principal.clone()),
+        action: Some(check.action.clone()),
+        resource: Some(check.resource.clone()),
+        reason: None,
+        detail: None,
+        matched: decision.matched.clone(),
+        fix: None,
+    };
+    match decision.denial {
+        None => {}
+        Some(Denial::Explicit) => {
+            result.decision = CheckDecision::Denied;
+            result.reason = Some("explicit-deny");
+            let names: Vec<String> = decision
+                .matched
+                .iter()
+                .map(|m| format!("{} in the {}", m.sid, m.policy))
+                .collect();
+            result.detail = Some(format!(
+                "an explicit Deny ({}) refuses {} on {} to {principal}; remove it or narrow it so it no longer matches",
+                names.join(", "),
+                check.action,
+                check.resource
+            ));
+        }
+        Some(Denial::Implicit(missing)) => {
+            result.decision = CheckDecision::Denied;
+            result.reason = Some("implicit-deny");
+            let fixes: Vec<Fix> = missing.iter().map(|m| fix(scenario, check, m)).collect();
+            let lacking: Vec<String> = fixes.iter().map(|f| f.location.clone()).collect();
+            result.detail = Some(format!(
+                "no statement allows {} on {} for {principal} in the {}; add the statement below to it{}",
+                check.action,
+                check.resource,
+                lacking[0],
+                if lacking.len() > 1 { format!(" (and a matching grant to the {})", lacking[1..].join(", the ")) } else { String::new() }
+            ));
+            result.fix = fixes.into_iter().next();
+        }
+    }
+    result
+}
+
+/// The least-privilege statement that makes the check pass, for the policy that lacks it
+/// (the seed's condition keys: aws:ResourceAccount, aws:PrincipalArn, aws:SourceAccount,
+/// aws:SourceArn, iam:PassedToService, kms:ViaService).
+fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
+    let partition = scenario.partition();
+    let (bucket, prefix) = scenario.bucket_and_prefix();
+    let hosting = &scenario.hosting_account;
+    let who = &check.who.arn;
+    let object_scope = format!("arn:{partition}:s3:::{bucket}/{prefix}*");
+    match (check.id, missing) {
+        ("trust", _) => Fix {
+            location: format!("trust policy of {who}"),
+            statement: json!({
+                "Sid": "AllowBedrockModelImport",
+                "Effect": "Allow",
+                "Principal": {"Service": "bedrock.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": hosting},
+                    "ArnEquals": {"aws:SourceArn": format!("arn:{partition}:bedrock:{}:{hosting}:model-import-job/*", scenario.region)}
+                }
+            }),
+        },
+        ("s3-list" | "s3-get", Missing::Resource) => {
+            let (action, resource, extra) = if check.id == "s3-list" {
+                (
+                    "s3:ListBucket",
+                    check.resource.clone(),
+                    prefix_condition(&prefix),
+                )
+            } else {
+                ("s3:GetObject", object_scope, None)
+            };
+            let mut condition = json!({"ArnLike": {"aws:PrincipalArn": who}});
+            if let Some(extra) = extra {
+                condition["StringLike"] = extra;
+            }
+            Fix {
+                location: format!("bucket policy of {bucket}"),
+                statement: json!({
+                    "Sid": if check.id == "s3-list" { "FerryBedrockImportList" } else { "FerryBedrockImportRead" },
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:{partition}:iam::{hosting}:root")},
+                    "Action": action,
+                    "Resource": resource,
+                    "Condition": condition
+                }),
+            }
+        }
+        ("s3-list" | "s3-get", _) => {
+            let (action, resource, extra) = if check.id == "s3-list" {
+                (
+                    "s3:ListBucket",
+                    check.resource.clone(),
+                    prefix_condition(&prefix),
+                )
+            } else {
+                ("s3:GetObject", object_scope, None)
+            };
+            let mut condition =
+                json!({"StringEquals": {"aws:ResourceAccount": scenario.research_account}});
+            if let Some(extra) = extra {
+                condition["StringLike"] = extra;
+            }
+            identity_fix(
+                check,
+                missing,
+                json!({"Effect": "Allow", "Action": action, "Resource": resource, "Condition": condition}),
+            )
+        }
+        ("kms-source", Missing::Resource) => Fix {
+            location: format!("key policy of {}", check.resource),
+            statement: json!({
+                "Sid": "Allow use of the key by the destination account",
+                "Effect": "Allow",
+                "Principal": {"AWS": who},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", scenario.region)}}
+            }),
+        },
+        ("kms-source", _) => identity_fix(
+            check,
+            missing,
+            json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": check.resource,
+                   "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", scenario.region)}}}),
+        ),
+        ("kms-imported-model", Missing::Resource) => Fix {
+            location: format!("key policy of {}", check.resource),
+            statement: json!({
+                "Sid": "Allow use of the key",
+                "Effect": "Allow",
+                "Principal": {"AWS": who},
+                "Action": check.action,
+                "Resource": "*"
+            }),
+        },
+        ("pass-role", _) => identity_fix(
+            check,
+            missing,
+            json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": check.resource,
+                   "Condition": {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}}),
+        ),
+        _ => identity_fix(
+            check,
+            missing,
+            json!({"Effect": "Allow", "Action": check.action, "Resource": check.resource}),
+        ),
+    }
+}
+
+fn prefix_condition(prefix: &str) -> Option<Value> {
+    (!prefix.is_empty()).then(|| json!({"s3:prefix": [prefix, format!("{prefix}*")]}))
+}
+
+/// An Allow for the principal's side: its identity policy, its boundary, or an SCP level.
+fn identity_fix(check: &Check<'_>, missing: &Missing, statement: Value) -> Fix {
+    let location = match missing {
+        Missing::Boundary => format!("permissions boundary of {}", check.who.arn),
+        Missing::Scp { level } => format!("SCP level {level} that applies to {}", check.who.arn),
+        _ => format!("identity policy of {}", check.who.arn),
+    };
+    Fix {
+        location,
+        statement,
+    }
+}
+
+/// The requester for a role (its session) or user ARN.
+fn aws_principal(arn: &str, partition: &str) -> RequestPrincipal {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let account = parts.get(4).copied().unwrap_or_default().to_owned();
+    let resource = parts.get(5).copied().unwrap_or_default();
+    let (role_arn, session_arn) = if let Some(path) = resource.strip_prefix("role/") {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        (
+            arn.to_owned(),
+            Some(format!(
+                "arn:{partition}:sts::{account}:assumed-role/{name}/{BEDROCK_SESSION}"
+            )),
+        )
+    } else if let Some(rest) = resource.strip_prefix("assumed-role/") {
+        let name = rest.split('/').next().unwrap_or(rest);
+        (
+            format!("arn:{partition}:iam::{account}:role/{name}"),
+            Some(arn.to_owned()),
+        )
+    } else {
+        (arn.to_owned(), None)
+    };
+    let partition = parts.get(1).copied().unwrap_or(partition).to_owned();
+    RequestPrincipal::Aws {
+        arn: role_arn,
+        session_arn,
+        account,
+        partition,
+    }
+}
+
+/// The context keys every request by a role or user carries.
+fn principal_context(scenario: &Scenario, arn: &str, partition: &str) -> Context {
+    let mut context = Context::default();
+    let RequestPrincipal::Aws {
+        arn: principal_arn,
+        session_arn,
+        account,
+        ..
+    } = aws_principal(arn, partition)
+    else {
+        return context;
+    };
+    context.insert("aws:PrincipalArn", principal_arn.clone());
+    context.insert("aws:PrincipalAccount", account.clone());
+    let is_role = session_arn.is_some();
+    context.insert(
+        "aws:PrincipalType",
+        if is_role { "AssumedRole" } else { "User" },
+    );
+    let name = principal_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    context.insert(
+        "aws:userid",
+        if is_role {
+            format!("AROA{}:{BEDROCK_SESSION}", name.to_uppercase())
+        } else {
+            name.clone()
+        },
+    );
+    if !is_role {
+        context.insert("aws:username", name);
+    }
+    context.insert("aws:SecureTransport", "true");
+    context.insert(
+        "aws:CurrentTime",
+        crate::time::rfc3339(crate::time::now_secs()),
+    );
+    context.insert("aws:RequestedRegion", scenario.region.clone());
+    if let Some(org) = scenario.organizations.get(&account) {
+        context.insert("aws:PrincipalOrgID", org.clone());
+    }
+    context
+}
+
+/// S3 requests carry the bucket's account (and organization).
+fn s3_context(scenario: &Scenario, context: &mut Context) {
+    context.insert("aws:ResourceAccount", scenario.research_account.clone());
+    resource_org(scenario, context);
+}
+
+/// S3 and kms-source requests carry the research account's organization, if known.
+fn resource_org(scenario: &Scenario, context: &mut Context) {
+    if let Some(org) = scenario.organizations.get(&scenario.research_account) {
+        context.insert("aws:ResourceOrgID", org.clone());
+    }
+}

@@ -1,0 +1,301 @@
+//! The scenario: every policy of the cross-account chain, from a file (`ferry check
+//! --scenario`) or read live from both accounts.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::iam::{Policy, PolicyError};
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub region: String,
+    pub source_uri: String,
+    pub research_account: String,
+    pub hosting_account: String,
+    /// Account id → organization id.
+    pub organizations: BTreeMap<String, String>,
+    pub bucket_policy: Option<Policy>,
+    pub objects: Vec<ObjectInfo>,
+    /// Key ARN → key policy.
+    pub source_keys: BTreeMap<String, Policy>,
+    pub execution_role: Principal,
+    pub imported_model_key: Option<(String, Policy)>,
+    pub caller: Option<Principal>,
+    /// Account id → SCP levels (root first), each one or more documents.
+    pub scps: BTreeMap<String, Vec<Vec<Policy>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub kms_key_arn: Option<String>,
+}
+
+/// A role (or user) with the policies that apply to it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub arn: String,
+    pub trust_policy: Option<Policy>,
+    /// (label, policy): inline policies by name, managed policies by ARN.
+    pub identity_policies: Vec<(String, Policy)>,
+    pub permissions_boundary: Option<Policy>,
+}
+
+/// Why a scenario cannot be judged: the field and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ScenarioError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl From<PolicyError> for ScenarioError {
+    fn from(e: PolicyError) -> Self {
+        Self {
+            field: e.field,
+            problem: e.problem,
+        }
+    }
+}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> ScenarioError {
+    ScenarioError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn is_absent(v: Option<&Value>) -> bool {
+    matches!(v, None | Some(Value::Null))
+}
+
+fn text(v: &Value, key: &str, at: &str) -> Result<String, ScenarioError> {
+    match v.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(err(format!("{at}{key}"), "is not a string")),
+        None => Err(err(format!("{at}{key}"), "is missing")),
+    }
+}
+
+fn account(v: &Value, key: &str) -> Result<String, ScenarioError> {
+    let id = text(v, key, "")?;
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id)
+    } else {
+        Err(err(key, format!("{id:?} is not a 12-digit account id")))
+    }
+}
+
+fn optional_policy(v: &Value, key: &str, at: &str) -> Result<Option<Policy>, ScenarioError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(p) => Ok(Some(Policy::parse(p, &format!("{at}{key}"))?)),
+    }
+}
+
+fn policy_map(v: &Value, key: &str, at: &str) -> Result<Vec<(String, Policy)>, ScenarioError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(name, p)| {
+                Ok((
+                    name.clone(),
+                    Policy::parse(p, &format!("{at}{key}.{name}"))?,
+                ))
+            })
+            .collect(),
+        Some(_) => Err(err(format!("{at}{key}"), "is not an object of policies")),
+    }
+}
+
+impl Principal {
+    fn parse(v: &Value, at: &str, with_trust: bool) -> Result<Self, ScenarioError> {
+        if !v.is_object() {
+            return Err(err(at.trim_end_matches('.'), "is not an object"));
+        }
+        let arn = text(v, "arn", at)?;
+        let trust_policy = if with_trust {
+            match v.get("trust_policy") {
+                Some(p) if !p.is_null() => Some(Policy::parse(p, &format!("{at}trust_policy"))?),
+                _ => return Err(err(format!("{at}trust_policy"), "is missing")),
+            }
+        } else {
+            None
+        };
+        let mut identity_policies = Vec::new();
+        for (name, policy) in policy_map(v, "inline_policies", at)? {
+            identity_policies.push((format!("inline policy {name} of {arn}"), policy));
+        }
+        for (name, policy) in policy_map(v, "managed_policies", at)? {
+            identity_policies.push((format!("managed policy {name}"), policy));
+        }
+        Ok(Self {
+            permissions_boundary: optional_policy(v, "permissions_boundary", at)?,
+            arn,
+            trust_policy,
+            identity_policies,
+        })
+    }
+}
+
+impl Scenario {
+    pub fn parse(v: &Value) -> Result<Self, ScenarioError> {
+        if !v.is_object() {
+            return Err(err("(top level)", "is not a JSON object"));
+        }
+        let source_uri = text(v, "source_uri", "")?;
+        if !source_uri.starts_with("s3://") {
+            return Err(err(
+                "source_uri",
+                format!("{source_uri:?} is not an s3:// URI"),
+            ));
+        }
+        let organizations = match v.get("organizations") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(acct, org)| {
+                    org.as_str()
+                        .map(|o| (acct.clone(), o.to_owned()))
+                        .ok_or_else(|| err(format!("organizations.{acct}"), "is not a string"))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(err("organizations", "is not an object")),
+        };
+        let objects = match v.get("objects") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    let at = format!("objects[{i}].");
+                    Ok(ObjectInfo {
+                        key: text(o, "key", &at)?,
+                        kms_key_arn: match o.get("kms_key_arn") {
+                            None | Some(Value::Null) => None,
+                            Some(Value::String(s)) => Some(s.clone()),
+                            Some(_) => {
+                                return Err(err(format!("{at}kms_key_arn"), "is not a string"))
+                            }
+                        },
+                    })
+                })
+                .collect::<Result<_, ScenarioError>>()?,
+            Some(_) => return Err(err("objects", "is not a list")),
+        };
+        let mut source_keys = BTreeMap::new();
+        match v.get("source_keys") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, k) in items.iter().enumerate() {
+                    let at = format!("source_keys[{i}].");
+                    let arn = text(k, "arn", &at)?;
+                    let policy = k
+                        .get("policy")
+                        .filter(|p| !p.is_null())
+                        .ok_or_else(|| err(format!("{at}policy"), "is missing"))?;
+                    source_keys.insert(arn, Policy::parse(policy, &format!("{at}policy"))?);
+                }
+            }
+            Some(_) => return Err(err("source_keys", "is not a list")),
+        }
+        for (i, o) in objects.iter().enumerate() {
+            if let Some(key) = &o.kms_key_arn {
+                if !source_keys.contains_key(key) {
+                    return Err(err(
+                        format!("objects[{i}].kms_key_arn"),
+                        format!("{key} has no entry in source_keys: add its key policy to judge kms-source"),
+                    ));
+                }
+            }
+        }
+        let execution_role = match v.get("execution_role") {
+            Some(r) if !r.is_null() => Principal::parse(r, "execution_role.", true)?,
+            _ => return Err(err("execution_role", "is missing")),
+        };
+        let imported_model_key = match v.get("imported_model_key") {
+            None | Some(Value::Null) => None,
+            Some(k) => {
+                let arn = text(k, "arn", "imported_model_key.")?;
+                let policy = k
+                    .get("policy")
+                    .filter(|p| !p.is_null())
+                    .ok_or_else(|| err("imported_model_key.policy", "is missing"))?;
+                Some((arn, Policy::parse(policy, "imported_model_key.policy")?))
+            }
+        };
+        let caller = if is_absent(v.get("caller")) {
+            None
+        } else {
+            Some(Principal::parse(&v["caller"], "caller.", false)?)
+        };
+        let mut scps = BTreeMap::new();
+        match v.get("scps") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (acct, levels) in map {
+                    let levels = levels
+                        .as_array()
+                        .ok_or_else(|| err(format!("scps.{acct}"), "is not a list of levels"))?;
+                    let mut parsed = Vec::new();
+                    for (i, level) in levels.iter().enumerate() {
+                        let at = format!("scps.{acct}[{i}]");
+                        let docs = match level {
+                            Value::Array(docs) => docs
+                                .iter()
+                                .enumerate()
+                                .map(|(j, d)| Policy::parse(d, &format!("{at}[{j}]")))
+                                .collect::<Result<Vec<_>, _>>()?,
+                            doc => vec![Policy::parse(doc, &at)?],
+                        };
+                        parsed.push(docs);
+                    }
+                    scps.insert(acct.clone(), parsed);
+                }
+            }
+            Some(_) => return Err(err("scps", "is not an object")),
+        }
+        Ok(Self {
+            region: text(v, "region", "")?,
+            source_uri,
+            research_account: account(v, "research_account")?,
+            hosting_account: account(v, "hosting_account")?,
+            organizations,
+            bucket_policy: optional_policy(v, "bucket_policy", "")?,
+            objects,
+            source_keys,
+            execution_role,
+            imported_model_key,
+            caller,
+            scps,
+        })
+    }
+
+    /// `aws`, `aws-us-gov` or `aws-cn`, from the region.
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
+
+    /// The bucket and the prefix (verbatim, with a trailing `/` when non-empty).
+    pub fn bucket_and_prefix(&self) -> (String, String) {
+        let rest = self.source_uri.trim_start_matches("s3://");
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut prefix = prefix.to_owned();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        (bucket.to_owned(), prefix)
+    }
+}
+
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("cn-") {
+        "aws-cn"
+    } else {
+        "aws"
+    }
+}

@@ -1,0 +1,107 @@
+//! The access report for people: one line per check, then each denial explained with
+//! the statement to add.
+
+use std::fmt::Write;
+
+use super::checks::{AccessReport, CheckDecision};
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+impl AccessReport {
+    /// `color`: ANSI colors (for a terminal).
+    pub fn render_text(&self, color: bool) -> String {
+        let style = Style { color };
+        let mut out = String::new();
+        let id_width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        let action_width = self
+            .checks
+            .iter()
+            .filter_map(|c| c.action.as_ref())
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        for check in &self.checks {
+            let mark = match check.decision {
+                CheckDecision::Allowed => style.paint("32", "✓"),
+                CheckDecision::Denied => style.paint("31", "✗"),
+                CheckDecision::Skipped => style.paint("2", "-"),
+            };
+            match check.decision {
+                CheckDecision::Skipped => {
+                    let _ = writeln!(
+                        out,
+                        "{mark} {:<id_width$}  skipped: {}",
+                        check.id,
+                        check.detail.as_deref().unwrap_or("")
+                    );
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "{mark} {:<id_width$}  {:<action_width$}  {}",
+                        check.id,
+                        check.action.as_deref().unwrap_or(""),
+                        check.resource.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        for check in self
+            .checks
+            .iter()
+            .filter(|c| c.decision == CheckDecision::Denied)
+        {
+            let _ = writeln!(
+                out,
+                "\n{} {}: {} on {} by {}",
+                style.paint("31", "✗"),
+                style.paint("1", check.id),
+                check.action.as_deref().unwrap_or(""),
+                check.resource.as_deref().unwrap_or(""),
+                check.principal.as_deref().unwrap_or("")
+            );
+            if let Some(detail) = &check.detail {
+                let _ = writeln!(out, "  why: {detail}");
+            }
+            if let Some(fix) = &check.fix {
+                let statement = serde_json::to_string_pretty(&fix.statement).unwrap_or_default();
+                let _ = writeln!(out, "  add to the {}:", fix.location);
+                for line in statement.lines() {
+                    let _ = writeln!(out, "    {}", style.paint("36", line));
+                }
+            }
+        }
+        let denied = self
+            .checks
+            .iter()
+            .filter(|c| c.decision == CheckDecision::Denied)
+            .count();
+        let judged = self
+            .checks
+            .iter()
+            .filter(|c| c.decision != CheckDecision::Skipped)
+            .count();
+        let verdict = if self.ok {
+            style.paint(
+                "32",
+                &format!("\n✓ every check allowed ({judged} judged)\n"),
+            )
+        } else {
+            style.paint("31", &format!("\n✗ {denied} of {judged} checks denied: Bedrock would fail with \"does not have access\" or refuse the job\n"))
+        };
+        out.push_str(&verdict);
+        out
+    }
+}
