@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ferry_aws::AwsConnect;
-use ferry_core::import::{process_folder, Decision, ImporterConfig};
+use ferry_core::import::{process_folder, retry_failed, Decision, ImportState, ImporterConfig};
 use ferry_core::S3Uri;
 
 use crate::Format;
@@ -18,6 +18,9 @@ pub struct Args {
     source: String,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Put a Failed import back in the queue under a new name (after fixing the cause)
+    #[arg(long)]
+    retry: bool,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
@@ -27,7 +30,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         (_, value) => value,
     })?;
     let connect = AwsConnect::from_env(&config).await;
-    let decision = process_folder(&uri, &connect, &config).await?;
+    let decision = if args.retry {
+        retry_failed(&uri, &connect, &config).await?
+    } else {
+        process_folder(&uri, &connect, &config).await?
+    };
 
     let mut stdout = std::io::stdout().lock();
     match args.format {
@@ -46,7 +53,12 @@ fn describe(decision: &Decision) -> String {
     match decision {
         Decision::NotReady { folder, reason } => format!("{folder}: not complete yet ({reason}); nothing was recorded"),
         Decision::Duplicate { folder, fingerprint, state } => {
-            format!("{folder}: already in the ledger as {} (fingerprint {fingerprint})", state.as_str())
+            let hint = match state {
+                ImportState::Failed => "; fix the cause and run ferry import --retry",
+                ImportState::Rejected => "; fix the folder and upload the changed files",
+                _ => "",
+            };
+            format!("{folder}: already in the ledger as {} (fingerprint {fingerprint}){hint}", state.as_str())
         }
         Decision::Rejected { folder, errors, .. } => format!(
             "{folder}: rejected with {errors} error(s); the alert topic has the details (or run ferry validate {folder})"

@@ -48,8 +48,10 @@ impl HostingSession {
     }
 
     /// The hosting ports, assuming the role when there are no fresh credentials.
-    /// `session` (the fingerprint) goes into the role session name, so CloudTrail in
-    /// the hosting account shows which import a call belonged to.
+    /// `session` (the fingerprint) goes into the role session name: CloudTrail in the
+    /// hosting account shows the import that assumed the role. The credentials are
+    /// reused by later imports of the same warm container until they near expiry, so
+    /// the session name identifies the first import of that period, not every call.
     pub async fn ports(&self, session: &str) -> Result<HostingPorts, PortError> {
         let mut cached = self.cached.lock().await;
         if let Some((ports, expires)) = cached.as_ref() {
@@ -92,6 +94,13 @@ impl HostingSession {
             "ferry-hosting-role",
         );
         let mut builder = self.base.to_builder();
+        // Well inside the start lease (120 s), so a stuck call cannot outlive it.
+        builder.set_timeout_config(Some(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(60))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                .build(),
+        ));
         builder.set_credentials_provider(Some(SharedCredentialsProvider::new(credentials)));
         if let Some(region) = &self.target.region {
             builder.set_region(Some(Region::new(region.clone())));

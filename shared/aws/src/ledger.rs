@@ -48,6 +48,7 @@ pub fn to_item(item: &LedgerItem) -> Item {
         ("created_at".into(), n(item.created_at)),
         ("updated_at".into(), n(item.updated_at)),
         ("attempts".into(), n(item.attempts)),
+        ("retry".into(), n(item.retry)),
         ("alerted".into(), AttributeValue::Bool(item.alerted)),
     ]);
     let optional = [
@@ -98,6 +99,9 @@ pub fn from_item(item: &Item) -> Result<LedgerItem, String> {
             .copied()
             .unwrap_or(false),
         lease_until: number("lease_until"),
+        retry: number("retry")
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(0),
     })
 }
 
@@ -149,57 +153,80 @@ impl Ledger for DynamoLedger {
         from: ImportState,
         update: &LedgerUpdate,
     ) -> Result<bool, PortError> {
-        let mut sets = vec!["updated_at = :now".to_owned()];
-        let mut values = Item::from([
-            (":now".into(), n(update.now)),
-            (":from".into(), s(from.as_str())),
-        ]);
-        let mut names = HashMap::from([("#state".to_owned(), "state".to_owned())]);
+        // Every attribute goes through an alias: several (`name`, `state`) are
+        // DynamoDB reserved words.
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values = Item::from([(":from".into(), s(from.as_str()))]);
+        let mut sets = Vec::new();
+        let mut set = |field: &str,
+                       value: AttributeValue,
+                       names: &mut HashMap<String, String>,
+                       values: &mut Item| {
+            names.insert(format!("#{field}"), field.to_owned());
+            values.insert(format!(":{field}"), value);
+            sets.push(format!("#{field} = :{field}"));
+        };
+        set("updated_at", n(update.now), &mut names, &mut values);
         if let Some(state) = update.state {
-            sets.push("#state = :state".into());
-            values.insert(":state".into(), s(state.as_str()));
+            set("state", s(state.as_str()), &mut names, &mut values);
         }
         for (field, value) in [
             ("job_arn", &update.job_arn),
             ("model_arn", &update.model_arn),
             ("failure", &update.failure),
+            ("name", &update.set_name),
         ] {
             if let Some(value) = value {
-                sets.push(format!("{field} = :{field}"));
-                values.insert(format!(":{field}"), s(value));
+                set(field, s(value), &mut names, &mut values);
             }
         }
         if update.submitted {
-            sets.push("submitted_at = :now".into());
+            set("submitted_at", n(update.now), &mut names, &mut values);
         }
         if update.finished {
-            sets.push("finished_at = :now".into());
+            set("finished_at", n(update.now), &mut names, &mut values);
         }
         if let Some(alerted) = update.set_alerted {
-            sets.push("alerted = :alerted".into());
-            values.insert(":alerted".into(), AttributeValue::Bool(alerted));
+            set(
+                "alerted",
+                AttributeValue::Bool(alerted),
+                &mut names,
+                &mut values,
+            );
         }
         if let Some(lease) = update.set_lease {
-            sets.push("lease_until = :lease".into());
-            values.insert(":lease".into(), n(lease));
+            set("lease_until", n(lease), &mut names, &mut values);
         }
         let mut expression = format!("SET {}", sets.join(", "));
-        if update.add_attempt {
-            expression.push_str(" ADD attempts :one");
+        let adds: Vec<&str> = [
+            ("attempts", update.add_attempt),
+            ("retry", update.add_retry),
+        ]
+        .into_iter()
+        .filter_map(|(field, on)| on.then_some(field))
+        .collect();
+        if !adds.is_empty() {
+            for field in &adds {
+                names.insert(format!("#{field}"), (*field).to_owned());
+            }
+            let parts: Vec<String> = adds.iter().map(|f| format!("#{f} :one")).collect();
+            expression.push_str(&format!(" ADD {}", parts.join(", ")));
             values.insert(":one".into(), n(1));
         }
-        let mut condition = "#state = :from".to_owned();
+        names.insert("#state".into(), "state".into());
+        names.insert("#fingerprint".into(), "fingerprint".into());
+        let mut condition = "attribute_exists(#fingerprint) AND #state = :from".to_owned();
         if update.expect_unalerted {
-            condition.push_str(" AND (attribute_not_exists(alerted) OR alerted = :unalerted)");
+            names.insert("#alerted".into(), "alerted".into());
+            condition.push_str(" AND (attribute_not_exists(#alerted) OR #alerted = :unalerted)");
             values.insert(":unalerted".into(), AttributeValue::Bool(false));
         }
         if let Some(now) = update.expect_lease_free_at {
+            names.insert("#lease_until".into(), "lease_until".into());
             condition
-                .push_str(" AND (attribute_not_exists(lease_until) OR lease_until < :lease_now)");
+                .push_str(" AND (attribute_not_exists(#lease_until) OR #lease_until < :lease_now)");
             values.insert(":lease_now".into(), n(now));
         }
-        names.insert("#fp".into(), "fingerprint".into());
-        condition.push_str(" AND attribute_exists(#fp)");
         let result = self
             .client
             .update_item()

@@ -115,6 +115,7 @@ fn item(fingerprint: &str, created_at: u64) -> LedgerItem {
         attempts: 0,
         alerted: false,
         lease_until: None,
+        retry: 0,
     }
 }
 
@@ -172,6 +173,61 @@ async fn conditional_writes_make_duplicates_no_ops() {
     );
     assert_eq!(stored.job_arn, submit.job_arn);
     assert_eq!(ledger.get("missing").await.unwrap(), None);
+
+    // Every other field an update can write, through DynamoDB's expression parser.
+    let fail = LedgerUpdate {
+        state: Some(ImportState::Failed),
+        now: 300,
+        failure: Some("AccessDeniedException: iam:PassRole".into()),
+        model_arn: Some(
+            "arn:aws:bedrock:us-east-1:777788889999:imported-model/abcdefabcdef".into(),
+        ),
+        finished: true,
+        set_alerted: Some(true),
+        set_lease: Some(0),
+        add_attempt: true,
+        ..Default::default()
+    };
+    assert!(ledger
+        .transition("aaaaaaaaaaaa", ImportState::Submitted, &fail)
+        .await
+        .unwrap());
+    let retry = LedgerUpdate {
+        state: Some(ImportState::Pending),
+        now: 400,
+        set_name: Some("m-20261122-aaaaaaaa-r1".into()),
+        add_retry: true,
+        set_alerted: Some(false),
+        expect_lease_free_at: Some(400),
+        ..Default::default()
+    };
+    assert!(ledger
+        .transition("aaaaaaaaaaaa", ImportState::Failed, &retry)
+        .await
+        .unwrap());
+    let stored = ledger.get("aaaaaaaaaaaa").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.state,
+            stored.name.as_str(),
+            stored.retry,
+            stored.attempts,
+            stored.alerted,
+            stored.finished_at
+        ),
+        (
+            ImportState::Pending,
+            "m-20261122-aaaaaaaa-r1",
+            1,
+            2,
+            false,
+            Some(300)
+        )
+    );
+    assert_eq!(
+        stored.failure.as_deref(),
+        Some("AccessDeniedException: iam:PassRole")
+    );
 }
 
 #[tokio::test]

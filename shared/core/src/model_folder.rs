@@ -46,10 +46,22 @@ pub async fn readiness<S: FolderSource>(
 ) -> Result<Readiness, SourceError> {
     let names: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     if let Some(marker) = ready_marker {
-        return Ok(if names.contains(marker) {
-            Readiness::Ready
-        } else {
-            Readiness::Waiting(format!("the ready marker {marker} is not there yet"))
+        let Some(marker_entry) = entries.iter().find(|e| e.path == marker) else {
+            return Ok(Readiness::Waiting(format!(
+                "the ready marker {marker} is not there yet"
+            )));
+        };
+        // A marker left from an earlier upload does not make new weights ready.
+        let newest = entries
+            .iter()
+            .filter(|e| is_identity_file(&e.path))
+            .filter_map(|e| e.modified)
+            .max();
+        return Ok(match (marker_entry.modified, newest) {
+            (Some(marked), Some(newest)) if marked < newest => Readiness::Waiting(format!(
+                "the ready marker {marker} is older than the newest weight or config file: upload it again after the weights"
+            )),
+            _ => Readiness::Ready,
         });
     }
     if !names.contains(CONFIG) {
@@ -66,6 +78,9 @@ pub async fn readiness<S: FolderSource>(
             "neither model.safetensors nor model.safetensors.index.json is there yet".into(),
         ));
     };
+    if index.size > validate::MAX_INDEX_BYTES {
+        return Ok(Readiness::Ready); // validation rejects it without reading it
+    }
     let bytes = source.read_range(INDEX, 0..index.size).await?;
     let Some(shards) = index_shards(&bytes) else {
         // Unreadable index: complete as far as Ferry can tell; validation explains it.
@@ -113,12 +128,18 @@ pub struct Identity {
 const MAX_NAME: usize = 63;
 const HASH_CHARS: usize = 8;
 
-/// Identifies a folder from its listing. Only files Bedrock uses count, so a README or
-/// log added later does not make the same weights a new model.
+/// The files that define a model version: its config, its weights and their index.
+/// Tokenizer and generation files that arrive a moment later must not turn one upload
+/// into two imports; a README or a log never counts.
+pub fn is_identity_file(path: &str) -> bool {
+    path == CONFIG || path == INDEX || validate::is_weight_file(path)
+}
+
+/// Identifies a folder from its listing (see [`is_identity_file`]).
 pub fn identify(uri: &S3Uri, entries: &[FileEntry]) -> Identity {
     let mut used: Vec<&FileEntry> = entries
         .iter()
-        .filter(|e| validate::is_used_file(&e.path))
+        .filter(|e| is_identity_file(&e.path))
         .collect();
     used.sort_by(|a, b| a.path.cmp(&b.path));
     let mut hasher = Sha256::new();
@@ -205,6 +226,47 @@ pub fn tag_value(value: &str) -> String {
 mod tests {
     use super::*;
 
+    struct Listed(Vec<FileEntry>);
+
+    impl FolderSource for Listed {
+        fn describe(&self) -> String {
+            "listed".into()
+        }
+        async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
+            Ok(self.0.clone())
+        }
+        async fn read_range(
+            &self,
+            _: &str,
+            _: std::ops::Range<u64>,
+        ) -> Result<Vec<u8>, SourceError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_marker_does_not_make_new_weights_ready() {
+        let mut marker = entry("_READY", 0, "m");
+        let mut weights = entry("model.safetensors", 9, "w");
+        marker.modified = Some(100);
+        weights.modified = Some(200);
+        let mut config = entry("config.json", 1, "c");
+        config.modified = Some(150);
+        let files = vec![config, weights, marker.clone()];
+        let ready = readiness(&Listed(files.clone()), &files, Some("_READY"))
+            .await
+            .unwrap();
+        assert!(matches!(ready, Readiness::Waiting(r) if r.contains("older")));
+        let mut fresh = files.clone();
+        fresh[2].modified = Some(300);
+        assert_eq!(
+            readiness(&Listed(fresh.clone()), &fresh, Some("_READY"))
+                .await
+                .unwrap(),
+            Readiness::Ready
+        );
+    }
+
     fn entry(path: &str, size: u64, etag: &str) -> FileEntry {
         FileEntry {
             path: path.into(),
@@ -257,9 +319,10 @@ mod tests {
         );
         assert!(id.name.len() <= 63);
         assert_eq!(id.fingerprint.len(), 64);
-        // A README change is not a new model; a changed weight file is.
-        let mut readme = entries.clone();
+        // A README or a late tokenizer file is not a new model; a changed weight file is.
+        let mut readme = entries.to_vec();
         readme[2].version = Some("changed".into());
+        readme.push(entry("tokenizer_config.json", 3, "t"));
         assert_eq!(identify(&uri, &readme).fingerprint, id.fingerprint);
         let mut weights = entries.clone();
         weights[1].version = Some("changed".into());

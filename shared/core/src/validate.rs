@@ -46,7 +46,7 @@ const OTHER_WEIGHT_SUFFIXES: &[&str] = &[
 /// A config is a few KB; beyond this it is not one.
 const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 /// The largest published indexes (600B+ MoE models) are about 10 MB.
-const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 
 const ORDINARY_DTYPES: &[Dtype] = &[Dtype::F32, Dtype::F16, Dtype::BF16];
 

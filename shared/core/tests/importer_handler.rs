@@ -6,8 +6,9 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::import::{
-    handle, Alert, Alerts, Connect, CreateOutcome, Hosting, ImportRequest, ImportService,
-    ImportState, ImporterConfig, JobInfo, JobStatus, MemoryLedger, PortError, PortErrorKind,
+    handle, retry_failed, Alert, Alerts, Connect, ContentCheck, CreateOutcome, Hosting,
+    ImportRequest, ImportService, ImportState, ImporterConfig, JobInfo, JobStatus, LedgerItem,
+    MemoryLedger, PortError, PortErrorKind,
 };
 use ferry_core::{FileEntry, FolderSource, S3Uri, SourceError, SourceErrorKind};
 use ferry_testkit::families::family;
@@ -185,6 +186,17 @@ impl Connect for World {
     }
 }
 
+/// The tracker's content check: the folder, listed again, still has the fingerprint.
+struct Current(World);
+
+impl ContentCheck for Current {
+    async fn still_current(&self, item: &LedgerItem) -> Result<bool, PortError> {
+        let uri = S3Uri::parse(&item.source_uri).unwrap();
+        let entries = self.0.folder(&uri).list().await.unwrap();
+        Ok(ferry_core::model_folder::identify(&uri, &entries).fingerprint == item.fingerprint)
+    }
+}
+
 fn config(marker: Option<&str>) -> ImporterConfig {
     let mut env: BTreeMap<&str, &str> = BTreeMap::from([
         ("FERRY_WATCH_PREFIXES", "s3://research/fine-tunes/"),
@@ -358,7 +370,7 @@ async fn a_second_model_waits_for_the_slot_and_starts_when_it_frees() {
     // The tracker's path (same code): the first job ends, the queue moves.
     world.bedrock.finish_running();
     let hosting = world.hosting("tracker").await.unwrap();
-    let result = ferry_core::import::start_next(&hosting, &config.start)
+    let result = ferry_core::import::start_next(&hosting, &config.start, &Current(world.clone()))
         .await
         .unwrap();
     assert!(
@@ -589,4 +601,158 @@ async fn an_sqs_batch_returns_only_the_failed_messages() {
     let out = handle(&batch, &world, &config).await.unwrap();
     assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "bad"}]));
     assert_eq!(world.bedrock.creates().len(), 1);
+}
+
+#[tokio::test]
+async fn late_small_files_do_not_start_a_second_import() {
+    let world = World::default();
+    let config = config(None);
+    let files = model_files("m", "qwen3", 2);
+    for (key, bytes) in files.iter().filter(|(k, _)| {
+        !k.ends_with("tokenizer_config.json") && !k.ends_with("generation_config.json")
+    }) {
+        world.bucket.put(key, bytes.clone());
+        handle(&s3_event(key), &world, &config).await.unwrap();
+    }
+    assert_eq!(world.bedrock.creates().len(), 1);
+    world.bedrock.finish_running();
+    for (key, bytes) in files.iter().filter(|(k, _)| {
+        k.ends_with("tokenizer_config.json") || k.ends_with("generation_config.json")
+    }) {
+        world.bucket.put(key, bytes.clone());
+        let out = handle(&s3_event(key), &world, &config).await.unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "duplicate", "{out}");
+    }
+    assert_eq!(world.bedrock.creates().len(), 1);
+}
+
+#[tokio::test]
+async fn a_folder_changed_while_queued_is_not_imported_under_the_old_name() {
+    let world = World::default();
+    let config = config(None);
+    // Another job holds the slot, so "m" waits in the queue.
+    for (key, bytes) in model_files("first", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    handle(&s3_event("fine-tunes/first/config.json"), &world, &config)
+        .await
+        .unwrap();
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    let queued = world
+        .ledger
+        .items()
+        .into_iter()
+        .find(|i| i.slug == "m")
+        .unwrap();
+    assert_eq!(queued.state, ImportState::Pending);
+    // The weights are replaced before the slot frees.
+    let mut changed = model_files("m", "qwen2.5", 1);
+    changed.retain(|(k, _)| k.ends_with("model.safetensors") || k.ends_with("config.json"));
+    for (key, bytes) in &changed {
+        world.bucket.put(key, bytes.clone());
+    }
+    world.bedrock.finish_running();
+    let hosting = world.hosting("tracker").await.unwrap();
+    let result = ferry_core::import::start_next(&hosting, &config.start, &Current(world.clone()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&result, ferry_core::import::StartResult::Failed { message, .. } if message.contains("changed after it was validated")),
+        "{result:?}"
+    );
+    assert_eq!(
+        world.bedrock.creates().len(),
+        1,
+        "only the first model's job"
+    );
+    assert!(world.sns.alerts().is_empty(), "nothing for a person to do");
+    // The new content's own event imports it.
+    let out = handle(&s3_event("fine-tunes/m/model.safetensors"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+}
+
+#[tokio::test]
+async fn a_full_model_quota_alerts_once_and_keeps_the_item_queued() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    for _ in 0..3 {
+        world.bedrock.script(Ok(CreateOutcome::SlotBusy(
+            "ServiceQuotaExceededException: too many models".into(),
+        )));
+        let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+            .await
+            .unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "queued");
+    }
+    let alerts = world.sns.alerts();
+    assert_eq!(alerts.len(), 1, "one alert, not one per attempt");
+    assert_eq!(alerts[0].subject, "Ferry: import of m is waiting");
+    assert!(alerts[0].body.contains("imported-models quota"));
+    let item = &world.ledger.items()[0];
+    assert_eq!((item.state, item.attempts), (ImportState::Pending, 3));
+    // Once it starts, a later failure must still alert.
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started");
+    assert!(!world.ledger.items()[0].alerted);
+}
+
+#[tokio::test]
+async fn a_failed_import_is_retried_under_a_new_name_on_request() {
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    world.bedrock.script(Err(PortError::new(
+        PortErrorKind::Denied,
+        "bedrock:CreateModelImportJob",
+        "AccessDeniedException: iam:PassRole",
+    )));
+    handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    let failed = world.ledger.items()[0].clone();
+    assert_eq!(failed.state, ImportState::Failed);
+    // Uploading the same content again changes nothing...
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "duplicate");
+    // ...an explicit retry does, with a new name and token.
+    let uri = S3Uri::parse("s3://research/fine-tunes/m/").unwrap();
+    let decision = retry_failed(&uri, &world, &config).await.unwrap();
+    assert!(
+        matches!(decision, ferry_core::import::Decision::Started { .. }),
+        "{decision:?}"
+    );
+    let creates = world.bedrock.creates();
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[1].job_name, format!("{}-r1", failed.name));
+    assert_eq!(
+        creates[1].client_request_token,
+        format!("{}-r1", failed.fingerprint)
+    );
+}
+
+#[tokio::test]
+async fn an_sqs_batch_where_every_message_fails_fails_the_invocation() {
+    let world = World::default();
+    let config = config(None);
+    let batch = json!({"Records": [
+        {"messageId": "a", "body": "{not json", "eventSource": "aws:sqs"},
+        {"messageId": "b", "body": "[", "eventSource": "aws:sqs"}]});
+    let err = handle(&batch, &world, &config).await.unwrap_err();
+    assert!(err.to_string().contains("all 2 message(s)"), "{err}");
 }

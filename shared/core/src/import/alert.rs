@@ -8,9 +8,15 @@ use super::ports::Alert;
 use crate::report::{Report, Severity};
 
 const MAX_SUBJECT: usize = 100;
+/// Lines of a rejection kept in the ledger and the alert: DynamoDB items stop at
+/// 400 KB and SNS messages at 256 KB, and a person reads the first few anyway.
+const MAX_SUMMARY_LINES: usize = 40;
+const MAX_LINE_CHARS: usize = 500;
+/// What the alert body may hold of a failure text.
+const MAX_FAILURE_CHARS: usize = 32 * 1024;
 
 /// The summary of a rejected report that the ledger keeps as the failure text:
-/// one line per error, then warnings.
+/// one line per error, then warnings, at most [`MAX_SUMMARY_LINES`].
 pub fn rejection_summary(report: &Report) -> String {
     let mut lines: Vec<String> = Vec::new();
     for severity in [Severity::Error, Severity::Warning] {
@@ -25,18 +31,33 @@ pub fn rejection_summary(report: &Report) -> String {
             } else {
                 "warning"
             };
-            lines.push(format!("{mark} {}{file}: {}", f.code.as_str(), f.message));
+            let line = format!("{mark} {}{file}: {}", f.code.as_str(), f.message);
+            lines.push(line.chars().take(MAX_LINE_CHARS).collect());
         }
+    }
+    let total = lines.len();
+    if total > MAX_SUMMARY_LINES {
+        lines.truncate(MAX_SUMMARY_LINES);
+        lines.push(format!(
+            "... and {} more finding(s): run ferry validate on the folder for all of them",
+            total - MAX_SUMMARY_LINES
+        ));
     }
     lines.join("\n")
 }
 
-/// The alert for a Rejected or Failed item; `None` for other states.
+/// The alert for a Rejected or Failed item, or a Pending one that is blocked; `None`
+/// otherwise.
 pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
-    let failure = item
+    let failure: String = item
         .failure
         .as_deref()
-        .unwrap_or("no details were recorded");
+        .unwrap_or("no details were recorded")
+        .chars()
+        .take(MAX_FAILURE_CHARS)
+        .collect();
+    let failure = failure.as_str();
+    let retry = "run `ferry import --retry` on the folder: the same content is not imported again on its own.";
     let (subject, what, todo) = match item.state {
         ImportState::Rejected => {
             let errors = failure.lines().filter(|l| l.starts_with("error ")).count();
@@ -48,7 +69,8 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
                     indent(failure)
                 ),
                 "Fix the folder and upload the changed files: new content gets a new fingerprint and Ferry \
-                 imports it. To judge a folder before uploading it, run `ferry validate DIR`.",
+                 imports it. To judge a folder before uploading it, run `ferry validate DIR`."
+                    .to_owned(),
             )
         }
         ImportState::Failed => (
@@ -62,12 +84,24 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
             if failure.contains("does not have access to the S3 location")
                 || failure.contains("AccessDenied")
             {
-                "Bedrock could not read the weights with the execution role: check the bucket policy, the \
-                 execution role's identity policy and trust policy, and the KMS key policies of both accounts. \
-                 Then upload the folder again or run `ferry import` on it."
+                format!(
+                    "Bedrock could not read the weights with the execution role, or the caller may not start \
+                     the job: check the bucket policy, the execution role's identity and trust policies, the KMS \
+                     key policies of both accounts and iam:PassRole. Then {retry}"
+                )
             } else {
-                "Correct the cause above, then run `ferry import` on the folder (or upload it again)."
+                format!("Correct the cause above, then {retry}")
             },
+        ),
+        ImportState::Pending if item.failure.is_some() => (
+            format!("Ferry: import of {} is waiting", item.slug),
+            format!(
+                "The import of {} ({}) cannot start yet:\n\n{}",
+                item.source_uri,
+                item.name,
+                indent(failure)
+            ),
+            "Free the limit named above; the queued import starts by itself afterwards.".to_owned(),
         ),
         _ => return None,
     };
@@ -78,7 +112,6 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
         "model": item.slug,
         "name": item.name,
         "job_arn": item.job_arn,
-        "failure": item.failure,
         "attempts": item.attempts,
         "created_at": crate::time::rfc3339(item.created_at),
     });
@@ -136,6 +169,7 @@ mod tests {
             attempts: 1,
             alerted: false,
             lease_until: None,
+            retry: 0,
         }
     }
 
@@ -162,7 +196,43 @@ mod tests {
         ))
         .unwrap();
         assert!(failed.body.contains("bucket policy"), "{}", failed.body);
-        assert!(alert_for(&item(ImportState::Pending, "")).is_none());
+        let mut waiting = item(ImportState::Pending, "");
+        waiting.failure = None;
+        assert!(
+            alert_for(&waiting).is_none(),
+            "a Pending item alerts only when it is blocked"
+        );
+    }
+
+    #[test]
+    fn long_rejections_are_capped() {
+        let findings = (0..500)
+            .map(|i| {
+                crate::report::Finding::new(
+                    crate::report::Code::UnexpectedFile,
+                    Some("x"),
+                    "y".repeat(2000 + i),
+                )
+            })
+            .collect();
+        let report = Report {
+            ok: true,
+            source: "s".into(),
+            architecture: None,
+            model_type: None,
+            files: 0,
+            total_bytes: 0,
+            bytes_read: 0,
+            findings,
+            family: None,
+            multimodal: false,
+            context_length: None,
+            weight_files: 0,
+        };
+        let summary = rejection_summary(&report);
+        assert_eq!(summary.lines().count(), 41);
+        assert!(summary.len() < 25_000);
+        assert!(summary.ends_with("run ferry validate on the folder for all of them"));
     }
 
     #[test]

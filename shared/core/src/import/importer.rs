@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::alert::rejection_summary;
 use super::config::ImporterConfig;
-use super::ledger::{ImportState, LedgerItem};
-use super::ports::{Alerts, ImportService, Ledger, PortError};
+use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
+use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortErrorKind};
 use super::start::{send_alert, start_next, Hosting, StartResult};
 use crate::events::{parse_body, parse_invocation, EventError, Invocation, ObjectEvent};
 use crate::model_folder::{folder_of, identify, readiness, Identity, Readiness};
@@ -87,6 +87,8 @@ pub enum ImportError {
     Source(#[from] SourceError),
     #[error("hosting account: {0}")]
     Hosting(#[from] PortError),
+    #[error("{0}")]
+    Batch(String),
 }
 
 /// Handles one invocation payload. For SQS batches the answer lists the messages to
@@ -130,6 +132,14 @@ pub async fn handle<C: Connect>(
                         failures.push(json!({"itemIdentifier": message.message_id}));
                     }
                 }
+            }
+            // Every message failed (say, the hosting role cannot be assumed): fail the
+            // invocation too, so the function's Errors alarm fires; SQS retries them all.
+            if !messages.is_empty() && failures.len() == messages.len() {
+                return Err(ImportError::Batch(format!(
+                    "all {} message(s) of the batch failed; see the log lines above",
+                    messages.len()
+                )));
             }
             Ok(json!({"batchItemFailures": failures, "decisions": decisions}))
         }
@@ -193,7 +203,7 @@ pub async fn process_folder<C: Connect>(
         match existing.state {
             // A retry after a throttled start, or the slot freed since: try again.
             ImportState::Pending => {
-                return start_and_decide(&hosting, config, folder_name, fingerprint).await;
+                return start_and_decide(&hosting, connect, config, folder_name, fingerprint).await;
             }
             // An alert that did not go out last time goes out now.
             ImportState::Rejected | ImportState::Failed if !existing.alerted => {
@@ -234,47 +244,117 @@ pub async fn process_folder<C: Connect>(
             state: ImportState::Pending,
         });
     }
-    start_and_decide(&hosting, config, folder_name, fingerprint).await
+    start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
 }
 
 /// Starts the head of the queue and says what that means for this folder.
-async fn start_and_decide<L: Ledger, I: ImportService, A: Alerts>(
+async fn start_and_decide<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
     hosting: &Hosting<L, I, A>,
+    connect: &C,
     config: &ImporterConfig,
     folder_name: String,
     fingerprint: String,
 ) -> Result<Decision, ImportError> {
-    Ok(match start_next(hosting, &config.start).await? {
-        StartResult::Started {
-            fingerprint: started,
-            job_arn,
-        } if started == fingerprint => Decision::Started {
+    Ok(
+        match start_next(hosting, &config.start, &FolderContent(connect)).await? {
+            StartResult::Started {
+                fingerprint: started,
+                job_arn,
+            } if started == fingerprint => Decision::Started {
+                folder: folder_name,
+                fingerprint,
+                job_arn,
+            },
+            StartResult::Failed {
+                fingerprint: failed,
+                message,
+            } if failed == fingerprint => Decision::Failed {
+                folder: folder_name,
+                fingerprint,
+                message,
+            },
+            StartResult::SlotBusy { reason } => Decision::Queued {
+                folder: folder_name,
+                fingerprint,
+                reason,
+            },
+            other => Decision::Queued {
+                folder: folder_name,
+                fingerprint,
+                reason: format!(
+                    "an older queued import went first ({})",
+                    serde_json::to_string(&other).unwrap_or_default()
+                ),
+            },
+        },
+    )
+}
+
+/// The research folder as the start path's content check: list it again and compare
+/// fingerprints, so a folder changed after validation is never imported under the
+/// old content's name.
+struct FolderContent<'a, C>(&'a C);
+
+impl<C: Connect> ContentCheck for FolderContent<'_, C> {
+    async fn still_current(&self, item: &LedgerItem) -> Result<bool, PortError> {
+        let uri = S3Uri::parse(&item.source_uri)
+            .map_err(|e| PortError::new(PortErrorKind::Invalid, "ledger", e.to_string()))?;
+        let entries = self.0.folder(&uri).list().await.map_err(|e| {
+            let kind = if e.is_retryable() {
+                PortErrorKind::Retryable
+            } else {
+                PortErrorKind::Other
+            };
+            PortError::new(kind, "s3:ListObjectsV2", e.to_string())
+        })?;
+        Ok(identify(&uri, &entries).fingerprint == item.fingerprint)
+    }
+}
+
+/// `ferry import --retry`: puts a Failed item back in the queue under a new name and
+/// token (Bedrock keeps the failed job's name), then starts the queue.
+pub async fn retry_failed<C: Connect>(
+    uri: &S3Uri,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Decision, ImportError> {
+    let folder_name = uri.to_string();
+    let entries = connect.folder(uri).list().await?;
+    let identity = identify(uri, &entries);
+    let fingerprint = identity.fingerprint.clone();
+    let hosting = connect.hosting(&fingerprint).await?;
+    let Some(item) = hosting.ledger.get(&fingerprint).await? else {
+        return process_folder(uri, connect, config).await;
+    };
+    if item.state != ImportState::Failed {
+        return Ok(Decision::Duplicate {
             folder: folder_name,
             fingerprint,
-            job_arn,
-        },
-        StartResult::Failed {
-            fingerprint: failed,
-            message,
-        } if failed == fingerprint => Decision::Failed {
+            state: item.state,
+        });
+    }
+    let retry = item.retry + 1;
+    let requeue = LedgerUpdate {
+        state: Some(ImportState::Pending),
+        now: crate::time::now_secs(),
+        set_name: Some(super::start::retry_name(&identity.name, retry)),
+        add_retry: true,
+        set_alerted: Some(false),
+        set_lease: Some(0),
+        ..Default::default()
+    };
+    if !hosting
+        .ledger
+        .transition(&fingerprint, ImportState::Failed, &requeue)
+        .await?
+    {
+        return Ok(Decision::Duplicate {
             folder: folder_name,
             fingerprint,
-            message,
-        },
-        StartResult::SlotBusy { reason } => Decision::Queued {
-            folder: folder_name,
-            fingerprint,
-            reason,
-        },
-        other => Decision::Queued {
-            folder: folder_name,
-            fingerprint,
-            reason: format!(
-                "an older queued import went first ({})",
-                serde_json::to_string(&other).unwrap_or_default()
-            ),
-        },
-    })
+            state: item.state,
+        });
+    }
+    start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
 }
 
 fn new_item(
@@ -300,6 +380,7 @@ fn new_item(
         attempts: 0,
         alerted: false,
         lease_until: None,
+        retry: 0,
     }
 }
 

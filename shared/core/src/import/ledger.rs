@@ -69,8 +69,11 @@ pub struct LedgerItem {
     /// Whether the alert for a Rejected or Failed item went out.
     pub alerted: bool,
     /// Until when (epoch seconds) one handler holds the right to call
-    /// CreateModelImportJob for this item.
+    /// CreateModelImportJob for this item, or to send its alert.
     pub lease_until: Option<u64>,
+    /// Operator retries of a Failed item (`ferry import --retry`): each gets a new
+    /// name (`-rN`) and token.
+    pub retry: u32,
 }
 
 /// A change to an item, applied only if it is still in the expected state.
@@ -92,6 +95,9 @@ pub struct LedgerUpdate {
     pub set_lease: Option<u64>,
     /// Condition: apply only if no lease is held at this time.
     pub expect_lease_free_at: Option<u64>,
+    /// A new job and model name (a retry).
+    pub set_name: Option<String>,
+    pub add_retry: bool,
 }
 
 impl LedgerUpdate {
@@ -123,6 +129,12 @@ impl LedgerUpdate {
         }
         if let Some(lease) = self.set_lease {
             item.lease_until = Some(lease);
+        }
+        if let Some(name) = &self.set_name {
+            item.name.clone_from(name);
+        }
+        if self.add_retry {
+            item.retry += 1;
         }
     }
 
@@ -236,6 +248,7 @@ mod tests {
             attempts: 0,
             alerted: false,
             lease_until: None,
+            retry: 0,
         }
     }
 

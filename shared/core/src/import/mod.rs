@@ -9,10 +9,10 @@ pub mod ports;
 pub mod start;
 
 pub use config::{ImporterConfig, StartConfig};
-pub use importer::{handle, process_folder, Connect, Decision, ImportError};
+pub use importer::{handle, process_folder, retry_failed, Connect, Decision, ImportError};
 pub use ledger::{ImportState, LedgerItem, LedgerUpdate, MemoryLedger};
 pub use ports::{
-    Alert, Alerts, CreateOutcome, ImportRequest, ImportService, JobInfo, JobStatus, Ledger,
-    PortError, PortErrorKind, VpcConfig,
+    Alert, Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, JobInfo, JobStatus,
+    Ledger, PortError, PortErrorKind, VpcConfig,
 };
 pub use start::{start_next, Hosting, StartResult};

@@ -130,6 +130,15 @@ pub trait ImportService: Sync {
     ) -> impl Future<Output = Result<Option<JobInfo>, PortError>> + Send;
 }
 
+/// Confirms, right before CreateModelImportJob, that the folder still holds the
+/// content the item was validated with.
+pub trait ContentCheck: Sync {
+    fn still_current(
+        &self,
+        item: &LedgerItem,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
 /// A message for people on the alert topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {

@@ -7,14 +7,17 @@ use super::alert::alert_for;
 use super::config::StartConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{
-    Alerts, CreateOutcome, ImportRequest, ImportService, Ledger, PortError, PortErrorKind,
+    Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, Ledger, PortError,
+    PortErrorKind,
 };
 use crate::model_folder::tag_value;
 use crate::time::now_secs;
 
 /// How long a handler may take between claiming an item and recording the outcome of
-/// its CreateModelImportJob call (SDK retries included).
+/// its CreateModelImportJob call. Hosting clients time operations out well before it.
 pub const START_LEASE_SECS: u64 = 120;
+/// How long a handler may take to publish an alert it has claimed.
+pub const ALERT_LEASE_SECS: u64 = 60;
 
 /// The hosting account's ports, bundled.
 pub struct Hosting<L, I, A> {
@@ -28,13 +31,14 @@ pub struct Hosting<L, I, A> {
 pub enum StartResult {
     /// No Pending item.
     NothingQueued,
-    /// A job holds the account's slot; the queue waits.
+    /// A job holds the account's slot (or the model quota is full); the queue waits.
     SlotBusy { reason: String },
     Started {
         fingerprint: String,
         job_arn: String,
     },
-    /// Bedrock refused the request; the item is Failed and alerted.
+    /// Bedrock refused the request, or the folder changed since it was validated; the
+    /// item is Failed (and alerted when a person must act).
     Failed {
         fingerprint: String,
         message: String,
@@ -43,12 +47,15 @@ pub enum StartResult {
     LostRace { fingerprint: String },
 }
 
-/// Starts the oldest Pending import if the account's import slot is free.
+/// Starts the oldest Pending import if the account's import slot is free. `content`
+/// confirms the folder still holds what was validated: Bedrock reads the prefix when
+/// the job runs, possibly long after validation.
 /// `Err` only for retryable failures: the item stays Pending and the caller fails so
 /// that Lambda or SQS retries.
-pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
+pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>(
     hosting: &Hosting<L, I, A>,
     config: &StartConfig,
+    content: &C,
 ) -> Result<StartResult, PortError> {
     if let Some(job) = hosting.imports.running_job().await? {
         return Ok(StartResult::SlotBusy {
@@ -58,7 +65,6 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
     let Some(item) = hosting.ledger.oldest_pending().await? else {
         return Ok(StartResult::NothingQueued);
     };
-    let request = import_request(&item, config);
     let fingerprint = item.fingerprint.clone();
     // Only the handler holding the lease calls Create: with racing handlers, exactly
     // one CreateModelImportJob per item. A crashed holder's lease simply runs out.
@@ -76,22 +82,55 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
     {
         return Ok(StartResult::LostRace { fingerprint });
     }
-    let outcome = hosting.imports.create_job(&request).await;
+
+    if !content.still_current(&item).await? {
+        let message = format!(
+            "the folder {} changed after it was validated, so this version was not imported; its new content \
+             is judged and imported as a version of its own",
+            item.source_uri
+        );
+        // Nothing for a person to do: the new content has its own item.
+        let superseded = LedgerUpdate {
+            set_alerted: Some(true),
+            ..failed(now_secs(), message.clone())
+        };
+        hosting
+            .ledger
+            .transition(&fingerprint, ImportState::Pending, &superseded)
+            .await?;
+        return Ok(StartResult::Failed {
+            fingerprint,
+            message,
+        });
+    }
+
+    let outcome = hosting
+        .imports
+        .create_job(&import_request(&item, config))
+        .await;
     let now = now_secs();
     let update = match outcome {
         Ok(CreateOutcome::Started { job_arn }) => submitted(now, job_arn),
         Ok(CreateOutcome::SlotBusy(reason)) => {
+            // No job was running a moment ago: the imported-models quota is the likely
+            // limit, which no amount of waiting fixes. Say so once.
+            let blocked = format!(
+                "{reason}: no import job was running, so the account's imported-models quota (3 by default) is \
+                 probably full; delete an unused imported model or raise the quota, and the import starts"
+            );
             let attempt = LedgerUpdate {
                 now,
                 add_attempt: true,
                 set_lease: Some(0),
+                failure: Some(blocked.clone()),
                 ..Default::default()
             };
             hosting
                 .ledger
                 .transition(&fingerprint, ImportState::Pending, &attempt)
                 .await?;
-            return Ok(StartResult::SlotBusy { reason });
+            send_alert(hosting, &fingerprint).await?;
+            return Ok(StartResult::SlotBusy { reason: blocked });
         }
         Ok(CreateOutcome::NameConflict(message)) => {
             match hosting.imports.get_job(&item.name).await? {
@@ -100,7 +139,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
                 None => failed(
                     now,
                     format!(
-                    "{message} (a model named {} exists already: delete it or rename the folder)",
+                    "{message} (a model named {} exists already: delete it, or rename the folder)",
                     item.name
                 ),
                 ),
@@ -145,24 +184,27 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts>(
 
 fn submitted(now: u64, job_arn: String) -> LedgerUpdate {
     LedgerUpdate {
-        set_lease: Some(0),
         state: Some(ImportState::Submitted),
         now,
         job_arn: Some(job_arn),
         add_attempt: true,
         submitted: true,
+        set_lease: Some(0),
+        // A quota alert sent while it waited must not silence a later failure alert.
+        set_alerted: Some(false),
         ..Default::default()
     }
 }
 
 fn failed(now: u64, failure: String) -> LedgerUpdate {
     LedgerUpdate {
-        set_lease: Some(0),
         state: Some(ImportState::Failed),
         now,
         failure: Some(failure),
         add_attempt: true,
         finished: true,
+        set_lease: Some(0),
+        set_alerted: Some(false),
         ..Default::default()
     }
 }
@@ -183,13 +225,32 @@ pub fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportRequest 
             ("ferry:model".into(), tag_value(&item.slug)),
             ("ferry:version".into(), env!("CARGO_PKG_VERSION").into()),
         ],
-        client_request_token: item.fingerprint.clone(),
+        client_request_token: client_request_token(item),
     }
 }
 
-/// Sends the alert of a Rejected or Failed item exactly once: the handler that flips
-/// `alerted` publishes; if publishing fails the flag is put back and the error
-/// returned, so a retry sends it.
+/// The fingerprint, plus `-rN` for the Nth operator retry (a new token, a new job).
+pub fn client_request_token(item: &LedgerItem) -> String {
+    if item.retry == 0 {
+        item.fingerprint.clone()
+    } else {
+        format!("{}-r{}", item.fingerprint, item.retry)
+    }
+}
+
+/// The job and model name of the Nth retry: `{name}-rN`, within 63 characters.
+pub fn retry_name(base: &str, retry: u32) -> String {
+    let suffix = format!("-r{retry}");
+    let mut name: String = base.chars().take(63 - suffix.len()).collect();
+    while name.ends_with(['-', '_']) {
+        name.pop();
+    }
+    format!("{name}{suffix}")
+}
+
+/// Sends the alert of an item at most once: the handler that takes the alert lease
+/// publishes, then marks it sent. A crash in between lets the lease run out and a
+/// retry send it; a publish error releases the lease at once.
 pub async fn send_alert<L: Ledger, I, A: Alerts>(
     hosting: &Hosting<L, I, A>,
     fingerprint: &str,
@@ -200,9 +261,11 @@ pub async fn send_alert<L: Ledger, I, A: Alerts>(
     let Some(alert) = alert_for(&item) else {
         return Ok(false);
     };
+    let now = now_secs();
     let claim = LedgerUpdate {
-        now: now_secs(),
-        set_alerted: Some(true),
+        now,
+        set_lease: Some(now + ALERT_LEASE_SECS),
+        expect_lease_free_at: Some(now),
         expect_unalerted: true,
         ..Default::default()
     };
@@ -213,17 +276,31 @@ pub async fn send_alert<L: Ledger, I, A: Alerts>(
     {
         return Ok(false);
     }
-    if let Err(err) = hosting.alerts.publish(&alert).await {
-        let release = LedgerUpdate {
-            now: now_secs(),
-            set_alerted: Some(false),
-            ..Default::default()
-        };
-        hosting
-            .ledger
-            .transition(fingerprint, item.state, &release)
-            .await?;
-        return Err(err);
+    let published = hosting.alerts.publish(&alert).await;
+    let done = LedgerUpdate {
+        now: now_secs(),
+        set_lease: Some(0),
+        set_alerted: Some(published.is_ok()),
+        ..Default::default()
+    };
+    hosting
+        .ledger
+        .transition(fingerprint, item.state, &done)
+        .await?;
+    published.map(|()| true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retry_names_fit_and_stay_valid() {
+        assert_eq!(
+            super::retry_name("llama-20261122-abcdef12", 1),
+            "llama-20261122-abcdef12-r1"
+        );
+        let long = format!("{}-20261122-abcdef12", "a".repeat(45));
+        let name = super::retry_name(&long, 12);
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with("-r12") && !name.contains("--"));
     }
-    Ok(true)
 }
