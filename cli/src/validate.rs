@@ -18,6 +18,9 @@ pub struct Args {
     /// Weight-file headers read at once
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
+    /// The region the import would run in: also judges region-limited families (GPT-OSS)
+    #[arg(long)]
+    region: Option<String>,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
@@ -25,7 +28,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         let uri = S3Uri::parse(&args.source)?;
         let config = ferry_aws::load_sdk_config().await;
         let folder = ferry_aws::S3Folder::new(ferry_aws::s3_client(&config), uri);
-        judge(&folder, args.concurrency).await?
+        judge(&folder, args.concurrency, args.region.clone()).await?
     } else if let Some((scheme, _)) = args.source.split_once("://") {
         bail!(
             "{:?} is a {scheme}:// URI; Ferry reads local folders and s3:// URIs",
@@ -33,7 +36,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         );
     } else {
         let folder = LocalFolder::open(&args.source)?;
-        judge(&folder, args.concurrency).await?
+        judge(&folder, args.concurrency, args.region.clone()).await?
     };
 
     let mut stdout = std::io::stdout().lock();
@@ -48,7 +51,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::from(if report.ok { 0 } else { 1 }))
 }
 
-async fn judge<S: FolderSource>(folder: &S, concurrency: u16) -> Result<Report> {
+async fn judge<S: FolderSource>(
+    folder: &S,
+    concurrency: u16,
+    region: Option<String>,
+) -> Result<Report> {
     let bar = progress_bar();
     let progress = |done: usize, total: usize| {
         if let Some(bar) = &bar {
@@ -59,6 +66,7 @@ async fn judge<S: FolderSource>(folder: &S, concurrency: u16) -> Result<Report> 
     let options = ValidateOptions {
         concurrency: usize::from(concurrency),
         progress: Some(&progress),
+        region,
     };
     let report = validate(folder, &options).await;
     if let Some(bar) = &bar {

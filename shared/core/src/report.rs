@@ -23,6 +23,9 @@ pub enum Code {
     TooLarge,
     ContextTooLong,
     InvalidSourceUri,
+    /// The family is imported only in other regions (GPT-OSS: us-east-1); reported
+    /// when the region is known.
+    UnsupportedRegion,
     UnusualDtype,
     UnexpectedFile,
     // Ferry's additions (warnings):
@@ -47,7 +50,8 @@ impl Code {
             | Code::InvalidSafetensors
             | Code::TooLarge
             | Code::ContextTooLong
-            | Code::InvalidSourceUri => Severity::Error,
+            | Code::InvalidSourceUri
+            | Code::UnsupportedRegion => Severity::Error,
             Code::UnusualDtype
             | Code::UnexpectedFile
             | Code::ArchitectureMismatch
@@ -69,6 +73,7 @@ impl Code {
             Code::TooLarge => "too-large",
             Code::ContextTooLong => "context-too-long",
             Code::InvalidSourceUri => "invalid-source-uri",
+            Code::UnsupportedRegion => "unsupported-region",
             Code::UnusualDtype => "unusual-dtype",
             Code::UnexpectedFile => "unexpected-file",
             Code::ArchitectureMismatch => "architecture-mismatch",
@@ -160,6 +165,7 @@ mod tests {
             Code::TooLarge,
             Code::ContextTooLong,
             Code::InvalidSourceUri,
+            Code::UnsupportedRegion,
             Code::UnusualDtype,
             Code::UnexpectedFile,
             Code::ArchitectureMismatch,

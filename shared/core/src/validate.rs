@@ -56,6 +56,9 @@ pub struct ValidateOptions<'a> {
     pub concurrency: usize,
     /// Called with (done, total) as weight headers are read.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// The region the import would run in, when known: some families are imported
+    /// only in some regions.
+    pub region: Option<String>,
 }
 
 impl Default for ValidateOptions<'_> {
@@ -63,6 +66,7 @@ impl Default for ValidateOptions<'_> {
         Self {
             concurrency: 16,
             progress: None,
+            region: None,
         }
     }
 }
@@ -105,6 +109,21 @@ pub async fn validate_listed<S: FolderSource>(
     let mut report_arch = ArchitectureFacts::default();
     if let Some(config) = &config {
         report_arch = run.judge_architecture(config, embedding_marker);
+    }
+
+    if let (Some(regions), Some(region)) = (report_arch.only_regions, options.region.as_deref()) {
+        if !regions.contains(&region) {
+            run.find(
+                Code::UnsupportedRegion,
+                Some(CONFIG),
+                format!(
+                    "{} models are imported only in {}, and this import would run in {region}: import it in {}",
+                    report_arch.family.as_deref().unwrap_or("these"),
+                    regions.join(", "),
+                    regions.join(" or ")
+                ),
+            );
+        }
     }
 
     run.check_tokenizer(&sizes);
@@ -182,6 +201,7 @@ struct ArchitectureFacts {
     family: Option<String>,
     multimodal: bool,
     context_length: Option<u64>,
+    only_regions: Option<&'static [&'static str]>,
 }
 
 /// The outcome of reading one weight file's header.
@@ -286,6 +306,7 @@ impl Run {
             Verdict::Supported { class, mismatch } => {
                 facts.family = Some(class.family.to_owned());
                 facts.multimodal = class.multimodal;
+                facts.only_regions = class.only_regions;
                 if let Some(m) = mismatch {
                     self.find(Code::ArchitectureMismatch, Some(CONFIG), m.clone());
                 }
@@ -400,8 +421,10 @@ impl Run {
         // Owned entries: borrowed ones make the future's lifetimes higher-ranked, and
         // the handler's future then fails to be `Send`.
         let owned: Vec<FileEntry> = weight_files.iter().map(|e| (*e).clone()).collect();
+        let budget = tokio::sync::Semaphore::new(HEADER_BUDGET_MIB as usize);
+        let budget = &budget;
         let mut headers: Vec<(WeightHeader, u64)> = stream::iter(owned)
-            .map(|entry| async move { read_header(source, &entry).await })
+            .map(|entry| async move { read_header(source, &entry, budget).await })
             .buffer_unordered(options.concurrency.max(1))
             .inspect_ok(|_| {
                 let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -602,9 +625,14 @@ impl Run {
 }
 
 /// Reads one weight file's length prefix and header; tensor data is never touched.
+/// Header bytes (MiB) held in memory at once across concurrent reads: sixteen hostile
+/// 100 MB headers must not take 1.6 GB of a Lambda's memory.
+const HEADER_BUDGET_MIB: u64 = 256;
+
 async fn read_header<S: FolderSource>(
     source: &S,
     entry: &FileEntry,
+    budget: &tokio::sync::Semaphore,
 ) -> Result<(WeightHeader, u64), SourceError> {
     let path = entry.path.clone();
     if entry.size < LEN_PREFIX {
@@ -618,6 +646,15 @@ async fn read_header<S: FolderSource>(
     let header = match safetensors_header::header_len(len_bytes, entry.size) {
         Err(err) => Err(err),
         Ok(len) => {
+            // Ordinary headers take one permit; a huge one waits for its share.
+            let permits = len.div_ceil(1024 * 1024).clamp(1, HEADER_BUDGET_MIB) as u32;
+            let _held = budget.acquire_many(permits).await.map_err(|_| {
+                SourceError::new(
+                    crate::source::SourceErrorKind::Other,
+                    format!("could not read {path}"),
+                    "the read budget closed",
+                )
+            })?;
             let json = read_exact(source, &path, LEN_PREFIX..LEN_PREFIX + len).await?;
             bytes_read += len;
             safetensors_header::parse_header(&json, entry.size - LEN_PREFIX - len)

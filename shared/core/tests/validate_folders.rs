@@ -601,6 +601,7 @@ async fn concurrency_one_and_progress_give_the_same_report() {
         &ValidateOptions {
             concurrency: 1,
             progress: Some(&progress),
+            region: None,
         },
     )
     .await
@@ -613,4 +614,27 @@ async fn concurrency_one_and_progress_give_the_same_report() {
         calls.into_inner().unwrap(),
         (1..=7).map(|d| (d, 7)).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn region_limited_families_are_judged_when_the_region_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("gpt-oss"), 1).unwrap();
+    let folder = LocalFolder::open(dir.path()).unwrap();
+    let judge = |region: Option<&str>| ValidateOptions {
+        region: region.map(str::to_owned),
+        ..Default::default()
+    };
+    let elsewhere = validate(&folder, &judge(Some("us-west-2"))).await.unwrap();
+    assert!(!elsewhere.ok);
+    assert!(finding(&elsewhere, Code::UnsupportedRegion)
+        .message
+        .contains("us-east-1"));
+    assert!(
+        validate(&folder, &judge(Some("us-east-1")))
+            .await
+            .unwrap()
+            .ok
+    );
+    assert!(validate(&folder, &judge(None)).await.unwrap().ok);
 }

@@ -24,6 +24,9 @@ pub struct ImporterConfig {
     pub ledger_table: String,
     pub alert_topic_arn: String,
     pub hosting_region: Option<String>,
+    /// The region imports run in (`FERRY_HOSTING_REGION`, else the function's
+    /// `AWS_REGION`): some families are imported only in some regions.
+    pub import_region: Option<String>,
     pub start: StartConfig,
 }
 
@@ -182,6 +185,7 @@ impl ImporterConfig {
             ledger_table,
             alert_topic_arn,
             hosting_region: get("FERRY_HOSTING_REGION"),
+            import_region: get("FERRY_HOSTING_REGION").or_else(|| get("AWS_REGION")),
             start: StartConfig {
                 execution_role_arn,
                 imported_model_kms_key_arn,

@@ -218,7 +218,15 @@ pub async fn process_folder<C: Connect>(
         });
     }
 
-    let report = validate_listed(&source, entries, &ValidateOptions::default()).await?;
+    let report = validate_listed(
+        &source,
+        entries,
+        &ValidateOptions {
+            region: config.import_region.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
     if !report.ok {
         let item = new_item(
             &identity,
