@@ -1,6 +1,7 @@
 //! `ferry`: the operator's command line. Parsing and output only; the work is done in
 //! `ferry-core` and `ferry-aws`.
 
+mod check;
 mod import;
 mod validate;
 
@@ -27,6 +28,10 @@ enum Command {
     /// Run the importer's path on one S3 folder by hand: validate, record in the
     /// ledger, start the import (or queue it). Uses the importer's FERRY_* variables.
     Import(import::Args),
+    /// Decide, before any job runs, whether Bedrock can read the research account's
+    /// weights and the caller can start the import: every policy of the cross-account
+    /// chain, evaluated as AWS does, with the statement to add for each denial.
+    Check(check::Args),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Validate(args) => validate::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Check(args) => check::run(args),
         }
     });
     match result {
