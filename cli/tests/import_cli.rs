@@ -2,7 +2,6 @@
 //! hosting account, the ledger in DynamoDB and alerts on SNS there.
 
 use assert_cmd::Command;
-use aws_sdk_s3::config::{Credentials, Region};
 use ferry_testkit::families::family;
 use ferry_testkit::fixtures::write_model;
 use ferry_testkit::hosting::{assumed, create_ledger_table};
@@ -20,12 +19,7 @@ struct Stack {
 
 async fn stack() -> Stack {
     let moto = MotoServer::start().unwrap();
-    let research = ferry_aws::config_loader()
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let research = moto.sdk_config().await;
     create_bucket(
         &ferry_aws::s3_client(&research),
         "model-artifacts-111122223333",
@@ -50,12 +44,7 @@ async fn stack() -> Stack {
 }
 
 async fn upload(stack: &Stack, fam: &str, name: &str) -> String {
-    let research = ferry_aws::config_loader()
-        .endpoint_url(stack.moto.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let research = stack.moto.sdk_config().await;
     let dir = tempfile::tempdir().unwrap();
     write_model(dir.path(), &family(fam), 2).unwrap();
     let prefix = format!("fine-tunes/{name}/");

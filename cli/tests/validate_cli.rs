@@ -169,7 +169,6 @@ fn text_output_is_for_people_and_stderr_stays_quiet_off_a_terminal() {
 
 mod s3 {
     use super::*;
-    use aws_sdk_s3::config::{Credentials, Region};
     use ferry_testkit::moto::MotoServer;
     use ferry_testkit::s3::{create_bucket, upload_dir};
 
@@ -188,12 +187,7 @@ mod s3 {
     #[tokio::test(flavor = "multi_thread")]
     async fn validates_s3_folders_through_the_standard_config_chain() {
         let moto = MotoServer::start().unwrap();
-        let config = ferry_aws::config_loader()
-            .endpoint_url(moto.endpoint())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await;
+        let config = moto.sdk_config().await;
         let s3 = ferry_aws::s3_client(&config);
         create_bucket(&s3, "research-models").await.unwrap();
         let dir = tempfile::tempdir().unwrap();

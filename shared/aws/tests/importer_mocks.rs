@@ -563,14 +563,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
     }
 
     let moto = ferry_testkit::moto::MotoServer::start().unwrap();
-    let dynamo_config = ferry_aws::config_loader()
-        .endpoint_url(moto.endpoint())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let dynamo_config = moto.sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&dynamo_config);
     ferry_testkit::hosting::create_ledger_table(&dynamo, "ferry-ledger")
         .await

@@ -3,18 +3,13 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::config::Credentials;
 use ferry_aws::DynamoLedger;
 use ferry_core::import::{ImportState, Ledger, LedgerItem, LedgerUpdate};
 use ferry_testkit::moto::MotoServer;
 
 async fn ledger(moto: &MotoServer) -> DynamoLedger {
-    let config = ferry_aws::config_loader()
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let config = moto.sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     ferry_testkit::hosting::create_ledger_table(&client, "ferry-ledger")
         .await
@@ -28,12 +23,7 @@ async fn ledger(moto: &MotoServer) -> DynamoLedger {
 #[tokio::test]
 async fn the_hosting_session_switches_accounts_through_sts() {
     let moto = MotoServer::start().unwrap();
-    let research = ferry_aws::config_loader()
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let research = moto.sdk_config().await;
     let role = "arn:aws:iam::777788889999:role/FerryAutomation";
     // Set up the hosting account's table with that account's own credentials.
     let sts = aws_sdk_sts::Client::new(&research);

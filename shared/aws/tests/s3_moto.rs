@@ -1,7 +1,6 @@
 //! The S3 folder against moto's S3 on loopback: the real protocol, pagination past
 //! 1000 keys, conditional reads.
 
-use aws_sdk_s3::config::{Credentials, Region};
 use ferry_aws::S3Folder;
 use ferry_core::{
     validate, Code, FolderSource, LocalFolder, S3Uri, SourceErrorKind, ValidateOptions,
@@ -12,12 +11,7 @@ use ferry_testkit::moto::MotoServer;
 use ferry_testkit::s3::{create_bucket, put_many, upload_dir};
 
 async fn client(moto: &MotoServer) -> aws_sdk_s3::Client {
-    let config = ferry_aws::config_loader()
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let config = moto.sdk_config().await;
     ferry_aws::s3_client(&config)
 }
 
