@@ -122,6 +122,17 @@ cases = [
     mutation("policy-variable-account-folder", both(setp(["source_uri"], f"s3://{BUCKET}/{H}/"), lambda s: [o.update({"key": o["key"].replace("mistral-model-weights", H)}) for o in s["objects"]], lambda s: identity(s).__setitem__(0, {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/${{aws:PrincipalAccount}}/*"]}))),
 ]
 
+GOV_ROLE = f"arn:aws-us-gov:iam::{H}:role/BedrockCMIExecutionRole-{H}"
+cases += [
+    # Found in review: each made Ferry say "allowed" where AWS denies.
+    mutation("deny-unresolved-variable-negated", both(setp(["organizations"], {H: "o-hosting2"}), lambda s: s["bucket_policy"]["Statement"].append({"Sid": "SameOrgOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"], "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "${aws:ResourceOrgID}"}}})), s3_list="denied", s3_get="denied"),
+    mutation("notprincipal-role-without-account", lambda s: s["bucket_policy"]["Statement"].append({"Sid": "OnlyBedrockRole", "Effect": "Deny", "NotPrincipal": {"AWS": [ROLE]}, "Action": "s3:*", "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}), s3_list="denied", s3_get="denied"),
+    mutation("literal-star-variable", setp(BP + ["Resource"], [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/mistral-model-weights/${{*}}"]), s3_get="denied"),
+    mutation("date-with-offset-deny", lambda s: identity(s).append({"Sid": "NoDecryptAfter2020", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*", "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00-08:00"}}}), kms_source="denied", kms_imported_model="denied"),
+    mutation("foranyvalue-ifexists-absent-key", lambda s: s["bucket_policy"]["Statement"][0]["Condition"].update({"ForAnyValue:StringLikeIfExists": {"aws:TagKeys": ["x*"]}})),
+    mutation("bare-account-other-partition", both(setp(["execution_role", "arn"], GOV_ROLE), setp(BP + ["Principal"], {"AWS": H}), lambda s: s["bucket_policy"]["Statement"][0].pop("Condition"), lambda s: identity(s).__setitem__(0, {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})), s3_list="denied", s3_get="denied", kms_source="denied", kms_imported_model="denied", pass_role="denied"),
+]
+
 expected = {}
 for name, scenario, decisions in cases:
     with open(os.path.join(HERE, f"{name}.json"), "w") as f:

@@ -459,7 +459,7 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
                 statement: json!({
                     "Sid": if check.id == "s3-list" { "FerryBedrockImportList" } else { "FerryBedrockImportRead" },
                     "Effect": "Allow",
-                    "Principal": {"AWS": format!("arn:{partition}:iam::{hosting}:root")},
+                    "Principal": {"AWS": principal_root(&check.principal).unwrap_or_else(|| format!("arn:{partition}:iam::{hosting}:root"))},
                     "Action": action,
                     "Resource": resource,
                     "Condition": condition
@@ -528,6 +528,16 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
     }
 }
 
+/// `arn:P:iam::ACCOUNT:root` of the requester's own account and partition.
+fn principal_root(principal: &RequestPrincipal) -> Option<String> {
+    match principal {
+        RequestPrincipal::Aws {
+            account, partition, ..
+        } => Some(format!("arn:{partition}:iam::{account}:root")),
+        RequestPrincipal::Service(_) => None,
+    }
+}
+
 fn prefix_condition(prefix: &str) -> Option<Value> {
     (!prefix.is_empty()).then(|| json!({"s3:prefix": [prefix, format!("{prefix}*")]}))
 }
@@ -550,6 +560,8 @@ fn aws_principal(arn: &str, partition: &str) -> RequestPrincipal {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let account = parts.get(4).copied().unwrap_or_default().to_owned();
     let resource = parts.get(5).copied().unwrap_or_default();
+    // The principal's own partition (its ARN's), for its session ARN too.
+    let partition = parts.get(1).copied().unwrap_or(partition).to_owned();
     let (role_arn, session_arn) = if let Some(path) = resource.strip_prefix("role/") {
         let name = path.rsplit('/').next().unwrap_or(path);
         (
@@ -567,7 +579,6 @@ fn aws_principal(arn: &str, partition: &str) -> RequestPrincipal {
     } else {
         (arn.to_owned(), None)
     };
-    let partition = parts.get(1).copied().unwrap_or(partition).to_owned();
     RequestPrincipal::Aws {
         arn: role_arn,
         session_arn,

@@ -110,12 +110,46 @@ fn policy_map(v: &Value, key: &str, at: &str) -> Result<Vec<(String, Policy)>, S
     }
 }
 
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` with a 12-digit account (or none,
+/// for S3) and a resource starting with `resource_prefix`.
+fn check_arn(
+    arn: &str,
+    field: &str,
+    service: &str,
+    resource_prefix: &str,
+) -> Result<(), ScenarioError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].starts_with(resource_prefix)
+        && parts[5].len() > resource_prefix.len();
+    if ok {
+        Ok(())
+    } else {
+        Err(err(field, format!("{arn:?} is not an ARN of the form arn:aws:{service}:...:ACCOUNT:{resource_prefix}...")))
+    }
+}
+
 impl Principal {
     fn parse(v: &Value, at: &str, with_trust: bool) -> Result<Self, ScenarioError> {
         if !v.is_object() {
             return Err(err(at.trim_end_matches('.'), "is not an object"));
         }
         let arn = text(v, "arn", at)?;
+        let field = format!("{at}arn");
+        if check_arn(&arn, &field, "iam", "role/").is_err()
+            && check_arn(&arn, &field, "iam", "user/").is_err()
+            && check_arn(&arn, &field, "sts", "assumed-role/").is_err()
+        {
+            return Err(err(
+                field,
+                format!("{arn:?} is not a role, user or assumed-role ARN"),
+            ));
+        }
         let trust_policy = if with_trust {
             match v.get("trust_policy") {
                 Some(p) if !p.is_null() => Some(Policy::parse(p, &format!("{at}trust_policy"))?),
@@ -146,11 +180,22 @@ impl Scenario {
             return Err(err("(top level)", "is not a JSON object"));
         }
         let source_uri = text(v, "source_uri", "")?;
-        if !source_uri.starts_with("s3://") {
+        let bucket = source_uri
+            .strip_prefix("s3://")
+            .map(|rest| rest.split('/').next().unwrap_or(""));
+        if bucket.is_none_or(str::is_empty) {
             return Err(err(
                 "source_uri",
-                format!("{source_uri:?} is not an s3:// URI"),
+                format!("{source_uri:?} is not an s3://BUCKET/PREFIX/ URI"),
             ));
+        }
+        let region = text(v, "region", "")?;
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(err("region", format!("{region:?} is not a region name")));
         }
         let organizations = match v.get("organizations") {
             None | Some(Value::Null) => BTreeMap::new(),
@@ -175,7 +220,10 @@ impl Scenario {
                         key: text(o, "key", &at)?,
                         kms_key_arn: match o.get("kms_key_arn") {
                             None | Some(Value::Null) => None,
-                            Some(Value::String(s)) => Some(s.clone()),
+                            Some(Value::String(s)) => {
+                                check_arn(s, &format!("{at}kms_key_arn"), "kms", "key/")?;
+                                Some(s.clone())
+                            }
                             Some(_) => {
                                 return Err(err(format!("{at}kms_key_arn"), "is not a string"))
                             }
@@ -219,6 +267,7 @@ impl Scenario {
             None | Some(Value::Null) => None,
             Some(k) => {
                 let arn = text(k, "arn", "imported_model_key.")?;
+                check_arn(&arn, "imported_model_key.arn", "kms", "key/")?;
                 let policy = k
                     .get("policy")
                     .filter(|p| !p.is_null())
@@ -258,7 +307,7 @@ impl Scenario {
             Some(_) => return Err(err("scps", "is not an object")),
         }
         Ok(Self {
-            region: text(v, "region", "")?,
+            region,
             source_uri,
             research_account: account(v, "research_account")?,
             hosting_account: account(v, "hosting_account")?,

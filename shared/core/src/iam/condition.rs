@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::matcher::{arn_like, glob};
+use super::matcher::{arn_like, glob, unescape};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetQualifier {
@@ -122,6 +122,9 @@ pub fn evaluate(operator: Operator, policy_values: &[String], request: Option<&[
             .any(|v| v.eq_ignore_ascii_case("true") == absent);
     }
     let Some(request) = request.filter(|v| !v.is_empty()) else {
+        if operator.if_exists {
+            return true; // "If the key is not present, evaluate the condition as true"
+        }
         return match operator.set {
             SetQualifier::ForAllValues => true,
             SetQualifier::ForAnyValue => false,
@@ -146,8 +149,8 @@ pub fn evaluate(operator: Operator, policy_values: &[String], request: Option<&[
 
 fn matches(base: Base, policy: &str, value: &str) -> bool {
     match base {
-        Base::StringEquals => policy == value,
-        Base::StringEqualsIgnoreCase => policy.to_lowercase() == value.to_lowercase(),
+        Base::StringEquals => unescape(policy) == value,
+        Base::StringEqualsIgnoreCase => unescape(policy).to_lowercase() == value.to_lowercase(),
         Base::StringLike => glob(policy, value, false),
         Base::ArnLike => arn_like(policy, value),
         Base::NumericEquals => numeric(policy, value, |a, b| a == b),
@@ -161,7 +164,7 @@ fn matches(base: Base, policy: &str, value: &str) -> bool {
         Base::DateGreaterThan => date(policy, value, |p, v| v > p),
         Base::DateGreaterThanEquals => date(policy, value, |p, v| v >= p),
         Base::Bool => policy.eq_ignore_ascii_case(value),
-        Base::BinaryEquals => policy == value,
+        Base::BinaryEquals => unescape(policy) == value,
         Base::IpAddress => ip_in(policy, value),
         Base::Null => false,
     }
@@ -174,21 +177,66 @@ fn numeric(policy: &str, value: &str, op: impl Fn(f64, f64) -> bool) -> bool {
     }
 }
 
-/// Dates as RFC 3339 (`2026-11-22T07:00:00Z`, a date alone) or epoch seconds.
+/// Dates in the W3C profile of ISO 8601 that AWS accepts (`YYYY`, `YYYY-MM`,
+/// `YYYY-MM-DD`, then `Thh:mm[:ss[.s]]` with `Z` or `±hh:mm`), or epoch seconds;
+/// seconds since the epoch, negative before 1970.
 pub fn parse_date(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<i64>() {
         return Some(secs);
     }
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
+    let (date, time) = match text.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (text, None),
     };
-    humantime::parse_rfc3339_weak(&full)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
+    let mut parts = date.split('-');
+    let year: i64 = digits(parts.next()?, 4)?;
+    let month: i64 = parts.next().map(|m| digits(m, 2)).unwrap_or(Some(1))?;
+    let day: i64 = parts.next().map(|d| digits(d, 2)).unwrap_or(Some(1))?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut secs = days_from_civil(year, month, day) * 86_400;
+    if let Some(time) = time {
+        let (clock, offset) = if let Some(clock) = time.strip_suffix('Z') {
+            (clock, 0)
+        } else {
+            let at = time.rfind(['+', '-'])?;
+            let (clock, zone) = time.split_at(at);
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let (h, m) = zone[1..].split_once(':')?;
+            (clock, sign * (digits(h, 2)? * 3600 + digits(m, 2)? * 60))
+        };
+        let mut fields = clock.split(':');
+        let hours = digits(fields.next()?, 2)?;
+        let minutes = digits(fields.next()?, 2)?;
+        let seconds = match fields.next() {
+            Some(s) => digits(s.split('.').next()?, 2)?,
+            None => 0,
+        };
+        if fields.next().is_some() || hours > 23 || minutes > 59 || seconds > 60 {
+            return None;
+        }
+        secs += hours * 3600 + minutes * 60 + seconds - offset;
+    }
+    Some(secs)
+}
+
+fn digits(text: &str, len: usize) -> Option<i64> {
+    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 fn date(policy: &str, value: &str, op: impl Fn(i64, i64) -> bool) -> bool {
@@ -331,6 +379,38 @@ mod tests {
             &["2026-11-18T11:06:40Z"],
             Some(&["1795000001"])
         ));
+        assert!(
+            eval(
+                "DateEquals",
+                &["2026-11-18T03:06:40-08:00"],
+                Some(&["1795000000"])
+            ),
+            "offsets"
+        );
+        assert!(
+            eval("DateEquals", &["2026-11-18T11:06Z"], Some(&["1794999960"])),
+            "no seconds"
+        );
+        assert!(
+            eval(
+                "DateLessThan",
+                &["1970-01-01"],
+                Some(&["1969-12-31T23:59:59Z"])
+            ),
+            "before 1970"
+        );
+        assert!(
+            eval(
+                "DateGreaterThan",
+                &["2020"],
+                Some(&["2020-01-01T00:00:01Z"])
+            ),
+            "a year alone"
+        );
+        assert!(
+            !eval("DateEquals", &["2026-13-01"], Some(&["0"])),
+            "no 13th month"
+        );
         assert!(eval("Bool", &["true"], Some(&["true"])));
         assert!(!eval("Bool", &["false"], Some(&["true"])));
         assert!(eval("IpAddress", &["10.0.0.0/8"], Some(&["10.1.2.3"])));
@@ -357,6 +437,10 @@ mod tests {
         assert!(eval("Null", &["false"], Some(&["x"])));
         assert!(eval("ForAllValues:StringEquals", &["a"], None));
         assert!(!eval("ForAnyValue:StringEquals", &["a"], None));
+        assert!(
+            eval("ForAnyValue:StringLikeIfExists", &["x*"], None),
+            "IfExists first"
+        );
     }
 
     #[test]

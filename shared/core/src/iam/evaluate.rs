@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::condition;
 use super::matcher::{
-    action_matches, arn_like, glob, principal_match, substitute, PrincipalMatch, RequestPrincipal,
+    action_matches, arn_like, glob, not_principal_excludes, principal_match, substitute,
+    PrincipalMatch, RequestPrincipal,
 };
 use super::policy::{Effect, Policy, Statement};
 use super::Context;
@@ -162,13 +163,16 @@ fn applies(
             return None;
         }
     }
+    let partition = request_partition(request);
     let mut named = None;
     if resource_policy {
         match (&statement.principal, &statement.not_principal) {
-            (Some(p), _) => named = Some(principal_match(p, &request.principal)?),
+            (Some(p), _) => named = Some(principal_match(p, &request.principal, &partition)?),
+            // "NotPrincipal must be used with Deny": an Allow with it grants nothing.
+            (None, Some(_)) if statement.effect == Effect::Allow => return None,
             (None, Some(not)) => {
-                let excluded = principal_match(not, &request.principal).is_some();
-                let boundary_rule = statement.effect == Effect::Deny && has_boundary;
+                let excluded = not_principal_excludes(not, &request.principal, &partition);
+                let boundary_rule = has_boundary;
                 if excluded && !boundary_rule {
                     return None;
                 }
@@ -177,15 +181,47 @@ fn applies(
         }
     }
     for c in &statement.conditions {
-        let values: Vec<String> = c.values.iter().filter_map(|v| resolve(v)).collect();
+        // Policy variables work in String and Arn conditions only.
+        let substitutes = matches!(
+            c.operator.base,
+            condition::Base::StringEquals
+                | condition::Base::StringEqualsIgnoreCase
+                | condition::Base::StringLike
+                | condition::Base::ArnLike
+        );
+        let values: Vec<String> = if substitutes {
+            c.values.iter().filter_map(|v| resolve(v)).collect()
+        } else {
+            c.values.clone()
+        };
+        let request_values = request.context.get(&c.key);
         if values.is_empty() && !c.values.is_empty() {
-            return None; // an unresolvable variable matches nothing
+            // Every value is an unresolvable variable (a null value): negated
+            // operators match it, IfExists on an absent key is true, others fail.
+            let absent = request_values.is_none_or(|v| v.is_empty());
+            if c.operator.negated || (c.operator.if_exists && absent) {
+                continue;
+            }
+            return None;
         }
-        if !condition::evaluate(c.operator, &values, request.context.get(&c.key)) {
+        if !condition::evaluate(c.operator, &values, request_values) {
             return None;
         }
     }
     Some(named)
+}
+
+/// The partition the request lives in: its resource's, else its principal's.
+fn request_partition(request: &Request) -> String {
+    if let Some(rest) = request.resource.strip_prefix("arn:") {
+        if let Some((partition, _)) = rest.split_once(':') {
+            return partition.to_owned();
+        }
+    }
+    match &request.principal {
+        RequestPrincipal::Aws { partition, .. } => partition.clone(),
+        RequestPrincipal::Service(_) => "aws".to_owned(),
+    }
 }
 
 /// `Resource` patterns: ARNs compare case-sensitively with wildcards; an ARN pattern is
@@ -279,12 +315,18 @@ pub fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
     let use_resource =
         |matched: &mut Vec<Matched>| matched.extend(resource_allows.iter().map(|(m, _)| m.clone()));
     // What an identity grant is missing: the identity policy itself or the boundary.
-    let identity_gap = || {
+    // Every policy an identity grant still needs: the identity policy, the boundary, or
+    // both (a fix must make the check pass, not just move the denial).
+    let boundary_blocks = boundary_allows.as_ref().is_some_and(|a| a.is_empty());
+    let identity_gaps = || {
+        let mut gaps = Vec::new();
         if identity_allows.is_empty() {
-            Missing::Identity
-        } else {
-            Missing::Boundary
+            gaps.push(Missing::Identity);
         }
+        if boundary_blocks {
+            gaps.push(Missing::Boundary);
+        }
+        gaps
     };
 
     match inputs.rule.unwrap_or(Rule::Standard) {
@@ -299,7 +341,7 @@ pub fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
             if identity_ok {
                 use_identity(&mut matched);
             } else {
-                missing.push(identity_gap());
+                missing.extend(identity_gaps());
             }
         }
         Rule::Standard if inputs.same_account => {
@@ -315,13 +357,13 @@ pub fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
             } else if identity_ok {
                 use_identity(&mut matched);
             } else {
-                missing.push(identity_gap());
+                missing.extend(identity_gaps());
             }
         }
         Rule::Standard => {
             // Across accounts both sides must allow.
             if !identity_ok {
-                missing.push(identity_gap());
+                missing.extend(identity_gaps());
             }
             if !resource_ok {
                 missing.push(Missing::Resource);
@@ -332,22 +374,37 @@ pub fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
             }
         }
         Rule::Kms => {
-            let key_ok = match strongest {
-                None => false,
-                Some(PrincipalMatch::Session) => true,
-                Some(PrincipalMatch::Role | PrincipalMatch::Everyone) => {
-                    !inputs.same_account || boundary_ok
-                }
-                Some(PrincipalMatch::Account) => identity_ok,
-            };
             let needs_identity = !inputs.same_account || strongest == Some(PrincipalMatch::Account);
             if !resource_ok {
                 missing.push(Missing::Resource);
-                if needs_identity && !identity_ok {
-                    missing.push(identity_gap());
+                if needs_identity || inputs.same_account {
+                    // Across accounts IAM must allow too; in one account a new grant
+                    // naming the role is still limited by the boundary.
+                    missing.extend(
+                        identity_gaps()
+                            .into_iter()
+                            .filter(|g| needs_identity || *g == Missing::Boundary),
+                    );
                 }
-            } else if !key_ok || (needs_identity && !identity_ok) {
-                missing.push(identity_gap());
+            } else {
+                let key_ok = match strongest {
+                    None => false,
+                    Some(PrincipalMatch::Session) => true,
+                    Some(PrincipalMatch::Role | PrincipalMatch::Everyone) => {
+                        !inputs.same_account || boundary_ok
+                    }
+                    Some(PrincipalMatch::Account) => identity_ok,
+                };
+                if !key_ok
+                    && matches!(
+                        strongest,
+                        Some(PrincipalMatch::Role | PrincipalMatch::Everyone)
+                    )
+                {
+                    missing.push(Missing::Boundary); // the key names the role; the boundary stops it
+                } else if !key_ok || (needs_identity && !identity_ok) {
+                    missing.extend(identity_gaps());
+                }
             }
             if missing.is_empty() {
                 use_resource(&mut matched);
@@ -539,7 +596,27 @@ mod tests {
         let id = allow("s3:GetObject", "*");
         let bp = policy(json!({"Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "s3:GetObject", "Resource": "*"},
-            {"Sid": "OnlyR", "Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::777788889999:role/R"}, "Action": "s3:*", "Resource": "*"}]}));
+            {"Sid": "OnlyR", "Effect": "Deny", "NotPrincipal": {"AWS": ["arn:aws:iam::777788889999:root", "arn:aws:iam::777788889999:role/R"]}, "Action": "s3:*", "Resource": "*"}]}));
+        // Listing the role without its account leaves the Deny in force (AWS checks the
+        // account first).
+        let role_only = policy(json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::777788889999:role/R"}, "Action": "s3:*", "Resource": "*"}]}));
+        let role_only_inputs = Inputs {
+            identity: vec![NamedPolicy {
+                label: "id",
+                policy: &id,
+            }],
+            resource: Some(NamedPolicy {
+                label: "bp",
+                policy: &role_only,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&req, &role_only_inputs).denial,
+            Some(Denial::Explicit)
+        );
         let boundary = allow("s3:*", "*");
         let without = Inputs {
             identity: vec![NamedPolicy {

@@ -4,6 +4,35 @@
 use super::policy::Principals;
 use super::Context;
 
+/// Stand-ins for `*` and `?` that came from `${*}`, `${?}` or a context value: they
+/// match only themselves, never as wildcards.
+const LITERAL_STAR: char = '\u{E000}';
+const LITERAL_QUESTION: char = '\u{E001}';
+
+fn literal(c: char) -> Option<char> {
+    match c {
+        LITERAL_STAR => Some('*'),
+        LITERAL_QUESTION => Some('?'),
+        _ => None,
+    }
+}
+
+/// A substituted value with its literal stand-ins turned back into characters.
+pub fn unescape(text: &str) -> String {
+    text.chars().map(|c| literal(c).unwrap_or(c)).collect()
+}
+
+/// Substituted text is literal: its `*` and `?` must not act as wildcards.
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '*' => LITERAL_STAR,
+            '?' => LITERAL_QUESTION,
+            c => c,
+        })
+        .collect()
+}
+
 /// `*` matches any run of characters, `?` exactly one.
 pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
     let (p, v): (Vec<char>, Vec<char>) = if ignore_case {
@@ -18,7 +47,7 @@ pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
     let (mut pi, mut vi) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi] || literal(p[pi]) == Some(v[vi])) {
             pi += 1;
             vi += 1;
         } else if pi < p.len() && p[pi] == '*' {
@@ -75,38 +104,75 @@ pub enum PrincipalMatch {
     Session,
 }
 
-pub fn principal_match(principals: &Principals, who: &RequestPrincipal) -> Option<PrincipalMatch> {
+/// How `principals` names `who`. A bare account id stands for the account's root in
+/// `partition` (the request's), so it never names an account of another partition.
+pub fn principal_match(
+    principals: &Principals,
+    who: &RequestPrincipal,
+    partition: &str,
+) -> Option<PrincipalMatch> {
+    named(principals, who, partition).into_iter().max()
+}
+
+/// Whether a `NotPrincipal` list excludes `who`. AWS checks the account, then the role,
+/// then the session: a requester is excluded only when its account and its role (or
+/// session, or user) are both listed; listing only one leaves the Deny in force.
+pub fn not_principal_excludes(
+    principals: &Principals,
+    who: &RequestPrincipal,
+    partition: &str,
+) -> bool {
+    let kinds = named(principals, who, partition);
+    match who {
+        RequestPrincipal::Service(_) => !kinds.is_empty(),
+        RequestPrincipal::Aws { .. } => {
+            principals.everyone
+                || (kinds.contains(&PrincipalMatch::Account)
+                    && (kinds.contains(&PrincipalMatch::Role)
+                        || kinds.contains(&PrincipalMatch::Session)))
+        }
+    }
+}
+
+/// Every way `principals` names `who`.
+fn named(principals: &Principals, who: &RequestPrincipal, partition: &str) -> Vec<PrincipalMatch> {
     if principals.everyone {
-        return Some(PrincipalMatch::Everyone);
+        return vec![PrincipalMatch::Everyone];
     }
     match who {
-        RequestPrincipal::Service(service) => principals
-            .service
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(service))
-            .then_some(PrincipalMatch::Role),
+        RequestPrincipal::Service(service) => {
+            if principals
+                .service
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(service))
+            {
+                vec![PrincipalMatch::Role]
+            } else {
+                Vec::new()
+            }
+        }
         RequestPrincipal::Aws {
             arn,
             session_arn,
             account,
-            partition,
+            partition: own,
         } => {
-            let mut best = None;
-            for named in &principals.aws {
-                let found = if named == arn {
-                    Some(PrincipalMatch::Role)
-                } else if Some(named) == session_arn.as_ref() {
-                    Some(PrincipalMatch::Session)
-                } else if named == account
-                    || *named == format!("arn:{partition}:iam::{account}:root")
-                {
-                    Some(PrincipalMatch::Account)
+            let mut found = Vec::new();
+            for listed in &principals.aws {
+                let root = if listed.len() == 12 && listed.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("arn:{partition}:iam::{listed}:root")
                 } else {
-                    None
+                    listed.clone()
                 };
-                best = best.max(found);
+                if listed == arn {
+                    found.push(PrincipalMatch::Role);
+                } else if Some(listed) == session_arn.as_ref() {
+                    found.push(PrincipalMatch::Session);
+                } else if root == format!("arn:{own}:iam::{account}:root") {
+                    found.push(PrincipalMatch::Account);
+                }
             }
-            best
+            found
         }
     }
 }
@@ -127,14 +193,14 @@ pub fn substitute(text: &str, context: &Context) -> Option<String> {
         let end = after.find('}')?;
         let inner = after[..end].trim();
         match inner {
-            "*" | "?" | "$" => out.push_str(inner),
+            "*" | "?" | "$" => out.push_str(&escape(inner)),
             _ => {
                 let (key, default) = match inner.split_once(',') {
                     Some((k, d)) => (k.trim(), Some(d.trim().trim_matches('\'').to_owned())),
                     None => (inner, None),
                 };
                 let value = context.first(key).map(str::to_owned).or(default)?;
-                out.push_str(&value);
+                out.push_str(&escape(&value));
             }
         }
         rest = &after[end + 1..];
@@ -176,6 +242,10 @@ mod tests {
         );
     }
 
+    fn principal_match_aws(p: &Principals, who: &RequestPrincipal) -> Option<PrincipalMatch> {
+        principal_match(p, who, "aws")
+    }
+
     #[test]
     fn principals_by_role_session_account_and_partition() {
         let who = RequestPrincipal::Aws {
@@ -189,31 +259,31 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            principal_match(&p(&["arn:aws:iam::777788889999:role/R"]), &who),
+            principal_match_aws(&p(&["arn:aws:iam::777788889999:role/R"]), &who),
             Some(PrincipalMatch::Role)
         );
         assert_eq!(
-            principal_match(&p(&["arn:aws:sts::777788889999:assumed-role/R/s"]), &who),
+            principal_match_aws(&p(&["arn:aws:sts::777788889999:assumed-role/R/s"]), &who),
             Some(PrincipalMatch::Session)
         );
         assert_eq!(
-            principal_match(&p(&["777788889999"]), &who),
+            principal_match_aws(&p(&["777788889999"]), &who),
             Some(PrincipalMatch::Account)
         );
         assert_eq!(
-            principal_match(&p(&["arn:aws:iam::777788889999:root"]), &who),
+            principal_match_aws(&p(&["arn:aws:iam::777788889999:root"]), &who),
             Some(PrincipalMatch::Account)
         );
         assert_eq!(
-            principal_match(&p(&["arn:aws-us-gov:iam::777788889999:root"]), &who),
+            principal_match_aws(&p(&["arn:aws-us-gov:iam::777788889999:root"]), &who),
             None
         );
         assert_eq!(
-            principal_match(&p(&["arn:aws:iam::777788889999:role/r"]), &who),
+            principal_match_aws(&p(&["arn:aws:iam::777788889999:role/r"]), &who),
             None
         );
         assert_eq!(
-            principal_match(&p(&["arn:aws:iam::111122223333:root"]), &who),
+            principal_match_aws(&p(&["arn:aws:iam::111122223333:root"]), &who),
             None
         );
         let service = RequestPrincipal::Service("bedrock.amazonaws.com".into());
@@ -221,8 +291,29 @@ mod tests {
             service: vec!["bedrock.amazonaws.com".into()],
             ..Default::default()
         };
-        assert!(principal_match(&s, &service).is_some());
-        assert!(principal_match(&p(&["777788889999"]), &service).is_none());
+        assert!(principal_match(&s, &service, "aws").is_some());
+        assert!(principal_match_aws(&p(&["777788889999"]), &service).is_none());
+        // A bare account id names the account in the request's partition only.
+        assert_eq!(
+            principal_match(&p(&["777788889999"]), &who, "aws-us-gov"),
+            None
+        );
+        // NotPrincipal excludes only when the account and the role are both listed.
+        let both = p(&[
+            "arn:aws:iam::777788889999:root",
+            "arn:aws:iam::777788889999:role/R",
+        ]);
+        assert!(not_principal_excludes(&both, &who, "aws"));
+        assert!(!not_principal_excludes(
+            &p(&["arn:aws:iam::777788889999:role/R"]),
+            &who,
+            "aws"
+        ));
+        assert!(!not_principal_excludes(
+            &p(&["arn:aws:iam::777788889999:root"]),
+            &who,
+            "aws"
+        ));
     }
 
     #[test]
@@ -233,7 +324,13 @@ mod tests {
             substitute("arn:aws:s3:::b/${aws:principalaccount}/*", &ctx).as_deref(),
             Some("arn:aws:s3:::b/777788889999/*")
         );
-        assert_eq!(substitute("a${*}b${?}${$}", &ctx).as_deref(), Some("a*b?$"));
+        let literal = substitute("a${*}b${?}${$}", &ctx).unwrap();
+        assert_eq!(unescape(&literal), "a*b?$");
+        assert!(
+            glob(&literal, "a*b?$", false),
+            "escaped characters match themselves"
+        );
+        assert!(!glob(&literal, "aXXbY$", false), "and are not wildcards");
         assert_eq!(substitute("${aws:username}", &ctx), None);
         assert_eq!(
             substitute("${aws:username, 'nobody'}", &ctx).as_deref(),
