@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod architecture;
+pub mod arn;
 pub mod events;
 pub mod iam;
 pub mod import;

@@ -110,24 +110,14 @@ fn policy_map(v: &Value, key: &str, at: &str) -> Result<Vec<(String, Policy)>, S
     }
 }
 
-/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` with a 12-digit account (or none,
-/// for S3) and a resource starting with `resource_prefix`.
+/// An ARN of `service` whose resource starts with `resource_prefix` (see [`crate::arn`]).
 fn check_arn(
     arn: &str,
     field: &str,
     service: &str,
     resource_prefix: &str,
 ) -> Result<(), ScenarioError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == service
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5].starts_with(resource_prefix)
-        && parts[5].len() > resource_prefix.len();
-    if ok {
+    if crate::arn::account_of(arn, service, resource_prefix).is_some() {
         Ok(())
     } else {
         Err(err(field, format!("{arn:?} is not an ARN of the form arn:aws:{service}:...:ACCOUNT:{resource_prefix}...")))

@@ -206,17 +206,8 @@ fn check_arn(
     if arn.is_empty() {
         return None;
     }
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == service
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5].starts_with(resource_prefix)
-        && parts[5].len() > resource_prefix.len();
-    if ok {
-        Some(parts[4].to_owned())
+    if let Some(account) = crate::arn::account_of(arn, service, resource_prefix) {
+        Some(account.to_owned())
     } else {
         problems.push(format!(
             "{name} is {arn:?}, not an ARN of the form arn:aws:{service}:{}:ACCOUNT:{resource_prefix}NAME",
