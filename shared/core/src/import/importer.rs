@@ -394,26 +394,99 @@ fn new_item(
 
 /// One structured line per decision: fingerprint, folder, decision, reason.
 fn log_decision(decision: &Decision) {
-    let fields = serde_json::to_value(decision).unwrap_or_default();
-    let get = |k: &str| {
-        fields
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+    let (folder, fingerprint, reason) = match decision {
+        Decision::NotReady { folder, reason } => (folder, "", reason.clone()),
+        Decision::Queued {
+            folder,
+            fingerprint,
+            reason,
+        } => (folder, fingerprint.as_str(), reason.clone()),
+        Decision::Duplicate {
+            folder,
+            fingerprint,
+            state,
+        } => (
+            folder,
+            fingerprint.as_str(),
+            format!("already in the ledger as {}", state.as_str()),
+        ),
+        Decision::Rejected {
+            folder,
+            fingerprint,
+            errors,
+        } => (
+            folder,
+            fingerprint.as_str(),
+            format!("{errors} validation error(s)"),
+        ),
+        Decision::Started {
+            folder,
+            fingerprint,
+            job_arn,
+        } => (folder, fingerprint.as_str(), format!("job {job_arn}")),
+        Decision::Failed {
+            folder,
+            fingerprint,
+            message,
+        } => (folder, fingerprint.as_str(), message.clone()),
     };
-    let reason = match decision {
-        Decision::NotReady { reason, .. } | Decision::Queued { reason, .. } => reason.clone(),
-        Decision::Duplicate { state, .. } => format!("already in the ledger as {}", state.as_str()),
-        Decision::Rejected { errors, .. } => format!("{errors} validation error(s)"),
-        Decision::Started { job_arn, .. } => format!("job {job_arn}"),
-        Decision::Failed { message, .. } => message.clone(),
-    };
-    tracing::info!(
-        fingerprint = %get("fingerprint"),
-        folder = %get("folder"),
-        decision = %get("decision"),
-        %reason,
-        "folder decision"
-    );
+    tracing::info!(fingerprint, %folder, decision = decision.name(), %reason, "folder decision");
+}
+
+impl Decision {
+    /// The decision as logs and JSON name it (`not_ready`, `started`...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::NotReady { .. } => "not_ready",
+            Decision::Duplicate { .. } => "duplicate",
+            Decision::Rejected { .. } => "rejected",
+            Decision::Queued { .. } => "queued",
+            Decision::Started { .. } => "started",
+            Decision::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_names_are_the_serialized_tags() {
+        let f = || "f".to_owned();
+        let decisions = [
+            Decision::NotReady {
+                folder: f(),
+                reason: f(),
+            },
+            Decision::Duplicate {
+                folder: f(),
+                fingerprint: f(),
+                state: ImportState::Pending,
+            },
+            Decision::Rejected {
+                folder: f(),
+                fingerprint: f(),
+                errors: 1,
+            },
+            Decision::Queued {
+                folder: f(),
+                fingerprint: f(),
+                reason: f(),
+            },
+            Decision::Started {
+                folder: f(),
+                fingerprint: f(),
+                job_arn: f(),
+            },
+            Decision::Failed {
+                folder: f(),
+                fingerprint: f(),
+                message: f(),
+            },
+        ];
+        for d in decisions {
+            assert_eq!(serde_json::to_value(&d).unwrap()["decision"], d.name());
+        }
+    }
 }
