@@ -67,6 +67,8 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
     let (bucket, prefix) = scenario.bucket_and_prefix();
     let role = &scenario.execution_role;
     let role_principal = aws_principal(&role.arn, partition);
+    // Every request by one principal starts from the same context: build it once.
+    let role_context = principal_context(scenario, &role.arn, partition);
     let empty = Policy {
         version: None,
         statements: Vec::new(),
@@ -101,7 +103,7 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
     ));
 
     // s3-list and s3-get: the execution role reads the research bucket.
-    let mut list_context = principal_context(scenario, &role.arn, partition);
+    let mut list_context = role_context.clone();
     list_context.insert("s3:prefix", prefix.clone());
     s3_context(scenario, &mut list_context);
     results.push(evaluate(
@@ -123,7 +125,7 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
         scenario.objects.iter().map(|o| o.key.clone()).collect()
     };
     for key in keys {
-        let mut context = principal_context(scenario, &role.arn, partition);
+        let mut context = role_context.clone();
         s3_context(scenario, &mut context);
         results.push(evaluate(
             scenario,
@@ -158,7 +160,7 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
         let Some(policy) = scenario.source_keys.get(key) else {
             continue;
         };
-        let mut context = principal_context(scenario, &role.arn, partition);
+        let mut context = role_context.clone();
         context.insert(
             "kms:ViaService",
             format!("s3.{}.amazonaws.com", scenario.region),
@@ -193,7 +195,7 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
                 "kms:GenerateDataKey",
                 "kms:DescribeKey",
             ] {
-                let mut context = principal_context(scenario, &role.arn, partition);
+                let mut context = role_context.clone();
                 context.insert("kms:CallerAccount", scenario.hosting_account.clone());
                 results.push(evaluate(
                     scenario,
@@ -220,7 +222,8 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
         }
         Some(caller) => {
             let caller_principal = aws_principal(&caller.arn, partition);
-            let mut pass_context = principal_context(scenario, &caller.arn, partition);
+            let caller_context = principal_context(scenario, &caller.arn, partition);
+            let mut pass_context = caller_context.clone();
             pass_context.insert("iam:PassedToService", "bedrock.amazonaws.com");
             results.push(evaluate(
                 scenario,
@@ -243,7 +246,7 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
                     principal: caller_principal,
                     action: "bedrock:CreateModelImportJob".into(),
                     resource: "*".into(),
-                    context: principal_context(scenario, &caller.arn, partition),
+                    context: caller_context.clone(),
                     resource_policy: None,
                     rule: Rule::Standard,
                 },
