@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::scenario::{Principal, Scenario};
+use super::scenario::{Part, Principal, Scenario, Unreadable};
 use crate::iam::{
     decide, Context, Decision, Denial, Inputs, Matched, Missing, NamedPolicy, Policy, Request,
     RequestPrincipal, Rule,
@@ -42,12 +42,35 @@ pub struct CheckResult {
     pub detail: Option<String>,
     pub matched: Vec<Matched>,
     pub fix: Option<Fix>,
+    /// Live mode: the policies this check could not be judged without (optional field
+    /// of the contract; the check is then `skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccessReport {
     pub ok: bool,
     pub checks: Vec<CheckResult>,
+    /// Live mode: every part of the chain Ferry could not read (optional field).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+    /// `--probe`: what the execution role could really do (optional field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<super::probe::ProbeReport>,
+}
+
+impl AccessReport {
+    /// Whether every check could be judged (nothing unreadable stood in the way).
+    pub fn complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+
+    pub fn denied(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks
+            .iter()
+            .filter(|c| c.decision == CheckDecision::Denied)
+    }
 }
 
 /// Everything one check needs besides the scenario.
@@ -150,7 +173,24 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
         .collect();
     source_keys.sort();
     source_keys.dedup();
-    if source_keys.is_empty() {
+    let unknown_encryption: Vec<&Unreadable> = scenario
+        .unreadable
+        .iter()
+        .filter(|u| matches!(u.part, Part::ObjectList | Part::ObjectEncryption(_)))
+        .collect();
+    for unknown in &unknown_encryption {
+        let mut result = skipped("kms-source", "the encryption of the objects is unknown");
+        result.principal = Some(role.arn.clone());
+        result.action = Some("kms:Decrypt".into());
+        result.resource = Some(match &unknown.part {
+            Part::ObjectEncryption(key) => format!("arn:{partition}:s3:::{bucket}/{key}"),
+            _ => format!("arn:{partition}:s3:::{bucket}/{prefix}*"),
+        });
+        result.detail = Some(format!("cannot be judged: {}", unknown.message));
+        result.unreadable = Some(unknown.message.clone());
+        results.push(result);
+    }
+    if source_keys.is_empty() && unknown_encryption.is_empty() {
         results.push(skipped(
             "kms-source",
             "no object is encrypted with a customer managed KMS key",
@@ -254,10 +294,93 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
         }
     }
 
+    if !scenario.unreadable.is_empty() {
+        let org_keys = mentions_org_keys(scenario);
+        for result in &mut results {
+            settle_unreadable(scenario, org_keys, result);
+        }
+    }
     AccessReport {
         ok: !results.iter().any(|r| r.decision == CheckDecision::Denied),
         checks: results,
+        unreadable: scenario
+            .unreadable
+            .iter()
+            .map(|u| u.message.clone())
+            .collect(),
+        probe: None,
     }
+}
+
+/// The parts of the chain a check's decision rests on.
+fn parts_of(check: &CheckResult) -> Vec<Part> {
+    let role = [Part::RolePolicies, Part::RoleBoundary];
+    match check.id {
+        "trust" => vec![Part::TrustPolicy],
+        "s3-list" => [&[Part::BucketPolicy][..], &role].concat(),
+        "s3-get" => [&[Part::BucketPolicy, Part::ObjectList][..], &role].concat(),
+        "kms-source" => {
+            let key = check.resource.clone().unwrap_or_default();
+            [&[Part::SourceKeyPolicy(key)][..], &role].concat()
+        }
+        "kms-imported-model" => [&[Part::ImportedModelKeyPolicy][..], &role].concat(),
+        _ => vec![Part::CallerPolicies, Part::CallerBoundary],
+    }
+}
+
+/// Live mode: a check resting on an unreadable part cannot be called allowed (the part
+/// stood in as allow-everything); a denial stays certain, unless an organization is
+/// unknown and a policy of the chain tests organization keys.
+fn settle_unreadable(scenario: &Scenario, org_keys: bool, result: &mut CheckResult) {
+    if result.decision == CheckDecision::Skipped {
+        return;
+    }
+    let parts = parts_of(result);
+    let org_unknown = org_keys && result.id != "trust";
+    let blocking: Vec<&str> = scenario
+        .unreadable
+        .iter()
+        .filter(|u| {
+            parts.contains(&u.part) || (org_unknown && matches!(u.part, Part::Organization(_)))
+        })
+        .map(|u| u.message.as_str())
+        .collect();
+    if blocking.is_empty() {
+        return;
+    }
+    let org_blocks = org_unknown
+        && scenario
+            .unreadable
+            .iter()
+            .any(|u| matches!(u.part, Part::Organization(_)));
+    if result.decision == CheckDecision::Denied && !org_blocks {
+        return;
+    }
+    let why = blocking.join("; ");
+    result.decision = CheckDecision::Skipped;
+    result.reason = None;
+    result.fix = None;
+    result.detail = Some(format!("cannot be judged: {why}"));
+    result.unreadable = Some(why);
+}
+
+/// Whether any policy of the chain tests an organization key.
+fn mentions_org_keys(scenario: &Scenario) -> bool {
+    let mut policies: Vec<&Policy> = Vec::new();
+    policies.extend(scenario.bucket_policy.iter());
+    policies.extend(scenario.source_keys.values());
+    policies.extend(scenario.imported_model_key.iter().map(|(_, p)| p));
+    for who in std::iter::once(&scenario.execution_role).chain(scenario.caller.iter()) {
+        policies.extend(who.trust_policy.iter());
+        policies.extend(who.permissions_boundary.iter());
+        policies.extend(who.identity_policies.iter().map(|(_, p)| p));
+    }
+    policies.iter().any(|p| {
+        p.condition_keys().any(|k| {
+            let k = k.to_ascii_lowercase();
+            k.starts_with("aws:principalorg") || k.starts_with("aws:resourceorg")
+        })
+    })
 }
 
 fn skipped(id: &'static str, why: &str) -> CheckResult {
@@ -271,6 +394,7 @@ fn skipped(id: &'static str, why: &str) -> CheckResult {
         detail: Some(why.to_owned()),
         matched: Vec::new(),
         fix: None,
+        unreadable: None,
     }
 }
 
@@ -384,6 +508,7 @@ fn describe(scenario: &Scenario, check: &Check<'_>, decision: Decision) -> Check
         detail: None,
         matched: decision.matched.clone(),
         fix: None,
+        unreadable: None,
     };
     match decision.denial {
         None => {}

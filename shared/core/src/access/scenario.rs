@@ -24,6 +24,59 @@ pub struct Scenario {
     pub caller: Option<Principal>,
     /// Account id → SCP levels (root first), each one or more documents.
     pub scps: BTreeMap<String, Vec<Vec<Policy>>>,
+    /// Parts Ferry could not read (live mode). Each stands in the scenario as a policy
+    /// that allows everything, so a denial is still certain; an allow is not, and the
+    /// checks that depend on the part say so instead of guessing.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A part of the chain that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub part: Part,
+    /// "could not read the bucket policy of B: AccessDenied (s3:GetBucketPolicy)"
+    pub message: String,
+}
+
+/// The pieces of the chain a check depends on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    BucketPolicy,
+    /// The list of objects under the prefix.
+    ObjectList,
+    /// The encryption of one object (its key).
+    ObjectEncryption(String),
+    /// The key policy of a research key (its ARN).
+    SourceKeyPolicy(String),
+    TrustPolicy,
+    /// The execution role's inline and managed policies.
+    RolePolicies,
+    RoleBoundary,
+    ImportedModelKeyPolicy,
+    CallerPolicies,
+    CallerBoundary,
+    /// The organization of an account (for aws:PrincipalOrgID / aws:ResourceOrgID).
+    Organization(String),
+}
+
+impl Policy {
+    /// Stands in for an unreadable identity policy or boundary: allows everything.
+    pub fn unknown_identity() -> Policy {
+        Policy::parse(
+            &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "unreadable", "Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            "unreadable",
+        )
+        .unwrap_or(Policy { version: None, statements: Vec::new() })
+    }
+
+    /// Stands in for an unreadable resource policy (bucket, key, trust): allows everyone.
+    pub fn unknown_resource() -> Policy {
+        Policy::parse(
+            &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "unreadable", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}),
+            "unreadable",
+        )
+        .unwrap_or(Policy { version: None, statements: Vec::new() })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -309,6 +362,7 @@ impl Scenario {
             imported_model_key,
             caller,
             scps,
+            unreadable: Vec::new(),
         })
     }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::checks::{AccessReport, CheckDecision};
+use super::probe::{Observed, ProbeReport};
 
 struct Style {
     color: bool,
@@ -36,9 +37,21 @@ impl AccessReport {
             let mark = match check.decision {
                 CheckDecision::Allowed => style.paint("32", "✓"),
                 CheckDecision::Denied => style.paint("31", "✗"),
+                CheckDecision::Skipped if check.unreadable.is_some() => style.paint("33", "?"),
                 CheckDecision::Skipped => style.paint("2", "-"),
             };
             match check.decision {
+                CheckDecision::Skipped if check.unreadable.is_some() => {
+                    let _ = writeln!(
+                        out,
+                        "{mark} {:<id_width$}  {:<action_width$}  {}\n  {:<id_width$}  {}",
+                        check.id,
+                        check.action.as_deref().unwrap_or(""),
+                        check.resource.as_deref().unwrap_or(""),
+                        "",
+                        style.paint("33", check.detail.as_deref().unwrap_or(""))
+                    );
+                }
                 CheckDecision::Skipped => {
                     let _ = writeln!(
                         out,
@@ -93,7 +106,20 @@ impl AccessReport {
             .iter()
             .filter(|c| c.decision != CheckDecision::Skipped)
             .count();
-        let verdict = if self.ok {
+        if let Some(probe) = &self.probe {
+            out.push_str(&probe_text(probe, &style));
+        }
+        let verdict = if self.ok && !self.complete() {
+            style.paint(
+                "33",
+                &format!(
+                    "\n? no check denied, but {} part(s) of the chain could not be read, so {} check(s) could not be judged:\n  {}\n",
+                    self.unreadable.len(),
+                    self.checks.iter().filter(|c| c.unreadable.is_some()).count(),
+                    self.unreadable.join("\n  ")
+                ),
+            )
+        } else if self.ok {
             style.paint(
                 "32",
                 &format!("\n✓ every check allowed ({judged} judged)\n"),
@@ -104,4 +130,52 @@ impl AccessReport {
         out.push_str(&verdict);
         out
     }
+}
+
+fn probe_text(probe: &ProbeReport, style: &Style) -> String {
+    let mut out = String::new();
+    if let Some(why) = &probe.not_run {
+        let _ = writeln!(
+            out,
+            "\n{} probe as {}: not run: {why}",
+            style.paint("33", "?"),
+            probe.role
+        );
+        return out;
+    }
+    let reads = probe
+        .results
+        .iter()
+        .filter(|r| r.observed == Observed::Allowed)
+        .count();
+    let _ = writeln!(
+        out,
+        "\nprobe as {}: {reads} of {} request(s) succeeded; {} disagree(s) with the evaluation",
+        probe.role,
+        probe.results.len(),
+        probe.disagreements
+    );
+    for result in &probe.results {
+        let mark = match (result.agrees, result.observed) {
+            (Some(false), _) => style.paint("31", "≠"),
+            (_, Observed::Error) => style.paint("33", "?"),
+            _ => continue,
+        };
+        let evaluated = serde_json::to_value(result.evaluated)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let observed = match result.observed {
+            Observed::Allowed => "succeeded".to_owned(),
+            Observed::Denied | Observed::Error => {
+                format!("failed: {}", result.error.as_deref().unwrap_or(""))
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {} {}: the probe {observed}; the evaluation said {evaluated}",
+            result.id, result.resource
+        );
+    }
+    out
 }

@@ -120,6 +120,13 @@ impl Policy {
     pub fn uses_variables(&self) -> bool {
         self.version.as_deref() == Some("2012-10-17")
     }
+
+    /// Every condition key the policy tests, as written.
+    pub fn condition_keys(&self) -> impl Iterator<Item = &str> {
+        self.statements
+            .iter()
+            .flat_map(|s| s.conditions.iter().map(|c| c.key.as_str()))
+    }
 }
 
 impl Statement {

@@ -1,0 +1,616 @@
+//! Live mode: the chain's policies read from both accounts through [`PolicyReader`]
+//! ports (`ferry-aws` implements them with STS, S3, KMS, IAM and Organizations), into
+//! the same [`Scenario`] the offline mode reads from a file. A part that cannot be read
+//! is recorded as [`Unreadable`] and never guessed.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{stream, StreamExt};
+
+use super::scenario::{partition_of, ObjectInfo, Part, Principal, Scenario, Unreadable};
+use crate::iam::Policy;
+use crate::S3Uri;
+
+/// HeadObject calls in flight when reading the objects' encryption.
+const HEAD_CONCURRENCY: usize = 16;
+
+/// A read that AWS refused or that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code} ({operation})")]
+pub struct ReadError {
+    /// The call, `s3:GetBucketPolicy`.
+    pub operation: String,
+    /// AWS's error code (`AccessDenied`), or what went wrong.
+    pub code: String,
+    /// The service refused the caller (as opposed to a missing resource or a fault).
+    pub denied: bool,
+}
+
+/// A role as IAM's GetRole describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleInfo {
+    /// The role's ARN, with its path.
+    pub arn: String,
+    /// The trust policy document (decoded JSON text).
+    pub trust_policy: String,
+    pub boundary_arn: Option<String>,
+}
+
+/// What live mode reads from one account, with that account's credentials.
+pub trait PolicyReader: Sync {
+    /// The ARN of the identity the reader's credentials belong to.
+    fn caller_arn(&self) -> impl Future<Output = Result<String, ReadError>> + Send;
+    /// The organization id of the reader's account; `None` when it is in none.
+    fn organization(&self) -> impl Future<Output = Result<Option<String>, ReadError>> + Send;
+    /// `None`: the bucket has no policy.
+    fn bucket_policy(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Option<String>, ReadError>> + Send;
+    /// Every object key under the prefix.
+    fn object_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send;
+    /// The KMS key of an SSE-KMS object (ARN or key id as S3 reports it).
+    fn object_kms_key(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, ReadError>> + Send;
+    fn key_policy(&self, key_arn: &str) -> impl Future<Output = Result<String, ReadError>> + Send;
+    fn role(&self, name: &str) -> impl Future<Output = Result<RoleInfo, ReadError>> + Send;
+    /// (name, document) of every inline policy of the role.
+    fn inline_policies(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ReadError>> + Send;
+    /// The ARNs of the managed policies attached to the role.
+    fn attached_policies(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send;
+    /// The document of a managed policy's default version.
+    fn managed_policy(&self, arn: &str) -> impl Future<Output = Result<String, ReadError>> + Send;
+}
+
+/// What to check, live.
+#[derive(Debug, Clone)]
+pub struct LiveTarget {
+    pub source: S3Uri,
+    pub region: String,
+    pub execution_role: String,
+    pub imported_model_key: Option<String>,
+    /// The role that creates the job (the hosting automation role). `None`: the
+    /// hosting reader's own identity, when it is in the hosting account.
+    pub caller_role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiveError {
+    #[error("{0:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
+    ExecutionRole(String),
+    #[error("could not identify the research account from the credentials: {0}; check AWS_PROFILE / AWS credentials")]
+    ResearchIdentity(ReadError),
+}
+
+/// Policies read recently, shared by the invocations of a warm container. Object
+/// listings and encryption are never cached: they belong to one folder's content.
+pub struct PolicyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, CacheEntry>>,
+}
+
+/// When it was read, and what (any of the readers' answer types).
+type CacheEntry = (Instant, Arc<dyn Any + Send + Sync>);
+
+impl PolicyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get<T: Clone + 'static>(&self, key: &str) -> Option<T> {
+        let entries = self.entries.lock().ok()?;
+        let (at, value) = entries.get(key)?;
+        if at.elapsed() > self.ttl {
+            return None;
+        }
+        value.downcast_ref::<T>().cloned()
+    }
+
+    fn put<T: Send + Sync + 'static>(&self, key: String, value: T) {
+        if let Ok(mut entries) = self.entries.lock() {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() <= ttl);
+            entries.insert(key, (Instant::now(), Arc::new(value)));
+        }
+    }
+}
+
+/// A read through the cache: a fresh success is reused, a failure is not kept.
+async fn cached<T, F>(cache: Option<&PolicyCache>, key: String, read: F) -> Result<T, ReadError>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<T, ReadError>>,
+{
+    if let Some(hit) = cache.and_then(|c| c.get::<T>(&key)) {
+        return Ok(hit);
+    }
+    let value = read.await?;
+    if let Some(cache) = cache {
+        cache.put(key, value.clone());
+    }
+    Ok(value)
+}
+
+/// A reader with a cache scope (one per account, so the same key read from either
+/// side is two entries).
+struct Side<'a, R> {
+    reader: &'a R,
+    cache: Option<&'a PolicyCache>,
+    scope: &'static str,
+}
+
+impl<R: PolicyReader> Side<'_, R> {
+    fn key(&self, what: &str, name: &str) -> String {
+        format!("{}:{what}:{name}", self.scope)
+    }
+    async fn caller_arn(&self) -> Result<String, ReadError> {
+        cached(self.cache, self.key("caller", ""), self.reader.caller_arn()).await
+    }
+    async fn organization(&self) -> Result<Option<String>, ReadError> {
+        cached(self.cache, self.key("org", ""), self.reader.organization()).await
+    }
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, ReadError> {
+        let key = self.key("bucket", bucket);
+        cached(self.cache, key, self.reader.bucket_policy(bucket)).await
+    }
+    async fn key_policy(&self, arn: &str) -> Result<String, ReadError> {
+        cached(
+            self.cache,
+            self.key("kms", arn),
+            self.reader.key_policy(arn),
+        )
+        .await
+    }
+    async fn role(&self, name: &str) -> Result<RoleInfo, ReadError> {
+        cached(self.cache, self.key("role", name), self.reader.role(name)).await
+    }
+    async fn inline_policies(&self, role: &str) -> Result<Vec<(String, String)>, ReadError> {
+        let key = self.key("inline", role);
+        cached(self.cache, key, self.reader.inline_policies(role)).await
+    }
+    async fn attached_policies(&self, role: &str) -> Result<Vec<String>, ReadError> {
+        let key = self.key("attached", role);
+        cached(self.cache, key, self.reader.attached_policies(role)).await
+    }
+    async fn managed_policy(&self, arn: &str) -> Result<String, ReadError> {
+        let key = self.key("managed", arn);
+        cached(self.cache, key, self.reader.managed_policy(arn)).await
+    }
+}
+
+/// Reads every part of the chain for `target`: the research side with `research`'s
+/// credentials, the hosting side (roles, imported-model key) with `hosting`'s.
+pub async fn read_live<R: PolicyReader, H: PolicyReader>(
+    research: &R,
+    hosting: &H,
+    target: &LiveTarget,
+    cache: Option<&PolicyCache>,
+) -> Result<Scenario, LiveError> {
+    let hosting_account = crate::arn::account_of(&target.execution_role, "iam", "role/")
+        .ok_or_else(|| LiveError::ExecutionRole(target.execution_role.clone()))?
+        .to_owned();
+    let research = Side {
+        reader: research,
+        cache,
+        scope: "research",
+    };
+    let hosting = Side {
+        reader: hosting,
+        cache,
+        scope: "hosting",
+    };
+    let research_arn = research
+        .caller_arn()
+        .await
+        .map_err(LiveError::ResearchIdentity)?;
+    let research_account = research_arn.split(':').nth(4).unwrap_or("").to_owned();
+    let partition = partition_of(&target.region);
+    let bucket = target.source.bucket.as_str();
+    let prefix = target.source.prefix.as_str();
+
+    let (bucket_policy, objects, organizations, execution_role, caller, imported_model_key) = futures_util::join!(
+        read_bucket_policy(&research, bucket),
+        read_objects(
+            &research,
+            bucket,
+            prefix,
+            partition,
+            &target.region,
+            &research_account
+        ),
+        read_organizations(&research, &hosting, &research_account, &hosting_account),
+        read_role(&hosting, &target.execution_role, RoleParts::EXECUTION),
+        read_caller(&hosting, target.caller_role.as_deref(), &hosting_account),
+        read_key(
+            &hosting,
+            target.imported_model_key.as_deref(),
+            Part::ImportedModelKeyPolicy
+        ),
+    );
+    let mut unreadable = Vec::new();
+    let (bucket_policy, u) = bucket_policy;
+    unreadable.extend(u);
+    let (objects, u) = objects;
+    unreadable.extend(u);
+    let (organizations, u) = organizations;
+    unreadable.extend(u);
+    let (execution_role, u) = execution_role;
+    unreadable.extend(u);
+    let (caller, u) = caller;
+    unreadable.extend(u);
+    let (imported_model_key, u) = imported_model_key;
+    unreadable.extend(u);
+
+    // The research keys of the objects, each read in the account that owns it.
+    let key_arns: BTreeSet<&String> = objects
+        .iter()
+        .filter_map(|o| o.kms_key_arn.as_ref())
+        .collect();
+    let mut source_keys = BTreeMap::new();
+    for arn in key_arns {
+        let part = Part::SourceKeyPolicy(arn.clone());
+        let owner = arn.split(':').nth(4).unwrap_or("");
+        let (policy, u) = if owner == hosting_account && owner != research_account {
+            read_key(&hosting, Some(arn), part).await
+        } else {
+            read_key(&research, Some(arn), part).await
+        };
+        unreadable.extend(u);
+        if let Some((_, policy)) = policy {
+            source_keys.insert(arn.clone(), policy);
+        }
+    }
+    unreadable.sort_by(|a, b| a.part.cmp(&b.part));
+    unreadable.dedup();
+
+    Ok(Scenario {
+        region: target.region.clone(),
+        source_uri: target.source.to_string(),
+        research_account,
+        hosting_account,
+        organizations,
+        bucket_policy,
+        objects,
+        source_keys,
+        execution_role,
+        imported_model_key,
+        caller,
+        scps: BTreeMap::new(),
+        unreadable,
+    })
+}
+
+fn unreadable(part: Part, what: &str, err: impl std::fmt::Display) -> Unreadable {
+    Unreadable {
+        part,
+        message: format!("could not read {what}: {err}"),
+    }
+}
+
+/// A policy document as AWS returned it, parsed; a document Ferry cannot parse is
+/// unreadable too (judging without it would be guessing).
+fn parse_document(text: &str, label: &str) -> Result<Policy, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    Policy::parse(&value, label).map_err(|e| format!("Ferry cannot parse it ({e})"))
+}
+
+async fn read_bucket_policy<R: PolicyReader>(
+    side: &Side<'_, R>,
+    bucket: &str,
+) -> (Option<Policy>, Vec<Unreadable>) {
+    let what = format!("the bucket policy of {bucket}");
+    match side.bucket_policy(bucket).await {
+        Ok(None) => (None, Vec::new()),
+        Ok(Some(text)) => match parse_document(&text, "bucket_policy") {
+            Ok(policy) => (Some(policy), Vec::new()),
+            Err(e) => (
+                Some(Policy::unknown_resource()),
+                vec![unreadable(Part::BucketPolicy, &what, e)],
+            ),
+        },
+        Err(e) => (
+            Some(Policy::unknown_resource()),
+            vec![unreadable(Part::BucketPolicy, &what, e)],
+        ),
+    }
+}
+
+async fn read_objects<R: PolicyReader>(
+    side: &Side<'_, R>,
+    bucket: &str,
+    prefix: &str,
+    partition: &str,
+    region: &str,
+    research_account: &str,
+) -> (Vec<ObjectInfo>, Vec<Unreadable>) {
+    let keys = match side.reader.object_keys(bucket, prefix).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            let what = format!("the objects under s3://{bucket}/{prefix}");
+            return (Vec::new(), vec![unreadable(Part::ObjectList, &what, e)]);
+        }
+    };
+    let heads: Vec<(String, Result<Option<String>, ReadError>)> = stream::iter(keys)
+        .map(|key| async move {
+            let kms = side.reader.object_kms_key(bucket, &key).await;
+            (key, kms)
+        })
+        .buffered(HEAD_CONCURRENCY)
+        .collect()
+        .await;
+    let mut objects = Vec::new();
+    let mut problems = Vec::new();
+    for (key, kms) in heads {
+        let kms_key_arn = match kms {
+            Ok(kms) => kms.map(|id| {
+                if id.starts_with("arn:") {
+                    id
+                } else {
+                    format!("arn:{partition}:kms:{region}:{research_account}:key/{id}")
+                }
+            }),
+            Err(e) => {
+                let what = format!("the encryption of s3://{bucket}/{key}");
+                problems.push(unreadable(Part::ObjectEncryption(key.clone()), &what, e));
+                None
+            }
+        };
+        objects.push(ObjectInfo { key, kms_key_arn });
+    }
+    (objects, problems)
+}
+
+async fn read_organizations<R: PolicyReader, H: PolicyReader>(
+    research: &Side<'_, R>,
+    hosting: &Side<'_, H>,
+    research_account: &str,
+    hosting_account: &str,
+) -> (BTreeMap<String, String>, Vec<Unreadable>) {
+    let (r, h) = futures_util::join!(research.organization(), hosting.organization());
+    let mut organizations = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (account, result) in [(research_account, r), (hosting_account, h)] {
+        match result {
+            Ok(Some(org)) => {
+                organizations.insert(account.to_owned(), org);
+            }
+            Ok(None) => {}
+            Err(e) => problems.push(unreadable(
+                Part::Organization(account.to_owned()),
+                &format!("the organization of account {account}"),
+                e,
+            )),
+        }
+    }
+    (organizations, problems)
+}
+
+/// Which parts a role's reading fills.
+#[derive(Clone, Copy)]
+struct RoleParts {
+    trust: Option<fn() -> Part>,
+    policies: fn() -> Part,
+    boundary: fn() -> Part,
+}
+
+impl RoleParts {
+    const EXECUTION: RoleParts = RoleParts {
+        trust: Some(|| Part::TrustPolicy),
+        policies: || Part::RolePolicies,
+        boundary: || Part::RoleBoundary,
+    };
+    const CALLER: RoleParts = RoleParts {
+        trust: None,
+        policies: || Part::CallerPolicies,
+        boundary: || Part::CallerBoundary,
+    };
+}
+
+/// The name of a role from its ARN (`role/path/name` → `name`) or assumed-role ARN.
+fn role_name(arn: &str) -> Option<&str> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    if let Some(path) = resource.strip_prefix("role/") {
+        path.rsplit('/').next()
+    } else {
+        resource.strip_prefix("assumed-role/")?.split('/').next()
+    }
+}
+
+async fn read_role<R: PolicyReader>(
+    side: &Side<'_, R>,
+    arn: &str,
+    parts: RoleParts,
+) -> (Principal, Vec<Unreadable>) {
+    let mut problems = Vec::new();
+    let mut principal = Principal {
+        arn: arn.to_owned(),
+        trust_policy: parts.trust.map(|_| Policy::unknown_resource()),
+        identity_policies: vec![(
+            format!("unreadable policies of {arn}"),
+            Policy::unknown_identity(),
+        )],
+        permissions_boundary: Some(Policy::unknown_identity()),
+    };
+    let all_parts = || {
+        parts
+            .trust
+            .into_iter()
+            .map(|p| p())
+            .chain([(parts.policies)(), (parts.boundary)()])
+    };
+    let Some(name) = role_name(arn) else {
+        for part in all_parts() {
+            problems.push(Unreadable {
+                part,
+                message: format!("could not read the policies of {arn}: Ferry reads roles only, and it is not a role ARN"),
+            });
+        }
+        return (principal, problems);
+    };
+    let info = match side.role(name).await {
+        Ok(info) => info,
+        Err(e) => {
+            for part in all_parts() {
+                problems.push(unreadable(part, &format!("the role {arn}"), &e));
+            }
+            return (principal, problems);
+        }
+    };
+    principal.arn = info.arn.clone();
+    if let Some(trust_part) = parts.trust {
+        match parse_document(&info.trust_policy, "trust_policy") {
+            Ok(policy) => principal.trust_policy = Some(policy),
+            Err(e) => problems.push(unreadable(
+                trust_part(),
+                &format!("the trust policy of {}", info.arn),
+                e,
+            )),
+        }
+    }
+    let (identity, boundary) =
+        futures_util::join!(read_identity_policies(side, name, &info.arn), async {
+            match &info.boundary_arn {
+                None => Ok(None),
+                Some(b) => side
+                    .managed_policy(b)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| parse_document(&text, "permissions_boundary"))
+                    .map(Some),
+            }
+        });
+    match identity {
+        Ok(policies) => principal.identity_policies = policies,
+        Err(e) => problems.push(unreadable(
+            (parts.policies)(),
+            &format!("the policies of {}", info.arn),
+            e,
+        )),
+    }
+    match boundary {
+        Ok(boundary) => principal.permissions_boundary = boundary,
+        Err(e) => problems.push(unreadable(
+            (parts.boundary)(),
+            &format!("the permissions boundary of {}", info.arn),
+            e,
+        )),
+    }
+    (principal, problems)
+}
+
+/// Inline policies by name, managed policies by ARN, labelled as the offline mode does.
+async fn read_identity_policies<R: PolicyReader>(
+    side: &Side<'_, R>,
+    name: &str,
+    arn: &str,
+) -> Result<Vec<(String, Policy)>, String> {
+    let (inline, attached) =
+        futures_util::join!(side.inline_policies(name), side.attached_policies(name));
+    let mut policies = Vec::new();
+    for (policy_name, text) in inline.map_err(|e| e.to_string())? {
+        let label = format!("inline policy {policy_name} of {arn}");
+        let policy = parse_document(&text, &label).map_err(|e| format!("{label}: {e}"))?;
+        policies.push((label, policy));
+    }
+    for policy_arn in attached.map_err(|e| e.to_string())? {
+        let text = side
+            .managed_policy(&policy_arn)
+            .await
+            .map_err(|e| format!("{policy_arn}: {e}"))?;
+        let label = format!("managed policy {policy_arn}");
+        let policy = parse_document(&text, &label).map_err(|e| format!("{label}: {e}"))?;
+        policies.push((label, policy));
+    }
+    Ok(policies)
+}
+
+async fn read_caller<R: PolicyReader>(
+    side: &Side<'_, R>,
+    caller_role: Option<&str>,
+    hosting_account: &str,
+) -> (Option<Principal>, Vec<Unreadable>) {
+    let arn = match caller_role {
+        Some(arn) => arn.to_owned(),
+        None => match side.caller_arn().await {
+            Ok(arn) => arn,
+            Err(e) => {
+                let message = format!("could not identify the caller: {e}");
+                let problems = [Part::CallerPolicies, Part::CallerBoundary]
+                    .into_iter()
+                    .map(|part| Unreadable {
+                        part,
+                        message: message.clone(),
+                    })
+                    .collect();
+                return (None, problems);
+            }
+        },
+    };
+    // A caller outside the hosting account cannot pass its role: nothing to judge.
+    if arn.split(':').nth(4) != Some(hosting_account) {
+        return (None, Vec::new());
+    }
+    let (principal, problems) = read_role(side, &arn, RoleParts::CALLER).await;
+    (Some(principal), problems)
+}
+
+async fn read_key<R: PolicyReader>(
+    side: &Side<'_, R>,
+    arn: Option<&str>,
+    part: Part,
+) -> (Option<(String, Policy)>, Vec<Unreadable>) {
+    let Some(arn) = arn else {
+        return (None, Vec::new());
+    };
+    let what = format!("the key policy of {arn}");
+    let result = side
+        .key_policy(arn)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|text| parse_document(&text, "key_policy"));
+    match result {
+        Ok(policy) => (Some((arn.to_owned(), policy)), Vec::new()),
+        Err(e) => (
+            Some((arn.to_owned(), Policy::unknown_resource())),
+            vec![unreadable(part, &what, e)],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::role_name;
+
+    #[test]
+    fn role_names_come_from_role_and_session_arns() {
+        assert_eq!(role_name("arn:aws:iam::777788889999:role/R"), Some("R"));
+        assert_eq!(role_name("arn:aws:iam::777788889999:role/a/b/R"), Some("R"));
+        assert_eq!(
+            role_name("arn:aws:sts::777788889999:assumed-role/R/session"),
+            Some("R")
+        );
+        assert_eq!(role_name("arn:aws:iam::777788889999:user/u"), None);
+        assert_eq!(role_name("nonsense"), None);
+    }
+}
