@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Validate(args) => validate::run(args).await,
             Command::Import(args) => import::run(args).await,
-            Command::Check(args) => check::run(args),
+            Command::Check(args) => check::run(args).await,
         }
     });
     match result {

@@ -87,3 +87,12 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, std::path::PathBuf)>
     }
     Ok(())
 }
+
+/// An S3 client for moto: path-style (`bucket.127.0.0.1` does not resolve).
+pub fn s3_client(config: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod error;
 pub mod hosting;
 pub mod ledger;
+pub mod policy_reader;
 pub mod s3_folder;
 
 pub use alerts::SnsAlerts;
@@ -15,4 +16,5 @@ pub use config::{config_loader, load_sdk_config, s3_client};
 pub use connect::AwsConnect;
 pub use hosting::{HostingSession, HostingTarget};
 pub use ledger::DynamoLedger;
+pub use policy_reader::{AwsPolicyReader, S3Prober};
 pub use s3_folder::S3Folder;

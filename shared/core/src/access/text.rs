@@ -177,5 +177,8 @@ fn probe_text(probe: &ProbeReport, style: &Style) -> String {
             result.id, result.resource
         );
     }
+    if probe.disagreements > 0 {
+        out.push_str("  a disagreement means access granted or refused outside the policies Ferry reads (object ACLs, VPC endpoint policies, SCPs, an emulator that enforces nothing) or a misjudgment by Ferry\n");
+    }
     out
 }
