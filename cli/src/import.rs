@@ -55,13 +55,18 @@ fn describe(decision: &Decision) -> String {
         Decision::Duplicate { folder, fingerprint, state } => {
             let hint = match state {
                 ImportState::Failed => "; fix the cause and run ferry import --retry",
-                ImportState::Rejected => "; fix the folder and upload the changed files",
+                ImportState::Rejected => "; fix the folder and upload the changed files (or, if the access check rejected it, fix the policies and run ferry import --retry)",
                 _ => "",
             };
             format!("{folder}: already in the ledger as {} (fingerprint {fingerprint}){hint}", state.as_str())
         }
         Decision::Rejected { folder, errors, .. } => format!(
             "{folder}: rejected with {errors} error(s); the alert topic has the details (or run ferry validate {folder})"
+        ),
+        Decision::AccessDenied { folder, denied, .. } => format!(
+            "{folder}: not started: the access check denied {}; the alert topic has each statement to add \
+             (or run ferry check --source {folder} --execution-role ARN); then run ferry import --retry",
+            denied.join(", ")
         ),
         Decision::Queued { folder, reason, .. } => format!("{folder}: queued ({reason}); the tracker starts it when the slot frees"),
         Decision::Started { folder, job_arn, .. } => format!("{folder}: import started: {job_arn}"),

@@ -59,7 +59,13 @@ async fn upload(stack: &Stack, fam: &str, name: &str) -> String {
     format!("s3://model-artifacts-111122223333/{prefix}")
 }
 
+/// `ferry import` with the access check off: these tests' moto stack holds no chain
+/// policies (the access check's own test below installs them).
 fn ferry_import(stack: &Stack, uri: &str) -> std::process::Output {
+    ferry_import_with(stack, uri, &[("FERRY_ACCESS_CHECK", "off")])
+}
+
+fn ferry_import_with(stack: &Stack, uri: &str, env: &[(&str, &str)]) -> std::process::Output {
     Command::cargo_bin("ferry")
         .unwrap()
         .args(["import", "--format", "json", uri])
@@ -82,6 +88,7 @@ fn ferry_import(stack: &Stack, uri: &str) -> std::process::Output {
         .env("FERRY_LEDGER_TABLE", "ferry-ledger")
         .env("FERRY_ALERT_TOPIC_ARN", &stack.topic_arn)
         .env_remove("FERRY_WATCH_PREFIXES")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -147,5 +154,40 @@ async fn an_unreachable_bedrock_fails_loudly_and_loses_nothing() {
     assert_eq!(
         ledger_states(&stack).await,
         [("qwen3-support".to_owned(), "Pending".to_owned(), false)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_check_rejects_an_import_the_research_key_would_stop() {
+    use ferry_testkit::chain::{install_chain, Mistake, EXECUTION_ROLE};
+    let stack = stack().await;
+    let chain = install_chain(&stack.moto, Mistake::SourceKeyLacksRole)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("mistral"), 2).unwrap();
+    ferry_testkit::s3::upload_dir_encrypted(
+        &ferry_aws::s3_client(&chain.research),
+        &chain.bucket,
+        "fine-tunes/m/",
+        dir.path(),
+        Some(&chain.source_key),
+    )
+    .await
+    .unwrap();
+    let uri = format!("s3://{}/fine-tunes/m/", chain.bucket);
+    let out = ferry_import_with(
+        &stack,
+        &uri,
+        &[("FERRY_EXECUTION_ROLE_ARN", EXECUTION_ROLE)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decision["decision"], "access_denied", "{decision}");
+    assert_eq!(decision["denied"], serde_json::json!(["kms-source"]));
+    assert_eq!(
+        ledger_states(&stack).await,
+        [("m".to_owned(), "Rejected".to_owned(), true)]
     );
 }

@@ -10,6 +10,17 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 /// Uploads every file under `dir` to `s3://bucket/prefix` (prefix ends with `/` or is empty).
 /// Sparse files are not for S3: moto would hold every byte.
 pub async fn upload_dir(client: &Client, bucket: &str, prefix: &str, dir: &Path) -> Result<usize> {
+    upload_dir_encrypted(client, bucket, prefix, dir, None).await
+}
+
+/// [`upload_dir`], each object encrypted with SSE-KMS under `kms_key` when given.
+pub async fn upload_dir_encrypted(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    dir: &Path,
+    kms_key: Option<&str>,
+) -> Result<usize> {
     let mut files = Vec::new();
     collect(dir, "", &mut files)?;
     let count = files.len();
@@ -18,12 +29,17 @@ pub async fn upload_dir(client: &Client, bucket: &str, prefix: &str, dir: &Path)
             let body = ByteStream::from_path(&path)
                 .await
                 .with_context(|| format!("reading {}", path.display()))?;
-            client
+            let mut put = client
                 .put_object()
                 .bucket(bucket)
                 .key(format!("{prefix}{rel}"))
-                .body(body)
-                .send()
+                .body(body);
+            if let Some(key) = kms_key {
+                put = put
+                    .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+                    .ssekms_key_id(key);
+            }
+            put.send()
                 .await
                 .with_context(|| format!("uploading {rel}"))?;
             anyhow::Ok(())

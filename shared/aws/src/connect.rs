@@ -1,18 +1,26 @@
 //! The importer's way to both accounts: S3 in the research account with the
 //! function's own credentials, the hosting account through [`HostingSession`].
 
-use ferry_core::import::{Connect, Hosting, PortError};
+use std::time::Duration;
+
+use ferry_core::access::{read_live, LiveError, LiveTarget, PolicyCache, Scenario};
+use ferry_core::import::{Connect, Hosting, PortError, PortErrorKind};
 use ferry_core::S3Uri;
 
 use crate::alerts::SnsAlerts;
 use crate::bedrock::BedrockImports;
 use crate::hosting::HostingSession;
 use crate::ledger::DynamoLedger;
+use crate::policy_reader::AwsPolicyReader;
 use crate::s3_folder::S3Folder;
 
 pub struct AwsConnect {
     pub s3: aws_sdk_s3::Client,
     pub hosting: HostingSession,
+    /// The research account's policies, read with the importer's own credentials.
+    pub research_reader: AwsPolicyReader,
+    /// Policies read by this warm container, reused for a short time.
+    pub policy_cache: PolicyCache,
 }
 
 impl Connect for AwsConnect {
@@ -31,6 +39,26 @@ impl Connect for AwsConnect {
     ) -> Result<Hosting<DynamoLedger, BedrockImports, SnsAlerts>, PortError> {
         self.hosting.ports(session).await
     }
+
+    async fn read_access(&self, target: &LiveTarget, session: &str) -> Result<Scenario, PortError> {
+        let hosting_config = self.hosting.config(session).await?;
+        let hosting_reader = AwsPolicyReader::new(&hosting_config);
+        read_live(
+            &self.research_reader,
+            &hosting_reader,
+            target,
+            Some(&self.policy_cache),
+        )
+        .await
+        .map_err(|e| {
+            let kind = match &e {
+                LiveError::ResearchIdentity(read) if !read.denied => PortErrorKind::Retryable,
+                LiveError::ResearchIdentity(_) => PortErrorKind::Denied,
+                LiveError::ExecutionRole(_) => PortErrorKind::Invalid,
+            };
+            PortError::new(kind, "access check", e.to_string())
+        })
+    }
 }
 
 impl AwsConnect {
@@ -46,6 +74,8 @@ impl AwsConnect {
         };
         Self {
             s3: crate::config::s3_client(&sdk),
+            research_reader: AwsPolicyReader::new(&sdk),
+            policy_cache: PolicyCache::new(Duration::from_secs(config.policy_cache_seconds)),
             hosting: HostingSession::new(sdk.clone(), aws_sdk_sts::Client::new(&sdk), target),
         }
     }

@@ -345,6 +345,20 @@ struct MockConnect {
 }
 
 impl Connect for MockConnect {
+    /// These tests exercise the import path's adapters; the access check has its own
+    /// tests (policy_reader_moto.rs, and core's access_live.rs) and is off here.
+    async fn read_access(
+        &self,
+        _target: &ferry_core::access::LiveTarget,
+        _session: &str,
+    ) -> Result<ferry_core::access::Scenario, PortError> {
+        Err(PortError::new(
+            PortErrorKind::Other,
+            "access check",
+            "off in these tests",
+        ))
+    }
+
     type Folder = S3Folder;
     type Ledger = Arc<MemoryLedger>;
     type Imports = BedrockImports;
@@ -405,6 +419,7 @@ fn s3_serving(objects: Arc<Mutex<HashMap<String, Vec<u8>>>>) -> (aws_sdk_s3::Cli
 fn config() -> ImporterConfig {
     let env = HashMap::from([
         ("FERRY_WATCH_PREFIXES", "s3://research/fine-tunes/"),
+        ("FERRY_ACCESS_CHECK", "off"),
         (
             "FERRY_HOSTING_ROLE_ARN",
             "arn:aws:iam::777788889999:role/FerryAutomation",
@@ -542,6 +557,20 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
         sns: SnsAlerts,
     }
     impl Connect for DynamoConnect {
+        /// These tests exercise the import path's adapters; the access check has its own
+        /// tests (policy_reader_moto.rs, and core's access_live.rs) and is off here.
+        async fn read_access(
+            &self,
+            _target: &ferry_core::access::LiveTarget,
+            _session: &str,
+        ) -> Result<ferry_core::access::Scenario, PortError> {
+            Err(PortError::new(
+                PortErrorKind::Other,
+                "access check",
+                "off in these tests",
+            ))
+        }
+
         type Folder = S3Folder;
         type Ledger = ferry_aws::DynamoLedger;
         type Imports = BedrockImports;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use ferry_core::access::{LiveTarget, Scenario};
 use ferry_core::import::{
     handle, retry_failed, Alert, Alerts, Connect, ContentCheck, CreateOutcome, Hosting,
     ImportRequest, ImportService, ImportState, ImporterConfig, JobInfo, JobStatus, LedgerItem,
@@ -161,6 +162,60 @@ struct World {
     ledger: Arc<MemoryLedger>,
     bedrock: FakeBedrock,
     sns: FakeSns,
+    access: Arc<Mutex<AccessWorld>>,
+}
+
+/// The cross-account chain as the importer would read it: the seed's policies, with
+/// the bucket policy's grant present or missing, or the bucket policy unreadable.
+#[derive(Default)]
+struct AccessWorld {
+    bucket_grant_missing: bool,
+    bucket_policy_unreadable: bool,
+    reads: usize,
+}
+
+fn chain_scenario(target: &LiveTarget, access: &AccessWorld) -> Scenario {
+    let role = &target.execution_role;
+    let bucket = &target.source.bucket;
+    let grant = json!({"Effect": "Allow", "Principal": {"AWS": role},
+        "Action": ["s3:ListBucket", "s3:GetObject"],
+        "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]});
+    let statements = if access.bucket_grant_missing {
+        vec![]
+    } else {
+        vec![grant]
+    };
+    let doc = json!({
+        "region": target.region,
+        "source_uri": target.source.to_string(),
+        "research_account": "111122223333",
+        "hosting_account": "777788889999",
+        "bucket_policy": {"Version": "2012-10-17", "Statement": statements},
+        "objects": [],
+        "execution_role": {
+            "arn": role,
+            "trust_policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "inline_policies": {"read": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}]}}
+        },
+        "caller": {
+            "arn": target.caller_role,
+            "inline_policies": {"ferry": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["iam:PassRole", "bedrock:CreateModelImportJob"], "Resource": "*"}]}}
+        }
+    });
+    let mut scenario = Scenario::parse(&doc).unwrap();
+    if access.bucket_policy_unreadable {
+        scenario.bucket_policy = Some(ferry_core::iam::Policy::unknown_resource());
+        scenario.unreadable.push(ferry_core::access::Unreadable {
+            part: ferry_core::access::Part::BucketPolicy,
+            message: format!(
+                "could not read the bucket policy of {bucket}: AccessDenied (s3:GetBucketPolicy)"
+            ),
+        });
+    }
+    scenario
 }
 
 impl Connect for World {
@@ -184,6 +239,15 @@ impl Connect for World {
             alerts: self.sns.clone(),
         })
     }
+    async fn read_access(
+        &self,
+        target: &LiveTarget,
+        _session: &str,
+    ) -> Result<Scenario, PortError> {
+        let mut access = self.access.lock().unwrap();
+        access.reads += 1;
+        Ok(chain_scenario(target, &access))
+    }
 }
 
 /// The tracker's content check: the folder, listed again, still has the fingerprint.
@@ -200,6 +264,7 @@ impl ContentCheck for Current {
 fn config(marker: Option<&str>) -> ImporterConfig {
     let mut env: BTreeMap<&str, &str> = BTreeMap::from([
         ("FERRY_WATCH_PREFIXES", "s3://research/fine-tunes/"),
+        ("AWS_REGION", "us-east-1"),
         (
             "FERRY_HOSTING_ROLE_ARN",
             "arn:aws:iam::777788889999:role/FerryAutomation",
@@ -755,4 +820,97 @@ async fn an_sqs_batch_where_every_message_fails_fails_the_invocation() {
         {"messageId": "b", "body": "[", "eventSource": "aws:sqs"}]});
     let err = handle(&batch, &world, &config).await.unwrap_err();
     assert!(err.to_string().contains("all 2 message(s)"), "{err}");
+}
+
+#[tokio::test]
+async fn an_access_denial_rejects_the_import_with_the_fix_and_a_retry_after_the_fix_starts_it() {
+    let world = World::default();
+    let config = config(None);
+    world.access.lock().unwrap().bucket_grant_missing = true;
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "access_denied", "{out}");
+    assert_eq!(out["decisions"][0]["denied"], json!(["s3-list", "s3-get"]));
+    assert!(
+        world.bedrock.creates().is_empty(),
+        "no job for a chain that would fail"
+    );
+    let item = world.ledger.items()[0].clone();
+    assert_eq!(item.state, ImportState::Rejected);
+    let alerts = world.sns.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0].subject,
+        "Ferry: m not imported: Bedrock could not read it"
+    );
+    assert!(alerts[0].body.contains("✗ s3-list"), "{}", alerts[0].body);
+    assert!(
+        alerts[0]
+            .body
+            .contains("add to the bucket policy of research:"),
+        "{}",
+        alerts[0].body
+    );
+    assert!(
+        alerts[0].body.contains("ferry import --retry"),
+        "{}",
+        alerts[0].body
+    );
+
+    // More events of the same content change nothing.
+    let out = handle(&s3_event("fine-tunes/m/model.safetensors"), &world, &config)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "duplicate");
+
+    // A retry before the fix is judged again and stays rejected...
+    let uri = S3Uri::parse("s3://research/fine-tunes/m/").unwrap();
+    let decision = retry_failed(&uri, &world, &config).await.unwrap();
+    assert!(
+        matches!(decision, ferry_core::import::Decision::AccessDenied { .. }),
+        "{decision:?}"
+    );
+    assert!(world.bedrock.creates().is_empty());
+    // ...and after the fix it starts, under the original name (no job ever existed).
+    world.access.lock().unwrap().bucket_grant_missing = false;
+    let decision = retry_failed(&uri, &world, &config).await.unwrap();
+    assert!(
+        matches!(decision, ferry_core::import::Decision::Started { .. }),
+        "{decision:?}"
+    );
+    let creates = world.bedrock.creates();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].job_name, item.name);
+    assert_eq!(world.ledger.items()[0].state, ImportState::Submitted);
+}
+
+#[tokio::test]
+async fn an_unreadable_policy_does_not_stop_the_import_and_the_check_can_be_off() {
+    let world = World::default();
+    world.access.lock().unwrap().bucket_policy_unreadable = true;
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config(None))
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+
+    // Off: the chain is not read at all.
+    let world = World::default();
+    world.access.lock().unwrap().bucket_grant_missing = true;
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    let mut off = config(None);
+    off.access_check = false;
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &off)
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+    assert_eq!(world.access.lock().unwrap().reads, 0);
 }

@@ -46,6 +46,31 @@ pub fn rejection_summary(report: &Report) -> String {
     lines.join("\n")
 }
 
+/// How the failure text of an import the access check rejected begins.
+const ACCESS_HEADER: &str = "access check: ";
+
+/// The failure text of an import the access check rejected: a header line, then the
+/// access report as a person reads it (each denial with the statement to add).
+pub fn access_failure(report: &crate::access::AccessReport) -> String {
+    let denied: Vec<&str> = report.denied().map(|c| c.id).collect();
+    let text: String = report
+        .render_text(false)
+        .chars()
+        .take(MAX_FAILURE_CHARS - 200)
+        .collect();
+    format!(
+        "{ACCESS_HEADER}{} of {} request(s) denied ({})\n\n{text}",
+        denied.len(),
+        report.checks.len(),
+        denied.join(", ")
+    )
+}
+
+/// Whether a Rejected item was rejected by the access check (not by validation).
+pub fn is_access_failure(failure: Option<&str>) -> bool {
+    failure.is_some_and(|f| f.starts_with(ACCESS_HEADER))
+}
+
 /// The alert for a Rejected or Failed item, or a Pending one that is blocked; `None`
 /// otherwise.
 pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
@@ -59,6 +84,20 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
     let failure = failure.as_str();
     let retry = "run `ferry import --retry` on the folder: the same content is not imported again on its own.";
     let (subject, what, todo) = match item.state {
+        ImportState::Rejected if is_access_failure(item.failure.as_deref()) => (
+            format!("Ferry: {} not imported: Bedrock could not read it", item.slug),
+            format!(
+                "Ferry did not start the import of {} because the cross-account access check denied it; \
+                 Amazon Bedrock would fail with \"does not have access to the S3 location\":\n\n{}",
+                item.source_uri,
+                indent(failure)
+            ),
+            format!(
+                "Add each statement above to the policy it names (`ferry check --source {} --execution-role ARN` \
+                 shows the chain again), then {retry}",
+                item.source_uri
+            ),
+        ),
         ImportState::Rejected => {
             let errors = failure.lines().filter(|l| l.starts_with("error ")).count();
             (
@@ -93,7 +132,7 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
                 format!("Correct the cause above, then {retry}")
             },
         ),
-        ImportState::Pending if item.failure.is_some() => (
+        ImportState::Pending if item.failure.as_deref().is_some_and(|f| !f.is_empty()) => (
             format!("Ferry: import of {} is waiting", item.slug),
             format!(
                 "The import of {} ({}) cannot start yet:\n\n{}",

@@ -27,8 +27,16 @@ pub struct ImporterConfig {
     /// The region imports run in (`FERRY_HOSTING_REGION`, else the function's
     /// `AWS_REGION`): some families are imported only in some regions.
     pub import_region: Option<String>,
+    /// Judge the cross-account access chain before each import (`FERRY_ACCESS_CHECK`).
+    pub access_check: bool,
+    /// How long a warm container reuses the policies it read (`FERRY_POLICY_CACHE_SECONDS`).
+    pub policy_cache_seconds: u64,
     pub start: StartConfig,
 }
+
+/// Policies read for the access check are reused this long by a warm container: a
+/// burst of uploads reads them once, and a fixed policy is seen a minute later.
+pub const DEFAULT_POLICY_CACHE_SECONDS: u64 = 60;
 
 /// Every variable, for the README's table and for error messages.
 pub const VARIABLES: &[(&str, bool, &str)] = &[
@@ -43,6 +51,8 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_VPC_SUBNET_IDS", false, "comma-separated subnet ids for the import job's VPC config (1-16; with the next)"),
     ("FERRY_VPC_SECURITY_GROUP_IDS", false, "comma-separated security group ids (1-5; with the previous)"),
     ("FERRY_HOSTING_REGION", false, "the hosting account's region, if not the function's own"),
+    ("FERRY_ACCESS_CHECK", false, "on (default) or off: judge the cross-account access chain (bucket, role, key policies) before each import; a denial rejects the import with the statements to add"),
+    ("FERRY_POLICY_CACHE_SECONDS", false, "how long a warm importer reuses the policies it read for the access check (default 60; 0 reads them every time)"),
 ];
 
 #[derive(Clone, PartialEq, Eq)]
@@ -174,10 +184,31 @@ impl ImporterConfig {
                 None
             }
         };
+        let access_check = match get("FERRY_ACCESS_CHECK").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                problems.push(format!(
+                    "FERRY_ACCESS_CHECK must be on or off, not {other:?}"
+                ));
+                true
+            }
+        };
+        let policy_cache_seconds = match get("FERRY_POLICY_CACHE_SECONDS") {
+            None => DEFAULT_POLICY_CACHE_SECONDS,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "FERRY_POLICY_CACHE_SECONDS must be a whole number of seconds, not {raw:?}"
+                ));
+                DEFAULT_POLICY_CACHE_SECONDS
+            }),
+        };
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
         Ok(Self {
+            access_check,
+            policy_cache_seconds,
             watch,
             ready_marker: get("FERRY_READY_MARKER"),
             hosting_role_arn,

@@ -7,11 +7,12 @@ use std::future::Future;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::alert::rejection_summary;
+use super::alert::{access_failure, is_access_failure, rejection_summary};
 use super::config::ImporterConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortErrorKind};
 use super::start::{send_alert, start_next, Hosting, StartResult};
+use crate::access::{run_checks, LiveTarget, Scenario};
 use crate::events::{parse_body, parse_invocation, EventError, Invocation, ObjectEvent};
 use crate::model_folder::{folder_of, identify, readiness, Identity, Readiness};
 use crate::s3_uri::S3Uri;
@@ -35,6 +36,14 @@ pub trait Connect: Sync {
         &self,
         session: &str,
     ) -> impl Future<Output = Result<HostingOf<Self>, PortError>> + Send;
+
+    /// The cross-account chain of an import, read live: the research side with the
+    /// importer's own credentials, the hosting side through the hosting role.
+    fn read_access(
+        &self,
+        target: &LiveTarget,
+        session: &str,
+    ) -> impl Future<Output = Result<Scenario, PortError>> + Send;
 }
 
 /// The hosting ports of a [`Connect`].
@@ -59,6 +68,13 @@ pub enum Decision {
         folder: String,
         fingerprint: String,
         errors: usize,
+    },
+    /// Valid, but the access check found a policy that stops Bedrock or the caller.
+    AccessDenied {
+        folder: String,
+        fingerprint: String,
+        /// The denied checks' ids.
+        denied: Vec<String>,
     },
     /// Valid and recorded; waiting for the import slot.
     Queued {
@@ -244,6 +260,18 @@ pub async fn process_folder<C: Connect>(
         });
     }
 
+    if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
+        let item = new_item(&identity, uri, ImportState::Rejected, Some(denied.failure));
+        if hosting.ledger.insert_new(&item).await? {
+            send_alert(&hosting, &fingerprint).await?;
+        }
+        return Ok(Decision::AccessDenied {
+            folder: folder_name,
+            fingerprint,
+            denied: denied.ids,
+        });
+    }
+
     let item = new_item(&identity, uri, ImportState::Pending, None);
     if !hosting.ledger.insert_new(&item).await? {
         return Ok(Decision::Duplicate {
@@ -253,6 +281,49 @@ pub async fn process_folder<C: Connect>(
         });
     }
     start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
+}
+
+/// What the access check denied: the check ids and the failure text for the ledger.
+struct AccessDenial {
+    ids: Vec<String>,
+    failure: String,
+}
+
+/// The pre-flight: the live access check of the chain for this folder. `None` when
+/// nothing is denied (or the check is off); a chain that could not be read entirely
+/// is logged and does not stop the import, since Ferry does not guess.
+async fn access_denial<C: Connect>(
+    uri: &S3Uri,
+    connect: &C,
+    config: &ImporterConfig,
+    fingerprint: &str,
+) -> Result<Option<AccessDenial>, ImportError> {
+    if !config.access_check {
+        return Ok(None);
+    }
+    let Some(region) = config.import_region.clone() else {
+        tracing::warn!(folder = %uri, "no import region (FERRY_HOSTING_REGION or AWS_REGION): access check skipped");
+        return Ok(None);
+    };
+    let target = LiveTarget {
+        source: uri.clone(),
+        region,
+        execution_role: config.start.execution_role_arn.clone(),
+        imported_model_key: config.start.imported_model_kms_key_arn.clone(),
+        caller_role: Some(config.hosting_role_arn.clone()),
+    };
+    let scenario = connect.read_access(&target, fingerprint).await?;
+    let report = run_checks(&scenario);
+    if !report.complete() {
+        tracing::warn!(folder = %uri, %fingerprint, unreadable = ?report.unreadable, "access check incomplete: some policies could not be read; the checks resting on them were not judged");
+    }
+    if report.ok {
+        return Ok(None);
+    }
+    Ok(Some(AccessDenial {
+        ids: report.denied().map(|c| c.id.to_owned()).collect(),
+        failure: access_failure(&report),
+    }))
 }
 
 /// Starts the head of the queue and says what that means for this folder.
@@ -334,6 +405,9 @@ pub async fn retry_failed<C: Connect>(
     let Some(item) = hosting.ledger.get(&fingerprint).await? else {
         return process_folder(uri, connect, config).await;
     };
+    if item.state == ImportState::Rejected && is_access_failure(item.failure.as_deref()) {
+        return recheck_access(uri, connect, config, &hosting, item).await;
+    }
     if item.state != ImportState::Failed {
         return Ok(Decision::Duplicate {
             folder: folder_name,
@@ -363,6 +437,56 @@ pub async fn retry_failed<C: Connect>(
         });
     }
     start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
+}
+
+/// `--retry` on an import the access check rejected: judge the chain again; when it
+/// passes now, the item goes back in the queue under its name (no job was created).
+async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
+    uri: &S3Uri,
+    connect: &C,
+    config: &ImporterConfig,
+    hosting: &Hosting<L, I, A>,
+    item: LedgerItem,
+) -> Result<Decision, ImportError> {
+    let folder_name = uri.to_string();
+    let fingerprint = item.fingerprint.clone();
+    if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
+        let update = LedgerUpdate {
+            now: now_secs(),
+            failure: Some(denied.failure),
+            ..Default::default()
+        };
+        hosting
+            .ledger
+            .transition(&fingerprint, ImportState::Rejected, &update)
+            .await?;
+        return Ok(Decision::AccessDenied {
+            folder: folder_name,
+            fingerprint,
+            denied: denied.ids,
+        });
+    }
+    let requeue = LedgerUpdate {
+        state: Some(ImportState::Pending),
+        now: now_secs(),
+        // Cleared: a Pending item with a failure text is one that waits for a limit.
+        failure: Some(String::new()),
+        set_alerted: Some(false),
+        set_lease: Some(0),
+        ..Default::default()
+    };
+    if !hosting
+        .ledger
+        .transition(&fingerprint, ImportState::Rejected, &requeue)
+        .await?
+    {
+        return Ok(Decision::Duplicate {
+            folder: folder_name,
+            fingerprint,
+            state: item.state,
+        });
+    }
+    start_and_decide(hosting, connect, config, folder_name, fingerprint).await
 }
 
 fn new_item(
@@ -419,6 +543,15 @@ fn log_decision(decision: &Decision) {
             fingerprint.as_str(),
             format!("{errors} validation error(s)"),
         ),
+        Decision::AccessDenied {
+            folder,
+            fingerprint,
+            denied,
+        } => (
+            folder,
+            fingerprint.as_str(),
+            format!("access check denied: {}", denied.join(", ")),
+        ),
         Decision::Started {
             folder,
             fingerprint,
@@ -440,6 +573,7 @@ impl Decision {
             Decision::NotReady { .. } => "not_ready",
             Decision::Duplicate { .. } => "duplicate",
             Decision::Rejected { .. } => "rejected",
+            Decision::AccessDenied { .. } => "access_denied",
             Decision::Queued { .. } => "queued",
             Decision::Started { .. } => "started",
             Decision::Failed { .. } => "failed",
@@ -468,6 +602,11 @@ mod tests {
                 folder: f(),
                 fingerprint: f(),
                 errors: 1,
+            },
+            Decision::AccessDenied {
+                folder: f(),
+                fingerprint: f(),
+                denied: vec![f()],
             },
             Decision::Queued {
                 folder: f(),
