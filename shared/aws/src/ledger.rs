@@ -58,6 +58,8 @@ pub fn to_item(item: &LedgerItem) -> Item {
         ("model_arn", item.model_arn.as_deref().map(s)),
         ("failure", item.failure.as_deref().map(s)),
         ("lease_until", item.lease_until.map(n)),
+        ("architecture", item.architecture.as_deref().map(s)),
+        ("custom_model_units", item.custom_model_units.map(n)),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -102,6 +104,8 @@ pub fn from_item(item: &Item) -> Result<LedgerItem, String> {
         retry: number("retry")
             .and_then(|r| u32::try_from(r).ok())
             .unwrap_or(0),
+        architecture: text("architecture"),
+        custom_model_units: number("custom_model_units").and_then(|u| u32::try_from(u).ok()),
     })
 }
 
@@ -175,6 +179,7 @@ impl Ledger for DynamoLedger {
             ("model_arn", &update.model_arn),
             ("failure", &update.failure),
             ("name", &update.set_name),
+            ("architecture", &update.set_architecture),
         ] {
             if let Some(value) = value {
                 set(field, s(value), &mut names, &mut values);
@@ -193,6 +198,9 @@ impl Ledger for DynamoLedger {
                 &mut names,
                 &mut values,
             );
+        }
+        if let Some(units) = update.set_custom_model_units {
+            set("custom_model_units", n(units), &mut names, &mut values);
         }
         if let Some(lease) = update.set_lease {
             set("lease_until", n(lease), &mut names, &mut values);
@@ -272,5 +280,26 @@ impl Ledger for DynamoLedger {
             .map(from_item)
             .transpose()
             .map_err(|m| corrupt("dynamodb:Query", m))
+    }
+
+    async fn items_in_state(&self, state: ImportState) -> Result<Vec<LedgerItem>, PortError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATE_INDEX)
+            .key_condition_expression("#state = :state")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(state.as_str()))
+            .scan_index_forward(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| port_error("dynamodb:Query", &e))?;
+            items.push(from_item(&item).map_err(|m| corrupt("dynamodb:Query", m))?);
+        }
+        Ok(items)
     }
 }

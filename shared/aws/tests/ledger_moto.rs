@@ -106,6 +106,8 @@ fn item(fingerprint: &str, created_at: u64) -> LedgerItem {
         alerted: false,
         lease_until: None,
         retry: 0,
+        architecture: None,
+        custom_model_units: None,
     }
 }
 
@@ -319,4 +321,41 @@ async fn racing_writers_have_exactly_one_winner() {
         applied, 1,
         "one handler records the job; the others see it moved"
     );
+}
+
+#[tokio::test]
+async fn items_in_state_reads_one_state_oldest_first() {
+    let moto = MotoServer::start().unwrap();
+    let ledger = ledger(&moto).await;
+    // Items of several states, inserted newest first.
+    for i in 0..30u64 {
+        let mut it = item(&format!("fp-{i:04}"), 1_000 + (29 - i));
+        if i % 3 == 0 {
+            it.state = ImportState::Submitted;
+        }
+        assert!(ledger.insert_new(&it).await.unwrap());
+    }
+    let submitted = ledger.items_in_state(ImportState::Submitted).await.unwrap();
+    assert_eq!(submitted.len(), 10);
+    assert!(submitted
+        .windows(2)
+        .all(|w| w[0].created_at <= w[1].created_at));
+    let pending = ledger.items_in_state(ImportState::Pending).await.unwrap();
+    assert_eq!(pending.len(), 20);
+    assert_eq!(pending[0].fingerprint, "fp-0029");
+    // Model details written by the tracker read back.
+    let update = LedgerUpdate {
+        now: 5,
+        state: Some(ImportState::Completed),
+        set_architecture: Some("LlamaForCausalLM".into()),
+        set_custom_model_units: Some(2),
+        ..Default::default()
+    };
+    assert!(ledger
+        .transition("fp-0000", ImportState::Submitted, &update)
+        .await
+        .unwrap());
+    let done = ledger.get("fp-0000").await.unwrap().unwrap();
+    assert_eq!(done.architecture.as_deref(), Some("LlamaForCausalLM"));
+    assert_eq!(done.custom_model_units, Some(2));
 }

@@ -209,6 +209,8 @@ mod tests {
             alerted: false,
             lease_until: None,
             retry: 0,
+            architecture: None,
+            custom_model_units: None,
         }
     }
 

@@ -513,6 +513,8 @@ fn new_item(
         alerted: false,
         lease_until: None,
         retry: 0,
+        architecture: None,
+        custom_model_units: None,
     }
 }
 

@@ -17,8 +17,12 @@ pub enum ImportState {
     Completed,
     /// The job (or its creation) failed.
     Failed,
-    /// Validation found errors; never submitted.
+    /// Validation or the access check found errors; never submitted.
     Rejected,
+    /// The imported model was deleted by cleanup (the S3 artifacts stay).
+    Deleted,
+    /// A job started outside Ferry that held the import slot: recorded to report it once.
+    Foreign,
 }
 
 impl ImportState {
@@ -29,6 +33,8 @@ impl ImportState {
             Self::Completed => "Completed",
             Self::Failed => "Failed",
             Self::Rejected => "Rejected",
+            Self::Deleted => "Deleted",
+            Self::Foreign => "Foreign",
         }
     }
 
@@ -39,6 +45,8 @@ impl ImportState {
             Self::Completed,
             Self::Failed,
             Self::Rejected,
+            Self::Deleted,
+            Self::Foreign,
         ]
         .into_iter()
         .find(|state| state.as_str() == s)
@@ -74,6 +82,9 @@ pub struct LedgerItem {
     /// Operator retries of a Failed item (`ferry import --retry`): each gets a new
     /// name (`-rN`) and token.
     pub retry: u32,
+    /// From GetImportedModel once the job completed.
+    pub architecture: Option<String>,
+    pub custom_model_units: Option<u32>,
 }
 
 /// A change to an item, applied only if it is still in the expected state.
@@ -98,6 +109,8 @@ pub struct LedgerUpdate {
     /// A new job and model name (a retry).
     pub set_name: Option<String>,
     pub add_retry: bool,
+    pub set_architecture: Option<String>,
+    pub set_custom_model_units: Option<u32>,
 }
 
 impl LedgerUpdate {
@@ -117,6 +130,12 @@ impl LedgerUpdate {
         }
         if self.add_attempt {
             item.attempts += 1;
+        }
+        if self.set_architecture.is_some() {
+            item.architecture.clone_from(&self.set_architecture);
+        }
+        if self.set_custom_model_units.is_some() {
+            item.custom_model_units = self.set_custom_model_units;
         }
         if self.submitted {
             item.submitted_at = Some(self.now);
@@ -205,6 +224,17 @@ impl Ledger for MemoryLedger {
             .min_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)))
             .cloned())
     }
+
+    async fn items_in_state(&self, state: ImportState) -> Result<Vec<LedgerItem>, PortError> {
+        let mut items: Vec<LedgerItem> = self
+            .lock()
+            .values()
+            .filter(|i| i.state == state)
+            .cloned()
+            .collect();
+        items.sort_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)));
+        Ok(items)
+    }
 }
 
 impl<L: Ledger + Send> Ledger for std::sync::Arc<L> {
@@ -224,6 +254,9 @@ impl<L: Ledger + Send> Ledger for std::sync::Arc<L> {
     }
     async fn oldest_pending(&self) -> Result<Option<LedgerItem>, PortError> {
         (**self).oldest_pending().await
+    }
+    async fn items_in_state(&self, state: ImportState) -> Result<Vec<LedgerItem>, PortError> {
+        (**self).items_in_state(state).await
     }
 }
 
@@ -249,6 +282,8 @@ mod tests {
             alerted: false,
             lease_until: None,
             retry: 0,
+            architecture: None,
+            custom_model_units: None,
         }
     }
 

@@ -65,6 +65,12 @@ pub trait Ledger: Sync {
 
     /// The longest-waiting Pending item: the head of the import queue.
     fn oldest_pending(&self) -> impl Future<Output = Result<Option<LedgerItem>, PortError>> + Send;
+
+    /// Every item in `state`, oldest first (the tracker's sweep, `ferry status`).
+    fn items_in_state(
+        &self,
+        state: ImportState,
+    ) -> impl Future<Output = Result<Vec<LedgerItem>, PortError>> + Send;
 }
 
 /// What `CreateModelImportJob` needs.
