@@ -14,6 +14,7 @@ pub mod s3_uri;
 pub mod safetensors_header;
 pub mod source;
 pub mod time;
+pub mod track;
 pub mod units;
 pub mod validate;
 

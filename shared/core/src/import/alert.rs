@@ -142,6 +142,57 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
             ),
             "Free the limit named above; the queued import starts by itself afterwards.".to_owned(),
         ),
+        ImportState::Completed => (
+            format!("Ferry: {} imported", item.slug),
+            format!(
+                "{} was imported into Amazon Bedrock as {} ({}{}).",
+                item.source_uri,
+                item.name,
+                item.model_arn.as_deref().unwrap_or("model ARN not reported"),
+                match (&item.architecture, item.custom_model_units) {
+                    (Some(a), Some(u)) => format!("; {a}, {u} custom model unit(s)"),
+                    (Some(a), None) => format!("; {a}"),
+                    _ => String::new(),
+                }
+            ),
+            "Nothing; invoke it with its model ARN.".to_owned(),
+        ),
+        // Asked for a Submitted item only when its job runs longer than the bound.
+        ImportState::Submitted => (
+            format!("Ferry: import of {} is taking long", item.slug),
+            format!(
+                "The import job of {} ({}) has been running since {}, longer than FERRY_MAX_JOB_HOURS.",
+                item.source_uri,
+                item.job_arn.as_deref().unwrap_or(&item.name),
+                crate::time::rfc3339(item.submitted_at.unwrap_or(item.created_at))
+            ),
+            "Check the job in the Bedrock console (Imported models > Jobs); Ferry keeps following it and alerts \
+             when it ends."
+                .to_owned(),
+        ),
+        ImportState::Deleted => (
+            format!("Ferry: deleted idle model {}", item.name),
+            format!(
+                "Ferry's cleanup deleted the imported model {} ({}):\n\n{}",
+                item.name,
+                item.model_arn.as_deref().unwrap_or(""),
+                indent(failure)
+            ),
+            "Nothing. Its weights are still in S3; import them again with `ferry import --retry` on the folder \
+             if it is needed. Tag a model ferry:protect=true to keep it."
+                .to_owned(),
+        ),
+        ImportState::Foreign => (
+            "Ferry: a job Ferry did not start holds the import slot".to_owned(),
+            format!(
+                "The import job {} ({}) was not started by Ferry. AWS runs one import job per account at a time, \
+                 so queued imports wait until it ends.",
+                item.name,
+                item.job_arn.as_deref().unwrap_or("")
+            ),
+            "Nothing, unless the job is stuck; Ferry leaves it alone and starts the queue when it ends."
+                .to_owned(),
+        ),
         _ => return None,
     };
     let details = json!({

@@ -146,44 +146,7 @@ impl ImporterConfig {
         if !ledger_table.is_empty() && !(3..=255).contains(&ledger_table.len()) {
             problems.push("FERRY_LEDGER_TABLE must be 3 to 255 characters".into());
         }
-        let imported_model_kms_key_arn = get("FERRY_IMPORTED_MODEL_KMS_KEY_ARN");
-        if let Some(key) = &imported_model_kms_key_arn {
-            check_arn(
-                &mut problems,
-                "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
-                key,
-                "kms",
-                "key/",
-            );
-        }
-        let list = |name: &str| -> Vec<String> {
-            get(name)
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (subnets, groups) = (
-            list("FERRY_VPC_SUBNET_IDS"),
-            list("FERRY_VPC_SECURITY_GROUP_IDS"),
-        );
-        let vpc = match (subnets.len(), groups.len()) {
-            (0, 0) => None,
-            (1..=16, 1..=5) => Some(VpcConfig {
-                subnet_ids: subnets,
-                security_group_ids: groups,
-            }),
-            (s, g) => {
-                problems.push(format!(
-                    "FERRY_VPC_SUBNET_IDS ({s}) and FERRY_VPC_SECURITY_GROUP_IDS ({g}) must both be set: 1-16 subnets, 1-5 security groups"
-                ));
-                None
-            }
-        };
+        let (imported_model_kms_key_arn, vpc) = start_options(&get, &mut problems);
         let access_check = match get("FERRY_ACCESS_CHECK").as_deref() {
             None | Some("on") => true,
             Some("off") => false,
@@ -226,8 +189,55 @@ impl ImporterConfig {
     }
 }
 
+/// The optional parts of [`StartConfig`] (imported-model key, VPC), shared by the
+/// importer's and the tracker's configuration.
+pub(crate) fn start_options(
+    get: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> (Option<String>, Option<VpcConfig>) {
+    let imported_model_kms_key_arn = get("FERRY_IMPORTED_MODEL_KMS_KEY_ARN");
+    if let Some(key) = &imported_model_kms_key_arn {
+        check_arn(
+            problems,
+            "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
+            key,
+            "kms",
+            "key/",
+        );
+    }
+    let list = |name: &str| -> Vec<String> {
+        get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (subnets, groups) = (
+        list("FERRY_VPC_SUBNET_IDS"),
+        list("FERRY_VPC_SECURITY_GROUP_IDS"),
+    );
+    let vpc = match (subnets.len(), groups.len()) {
+        (0, 0) => None,
+        (1..=16, 1..=5) => Some(VpcConfig {
+            subnet_ids: subnets,
+            security_group_ids: groups,
+        }),
+        (s, g) => {
+            problems.push(format!(
+                    "FERRY_VPC_SUBNET_IDS ({s}) and FERRY_VPC_SECURITY_GROUP_IDS ({g}) must both be set: 1-16 subnets, 1-5 security groups"
+                ));
+            None
+        }
+    };
+    (imported_model_kms_key_arn, vpc)
+}
+
 /// Checks `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` and returns the account.
-fn check_arn(
+pub(crate) fn check_arn(
     problems: &mut Vec<String>,
     name: &str,
     arn: &str,

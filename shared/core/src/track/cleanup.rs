@@ -1,0 +1,465 @@
+//! Cleanup of idle imported models. The plan is pure and table-tested: a model is
+//! deleted only when every rule allows it; the run deletes what the plan says,
+//! records each deletion in the ledger and announces it. S3 artifacts are never touched.
+
+use serde::Serialize;
+
+use super::ports::{ModelInfo, ModelRegistry, Usage};
+use crate::iam::matcher::glob;
+use crate::import::{
+    Alerts, Hosting, ImportService, ImportState, Ledger, LedgerItem, LedgerUpdate, PortError,
+};
+
+/// The tag that keeps a model whatever its use.
+pub const PROTECT_TAG: &str = "ferry:protect";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupRules {
+    /// Delete (true) or only plan (false).
+    pub apply: bool,
+    pub min_age_secs: u64,
+    pub idle_secs: u64,
+    /// The newest versions of each model that are always kept.
+    pub keep_newest: usize,
+    /// Models not imported by Ferry are candidates only when their name matches.
+    pub name_pattern: Option<String>,
+}
+
+/// A model and what Ferry knows of its use (`None`: not looked up, or unknown).
+#[derive(Debug, Clone)]
+pub struct ModelFacts {
+    pub model: ModelInfo,
+    pub invocations: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanEntry {
+    pub arn: String,
+    pub name: String,
+    /// The model these versions belong to (`ferry:model` tag, or the name's stem).
+    pub group: String,
+    pub age_days: u64,
+    pub invocations: Option<u64>,
+    pub delete: bool,
+    /// Why it is kept, or why it may go.
+    pub reason: String,
+}
+
+/// Whether a model is Ferry's to clean up at all.
+fn in_scope(model: &ModelInfo, rules: &CleanupRules) -> bool {
+    model.tag("ferry:fingerprint").is_some()
+        || rules
+            .name_pattern
+            .as_deref()
+            .is_some_and(|p| glob(p, &model.name, false))
+}
+
+fn protected(model: &ModelInfo) -> bool {
+    model
+        .tag(PROTECT_TAG)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The model a version belongs to: the `ferry:model` tag; else the name without
+/// Ferry's date and hash (`llama-ft-20261122-abcdef12` → `llama-ft`) or without
+/// trailing version numbers (`legacy-2`, `chat-v3` → `legacy`, `chat`).
+fn group_of(model: &ModelInfo) -> String {
+    if let Some(slug) = model.tag("ferry:model") {
+        return slug.to_owned();
+    }
+    let parts: Vec<&str> = model.name.rsplitn(3, '-').collect();
+    if let [_, date, stem] = parts.as_slice() {
+        if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
+            return (*stem).to_owned();
+        }
+    }
+    let is_version = |segment: &str| {
+        let digits = segment.strip_prefix('v').unwrap_or(segment);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    let mut stem = model.name.as_str();
+    while let Some((head, last)) = stem.rsplit_once('-') {
+        if head.is_empty() || !is_version(last) {
+            break;
+        }
+        stem = head;
+    }
+    stem.to_owned()
+}
+
+/// Whether the model needs its usage looked up (every other rule lets it go).
+pub fn needs_usage(model: &ModelInfo, rules: &CleanupRules, now: u64) -> bool {
+    in_scope(model, rules)
+        && !protected(model)
+        && now.saturating_sub(model.created_at) >= rules.min_age_secs
+}
+
+/// The plan: deletions first, the idlest (then oldest) first; then the kept ones.
+pub fn plan_cleanup(models: &[ModelFacts], rules: &CleanupRules, now: u64) -> Vec<PlanEntry> {
+    let day = 24 * 3600;
+    let idle_days = rules.idle_secs / day;
+    // Rank within each group, newest first.
+    let mut newer_than: Vec<usize> = vec![0; models.len()];
+    for (i, a) in models.iter().enumerate() {
+        newer_than[i] = models
+            .iter()
+            .filter(|b| group_of(&b.model) == group_of(&a.model))
+            .filter(|b| (b.model.created_at, &b.model.arn) > (a.model.created_at, &a.model.arn))
+            .count();
+    }
+    let mut entries: Vec<PlanEntry> = models
+        .iter()
+        .zip(newer_than)
+        .map(|(facts, newer)| {
+            let m = &facts.model;
+            let age = now.saturating_sub(m.created_at);
+            let keep = |reason: String| (false, reason);
+            let (delete, reason) = if !in_scope(m, rules) {
+                keep("not imported by Ferry and not matching FERRY_CLEANUP_NAME_PATTERN".into())
+            } else if protected(m) {
+                keep(format!("tagged {PROTECT_TAG}=true"))
+            } else if age < rules.min_age_secs {
+                keep(format!("younger than {} day(s)", rules.min_age_secs / day))
+            } else if newer < rules.keep_newest {
+                keep(format!(
+                    "one of the {} newest version(s) of {}",
+                    rules.keep_newest,
+                    group_of(m)
+                ))
+            } else {
+                match facts.invocations {
+                    None => keep("its invocations could not be read".into()),
+                    Some(n) if n > 0 => keep(format!("{n} invocation(s) in the last {idle_days} day(s)")),
+                    Some(_) => (
+                        true,
+                        format!(
+                            "no invocations in the last {idle_days} day(s), {} day(s) old, {newer} newer version(s) of {}, not protected",
+                            age / day,
+                            group_of(m)
+                        ),
+                    ),
+                }
+            };
+            PlanEntry {
+                arn: m.arn.clone(),
+                name: m.name.clone(),
+                group: group_of(m),
+                age_days: age / day,
+                invocations: facts.invocations,
+                delete,
+                reason,
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (
+            !a.delete,
+            a.invocations.unwrap_or(u64::MAX),
+            std::cmp::Reverse(a.age_days),
+            &a.arn,
+        )
+            .cmp(&(
+                !b.delete,
+                b.invocations.unwrap_or(u64::MAX),
+                std::cmp::Reverse(b.age_days),
+                &b.arn,
+            ))
+    });
+    entries
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CleanupReport {
+    pub dry_run: bool,
+    pub plan: Vec<PlanEntry>,
+    pub deleted: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// Lists the models, reads the usage of those that could go, plans, and (unless a dry
+/// run) deletes at most `limit` of the planned deletions.
+pub async fn run_cleanup<L, I, A, M, U>(
+    hosting: &Hosting<L, I, A>,
+    registry: &M,
+    usage: &U,
+    rules: &CleanupRules,
+    dry_run: bool,
+    limit: Option<usize>,
+    now: u64,
+) -> Result<CleanupReport, PortError>
+where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    U: Usage,
+{
+    let models = registry.list_models().await?;
+    let mut facts = Vec::with_capacity(models.len());
+    let mut errors = Vec::new();
+    for model in models {
+        // Only a model every other rule lets go costs a CloudWatch call.
+        let invocations = if needs_usage(&model, rules, now) {
+            match usage
+                .invocations(&model.arn, now.saturating_sub(rules.idle_secs), now)
+                .await
+            {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errors.push(format!("{}: {e}", model.name));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        facts.push(ModelFacts { model, invocations });
+    }
+    let plan = plan_cleanup(&facts, rules, now);
+    let mut report = CleanupReport {
+        dry_run,
+        deleted: Vec::new(),
+        errors,
+        plan,
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    let doomed: Vec<PlanEntry> = report
+        .plan
+        .iter()
+        .filter(|e| e.delete)
+        .take(limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    for entry in doomed {
+        let model = facts.iter().map(|f| &f.model).find(|m| m.arn == entry.arn);
+        if let Err(e) = registry.delete_model(&entry.arn).await {
+            report.errors.push(format!("deleting {}: {e}", entry.name));
+            continue;
+        }
+        tracing::info!(model = %entry.name, arn = %entry.arn, reason = %entry.reason, "deleted idle imported model");
+        report.deleted.push(entry.arn.clone());
+        if let Err(e) = record_deletion(hosting, model, &entry, now).await {
+            report
+                .errors
+                .push(format!("recording the deletion of {}: {e}", entry.name));
+        }
+    }
+    Ok(report)
+}
+
+/// The ledger keeps the deletion (the import's item becomes Deleted, or a record is
+/// made for a model Ferry did not import) and the alert goes out once.
+async fn record_deletion<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    model: Option<&ModelInfo>,
+    entry: &PlanEntry,
+    now: u64,
+) -> Result<(), PortError> {
+    let note = format!("deleted by cleanup: {}", entry.reason);
+    let deleted = LedgerUpdate {
+        state: Some(ImportState::Deleted),
+        now,
+        failure: Some(note.clone()),
+        model_arn: Some(entry.arn.clone()),
+        set_alerted: Some(false),
+        ..Default::default()
+    };
+    let fingerprint = model
+        .and_then(|m| m.tag("ferry:fingerprint"))
+        .map(str::to_owned);
+    let recorded = match &fingerprint {
+        Some(fp) => {
+            hosting
+                .ledger
+                .transition(fp, ImportState::Completed, &deleted)
+                .await?
+        }
+        None => false,
+    };
+    let key = if recorded {
+        fingerprint.unwrap_or_default()
+    } else {
+        let key = format!("model:{}", entry.arn);
+        let item = LedgerItem {
+            fingerprint: key.clone(),
+            state: ImportState::Deleted,
+            source_uri: String::new(),
+            slug: entry.group.clone(),
+            name: entry.name.clone(),
+            created_at: now,
+            updated_at: now,
+            submitted_at: None,
+            finished_at: Some(now),
+            job_arn: None,
+            model_arn: Some(entry.arn.clone()),
+            failure: Some(note),
+            attempts: 0,
+            alerted: false,
+            lease_until: None,
+            retry: 0,
+            architecture: model.and_then(|m| m.architecture.clone()),
+            custom_model_units: model.and_then(|m| m.custom_model_units),
+        };
+        hosting.ledger.insert_new(&item).await?;
+        key
+    };
+    crate::import::start::send_alert(hosting, &key).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 24 * 3600;
+    const NOW: u64 = 1_000 * DAY;
+
+    fn rules() -> CleanupRules {
+        CleanupRules {
+            apply: true,
+            min_age_secs: 7 * DAY,
+            idle_secs: 14 * DAY,
+            keep_newest: 1,
+            name_pattern: Some("legacy-*".into()),
+        }
+    }
+
+    fn model(name: &str, age_days: u64, tags: &[(&str, &str)]) -> ModelInfo {
+        ModelInfo {
+            arn: format!("arn:aws:bedrock:us-east-1:777788889999:imported-model/{name}"),
+            name: name.into(),
+            created_at: NOW - age_days * DAY,
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            architecture: None,
+            custom_model_units: None,
+        }
+    }
+
+    fn ferry(name: &str, group: &str, age_days: u64) -> ModelInfo {
+        model(
+            name,
+            age_days,
+            &[("ferry:fingerprint", name), ("ferry:model", group)],
+        )
+    }
+
+    #[test]
+    fn each_rule_keeps_a_model_on_its_own() {
+        // (model, invocations, delete?, reason contains)
+        let table: Vec<(ModelInfo, Option<u64>, bool, &str)> = vec![
+            (
+                ferry("llama-old", "llama", 60),
+                Some(0),
+                true,
+                "no invocations",
+            ),
+            (ferry("llama-new", "llama", 30), Some(0), false, "newest"),
+            (
+                ferry("mistral-a", "mistral", 3),
+                Some(0),
+                false,
+                "younger than 7",
+            ),
+            (
+                ferry("mistral-b", "mistral", 40),
+                Some(5),
+                false,
+                "5 invocation(s)",
+            ),
+            (
+                ferry("mistral-c", "mistral", 50),
+                None,
+                false,
+                "could not be read",
+            ),
+            (
+                model("theirs-1", 90, &[]),
+                Some(0),
+                false,
+                "not imported by Ferry",
+            ),
+            (model("legacy-1", 90, &[]), Some(0), true, "no invocations"),
+            (model("legacy-2", 10, &[]), Some(0), false, "newest"),
+            (
+                model(
+                    "prot",
+                    90,
+                    &[
+                        ("ferry:fingerprint", "p"),
+                        ("ferry:model", "p"),
+                        ("ferry:protect", "TRUE"),
+                    ],
+                ),
+                Some(0),
+                false,
+                "ferry:protect",
+            ),
+            (
+                ferry("mistral-d", "mistral", 45),
+                Some(0),
+                true,
+                "newer version",
+            ),
+        ];
+        let facts: Vec<ModelFacts> = table
+            .iter()
+            .map(|(m, n, _, _)| ModelFacts {
+                model: m.clone(),
+                invocations: *n,
+            })
+            .collect();
+        // mistral-a is the newest mistral (3 days): the others are older versions.
+        let plan = plan_cleanup(&facts, &rules(), NOW);
+        for (m, _, delete, reason) in &table {
+            let entry = plan.iter().find(|e| e.name == m.name).unwrap();
+            assert_eq!(entry.delete, *delete, "{}: {}", m.name, entry.reason);
+            assert!(
+                entry.reason.contains(reason),
+                "{}: {}",
+                m.name,
+                entry.reason
+            );
+        }
+        // Deletions first, the oldest idle one first.
+        assert!(plan[0].delete && plan[1].delete && plan[2].delete);
+        assert!(!plan[3].delete);
+        assert!(plan[0].age_days >= plan[1].age_days);
+    }
+
+    #[test]
+    fn keep_k_keeps_the_newest_k_of_each_group() {
+        let facts: Vec<ModelFacts> = (0..5)
+            .map(|i| ModelFacts {
+                model: ferry(&format!("m-{i}"), "m", 20 + i * 10),
+                invocations: Some(0),
+            })
+            .collect();
+        let mut rules = rules();
+        rules.keep_newest = 2;
+        let plan = plan_cleanup(&facts, &rules, NOW);
+        let kept: Vec<&str> = plan
+            .iter()
+            .filter(|e| !e.delete)
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(kept.len(), 2);
+        assert!(kept.contains(&"m-0") && kept.contains(&"m-1"), "{kept:?}");
+    }
+
+    #[test]
+    fn groups_come_from_ferry_names_when_untagged() {
+        assert_eq!(
+            group_of(&model("llama-ft-20261122-abcdef12", 1, &[])),
+            "llama-ft"
+        );
+        assert_eq!(group_of(&model("custom", 1, &[])), "custom");
+        assert_eq!(group_of(&model("a-b-c", 1, &[])), "a-b-c");
+        assert_eq!(group_of(&model("legacy-2", 1, &[])), "legacy");
+        assert_eq!(group_of(&model("chat-7b-v3", 1, &[])), "chat-7b");
+    }
+}

@@ -1,0 +1,179 @@
+//! The tracker's configuration, from environment variables, checked all at once.
+
+use crate::import::config::{check_arn, start_options, ConfigError};
+use crate::import::StartConfig;
+
+use super::cleanup::CleanupRules;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerConfig {
+    pub ledger_table: String,
+    pub alert_topic_arn: String,
+    pub start: StartConfig,
+    /// Alert when an import completes, not only when it fails.
+    pub notify_completed: bool,
+    /// A job running longer than this is reported once.
+    pub max_job_seconds: u64,
+    pub cleanup: CleanupRules,
+    /// The account's imported-models quota (3 by default at AWS).
+    pub models_quota: usize,
+    /// The region of the imports (for the failure diagnosis).
+    pub region: Option<String>,
+}
+
+/// Every variable, for the README's table and for error messages.
+pub const VARIABLES: &[(&str, bool, &str)] = &[
+    ("FERRY_LEDGER_TABLE", true, "the ledger's DynamoDB table"),
+    ("FERRY_ALERT_TOPIC_ARN", true, "the SNS topic for failures, completions, deletions"),
+    ("FERRY_EXECUTION_ROLE_ARN", true, "the Custom Model Import execution role passed to Bedrock when a queued import starts"),
+    ("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", false, "as for the importer"),
+    ("FERRY_VPC_SUBNET_IDS", false, "as for the importer"),
+    ("FERRY_VPC_SECURITY_GROUP_IDS", false, "as for the importer"),
+    ("FERRY_NOTIFY_COMPLETED", false, "on (default) or off: alert when an import completes"),
+    ("FERRY_MAX_JOB_HOURS", false, "a job running longer is reported once (default 6)"),
+    ("FERRY_CLEANUP", false, "on (default) or off: the daily cleanup deletes idle models (off: it only plans)"),
+    ("FERRY_CLEANUP_MIN_AGE_DAYS", false, "a model younger than this is never deleted (default 7)"),
+    ("FERRY_CLEANUP_IDLE_DAYS", false, "a model with no Invocations in this many days is idle (default 14)"),
+    ("FERRY_CLEANUP_KEEP", false, "the newest versions of each model that are always kept (default 1)"),
+    ("FERRY_CLEANUP_NAME_PATTERN", false, "also consider models not imported by Ferry whose name matches this pattern (* and ?)"),
+    ("FERRY_IMPORTED_MODELS_QUOTA", false, "the account's imported-models quota (default 3): a queued import frees the idlest candidate first"),
+];
+
+const DAY: u64 = 24 * 3600;
+
+impl TrackerConfig {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+        let mut required = |name: &str| {
+            get(name).unwrap_or_else(|| {
+                problems.push(format!("{name} is not set"));
+                String::new()
+            })
+        };
+        let ledger_table = required("FERRY_LEDGER_TABLE");
+        let alert_topic_arn = required("FERRY_ALERT_TOPIC_ARN");
+        let execution_role_arn = required("FERRY_EXECUTION_ROLE_ARN");
+        check_arn(
+            &mut problems,
+            "FERRY_EXECUTION_ROLE_ARN",
+            &execution_role_arn,
+            "iam",
+            "role/",
+        );
+        check_arn(
+            &mut problems,
+            "FERRY_ALERT_TOPIC_ARN",
+            &alert_topic_arn,
+            "sns",
+            "",
+        );
+        let (imported_model_kms_key_arn, vpc) = start_options(&get, &mut problems);
+        let mut switch = |name: &str| match get(name).as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                problems.push(format!("{name} must be on or off, not {other:?}"));
+                true
+            }
+        };
+        let notify_completed = switch("FERRY_NOTIFY_COMPLETED");
+        let apply = switch("FERRY_CLEANUP");
+        let mut number = |name: &str, default: u64| match get(name) {
+            None => default,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                problems.push(format!("{name} must be a whole number, not {raw:?}"));
+                default
+            }),
+        };
+        let max_job_hours = number("FERRY_MAX_JOB_HOURS", 6);
+        let min_age_days = number("FERRY_CLEANUP_MIN_AGE_DAYS", 7);
+        let idle_days = number("FERRY_CLEANUP_IDLE_DAYS", 14);
+        let keep = number("FERRY_CLEANUP_KEEP", 1);
+        let quota = number("FERRY_IMPORTED_MODELS_QUOTA", 3);
+        if idle_days == 0 {
+            problems.push("FERRY_CLEANUP_IDLE_DAYS must be at least 1".into());
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Self {
+            ledger_table,
+            alert_topic_arn,
+            start: StartConfig {
+                execution_role_arn,
+                imported_model_kms_key_arn,
+                vpc,
+            },
+            notify_completed,
+            max_job_seconds: max_job_hours * 3600,
+            cleanup: CleanupRules {
+                apply,
+                min_age_secs: min_age_days * DAY,
+                idle_secs: idle_days * DAY,
+                keep_newest: usize::try_from(keep).unwrap_or(usize::MAX),
+                name_pattern: get("FERRY_CLEANUP_NAME_PATTERN"),
+            },
+            models_quota: usize::try_from(quota).unwrap_or(usize::MAX),
+            region: get("AWS_REGION"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrackerConfig;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_and_every_problem_at_once() {
+        let config = TrackerConfig::from_env(env(&[
+            ("FERRY_LEDGER_TABLE", "ferry-ledger"),
+            (
+                "FERRY_ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
+            ),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::777788889999:role/Exec",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(config.max_job_seconds, 6 * 3600);
+        assert_eq!(config.cleanup.keep_newest, 1);
+        assert_eq!(config.models_quota, 3);
+        assert!(config.cleanup.apply && config.notify_completed);
+
+        let err = TrackerConfig::from_env(env(&[
+            ("FERRY_ALERT_TOPIC_ARN", "not-an-arn"),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::777788889999:role/Exec",
+            ),
+            ("FERRY_CLEANUP", "maybe"),
+            ("FERRY_CLEANUP_IDLE_DAYS", "two"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "FERRY_LEDGER_TABLE is not set",
+            "FERRY_ALERT_TOPIC_ARN",
+            "FERRY_CLEANUP must be on or off",
+            "FERRY_CLEANUP_IDLE_DAYS must be a whole number",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+}

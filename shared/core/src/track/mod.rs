@@ -1,0 +1,13 @@
+//! The tracker (hosting account): follows every submitted import to its end, starts
+//! the queue through the importer's start path, alerts, and removes idle models.
+
+pub mod cleanup;
+pub mod config;
+pub mod metrics;
+pub mod ports;
+pub mod sweep;
+
+pub use cleanup::{plan_cleanup, run_cleanup, CleanupReport, CleanupRules, PlanEntry};
+pub use config::TrackerConfig;
+pub use ports::{Diagnose, ModelInfo, ModelRegistry, Usage};
+pub use sweep::{sweep, SweepReport, Tracker};

@@ -1,0 +1,376 @@
+//! The sweep (every few minutes): every Submitted import is looked up and its end
+//! recorded and announced; alerts that did not go out are sent; then, when the
+//! account's import slot is free, the oldest Pending import starts through the
+//! importer's start path.
+
+use serde::Serialize;
+
+use super::cleanup::run_cleanup;
+use super::config::TrackerConfig;
+use super::metrics::Metric;
+use super::ports::{Diagnose, ModelRegistry, Usage};
+use crate::import::start::{send_alert, start_next};
+use crate::import::{
+    Alerts, ContentCheck, Hosting, ImportService, ImportState, JobStatus, Ledger, LedgerItem,
+    LedgerUpdate, StartResult,
+};
+
+/// Everything the tracker works with.
+pub struct Tracker<L, I, A, M, U, C, D> {
+    pub hosting: Hosting<L, I, A>,
+    pub models: M,
+    pub usage: U,
+    /// Confirms a queued folder still holds its validated content.
+    pub content: C,
+    pub diagnose: D,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SweepReport {
+    pub completed: Vec<String>,
+    pub failed: Vec<String>,
+    /// Jobs still running.
+    pub running: usize,
+    /// Jobs reported for running longer than the bound (once each).
+    pub stuck: Vec<String>,
+    /// Alerts of earlier sweeps or handlers that had not gone out, sent now.
+    pub alerts_resent: usize,
+    /// A job Ferry did not start that holds the slot.
+    pub foreign_job: Option<String>,
+    /// Models deleted to make room for the queue (imported-models quota).
+    pub freed: Vec<String>,
+    pub start: Option<StartResult>,
+    /// Pending imports after the sweep.
+    pub queue_depth: usize,
+    /// Seconds from submission to the end of each job that ended.
+    pub job_seconds: Vec<u64>,
+    /// Calls that failed; the sweep went on with the other items.
+    pub errors: Vec<String>,
+}
+
+impl SweepReport {
+    /// The sweep's metrics (EMF): no extra API calls.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let started = usize::from(matches!(self.start, Some(StartResult::Started { .. })));
+        let mut metrics = vec![
+            Metric::count("ImportsStarted", started),
+            Metric::count("ImportsCompleted", self.completed.len()),
+            Metric::count("ImportsFailed", self.failed.len()),
+            Metric::count("QueueDepth", self.queue_depth),
+            Metric::count("ModelsDeleted", self.freed.len()),
+            Metric::count("SweepErrors", self.errors.len()),
+        ];
+        if !self.job_seconds.is_empty() {
+            metrics.push(Metric {
+                name: "ImportJobSeconds",
+                values: self.job_seconds.iter().map(|s| *s as f64).collect(),
+                unit: "Seconds",
+            });
+        }
+        metrics
+    }
+}
+
+pub async fn sweep<L, I, A, M, U, C, D>(
+    tracker: &Tracker<L, I, A, M, U, C, D>,
+    config: &TrackerConfig,
+    now: u64,
+) -> SweepReport
+where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    U: Usage,
+    C: ContentCheck,
+    D: Diagnose,
+{
+    let mut report = SweepReport::default();
+    let hosting = &tracker.hosting;
+    match hosting.ledger.items_in_state(ImportState::Submitted).await {
+        Ok(items) => {
+            for item in items {
+                follow(tracker, config, item, now, &mut report).await;
+            }
+        }
+        Err(e) => report.errors.push(e.to_string()),
+    }
+
+    // An alert that failed to go out (publish error, crash) goes out now; completion
+    // notices only for a day (turning notices on does not announce old imports).
+    let mut owed = vec![
+        ImportState::Failed,
+        ImportState::Rejected,
+        ImportState::Deleted,
+    ];
+    if config.notify_completed {
+        owed.push(ImportState::Completed);
+    }
+    for state in owed {
+        match hosting.ledger.items_in_state(state).await {
+            Ok(items) => {
+                let recent = |i: &&LedgerItem| {
+                    state != ImportState::Completed
+                        || i.finished_at.is_some_and(|t| t + 24 * 3600 >= now)
+                };
+                for item in items.iter().filter(|i| !i.alerted).filter(recent) {
+                    match send_alert(hosting, &item.fingerprint).await {
+                        Ok(true) => report.alerts_resent += 1,
+                        Ok(false) => {}
+                        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+                    }
+                }
+            }
+            Err(e) => report.errors.push(e.to_string()),
+        }
+    }
+
+    start_queue(tracker, config, now, &mut report).await;
+    report
+}
+
+/// One Submitted import: its job's state, recorded.
+async fn follow<L, I, A, M, U, C, D>(
+    tracker: &Tracker<L, I, A, M, U, C, D>,
+    config: &TrackerConfig,
+    item: LedgerItem,
+    now: u64,
+    report: &mut SweepReport,
+) where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    D: Diagnose,
+{
+    let hosting = &tracker.hosting;
+    let job_ref = item.job_arn.clone().unwrap_or_else(|| item.name.clone());
+    let job = match hosting.imports.get_job(&job_ref).await {
+        Ok(job) => job,
+        Err(e) => {
+            report.errors.push(format!("{}: {e}", item.name));
+            return;
+        }
+    };
+    let submitted_at = item.submitted_at.unwrap_or(item.created_at);
+    let (update, failed) = match job {
+        None => (
+            ended(
+                ImportState::Failed,
+                now,
+                Some(format!(
+                    "the import job {job_ref} no longer exists at Bedrock"
+                )),
+            ),
+            true,
+        ),
+        Some(job) => match job.status {
+            JobStatus::InProgress => {
+                report.running += 1;
+                if now.saturating_sub(submitted_at) > config.max_job_seconds && !item.alerted {
+                    match send_alert(hosting, &item.fingerprint).await {
+                        Ok(true) => report.stuck.push(item.name.clone()),
+                        Ok(false) => {}
+                        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+                    }
+                }
+                return;
+            }
+            JobStatus::Completed => {
+                let mut update = ended(ImportState::Completed, now, None);
+                update.model_arn.clone_from(&job.imported_model_arn);
+                let model_ref = job
+                    .imported_model_arn
+                    .clone()
+                    .unwrap_or_else(|| item.name.clone());
+                match tracker.models.get_model(&model_ref).await {
+                    Ok(Some(model)) => {
+                        update.model_arn = Some(model.arn);
+                        update.set_architecture = model.architecture;
+                        update.set_custom_model_units = model.custom_model_units;
+                    }
+                    Ok(None) => {}
+                    // The completion is recorded anyway; the details are optional.
+                    Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+                }
+                (update, false)
+            }
+            JobStatus::Failed => {
+                let message = job
+                    .failure_message
+                    .unwrap_or_else(|| "the job failed without a message".into());
+                let mut failure = message.clone();
+                if message.contains("does not have access to the S3 location") {
+                    if let Some(diagnosis) = tracker.diagnose.diagnose(&item).await {
+                        failure.push_str("\n\nFerry's access check of the chain now:\n\n");
+                        failure.push_str(&diagnosis);
+                    }
+                }
+                (ended(ImportState::Failed, now, Some(failure)), true)
+            }
+        },
+    };
+    match hosting
+        .ledger
+        .transition(&item.fingerprint, ImportState::Submitted, &update)
+        .await
+    {
+        // Another sweep recorded it first.
+        Ok(false) => return,
+        Ok(true) => {}
+        Err(e) => {
+            report.errors.push(format!("{}: {e}", item.name));
+            return;
+        }
+    }
+    tracing::info!(fingerprint = %item.fingerprint, name = %item.name, state = ?update.state, "import ended");
+    report.job_seconds.push(now.saturating_sub(submitted_at));
+    if failed {
+        report.failed.push(item.name.clone());
+    } else {
+        report.completed.push(item.name.clone());
+    }
+    if failed || config.notify_completed {
+        if let Err(e) = send_alert(hosting, &item.fingerprint).await {
+            report.errors.push(format!("{}: {e}", item.name));
+        }
+    }
+}
+
+fn ended(state: ImportState, now: u64, failure: Option<String>) -> LedgerUpdate {
+    LedgerUpdate {
+        state: Some(state),
+        now,
+        failure,
+        finished: true,
+        // A "taking long" alert must not silence the final one.
+        set_alerted: Some(false),
+        ..Default::default()
+    }
+}
+
+/// Starts the oldest Pending import when the slot is free, after freeing an idle
+/// model if the imported-models quota is full.
+async fn start_queue<L, I, A, M, U, C, D>(
+    tracker: &Tracker<L, I, A, M, U, C, D>,
+    config: &TrackerConfig,
+    now: u64,
+    report: &mut SweepReport,
+) where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    U: Usage,
+    C: ContentCheck,
+{
+    let hosting = &tracker.hosting;
+    let pending = match hosting.ledger.items_in_state(ImportState::Pending).await {
+        Ok(items) => items,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return;
+        }
+    };
+    report.queue_depth = pending.len();
+    match hosting.imports.running_job().await {
+        Ok(Some(job)) => {
+            let ours = hosting
+                .ledger
+                .items_in_state(ImportState::Submitted)
+                .await
+                .map(|items| {
+                    items.iter().any(|i| {
+                        i.name == job.job_name || i.job_arn.as_deref() == Some(&job.job_arn)
+                    })
+                })
+                .unwrap_or(true);
+            if !ours {
+                report_foreign(hosting, &job.job_name, &job.job_arn, now, report).await;
+            }
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return;
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    // Quota pressure: the queue would exceed the imported-models quota.
+    match tracker.models.list_models().await {
+        Ok(models) if models.len() >= config.models_quota && config.cleanup.apply => {
+            match run_cleanup(
+                hosting,
+                &tracker.models,
+                &tracker.usage,
+                &config.cleanup,
+                false,
+                Some(1),
+                now,
+            )
+            .await
+            {
+                Ok(cleanup) => {
+                    report.errors.extend(cleanup.errors);
+                    report.freed.extend(cleanup.deleted);
+                }
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => report.errors.push(e.to_string()),
+    }
+    match start_next(hosting, &config.start, &tracker.content).await {
+        Ok(result) => {
+            if matches!(result, StartResult::Started { .. }) {
+                report.queue_depth = report.queue_depth.saturating_sub(1);
+            }
+            report.start = Some(result);
+        }
+        Err(e) => report.errors.push(e.to_string()),
+    }
+}
+
+/// A job Ferry did not start: recorded once, announced once, left alone.
+async fn report_foreign<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    job_name: &str,
+    job_arn: &str,
+    now: u64,
+    report: &mut SweepReport,
+) {
+    report.foreign_job = Some(job_arn.to_owned());
+    let key = format!("job:{job_arn}");
+    let item = LedgerItem {
+        fingerprint: key.clone(),
+        state: ImportState::Foreign,
+        source_uri: String::new(),
+        slug: job_name.to_owned(),
+        name: job_name.to_owned(),
+        created_at: now,
+        updated_at: now,
+        submitted_at: None,
+        finished_at: None,
+        job_arn: Some(job_arn.to_owned()),
+        model_arn: None,
+        failure: None,
+        attempts: 0,
+        alerted: false,
+        lease_until: None,
+        retry: 0,
+        architecture: None,
+        custom_model_units: None,
+    };
+    match hosting.ledger.insert_new(&item).await {
+        Ok(_) => {
+            // Sent once: the alerted flag stays set after the first success.
+            if let Err(e) = send_alert(hosting, &key).await {
+                report.errors.push(format!("{job_name}: {e}"));
+            }
+        }
+        Err(e) => report.errors.push(format!("{job_name}: {e}")),
+    }
+}
