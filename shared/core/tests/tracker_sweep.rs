@@ -267,7 +267,7 @@ async fn a_completion_is_recorded_announced_and_starts_the_next_queued_import() 
     // Next sweep: b still runs, c waits.
     let report = sweep(&w, &config(), NOW + 60).await;
     assert_eq!(report.running, 1);
-    assert!(matches!(report.start, None));
+    assert!(report.start.is_none());
     assert_eq!(state_of(&w, "c").state, ImportState::Pending);
 }
 
