@@ -62,13 +62,20 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if !report.ok {
         return Ok(ExitCode::from(1));
     }
-    if let Some(first) = report.unreadable.first() {
+    if !report.complete() {
+        let blocked = report
+            .checks
+            .iter()
+            .filter(|c| c.unreadable.is_some())
+            .count();
         eprintln!(
-            "ferry: {} part(s) of the chain could not be read ({first}{}); the checks resting on them are marked unreadable",
-            report.unreadable.len(),
-            if report.unreadable.len() > 1 { "; ..." } else { "" }
+            "ferry: {blocked} check(s) could not be judged: {}",
+            report.unreadable.join("; ")
         );
         return Ok(ExitCode::from(EXIT_UNUSABLE));
+    }
+    for note in &report.unreadable {
+        eprintln!("ferry: note: {note} (no check depends on it)");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -161,13 +168,15 @@ async fn run_probe(
                 "Principal": {"AWS": me},
                 "Action": "sts:AssumeRole"
             });
-            ProbeReport::not_run(
-                role,
+            let why = if err.kind == ferry_core::import::PortErrorKind::Denied {
                 format!(
                     "{err}. Its trust policy lets only Bedrock assume it, as it should. To probe, add this \
                      statement to the trust policy for the duration of the test, then remove it: {statement}"
-                ),
-            )
+                )
+            } else {
+                err.to_string()
+            };
+            ProbeReport::not_run(role, why)
         }
     }
 }

@@ -65,7 +65,7 @@ fn describe(decision: &Decision) -> String {
         ),
         Decision::AccessDenied { folder, denied, .. } => format!(
             "{folder}: not started: the access check denied {}; the alert topic has each statement to add \
-             (or run ferry check --source {folder} --execution-role ARN); then run ferry import --retry",
+             (or run ferry check --source {folder} --execution-role ARN --hosting-role ARN --external-id ID); then run ferry import --retry",
             denied.join(", ")
         ),
         Decision::Queued { folder, reason, .. } => format!("{folder}: queued ({reason}); the tracker starts it when the slot frees"),

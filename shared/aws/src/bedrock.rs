@@ -1,4 +1,5 @@
-//! Bedrock Custom Model Import: find the running job, create, look up.
+//! Bedrock Custom Model Import: find the running job, create, look up; the imported
+//! models (details, tags, deletion) for the tracker.
 
 use aws_sdk_bedrock::error::ProvideErrorMetadata;
 use aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobError;
@@ -7,6 +8,8 @@ use aws_sdk_bedrock::Client;
 use ferry_core::import::{
     CreateOutcome, ImportRequest, ImportService, JobInfo, JobStatus, PortError, PortErrorKind,
 };
+
+use ferry_core::track::{ModelInfo, ModelRegistry};
 
 use crate::error::port_error;
 
@@ -165,4 +168,79 @@ fn classify_create_error(modeled: &CreateModelImportJobError, mut port: PortErro
         port.message = format!("{name}: {}", modeled.message().unwrap_or_default());
     }
     port
+}
+
+fn epoch(t: &aws_smithy_types::DateTime) -> u64 {
+    u64::try_from(t.secs()).unwrap_or(0)
+}
+
+impl ModelRegistry for BedrockImports {
+    async fn get_model(&self, arn_or_name: &str) -> Result<Option<ModelInfo>, PortError> {
+        match self
+            .client
+            .get_imported_model()
+            .model_identifier(arn_or_name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ModelInfo {
+                arn: out.model_arn().unwrap_or(arn_or_name).to_owned(),
+                name: out.model_name().unwrap_or_default().to_owned(),
+                created_at: out.creation_time().map(epoch).unwrap_or(0),
+                tags: Vec::new(),
+                architecture: out.model_architecture().map(str::to_owned),
+                custom_model_units: out
+                    .custom_model_units()
+                    .and_then(|u| u.custom_model_units_per_model_copy())
+                    .and_then(|u| u32::try_from(u).ok()),
+            })),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(port_error("bedrock:GetImportedModel", &e)),
+        }
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelInfo>, PortError> {
+        let mut pages = self.client.list_imported_models().into_paginator().send();
+        let mut models = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("bedrock:ListImportedModels", &e))?;
+            for summary in page.model_summaries() {
+                models.push(ModelInfo {
+                    arn: summary.model_arn().to_owned(),
+                    name: summary.model_name().to_owned(),
+                    created_at: epoch(summary.creation_time()),
+                    tags: Vec::new(),
+                    architecture: summary.model_architecture().map(str::to_owned),
+                    custom_model_units: None,
+                });
+            }
+        }
+        // Ownership and protection are tags: one ListTagsForResource per model (the
+        // quota is a handful of models).
+        for model in &mut models {
+            let out = self
+                .client
+                .list_tags_for_resource()
+                .resource_arn(&model.arn)
+                .send()
+                .await
+                .map_err(|e| port_error("bedrock:ListTagsForResource", &e))?;
+            model.tags = out
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+        }
+        Ok(models)
+    }
+
+    async fn delete_model(&self, arn: &str) -> Result<(), PortError> {
+        self.client
+            .delete_imported_model()
+            .model_identifier(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("bedrock:DeleteImportedModel", &e))
+    }
 }

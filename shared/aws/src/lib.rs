@@ -9,6 +9,7 @@ pub mod hosting;
 pub mod ledger;
 pub mod policy_reader;
 pub mod s3_folder;
+pub mod tracker;
 
 pub use alerts::SnsAlerts;
 pub use bedrock::BedrockImports;
@@ -18,3 +19,4 @@ pub use hosting::{HostingSession, HostingTarget};
 pub use ledger::DynamoLedger;
 pub use policy_reader::{AwsPolicyReader, S3Prober};
 pub use s3_folder::S3Folder;
+pub use tracker::{aws_tracker, AccessDiagnosis, AwsTracker, CloudWatchUsage, S3Content};

@@ -128,7 +128,16 @@ impl PolicyReader for AwsPolicyReader {
             .map_err(|e| read_error("s3:HeadObject", &e))?;
         Ok(match out.server_side_encryption() {
             Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse) => {
-                out.ssekms_key_id().map(str::to_owned)
+                // SSE-KMS without a key id cannot be judged: say so rather than skip.
+                Some(
+                    out.ssekms_key_id()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ReadError {
+                            operation: "s3:HeadObject".into(),
+                            code: "S3 reported SSE-KMS without a key id".into(),
+                            denied: false,
+                        })?,
+                )
             }
             _ => None,
         })

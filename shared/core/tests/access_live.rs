@@ -430,3 +430,73 @@ fn the_probe_reports_where_reality_and_evaluation_disagree() {
     let json = serde_json::to_value(&full).unwrap();
     assert_eq!(json["probe"]["results"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn an_unreadable_role_does_not_make_a_notprincipal_deny_certain() {
+    // The bucket denies everyone but the execution role (NotPrincipal). Were the
+    // unreadable role given a stand-in boundary, that Deny would apply to it.
+    let doc = scenario_json("notprincipal-deny-excludes-role");
+    let research = FakeAccount::new(doc.clone(), RESEARCH_CALLER);
+    let readable = FakeAccount::new(doc.clone(), AUTOMATION);
+    let scenario = block_on(read_live(&research, &readable, &target(&doc), None)).unwrap();
+    assert_eq!(
+        by_id(&run_checks(&scenario))["s3-list"],
+        CheckDecision::Allowed
+    );
+    let hosting = FakeAccount::new(doc.clone(), AUTOMATION).denying(&["iam:GetRole"]);
+    let scenario = block_on(read_live(&research, &hosting, &target(&doc), None)).unwrap();
+    let report = run_checks(&scenario);
+    assert_eq!(
+        by_id(&report)["s3-list"],
+        CheckDecision::Skipped,
+        "{:#?}",
+        report.checks
+    );
+    assert!(report.ok);
+}
+
+#[test]
+fn an_unreadable_part_no_check_depends_on_leaves_the_report_complete() {
+    let doc = scenario_json("baseline");
+    let research = FakeAccount::new(doc.clone(), RESEARCH_CALLER)
+        .denying(&["organizations:DescribeOrganization"]);
+    let hosting = FakeAccount::new(doc.clone(), AUTOMATION);
+    let scenario = block_on(read_live(&research, &hosting, &target(&doc), None)).unwrap();
+    let report = run_checks(&scenario);
+    assert!(report
+        .checks
+        .iter()
+        .all(|c| c.decision == CheckDecision::Allowed));
+    assert!(report.complete());
+    assert_eq!(report.unreadable.len(), 1);
+    assert!(report.render_text(false).contains("no check depends on it"));
+}
+
+#[test]
+fn a_hosting_reader_of_another_account_reads_nothing_as_the_hosting_side() {
+    // Research credentials used for the hosting side, and a role of the same name in
+    // the research account: its policies must not be judged as the execution role's.
+    let mut doc = scenario_json("baseline");
+    doc["execution_role"]["arn"] =
+        "arn:aws:iam::111122223333:role/BedrockCMIExecutionRole-777788889999".into();
+    let research = FakeAccount::new(doc.clone(), RESEARCH_CALLER);
+    let hosting = FakeAccount::new(doc.clone(), RESEARCH_CALLER);
+    let mut t = target(&doc);
+    t.execution_role = "arn:aws:iam::777788889999:role/BedrockCMIExecutionRole-777788889999".into();
+    let scenario = block_on(read_live(&research, &hosting, &t, None)).unwrap();
+    let messages = scenario
+        .unreadable
+        .iter()
+        .map(|u| u.message.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        messages.contains("the credentials read account 111122223333's role of that name"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("the organization of account 777788889999"),
+        "{messages}"
+    );
+    assert_eq!(scenario.execution_role.arn, t.execution_role);
+}

@@ -170,6 +170,8 @@ struct World {
 #[derive(Default)]
 struct AccessWorld {
     bucket_grant_missing: bool,
+    /// The bucket denies requests from outside a VPC (aws:SourceVpc).
+    vpc_only_bucket: bool,
     bucket_policy_unreadable: bool,
     reads: usize,
 }
@@ -845,7 +847,7 @@ async fn an_access_denial_rejects_the_import_with_the_fix_and_a_retry_after_the_
     assert_eq!(alerts.len(), 1);
     assert_eq!(
         alerts[0].subject,
-        "Ferry: m not imported: Bedrock could not read it"
+        "Ferry: m not imported: the access check denied it"
     );
     assert!(alerts[0].body.contains("✗ s3-list"), "{}", alerts[0].body);
     assert!(
@@ -913,4 +915,19 @@ async fn an_unreadable_policy_does_not_stop_the_import_and_the_check_can_be_off(
         .unwrap();
     assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
     assert_eq!(world.access.lock().unwrap().reads, 0);
+}
+
+#[tokio::test]
+async fn a_deny_on_the_network_path_does_not_reject_the_import() {
+    // Bedrock reads through the customer's VPC in a VPC import: Ferry cannot know
+    // aws:SourceVpc for it, so the Deny is not taken as certain.
+    let world = World::default();
+    world.access.lock().unwrap().vpc_only_bucket = true;
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    let out = handle(&s3_event("fine-tunes/m/config.json"), &world, &config(None))
+        .await
+        .unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
 }

@@ -61,9 +61,10 @@ pub struct AccessReport {
 }
 
 impl AccessReport {
-    /// Whether every check could be judged (nothing unreadable stood in the way).
+    /// Whether every check could be judged: no check rests on an unreadable part
+    /// (parts no check depends on, say an organization no policy tests, do not count).
     pub fn complete(&self) -> bool {
-        self.unreadable.is_empty()
+        self.checks.iter().all(|c| c.unreadable.is_none())
     }
 
     pub fn denied(&self) -> impl Iterator<Item = &CheckResult> {
@@ -364,8 +365,8 @@ fn settle_unreadable(scenario: &Scenario, org_keys: bool, result: &mut CheckResu
     result.unreadable = Some(why);
 }
 
-/// Whether any policy of the chain tests an organization key.
-fn mentions_org_keys(scenario: &Scenario) -> bool {
+/// Every policy of the chain.
+fn chain_policies(scenario: &Scenario) -> Vec<&Policy> {
     let mut policies: Vec<&Policy> = Vec::new();
     policies.extend(scenario.bucket_policy.iter());
     policies.extend(scenario.source_keys.values());
@@ -375,10 +376,40 @@ fn mentions_org_keys(scenario: &Scenario) -> bool {
         policies.extend(who.permissions_boundary.iter());
         policies.extend(who.identity_policies.iter().map(|(_, p)| p));
     }
-    policies.iter().any(|p| {
+    policies.extend(scenario.scps.values().flatten().flatten());
+    policies
+}
+
+/// Whether any policy of the chain tests an organization key.
+fn mentions_org_keys(scenario: &Scenario) -> bool {
+    chain_policies(scenario).iter().any(|p| {
         p.condition_keys().any(|k| {
             let k = k.to_ascii_lowercase();
             k.starts_with("aws:principalorg") || k.starts_with("aws:resourceorg")
+        })
+    })
+}
+
+/// Keys that describe the network path of a request (VPC, endpoint, source IP).
+/// Bedrock's own requests have a path Ferry cannot know (a VPC import goes through
+/// the customer's VPC), so the contract's "absent" reading may be wrong for them.
+const NETWORK_KEYS: [&str; 5] = [
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceip",
+    "aws:vpcsourceip",
+    "aws:sourcevpcarn",
+];
+
+/// Whether a Deny statement of the chain tests a network key: a denial may then come
+/// from a path Ferry cannot see rather than from a missing grant.
+pub fn deny_tests_network_keys(scenario: &Scenario) -> bool {
+    chain_policies(scenario).iter().any(|p| {
+        p.statements.iter().any(|s| {
+            s.effect == crate::iam::Effect::Deny
+                && s.conditions
+                    .iter()
+                    .any(|c| NETWORK_KEYS.contains(&c.key.to_ascii_lowercase().as_str()))
         })
     })
 }

@@ -387,7 +387,23 @@ async fn read_organizations<R: PolicyReader, H: PolicyReader>(
     research_account: &str,
     hosting_account: &str,
 ) -> (BTreeMap<String, String>, Vec<Unreadable>) {
-    let (r, h) = futures_util::join!(research.organization(), hosting.organization());
+    let (r, h, me) = futures_util::join!(
+        research.organization(),
+        hosting.organization(),
+        hosting.caller_arn()
+    );
+    // The hosting reader's organization is the hosting account's only if it is in it.
+    let h = match me {
+        Ok(me) if me.split(':').nth(4) != Some(hosting_account) => Err(ReadError {
+            operation: "organizations:DescribeOrganization".into(),
+            code: format!(
+                "the hosting side's credentials are of account {}, not {hosting_account}",
+                me.split(':').nth(4).unwrap_or("?")
+            ),
+            denied: false,
+        }),
+        _ => h,
+    };
     let mut organizations = BTreeMap::new();
     let mut problems = Vec::new();
     for (account, result) in [(research_account, r), (hosting_account, h)] {
@@ -450,7 +466,9 @@ async fn read_role<R: PolicyReader>(
             format!("unreadable policies of {arn}"),
             Policy::unknown_identity(),
         )],
-        permissions_boundary: Some(Policy::unknown_identity()),
+        // No boundary is the optimistic stand-in: an allow-all boundary would still
+        // count as "has a boundary" for Deny statements with NotPrincipal.
+        permissions_boundary: None,
     };
     let all_parts = || {
         parts
@@ -477,6 +495,20 @@ async fn read_role<R: PolicyReader>(
             return (principal, problems);
         }
     };
+    let expected = arn.split(':').nth(4).unwrap_or("");
+    let got = info.arn.split(':').nth(4).unwrap_or("");
+    if got != expected {
+        for part in all_parts() {
+            problems.push(Unreadable {
+                part,
+                message: format!(
+                    "could not read the role {arn}: the credentials read account {got}'s role of that name, not \
+                     account {expected}'s; read the hosting side with that account's credentials (--hosting-role)"
+                ),
+            });
+        }
+        return (principal, problems);
+    }
     principal.arn = info.arn.clone();
     if let Some(trust_part) = parts.trust {
         match parse_document(&info.trust_policy, "trust_policy") {
@@ -510,11 +542,14 @@ async fn read_role<R: PolicyReader>(
     }
     match boundary {
         Ok(boundary) => principal.permissions_boundary = boundary,
-        Err(e) => problems.push(unreadable(
-            (parts.boundary)(),
-            &format!("the permissions boundary of {}", info.arn),
-            e,
-        )),
+        Err(e) => {
+            principal.permissions_boundary = None;
+            problems.push(unreadable(
+                (parts.boundary)(),
+                &format!("the permissions boundary of {}", info.arn),
+                e,
+            ))
+        }
     }
     (principal, problems)
 }

@@ -119,6 +119,14 @@ impl AccessReport {
                     self.unreadable.join("\n  ")
                 ),
             )
+        } else if self.ok && !self.unreadable.is_empty() {
+            style.paint(
+                "32",
+                &format!(
+                    "\n✓ every check allowed ({judged} judged); not read, and no check depends on it:\n  {}\n",
+                    self.unreadable.join("\n  ")
+                ),
+            )
         } else if self.ok {
             style.paint(
                 "32",

@@ -52,7 +52,9 @@ const ACCESS_HEADER: &str = "access check: ";
 /// The failure text of an import the access check rejected: a header line, then the
 /// access report as a person reads it (each denial with the statement to add).
 pub fn access_failure(report: &crate::access::AccessReport) -> String {
-    let denied: Vec<&str> = report.denied().map(|c| c.id).collect();
+    let mut denied: Vec<&str> = report.denied().map(|c| c.id).collect();
+    let requests = denied.len();
+    denied.dedup();
     let text: String = report
         .render_text(false)
         .chars()
@@ -60,7 +62,7 @@ pub fn access_failure(report: &crate::access::AccessReport) -> String {
         .collect();
     format!(
         "{ACCESS_HEADER}{} of {} request(s) denied ({})\n\n{text}",
-        denied.len(),
+        requests,
         report.checks.len(),
         denied.join(", ")
     )
@@ -85,7 +87,7 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
     let retry = "run `ferry import --retry` on the folder: the same content is not imported again on its own.";
     let (subject, what, todo) = match item.state {
         ImportState::Rejected if is_access_failure(item.failure.as_deref()) => (
-            format!("Ferry: {} not imported: Bedrock could not read it", item.slug),
+            format!("Ferry: {} not imported: the access check denied it", item.slug),
             format!(
                 "Ferry did not start the import of {} because the cross-account access check denied it; \
                  Amazon Bedrock would fail with \"does not have access to the S3 location\":\n\n{}",
@@ -93,7 +95,7 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
                 indent(failure)
             ),
             format!(
-                "Add each statement above to the policy it names (`ferry check --source {} --execution-role ARN` \
+                "Add each statement above to the policy it names (`ferry check --source {} --execution-role ARN --hosting-role ARN --external-id ID` \
                  shows the chain again), then {retry}",
                 item.source_uri
             ),

@@ -12,6 +12,7 @@ use super::config::ImporterConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortErrorKind};
 use super::start::{send_alert, start_next, Hosting, StartResult};
+use crate::access::checks::deny_tests_network_keys;
 use crate::access::{run_checks, LiveTarget, Scenario};
 use crate::events::{parse_body, parse_invocation, EventError, Invocation, ObjectEvent};
 use crate::model_folder::{folder_of, identify, readiness, Identity, Readiness};
@@ -262,9 +263,20 @@ pub async fn process_folder<C: Connect>(
 
     if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
         let item = new_item(&identity, uri, ImportState::Rejected, Some(denied.failure));
-        if hosting.ledger.insert_new(&item).await? {
-            send_alert(&hosting, &fingerprint).await?;
+        if !hosting.ledger.insert_new(&item).await? {
+            // A concurrent handler recorded this content first; its decision stands.
+            let state = hosting
+                .ledger
+                .get(&fingerprint)
+                .await?
+                .map_or(ImportState::Rejected, |i| i.state);
+            return Ok(Decision::Duplicate {
+                folder: folder_name,
+                fingerprint,
+                state,
+            });
         }
+        send_alert(&hosting, &fingerprint).await?;
         return Ok(Decision::AccessDenied {
             folder: folder_name,
             fingerprint,
@@ -320,8 +332,18 @@ async fn access_denial<C: Connect>(
     if report.ok {
         return Ok(None);
     }
+    // An explicit Deny on the network path (VPC, endpoint, IP) may not apply to
+    // Bedrock's own requests: say so, do not reject.
+    if deny_tests_network_keys(&scenario)
+        && report.denied().all(|c| c.reason == Some("explicit-deny"))
+    {
+        tracing::warn!(folder = %uri, %fingerprint, "access check: an explicit Deny tests the network path (aws:SourceVpc, aws:SourceIp...), which Ferry cannot know for Bedrock's requests; starting the import");
+        return Ok(None);
+    }
+    let mut ids: Vec<String> = report.denied().map(|c| c.id.to_owned()).collect();
+    ids.dedup();
     Ok(Some(AccessDenial {
-        ids: report.denied().map(|c| c.id.to_owned()).collect(),
+        ids,
         failure: access_failure(&report),
     }))
 }

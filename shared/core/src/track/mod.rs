@@ -3,11 +3,13 @@
 
 pub mod cleanup;
 pub mod config;
+pub mod handler;
 pub mod metrics;
 pub mod ports;
 pub mod sweep;
 
 pub use cleanup::{plan_cleanup, run_cleanup, CleanupReport, CleanupRules, PlanEntry};
 pub use config::TrackerConfig;
+pub use handler::{handle, parse_action, Action, TrackError};
 pub use ports::{Diagnose, ModelInfo, ModelRegistry, Usage};
 pub use sweep::{sweep, SweepReport, Tracker};
