@@ -3,6 +3,7 @@
 
 mod check;
 mod import;
+mod track;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,6 +33,11 @@ enum Command {
     /// weights and the caller can start the import: every policy of the cross-account
     /// chain, evaluated as AWS does, with the statement to add for each denial.
     Check(check::Args),
+    /// The ledger's imports and the account's latest import jobs (hosting account).
+    Status(track::StatusArgs),
+    /// Plan (default) or apply the removal of idle imported models, by the tracker's
+    /// rules (FERRY_CLEANUP_*); S3 artifacts are never touched.
+    Cleanup(track::CleanupArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Check(args) => check::run(args).await,
+            Command::Status(args) => track::status(args).await,
+            Command::Cleanup(args) => track::cleanup(args).await,
         }
     });
     match result {

@@ -194,7 +194,12 @@ impl ModelRegistry for BedrockImports {
                     .and_then(|u| u.custom_model_units_per_model_copy())
                     .and_then(|u| u32::try_from(u).ok()),
             })),
-            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(port_error("bedrock:GetImportedModel", &e)),
         }
     }
@@ -242,5 +247,36 @@ impl ModelRegistry for BedrockImports {
             .await
             .map(|_| ())
             .map_err(|e| port_error("bedrock:DeleteImportedModel", &e))
+    }
+}
+
+impl BedrockImports {
+    /// The account's most recent import jobs (newest first), for `ferry status`.
+    pub async fn recent_jobs(&self, limit: i32) -> Result<Vec<(JobInfo, u64)>, PortError> {
+        let out = self
+            .client
+            .list_model_import_jobs()
+            .sort_by(aws_sdk_bedrock::types::SortJobsBy::CreationTime)
+            .sort_order(aws_sdk_bedrock::types::SortOrder::Descending)
+            .max_results(limit)
+            .send()
+            .await
+            .map_err(|e| port_error("bedrock:ListModelImportJobs", &e))?;
+        Ok(out
+            .model_import_job_summaries()
+            .iter()
+            .map(|job| {
+                (
+                    JobInfo {
+                        job_arn: job.job_arn().to_owned(),
+                        job_name: job.job_name().to_owned(),
+                        status: status(job.status()),
+                        imported_model_arn: job.imported_model_arn().map(str::to_owned),
+                        failure_message: None,
+                    },
+                    epoch(job.creation_time()),
+                )
+            })
+            .collect())
     }
 }

@@ -1,0 +1,211 @@
+//! `ferry status` and `ferry cleanup`: the hosting account's view, with the tracker's
+//! configuration (`FERRY_*`) and the caller's hosting-account credentials.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use ferry_aws::{aws_tracker, BedrockImports, DynamoLedger};
+use ferry_core::import::{ImportState, JobStatus, Ledger, LedgerItem};
+use ferry_core::track::{run_cleanup, TrackerConfig};
+use serde_json::json;
+
+use crate::Format;
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The ledger table (default: FERRY_LEDGER_TABLE)
+    #[arg(long, env = "FERRY_LEDGER_TABLE")]
+    ledger_table: String,
+    /// How many of the account's latest import jobs to show
+    #[arg(long, default_value_t = 10)]
+    jobs: i32,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+pub struct CleanupArgs {
+    /// Plan only, delete nothing (the default)
+    #[arg(long, conflicts_with = "apply")]
+    dry_run: bool,
+    /// Delete the models the plan marks, record and announce each deletion
+    #[arg(long)]
+    apply: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+const STATES: [ImportState; 7] = [
+    ImportState::Pending,
+    ImportState::Submitted,
+    ImportState::Completed,
+    ImportState::Failed,
+    ImportState::Rejected,
+    ImportState::Deleted,
+    ImportState::Foreign,
+];
+
+fn age(now: u64, then: u64) -> String {
+    let secs = now.saturating_sub(then);
+    match secs {
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn first_line(text: Option<&str>, max: usize) -> String {
+    let line = text.unwrap_or("").lines().next().unwrap_or("");
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max - 1).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+pub async fn status(args: StatusArgs) -> Result<ExitCode> {
+    let sdk = ferry_aws::load_sdk_config().await;
+    let ledger = DynamoLedger::new(aws_sdk_dynamodb::Client::new(&sdk), &args.ledger_table);
+    let bedrock = BedrockImports::new(aws_sdk_bedrock::Client::new(&sdk));
+    let mut items: Vec<LedgerItem> = Vec::new();
+    for state in STATES {
+        items.extend(
+            ledger
+                .items_in_state(state)
+                .await
+                .with_context(|| format!("reading the ledger {}", args.ledger_table))?,
+        );
+    }
+    items.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+    // The ledger is worth showing even when Bedrock cannot be asked.
+    let (jobs, jobs_error) = match bedrock.recent_jobs(args.jobs.clamp(1, 1000)).await {
+        Ok(jobs) => (jobs, None),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("could not list the account's import jobs: {e}")),
+        ),
+    };
+    let now = ferry_core::time::now_secs();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let jobs: Vec<_> = jobs
+                .iter()
+                .map(|(job, created)| {
+                    json!({
+                        "job_name": job.job_name, "job_arn": job.job_arn, "status": job.status,
+                        "imported_model_arn": job.imported_model_arn,
+                        "created_at": ferry_core::time::rfc3339(*created),
+                        "ferry": items.iter().any(|i| i.job_arn.as_deref() == Some(&job.job_arn)),
+                    })
+                })
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"items": items, "jobs": jobs, "jobs_error": jobs_error})
+                )?
+            )?;
+        }
+        Format::Text => {
+            writeln!(
+                out,
+                "{:<28} {:<10} {:>5}  {:<32} failure",
+                "model", "state", "age", "job"
+            )?;
+            for i in &items {
+                writeln!(
+                    out,
+                    "{:<28} {:<10} {:>5}  {:<32} {}",
+                    first_line(Some(&i.slug), 28),
+                    i.state.as_str(),
+                    age(now, i.created_at),
+                    first_line(Some(&i.name), 32),
+                    first_line(i.failure.as_deref(), 60)
+                )?;
+            }
+            if items.is_empty() {
+                writeln!(out, "(the ledger is empty)")?;
+            }
+            writeln!(out, "\nlatest import jobs of the account:")?;
+            for (job, created) in &jobs {
+                let status = match job.status {
+                    JobStatus::InProgress => "InProgress",
+                    JobStatus::Completed => "Completed",
+                    JobStatus::Failed => "Failed",
+                };
+                let ours = items
+                    .iter()
+                    .any(|i| i.job_arn.as_deref() == Some(&job.job_arn));
+                writeln!(
+                    out,
+                    "  {:<40} {:<10} {:>5}{}",
+                    job.job_name,
+                    status,
+                    age(now, *created),
+                    if ours { "" } else { "  (not started by Ferry)" }
+                )?;
+            }
+            match &jobs_error {
+                Some(e) => writeln!(out, "  {e}")?,
+                None if jobs.is_empty() => writeln!(out, "  (none)")?,
+                None => {}
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::from(if jobs_error.is_some() { 1 } else { 0 }))
+}
+
+pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {
+    let config = TrackerConfig::from_env(|name| std::env::var(name).ok())?;
+    let sdk = ferry_aws::load_sdk_config().await;
+    let tracker = aws_tracker(&sdk, &config);
+    let dry_run = !args.apply;
+    let now = ferry_core::time::now_secs();
+    let report = run_cleanup(
+        &tracker.hosting,
+        &tracker.models,
+        &tracker.usage,
+        &config.cleanup,
+        dry_run,
+        None,
+        now,
+    )
+    .await?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        Format::Text => {
+            for e in &report.plan {
+                let action = match (e.delete, dry_run) {
+                    (true, true) => "would delete",
+                    (true, false) if report.deleted.contains(&e.arn) => "deleted",
+                    (true, false) => "NOT deleted",
+                    (false, _) => "keep",
+                };
+                writeln!(
+                    out,
+                    "{action:<12} {:<40} {:>4}d  {}",
+                    e.name, e.age_days, e.reason
+                )?;
+            }
+            if report.plan.is_empty() {
+                writeln!(out, "(no imported models)")?;
+            }
+            if dry_run {
+                writeln!(
+                    out,
+                    "\ndry run: nothing was deleted; run with --apply to delete"
+                )?;
+            }
+            for err in &report.errors {
+                writeln!(out, "error: {err}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::from(if report.errors.is_empty() { 0 } else { 1 }))
+}

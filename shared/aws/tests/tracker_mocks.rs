@@ -1,0 +1,145 @@
+//! The tracker's adapters with aws-smithy-mocks (Bedrock's imported models, CloudWatch
+//! usage), and a sweep whose ledger is DynamoDB in moto on loopback.
+
+use aws_sdk_bedrock::operation::get_imported_model::GetImportedModelOutput;
+use aws_sdk_bedrock::operation::list_imported_models::ListImportedModelsOutput;
+use aws_sdk_bedrock::operation::list_model_import_jobs::ListModelImportJobsOutput;
+use aws_sdk_bedrock::operation::list_tags_for_resource::ListTagsForResourceOutput;
+use aws_sdk_bedrock::types::error::ResourceNotFoundException;
+use aws_sdk_bedrock::types::{CustomModelUnits, ImportedModelSummary, ModelImportJobStatus, Tag};
+use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+use aws_sdk_cloudwatch::types::Datapoint;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_types::DateTime;
+use ferry_aws::{BedrockImports, CloudWatchUsage};
+use ferry_core::track::{ModelRegistry, Usage};
+
+const MODEL: &str = "arn:aws:bedrock:us-east-1:777788889999:imported-model/abcdefabcdef";
+
+#[tokio::test]
+async fn imported_models_are_read_with_details_and_tags() {
+    let get = mock!(aws_sdk_bedrock::Client::get_imported_model)
+        .match_requests(|r| r.model_identifier() == Some(MODEL))
+        .then_output(|| {
+            GetImportedModelOutput::builder()
+                .model_arn(MODEL)
+                .model_name("llama-20261122-abcdef12")
+                .model_architecture("LlamaForCausalLM")
+                .creation_time(DateTime::from_secs(1_700_000_000))
+                .custom_model_units(
+                    CustomModelUnits::builder()
+                        .custom_model_units_per_model_copy(2)
+                        .build(),
+                )
+                .build()
+        });
+    let missing = mock!(aws_sdk_bedrock::Client::get_imported_model)
+        .match_requests(|r| r.model_identifier() == Some("gone"))
+        .then_error(|| {
+            aws_sdk_bedrock::operation::get_imported_model::GetImportedModelError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().message("no model").build(),
+            )
+        });
+    let list = mock!(aws_sdk_bedrock::Client::list_imported_models).then_output(|| {
+        ListImportedModelsOutput::builder()
+            .model_summaries(
+                ImportedModelSummary::builder()
+                    .model_arn(MODEL)
+                    .model_name("llama-20261122-abcdef12")
+                    .creation_time(DateTime::from_secs(1_700_000_000))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let tags = mock!(aws_sdk_bedrock::Client::list_tags_for_resource)
+        .match_requests(|r| r.resource_arn() == Some(MODEL))
+        .then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tags(
+                    Tag::builder()
+                        .key("ferry:protect")
+                        .value("true")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let delete = mock!(aws_sdk_bedrock::Client::delete_imported_model)
+        .match_requests(|r| r.model_identifier() == Some(MODEL))
+        .then_output(|| {
+            aws_sdk_bedrock::operation::delete_imported_model::DeleteImportedModelOutput::builder()
+                .build()
+        });
+    let bedrock = BedrockImports::new(mock_client!(
+        aws_sdk_bedrock,
+        RuleMode::MatchAny,
+        [&get, &missing, &list, &tags, &delete]
+    ));
+    let model = bedrock.get_model(MODEL).await.unwrap().unwrap();
+    assert_eq!(model.architecture.as_deref(), Some("LlamaForCausalLM"));
+    assert_eq!(model.custom_model_units, Some(2));
+    assert_eq!(model.created_at, 1_700_000_000);
+    assert_eq!(bedrock.get_model("gone").await.unwrap(), None);
+    let models = bedrock.list_models().await.unwrap();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].tag("ferry:protect"), Some("true"));
+    bedrock.delete_model(MODEL).await.unwrap();
+    assert_eq!(delete.num_calls(), 1);
+    assert_eq!(tags.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn usage_sums_the_daily_invocations_of_the_model() {
+    let stats = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+        .match_requests(|r| {
+            r.namespace() == Some("AWS/Bedrock")
+                && r.metric_name() == Some("Invocations")
+                && r.dimensions()
+                    .iter()
+                    .any(|d| d.name() == Some("ModelId") && d.value() == Some(MODEL))
+                && r.period() == Some(86_400)
+                && r.start_time().map(|t| t.secs()) == Some(1_000_000)
+                && r.end_time().map(|t| t.secs()) == Some(2_209_600)
+        })
+        .then_output(|| {
+            GetMetricStatisticsOutput::builder()
+                .datapoints(Datapoint::builder().sum(3.0).build())
+                .datapoints(Datapoint::builder().sum(4.0).build())
+                .build()
+        });
+    let usage = CloudWatchUsage::new(mock_client!(aws_sdk_cloudwatch, [&stats]));
+    assert_eq!(
+        usage
+            .invocations(MODEL, 1_000_000, 2_209_600)
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(stats.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn recent_jobs_list_newest_first_for_status() {
+    let jobs = mock!(aws_sdk_bedrock::Client::list_model_import_jobs)
+        .match_requests(|r| r.max_results() == Some(5))
+        .then_output(|| {
+            ListModelImportJobsOutput::builder()
+                .model_import_job_summaries(
+                    aws_sdk_bedrock::types::ModelImportJobSummary::builder()
+                        .job_arn(
+                            "arn:aws:bedrock:us-east-1:777788889999:model-import-job/aaaaaaaaaaaa",
+                        )
+                        .job_name("m-20261122-abcdef12")
+                        .status(ModelImportJobStatus::Completed)
+                        .creation_time(DateTime::from_secs(1_700_000_000))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let bedrock = BedrockImports::new(mock_client!(aws_sdk_bedrock, [&jobs]));
+    let listed = bedrock.recent_jobs(5).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1, 1_700_000_000);
+}
