@@ -143,3 +143,153 @@ async fn recent_jobs_list_newest_first_for_status() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].1, 1_700_000_000);
 }
+
+/// A sweep over the real adapters: the ledger in DynamoDB and alerts on SNS (moto),
+/// Bedrock and CloudWatch mocked. A completed job is recorded with its model's
+/// details, announced, and the queued import starts.
+#[tokio::test]
+async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
+    use aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobOutput;
+    use ferry_aws::{DynamoLedger, SnsAlerts};
+    use ferry_core::import::{Hosting, ImportState, Ledger, LedgerItem};
+    use ferry_core::track::{sweep, Tracker, TrackerConfig};
+
+    struct Current;
+    impl ferry_core::import::ContentCheck for Current {
+        async fn still_current(
+            &self,
+            _: &LedgerItem,
+        ) -> Result<bool, ferry_core::import::PortError> {
+            Ok(true)
+        }
+    }
+    struct NoDiagnosis;
+    impl ferry_core::track::Diagnose for NoDiagnosis {
+        async fn diagnose(&self, _: &LedgerItem) -> Option<String> {
+            None
+        }
+    }
+
+    let moto = ferry_testkit::moto::MotoServer::start().unwrap();
+    let sdk = moto.sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    ferry_testkit::hosting::create_ledger_table(&dynamo, "ferry-ledger")
+        .await
+        .unwrap();
+    let topic = aws_sdk_sns::Client::new(&sdk)
+        .create_topic()
+        .name("ferry-alerts")
+        .send()
+        .await
+        .unwrap();
+    let ledger = DynamoLedger::new(dynamo, "ferry-ledger");
+    let now = ferry_core::time::now_secs();
+    let job_arn = "arn:aws:bedrock:us-east-1:777788889999:model-import-job/aaaaaaaaaaaa";
+    let base = LedgerItem {
+        fingerprint: "fp-a".into(),
+        state: ImportState::Submitted,
+        source_uri: "s3://research/fine-tunes/a/".into(),
+        slug: "a".into(),
+        name: "a-20261122-aaaaaaaa".into(),
+        created_at: now - 900,
+        updated_at: now - 900,
+        submitted_at: Some(now - 900),
+        finished_at: None,
+        job_arn: Some(job_arn.into()),
+        model_arn: None,
+        failure: None,
+        attempts: 1,
+        alerted: false,
+        lease_until: None,
+        retry: 0,
+        architecture: None,
+        custom_model_units: None,
+    };
+    ledger.insert_new(&base).await.unwrap();
+    let queued = LedgerItem {
+        fingerprint: "fp-b".into(),
+        state: ImportState::Pending,
+        name: "b-20261122-bbbbbbbb".into(),
+        slug: "b".into(),
+        source_uri: "s3://research/fine-tunes/b/".into(),
+        submitted_at: None,
+        job_arn: None,
+        attempts: 0,
+        ..base.clone()
+    };
+    ledger.insert_new(&queued).await.unwrap();
+
+    let get_job = mock!(aws_sdk_bedrock::Client::get_model_import_job)
+        .match_requests(move |r| r.job_identifier() == Some(job_arn))
+        .then_output(move || {
+            aws_sdk_bedrock::operation::get_model_import_job::GetModelImportJobOutput::builder()
+                .job_arn(job_arn)
+                .job_name("a-20261122-aaaaaaaa")
+                .status(ModelImportJobStatus::Completed)
+                .imported_model_arn(MODEL)
+                .build()
+        });
+    let get_model = mock!(aws_sdk_bedrock::Client::get_imported_model).then_output(|| {
+        GetImportedModelOutput::builder()
+            .model_arn(MODEL)
+            .model_architecture("MistralForCausalLM")
+            .custom_model_units(
+                CustomModelUnits::builder()
+                    .custom_model_units_per_model_copy(1)
+                    .build(),
+            )
+            .build()
+    });
+    let running = mock!(aws_sdk_bedrock::Client::list_model_import_jobs)
+        .then_output(|| ListModelImportJobsOutput::builder().build());
+    let models = mock!(aws_sdk_bedrock::Client::list_imported_models)
+        .then_output(|| ListImportedModelsOutput::builder().build());
+    let create = mock!(aws_sdk_bedrock::Client::create_model_import_job)
+        .match_requests(|r| r.job_name() == Some("b-20261122-bbbbbbbb"))
+        .then_output(|| {
+            CreateModelImportJobOutput::builder()
+                .job_arn("arn:aws:bedrock:us-east-1:777788889999:model-import-job/bbbbbbbbbbbb")
+                .build()
+                .unwrap()
+        });
+    let bedrock = BedrockImports::new(mock_client!(
+        aws_sdk_bedrock,
+        RuleMode::MatchAny,
+        [&get_job, &get_model, &running, &models, &create]
+    ));
+    let stats = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+        .then_output(|| GetMetricStatisticsOutput::builder().build());
+    let tracker = Tracker {
+        hosting: Hosting {
+            ledger: ledger.clone(),
+            imports: bedrock.clone(),
+            alerts: SnsAlerts::new(aws_sdk_sns::Client::new(&sdk), topic.topic_arn().unwrap()),
+        },
+        models: bedrock,
+        usage: CloudWatchUsage::new(mock_client!(aws_sdk_cloudwatch, [&stats])),
+        content: Current,
+        diagnose: NoDiagnosis,
+    };
+    let config = TrackerConfig::from_env(|k| {
+        match k {
+            "FERRY_LEDGER_TABLE" => Some("ferry-ledger"),
+            "FERRY_ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:ferry-alerts"),
+            "FERRY_EXECUTION_ROLE_ARN" => Some("arn:aws:iam::777788889999:role/Exec"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    })
+    .unwrap();
+    let report = sweep(&tracker, &config, now).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.completed, ["a-20261122-aaaaaaaa"]);
+    let a = ledger.get("fp-a").await.unwrap().unwrap();
+    assert_eq!(a.state, ImportState::Completed);
+    assert_eq!(a.architecture.as_deref(), Some("MistralForCausalLM"));
+    assert_eq!(a.model_arn.as_deref(), Some(MODEL));
+    assert!(a.alerted, "the completion notice went out on SNS");
+    let b = ledger.get("fp-b").await.unwrap().unwrap();
+    assert_eq!(b.state, ImportState::Submitted);
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(stats.num_calls(), 0, "no usage read without quota pressure");
+}
