@@ -123,6 +123,7 @@ pub async fn handle<C: Connect>(
         Invocation::Objects(objects) => {
             let mut done = BTreeSet::new();
             let decisions = process_objects(&objects, connect, config, &mut done).await?;
+            emit_metrics(&decisions);
             Ok(json!({"decisions": decisions}))
         }
         Invocation::Sqs(messages) => {
@@ -158,6 +159,7 @@ pub async fn handle<C: Connect>(
                     messages.len()
                 )));
             }
+            emit_metrics(&decisions);
             Ok(json!({"batchItemFailures": failures, "decisions": decisions}))
         }
     }
@@ -540,6 +542,42 @@ fn new_item(
     }
 }
 
+/// The importer's share of Ferry's metrics, one EMF line per invocation that decided
+/// something (the tracker counts completions and failures of running jobs).
+pub fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metrics::Metric> {
+    use crate::track::metrics::Metric;
+    let count = |pred: fn(&Decision) -> bool| decisions.iter().filter(|d| pred(d)).count();
+    vec![
+        Metric::count(
+            "ImportsStarted",
+            count(|d| matches!(d, Decision::Started { .. })),
+        ),
+        Metric::count(
+            "ImportsQueued",
+            count(|d| matches!(d, Decision::Queued { .. })),
+        ),
+        Metric::count(
+            "ImportsRejected",
+            count(|d| matches!(d, Decision::Rejected { .. } | Decision::AccessDenied { .. })),
+        ),
+        Metric::count(
+            "ImportsFailed",
+            count(|d| matches!(d, Decision::Failed { .. })),
+        ),
+    ]
+}
+
+fn emit_metrics(decisions: &[Decision]) {
+    if decisions.is_empty() {
+        return;
+    }
+    let now_ms = now_secs() * 1000;
+    println!(
+        "{}",
+        crate::track::metrics::emf_line(&decision_metrics(decisions), now_ms)
+    );
+}
+
 /// One structured line per decision: fingerprint, folder, decision, reason.
 fn log_decision(decision: &Decision) {
     let (folder, fingerprint, reason) = match decision {
@@ -608,6 +646,33 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decisions_count_into_metrics() {
+        let f = || "f".to_owned();
+        let decisions = [
+            Decision::Started {
+                folder: f(),
+                fingerprint: f(),
+                job_arn: f(),
+            },
+            Decision::AccessDenied {
+                folder: f(),
+                fingerprint: f(),
+                denied: vec![],
+            },
+            Decision::Rejected {
+                folder: f(),
+                fingerprint: f(),
+                errors: 2,
+            },
+        ];
+        let metrics = decision_metrics(&decisions);
+        let value = |name: &str| metrics.iter().find(|m| m.name == name).map(|m| m.values[0]);
+        assert_eq!(value("ImportsStarted"), Some(1.0));
+        assert_eq!(value("ImportsRejected"), Some(2.0));
+        assert_eq!(value("ImportsFailed"), Some(0.0));
+    }
 
     #[test]
     fn decision_names_are_the_serialized_tags() {
