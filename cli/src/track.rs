@@ -97,7 +97,7 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
                         "job_name": job.job_name, "job_arn": job.job_arn, "status": job.status,
                         "imported_model_arn": job.imported_model_arn,
                         "created_at": ferry_core::time::rfc3339(*created),
-                        "ferry": items.iter().any(|i| i.job_arn.as_deref() == Some(&job.job_arn)),
+                        "ferry": items.iter().any(|i| i.state != ImportState::Foreign && i.job_arn.as_deref() == Some(&job.job_arn)),
                     })
                 })
                 .collect();
@@ -136,9 +136,9 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
                     JobStatus::Completed => "Completed",
                     JobStatus::Failed => "Failed",
                 };
-                let ours = items
-                    .iter()
-                    .any(|i| i.job_arn.as_deref() == Some(&job.job_arn));
+                let ours = items.iter().any(|i| {
+                    i.state != ImportState::Foreign && i.job_arn.as_deref() == Some(&job.job_arn)
+                });
                 writeln!(
                     out,
                     "  {:<40} {:<10} {:>5}{}",
@@ -156,7 +156,11 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(ExitCode::from(if jobs_error.is_some() { 1 } else { 0 }))
+    Ok(ExitCode::from(if jobs_error.is_some() {
+        crate::EXIT_UNUSABLE
+    } else {
+        0
+    }))
 }
 
 pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {

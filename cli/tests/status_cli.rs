@@ -68,7 +68,7 @@ async fn status_shows_every_ledger_item_even_without_bedrock() {
     };
     let out = run("text");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "Bedrock unreachable: {text}");
+    assert_eq!(out.status.code(), Some(2), "Bedrock unreachable: {text}");
     assert!(text.contains("llama"), "{text}");
     assert!(text.contains("Pending"), "{text}");
     assert!(text.contains("Rejected"), "{text}");

@@ -931,3 +931,43 @@ async fn a_deny_on_the_network_path_does_not_reject_the_import() {
         .unwrap();
     assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
 }
+
+#[tokio::test]
+async fn a_model_cleanup_deleted_is_imported_again_on_request() {
+    use ferry_core::import::{Ledger, LedgerUpdate};
+    let world = World::default();
+    let config = config(None);
+    for (key, bytes) in model_files("m", "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+    handle(&s3_event("fine-tunes/m/config.json"), &world, &config)
+        .await
+        .unwrap();
+    let item = world.ledger.items()[0].clone();
+    for (from, to) in [
+        (ImportState::Submitted, ImportState::Completed),
+        (ImportState::Completed, ImportState::Deleted),
+    ] {
+        let update = LedgerUpdate {
+            state: Some(to),
+            now: 1,
+            failure: Some("deleted by cleanup: idle".into()),
+            ..Default::default()
+        };
+        assert!(world
+            .ledger
+            .transition(&item.fingerprint, from, &update)
+            .await
+            .unwrap());
+    }
+    world.bedrock.0.lock().unwrap().running = None;
+    let uri = S3Uri::parse("s3://research/fine-tunes/m/").unwrap();
+    let decision = retry_failed(&uri, &world, &config).await.unwrap();
+    assert!(
+        matches!(decision, ferry_core::import::Decision::Started { .. }),
+        "{decision:?}"
+    );
+    let again = world.ledger.items()[0].clone();
+    assert_eq!(again.name, format!("{}-r1", item.name));
+    assert_eq!(again.failure.as_deref(), Some(""));
+}

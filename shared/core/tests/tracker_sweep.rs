@@ -27,6 +27,8 @@ struct BedrockState {
     failing_gets: Vec<String>,
     models: Vec<ModelInfo>,
     deleted: Vec<String>,
+    /// The imported-models quota Bedrock enforces on Create.
+    quota: Option<usize>,
 }
 
 impl Bedrock {
@@ -74,7 +76,15 @@ impl ImportService for Bedrock {
             .cloned())
     }
     async fn create_job(&self, request: &ImportRequest) -> Result<CreateOutcome, PortError> {
-        self.0.lock().unwrap().created.push(request.clone());
+        {
+            let mut state = self.0.lock().unwrap();
+            state.created.push(request.clone());
+            if state.quota.is_some_and(|q| state.models.len() >= q) {
+                return Ok(CreateOutcome::SlotBusy(
+                    "ServiceQuotaExceededException: imported models".into(),
+                ));
+            }
+        }
         self.job(&request.job_name, JobStatus::InProgress, None);
         Ok(CreateOutcome::Started {
             job_arn: format!(
@@ -379,24 +389,26 @@ async fn a_lost_failure_alert_is_sent_again_exactly_once() {
     assert_eq!(w.hosting.alerts.subjects(), ["Ferry: import of a failed"]);
 }
 
-#[tokio::test]
-async fn quota_pressure_frees_the_idlest_candidate_before_starting() {
+async fn quota_world() -> World {
     let w = world();
     w.models.model("busy", 40, true);
     w.models.model("idle-old", 60, true);
     w.models.model("theirs", 90, false);
     w.usage.0.lock().unwrap().insert("busy".into(), 12);
-    // Each Ferry model is the only version of its group: keep none so they can go.
-    let mut config = config();
-    config.cleanup.keep_newest = 0;
     item(&w, "next", ImportState::Pending, NOW - 60).await;
-    let report = sweep(&w, &config, NOW).await;
+    w
+}
+
+fn assert_freed_idle_old(w: &World, report: &ferry_core::track::SweepReport) {
     assert_eq!(report.freed.len(), 1, "{report:?}");
     assert!(report.freed[0].ends_with("/idle-old"));
-    assert!(matches!(
-        report.start,
-        Some(ferry_core::import::StartResult::Started { .. })
-    ));
+    assert!(
+        matches!(
+            report.start,
+            Some(ferry_core::import::StartResult::Started { .. })
+        ),
+        "{report:?}"
+    );
     let record = w
         .hosting
         .ledger
@@ -410,6 +422,54 @@ async fn quota_pressure_frees_the_idlest_candidate_before_starting() {
         .alerts
         .subjects()
         .contains(&"Ferry: deleted idle model idle-old".to_owned()));
+}
+
+#[tokio::test]
+async fn a_quota_refusal_frees_the_idlest_candidate_and_starts() {
+    let w = quota_world().await;
+    w.models.0.lock().unwrap().quota = Some(3);
+    // Each Ferry model is the only version of its folder: keep none so they can go.
+    let mut config = config();
+    config.cleanup.keep_newest = 0;
+    let report = sweep(&w, &config, NOW).await;
+    assert_freed_idle_old(&w, &report);
+}
+
+#[tokio::test]
+async fn a_configured_quota_frees_a_model_before_the_queue_exceeds_it() {
+    let w = quota_world().await;
+    let mut config = config();
+    config.cleanup.keep_newest = 0;
+    config.models_quota = Some(3);
+    let report = sweep(&w, &config, NOW).await;
+    assert_freed_idle_old(&w, &report);
+    assert_eq!(
+        w.models.0.lock().unwrap().created.len(),
+        1,
+        "freed first, one Create"
+    );
+}
+
+#[tokio::test]
+async fn without_quota_pressure_nothing_is_freed() {
+    let w = quota_world().await;
+    let mut config = config();
+    config.cleanup.keep_newest = 0;
+    let report = sweep(&w, &config, NOW).await;
+    assert!(report.freed.is_empty());
+    assert!(w.models.0.lock().unwrap().deleted.is_empty());
+}
+
+#[tokio::test]
+async fn ferrys_own_job_still_pending_in_the_ledger_is_not_foreign() {
+    // The job was created but the ledger still says Pending (the Submitted write has
+    // not landed): not a foreign job.
+    let w = world();
+    item(&w, "a", ImportState::Pending, NOW - 60).await;
+    w.models.job("a", JobStatus::InProgress, None);
+    let report = sweep(&w, &config(), NOW).await;
+    assert!(report.foreign_job.is_none(), "{report:?}");
+    assert!(w.hosting.alerts.subjects().is_empty());
 }
 
 #[tokio::test]

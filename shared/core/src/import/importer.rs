@@ -414,8 +414,9 @@ impl<C: Connect> ContentCheck for FolderContent<'_, C> {
     }
 }
 
-/// `ferry import --retry`: puts a Failed item back in the queue under a new name and
-/// token (Bedrock keeps the failed job's name), then starts the queue.
+/// `ferry import --retry`: puts a Failed item (or one whose model cleanup deleted) back
+/// in the queue under a new name and token (Bedrock keeps the old job's name), then
+/// starts the queue.
 pub async fn retry_failed<C: Connect>(
     uri: &S3Uri,
     connect: &C,
@@ -432,7 +433,8 @@ pub async fn retry_failed<C: Connect>(
     if item.state == ImportState::Rejected && is_access_failure(item.failure.as_deref()) {
         return recheck_access(uri, connect, config, &hosting, item).await;
     }
-    if item.state != ImportState::Failed {
+    // A Failed import, or a model cleanup deleted: again, under a new name.
+    if !matches!(item.state, ImportState::Failed | ImportState::Deleted) {
         return Ok(Decision::Duplicate {
             folder: folder_name,
             fingerprint,
@@ -445,13 +447,15 @@ pub async fn retry_failed<C: Connect>(
         now: crate::time::now_secs(),
         set_name: Some(super::start::retry_name(&identity.name, retry)),
         add_retry: true,
+        // Cleared: a Pending item with a failure text is one that waits for a limit.
+        failure: Some(String::new()),
         set_alerted: Some(false),
         set_lease: Some(0),
         ..Default::default()
     };
     if !hosting
         .ledger
-        .transition(&fingerprint, ImportState::Failed, &requeue)
+        .transition(&fingerprint, item.state, &requeue)
         .await?
     {
         return Ok(Decision::Duplicate {

@@ -112,6 +112,22 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>
     let update = match outcome {
         Ok(CreateOutcome::Started { job_arn }) => submitted(now, job_arn),
         Ok(CreateOutcome::SlotBusy(reason)) => {
+            // ListModelImportJobs lags behind a Create: a job another handler just
+            // started is the one-job limit, not the models quota.
+            if let Ok(Some(job)) = hosting.imports.running_job().await {
+                let release = LedgerUpdate {
+                    now,
+                    set_lease: Some(0),
+                    ..Default::default()
+                };
+                hosting
+                    .ledger
+                    .transition(&fingerprint, ImportState::Pending, &release)
+                    .await?;
+                return Ok(StartResult::SlotBusy {
+                    reason: format!("job {} is in progress", job.job_name),
+                });
+            }
             // No job was running a moment ago: the imported-models quota is the likely
             // limit, which no amount of waiting fixes. Say so once.
             let blocked = format!(

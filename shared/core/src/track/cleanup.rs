@@ -60,31 +60,36 @@ fn protected(model: &ModelInfo) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// The model a version belongs to: the `ferry:model` tag; else the name without
-/// Ferry's date and hash (`llama-ft-20261122-abcdef12` → `llama-ft`) or without
-/// trailing version numbers (`legacy-2`, `chat-v3` → `legacy`, `chat`).
+/// The model a version belongs to. Ferry's imports: their source folder (the
+/// `ferry:source` tag; `ferry:model` for older imports). Other models: the name
+/// without Ferry's date and hash or a trailing `-vN` (`chat-v3` → `chat`), in a
+/// namespace of their own so that a model outside Ferry never counts as a newer
+/// version of one of Ferry's.
 fn group_of(model: &ModelInfo) -> String {
-    if let Some(slug) = model.tag("ferry:model") {
-        return slug.to_owned();
+    if let Some(source) = model
+        .tag("ferry:source")
+        .or_else(|| model.tag("ferry:model"))
+    {
+        return format!("ferry:{source}");
     }
     let parts: Vec<&str> = model.name.rsplitn(3, '-').collect();
     if let [_, date, stem] = parts.as_slice() {
         if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
-            return (*stem).to_owned();
+            return format!("name:{stem}");
         }
     }
-    let is_version = |segment: &str| {
-        let digits = segment.strip_prefix('v').unwrap_or(segment);
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    let stem = match model.name.rsplit_once('-') {
+        Some((head, last))
+            if !head.is_empty()
+                && last.len() > 1
+                && last.starts_with('v')
+                && last[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            head
+        }
+        _ => model.name.as_str(),
     };
-    let mut stem = model.name.as_str();
-    while let Some((head, last)) = stem.rsplit_once('-') {
-        if head.is_empty() || !is_version(last) {
-            break;
-        }
-        stem = head;
-    }
-    stem.to_owned()
+    format!("name:{stem}")
 }
 
 /// Whether the model needs its usage looked up (every other rule lets it go).
@@ -98,11 +103,12 @@ pub fn needs_usage(model: &ModelInfo, rules: &CleanupRules, now: u64) -> bool {
 pub fn plan_cleanup(models: &[ModelFacts], rules: &CleanupRules, now: u64) -> Vec<PlanEntry> {
     let day = 24 * 3600;
     let idle_days = rules.idle_secs / day;
-    // Rank within each group, newest first.
+    // Rank within each group, newest first, among the models cleanup may touch.
     let mut newer_than: Vec<usize> = vec![0; models.len()];
     for (i, a) in models.iter().enumerate() {
         newer_than[i] = models
             .iter()
+            .filter(|b| in_scope(&b.model, rules))
             .filter(|b| group_of(&b.model) == group_of(&a.model))
             .filter(|b| (b.model.created_at, &b.model.arn) > (a.model.created_at, &a.model.arn))
             .count();
@@ -383,8 +389,13 @@ mod tests {
                 false,
                 "not imported by Ferry",
             ),
-            (model("legacy-1", 90, &[]), Some(0), true, "no invocations"),
-            (model("legacy-2", 10, &[]), Some(0), false, "newest"),
+            (
+                model("legacy-chat-v1", 90, &[]),
+                Some(0),
+                true,
+                "no invocations",
+            ),
+            (model("legacy-chat-v2", 10, &[]), Some(0), false, "newest"),
             (
                 model(
                     "prot",
@@ -453,13 +464,40 @@ mod tests {
 
     #[test]
     fn groups_come_from_ferry_names_when_untagged() {
-        assert_eq!(
-            group_of(&model("llama-ft-20261122-abcdef12", 1, &[])),
-            "llama-ft"
-        );
-        assert_eq!(group_of(&model("custom", 1, &[])), "custom");
-        assert_eq!(group_of(&model("a-b-c", 1, &[])), "a-b-c");
-        assert_eq!(group_of(&model("legacy-2", 1, &[])), "legacy");
-        assert_eq!(group_of(&model("chat-7b-v3", 1, &[])), "chat-7b");
+        let group = |name: &str| group_of(&model(name, 1, &[]));
+        assert_eq!(group("llama-ft-20261122-abcdef12"), "name:llama-ft");
+        assert_eq!(group("custom"), "name:custom");
+        assert_eq!(group("a-b-c"), "name:a-b-c");
+        // Different models, not versions of one.
+        assert_eq!(group("llama-2"), "name:llama-2");
+        assert_eq!(group("chat-7b-v3"), "name:chat-7b");
+        // Two folders with the same slug are two models.
+        let a = model("x", 1, &[("ferry:source", "s3://r/team-a/llama/")]);
+        let b = model("y", 1, &[("ferry:source", "s3://r/team-b/llama/")]);
+        assert_ne!(group_of(&a), group_of(&b));
+    }
+
+    #[test]
+    fn a_model_outside_ferry_is_never_a_newer_version_of_ferrys() {
+        // Ferry's only llama, idle and old; someone's newer model named like Ferry's
+        // but untagged and out of scope: Ferry's stays.
+        let ours = ferry("llama-20261101-aaaaaaaa", "llama", 60);
+        let theirs = model("llama-20261201-bbbbbbbb", 10, &[]);
+        let facts = [
+            ModelFacts {
+                model: ours,
+                invocations: Some(0),
+            },
+            ModelFacts {
+                model: theirs,
+                invocations: Some(0),
+            },
+        ];
+        let plan = plan_cleanup(&facts, &rules(), NOW);
+        let entry = plan
+            .iter()
+            .find(|e| e.name.starts_with("llama-20261101"))
+            .unwrap();
+        assert!(!entry.delete, "{}", entry.reason);
     }
 }

@@ -15,8 +15,10 @@ pub struct TrackerConfig {
     /// A job running longer than this is reported once.
     pub max_job_seconds: u64,
     pub cleanup: CleanupRules,
-    /// The account's imported-models quota (3 by default at AWS).
-    pub models_quota: usize,
+    /// The account's imported-models quota, when configured: a queued import frees a
+    /// model before it would exceed it. Unset: a model is freed only when Bedrock
+    /// refuses a job for the quota.
+    pub models_quota: Option<usize>,
     /// The region of the imports (for the failure diagnosis).
     pub region: Option<String>,
 }
@@ -36,7 +38,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_CLEANUP_IDLE_DAYS", false, "a model with no Invocations in this many days is idle (default 14)"),
     ("FERRY_CLEANUP_KEEP", false, "the newest versions of each model that are always kept (default 1)"),
     ("FERRY_CLEANUP_NAME_PATTERN", false, "also consider models not imported by Ferry whose name matches this pattern (* and ?)"),
-    ("FERRY_IMPORTED_MODELS_QUOTA", false, "the account's imported-models quota (default 3): a queued import frees the idlest candidate first"),
+    ("FERRY_IMPORTED_MODELS_QUOTA", false, "the account's imported-models quota (AWS's default is 3): a queued import frees the idlest candidate before it would exceed it; unset, only when Bedrock refuses a job for the quota"),
 ];
 
 const DAY: u64 = 24 * 3600;
@@ -94,9 +96,21 @@ impl TrackerConfig {
         let min_age_days = number("FERRY_CLEANUP_MIN_AGE_DAYS", 7);
         let idle_days = number("FERRY_CLEANUP_IDLE_DAYS", 14);
         let keep = number("FERRY_CLEANUP_KEEP", 1);
-        let quota = number("FERRY_IMPORTED_MODELS_QUOTA", 3);
-        if idle_days == 0 {
-            problems.push("FERRY_CLEANUP_IDLE_DAYS must be at least 1".into());
+        let quota =
+            get("FERRY_IMPORTED_MODELS_QUOTA").map(|_| number("FERRY_IMPORTED_MODELS_QUOTA", 0));
+        // Bounded so that seconds never overflow (a wrapped minimum age would let
+        // cleanup delete young models).
+        for (name, value, max) in [
+            ("FERRY_MAX_JOB_HOURS", max_job_hours, 24 * 365),
+            ("FERRY_CLEANUP_MIN_AGE_DAYS", min_age_days, 3650),
+            ("FERRY_CLEANUP_IDLE_DAYS", idle_days, 3650),
+        ] {
+            if value == 0 || value > max {
+                problems.push(format!("{name} must be between 1 and {max}, not {value}"));
+            }
+        }
+        if quota == Some(0) {
+            problems.push("FERRY_IMPORTED_MODELS_QUOTA must be at least 1".into());
         }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -118,7 +132,7 @@ impl TrackerConfig {
                 keep_newest: usize::try_from(keep).unwrap_or(usize::MAX),
                 name_pattern: get("FERRY_CLEANUP_NAME_PATTERN"),
             },
-            models_quota: usize::try_from(quota).unwrap_or(usize::MAX),
+            models_quota: quota.map(|q| usize::try_from(q).unwrap_or(usize::MAX)),
             region: get("AWS_REGION"),
         })
     }
@@ -153,7 +167,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.max_job_seconds, 6 * 3600);
         assert_eq!(config.cleanup.keep_newest, 1);
-        assert_eq!(config.models_quota, 3);
+        assert_eq!(config.models_quota, None);
         assert!(config.cleanup.apply && config.notify_completed);
 
         let err = TrackerConfig::from_env(env(&[
@@ -164,6 +178,8 @@ mod tests {
             ),
             ("FERRY_CLEANUP", "maybe"),
             ("FERRY_CLEANUP_IDLE_DAYS", "two"),
+            ("FERRY_CLEANUP_MIN_AGE_DAYS", "99999999999999999"),
+            ("FERRY_MAX_JOB_HOURS", "0"),
         ]))
         .unwrap_err()
         .to_string();
@@ -172,6 +188,8 @@ mod tests {
             "FERRY_ALERT_TOPIC_ARN",
             "FERRY_CLEANUP must be on or off",
             "FERRY_CLEANUP_IDLE_DAYS must be a whole number",
+            "FERRY_CLEANUP_MIN_AGE_DAYS must be between 1 and 3650",
+            "FERRY_MAX_JOB_HOURS must be between 1",
         ] {
             assert!(err.contains(expected), "{expected}: {err}");
         }

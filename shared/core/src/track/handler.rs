@@ -22,8 +22,8 @@ pub enum TrackError {
     Invocation(String),
     #[error("{0}")]
     Port(#[from] PortError),
-    /// The sweep went through every item but some calls failed (retried next sweep).
-    #[error("{} call(s) failed during the sweep: {}", .0.len(), .0.join("; "))]
+    /// Cleanup went through every model but some calls failed.
+    #[error("{} call(s) failed during cleanup: {}", .0.len(), .0.join("; "))]
     Partial(Vec<String>),
 }
 
@@ -74,11 +74,13 @@ where
                 errors = report.errors.len(),
                 "sweep done"
             );
-            if report.errors.is_empty() {
-                Ok(serde_json::to_value(&report).unwrap_or_default())
-            } else {
-                Err(TrackError::Partial(report.errors))
+            // Failed calls are reported (SweepErrors metric, error log lines) but do not
+            // fail the invocation: an async retry would only repeat the sweep, and the
+            // next scheduled sweep retries every item anyway.
+            for error in &report.errors {
+                tracing::error!(%error, "sweep call failed; the next sweep retries it");
             }
+            Ok(serde_json::to_value(&report).unwrap_or_default())
         }
         Action::Cleanup { dry_run } => {
             // FERRY_CLEANUP=off: the schedule only plans.

@@ -55,7 +55,11 @@ impl SweepReport {
         let mut metrics = vec![
             Metric::count("ImportsStarted", started),
             Metric::count("ImportsCompleted", self.completed.len()),
-            Metric::count("ImportsFailed", self.failed.len()),
+            Metric::count(
+                "ImportsFailed",
+                self.failed.len()
+                    + usize::from(matches!(self.start, Some(StartResult::Failed { .. }))),
+            ),
             Metric::count("QueueDepth", self.queue_depth),
             Metric::count("ModelsDeleted", self.freed.len()),
             Metric::count("SweepErrors", self.errors.len()),
@@ -275,16 +279,15 @@ async fn start_queue<L, I, A, M, U, C, D>(
     report.queue_depth = pending.len();
     match hosting.imports.running_job().await {
         Ok(Some(job)) => {
-            let ours = hosting
-                .ledger
-                .items_in_state(ImportState::Submitted)
-                .await
-                .map(|items| {
-                    items.iter().any(|i| {
-                        i.name == job.job_name || i.job_arn.as_deref() == Some(&job.job_arn)
-                    })
-                })
-                .unwrap_or(true);
+            // Ferry's own job may still be Pending in the ledger (its Submitted write
+            // not landed yet, or the index lagging): match both lists, by name and ARN.
+            let submitted = hosting.ledger.items_in_state(ImportState::Submitted).await;
+            let ours = match submitted {
+                Ok(submitted) => submitted.iter().chain(pending.iter()).any(|i| {
+                    i.name == job.job_name || i.job_arn.as_deref() == Some(job.job_arn.as_str())
+                }),
+                Err(_) => true,
+            };
             if !ours {
                 report_foreign(hosting, &job.job_name, &job.job_arn, now, report).await;
             }
@@ -299,36 +302,67 @@ async fn start_queue<L, I, A, M, U, C, D>(
     if pending.is_empty() {
         return;
     }
-    // Quota pressure: the queue would exceed the imported-models quota.
-    match tracker.models.list_models().await {
-        Ok(models) if models.len() >= config.models_quota && config.cleanup.apply => {
-            match run_cleanup(
-                hosting,
-                &tracker.models,
-                &tracker.usage,
-                &config.cleanup,
-                false,
-                Some(1),
-                now,
-            )
-            .await
-            {
-                Ok(cleanup) => {
-                    report.errors.extend(cleanup.errors);
-                    report.freed.extend(cleanup.deleted);
-                }
-                Err(e) => report.errors.push(e.to_string()),
-            }
+    // Configured quota: make room before the queue would exceed it.
+    if let Some(quota) = config.models_quota {
+        match tracker.models.list_models().await {
+            Ok(models) if models.len() >= quota => free_one(tracker, config, now, report).await,
+            Ok(_) => {}
+            Err(e) => report.errors.push(e.to_string()),
         }
-        Ok(_) => {}
-        Err(e) => report.errors.push(e.to_string()),
     }
-    match start_next(hosting, &config.start, &tracker.content).await {
+    let mut result = start_next(hosting, &config.start, &tracker.content).await;
+    // Bedrock refused for a quota while no job runs: the imported-models quota is
+    // full. Free the idlest candidate once and try again.
+    if matches!(result, Ok(StartResult::SlotBusy { .. }))
+        && report.freed.is_empty()
+        && matches!(hosting.imports.running_job().await, Ok(None))
+    {
+        free_one(tracker, config, now, report).await;
+        if !report.freed.is_empty() {
+            result = start_next(hosting, &config.start, &tracker.content).await;
+        }
+    }
+    match result {
         Ok(result) => {
             if matches!(result, StartResult::Started { .. }) {
                 report.queue_depth = report.queue_depth.saturating_sub(1);
             }
             report.start = Some(result);
+        }
+        Err(e) => report.errors.push(e.to_string()),
+    }
+}
+
+/// Deletes the idlest model every cleanup rule lets go (none when cleanup is off).
+async fn free_one<L, I, A, M, U, C, D>(
+    tracker: &Tracker<L, I, A, M, U, C, D>,
+    config: &TrackerConfig,
+    now: u64,
+    report: &mut SweepReport,
+) where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    U: Usage,
+{
+    if !config.cleanup.apply {
+        return;
+    }
+    match run_cleanup(
+        &tracker.hosting,
+        &tracker.models,
+        &tracker.usage,
+        &config.cleanup,
+        false,
+        Some(1),
+        now,
+    )
+    .await
+    {
+        Ok(cleanup) => {
+            report.errors.extend(cleanup.errors);
+            report.freed.extend(cleanup.deleted);
         }
         Err(e) => report.errors.push(e.to_string()),
     }
