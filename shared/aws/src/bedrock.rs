@@ -63,6 +63,7 @@ impl ImportService for BedrockImports {
             status: status(job.status()),
             imported_model_arn: job.imported_model_arn().map(str::to_owned),
             failure_message: None,
+            end_time: None,
         }))
     }
 
@@ -137,6 +138,7 @@ impl ImportService for BedrockImports {
                 status: job.status().map(status).unwrap_or(JobStatus::InProgress),
                 imported_model_arn: job.imported_model_arn().map(str::to_owned),
                 failure_message: job.failure_message().map(str::to_owned),
+                end_time: job.end_time().map(epoch),
             })),
             Err(err)
                 if err
@@ -273,6 +275,7 @@ impl BedrockImports {
                         status: status(job.status()),
                         imported_model_arn: job.imported_model_arn().map(str::to_owned),
                         failure_message: None,
+                        end_time: job.end_time().map(epoch),
                     },
                     epoch(job.creation_time()),
                 )

@@ -116,6 +116,7 @@ impl ImportService for FakeBedrock {
             status: JobStatus::InProgress,
             imported_model_arn: None,
             failure_message: None,
+            end_time: None,
         };
         state.running = Some(job.clone());
         state.jobs.insert(job.job_name.clone(), job.clone());

@@ -44,6 +44,7 @@ impl Bedrock {
                     format!("arn:aws:bedrock:us-east-1:777788889999:imported-model/{name}")
                 }),
                 failure_message: failure.map(str::to_owned),
+                end_time: (status != JobStatus::InProgress).then_some(NOW - 120),
             },
         );
     }
@@ -265,7 +266,7 @@ async fn a_completion_is_recorded_announced_and_starts_the_next_queued_import() 
     assert_eq!(a.state, ImportState::Completed);
     assert_eq!(a.architecture.as_deref(), Some("LlamaForCausalLM"));
     assert_eq!(a.custom_model_units, Some(1));
-    assert_eq!(report.job_seconds, [3600]);
+    assert_eq!(report.job_seconds, [3600 - 120], "to the job's endTime");
     assert_eq!(w.hosting.alerts.subjects(), ["Ferry: a imported"]);
     // The oldest Pending item started, one job at a time.
     assert_eq!(state_of(&w, "b").state, ImportState::Submitted);

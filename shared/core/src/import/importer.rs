@@ -525,24 +525,16 @@ fn new_item(
 ) -> LedgerItem {
     let now = now_secs();
     LedgerItem {
-        fingerprint: identity.fingerprint.clone(),
-        state,
-        source_uri: uri.to_string(),
-        slug: identity.slug.clone(),
-        name: identity.name.clone(),
-        created_at: now,
-        updated_at: now,
-        submitted_at: None,
         finished_at: (state == ImportState::Rejected).then_some(now),
-        job_arn: None,
-        model_arn: None,
         failure,
-        attempts: 0,
-        alerted: false,
-        lease_until: None,
-        retry: 0,
-        architecture: None,
-        custom_model_units: None,
+        ..LedgerItem::new(
+            &identity.fingerprint,
+            state,
+            uri.to_string(),
+            &identity.slug,
+            &identity.name,
+            now,
+        )
     }
 }
 

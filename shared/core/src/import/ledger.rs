@@ -87,6 +87,39 @@ pub struct LedgerItem {
     pub custom_model_units: Option<u32>,
 }
 
+impl LedgerItem {
+    /// A fresh item: nothing submitted, attempted or alerted yet.
+    pub fn new(
+        fingerprint: impl Into<String>,
+        state: ImportState,
+        source_uri: impl Into<String>,
+        slug: impl Into<String>,
+        name: impl Into<String>,
+        now: u64,
+    ) -> Self {
+        Self {
+            fingerprint: fingerprint.into(),
+            state,
+            source_uri: source_uri.into(),
+            slug: slug.into(),
+            name: name.into(),
+            created_at: now,
+            updated_at: now,
+            submitted_at: None,
+            finished_at: None,
+            job_arn: None,
+            model_arn: None,
+            failure: None,
+            attempts: 0,
+            alerted: false,
+            lease_until: None,
+            retry: 0,
+            architecture: None,
+            custom_model_units: None,
+        }
+    }
+}
+
 /// A change to an item, applied only if it is still in the expected state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerUpdate {

@@ -117,6 +117,8 @@ pub struct JobInfo {
     pub status: JobStatus,
     pub imported_model_arn: Option<String>,
     pub failure_message: Option<String>,
+    /// When the job ended (epoch seconds), once it has.
+    pub end_time: Option<u64>,
 }
 
 /// Bedrock Custom Model Import, as far as starting and finding jobs goes.

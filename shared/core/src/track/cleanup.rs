@@ -289,24 +289,19 @@ async fn record_deletion<L: Ledger, I, A: Alerts>(
     } else {
         let key = format!("model:{}", entry.arn);
         let item = LedgerItem {
-            fingerprint: key.clone(),
-            state: ImportState::Deleted,
-            source_uri: String::new(),
-            slug: entry.group.clone(),
-            name: entry.name.clone(),
-            created_at: now,
-            updated_at: now,
-            submitted_at: None,
             finished_at: Some(now),
-            job_arn: None,
             model_arn: Some(entry.arn.clone()),
             failure: Some(note),
-            attempts: 0,
-            alerted: false,
-            lease_until: None,
-            retry: 0,
             architecture: model.and_then(|m| m.architecture.clone()),
             custom_model_units: model.and_then(|m| m.custom_model_units),
+            ..LedgerItem::new(
+                &key,
+                ImportState::Deleted,
+                "",
+                &entry.name,
+                &entry.name,
+                now,
+            )
         };
         hosting.ledger.insert_new(&item).await?;
         key

@@ -157,6 +157,7 @@ async fn follow<L, I, A, M, U, C, D>(
         }
     };
     let submitted_at = item.submitted_at.unwrap_or(item.created_at);
+    let ended_at = job.as_ref().and_then(|j| j.end_time).unwrap_or(now);
     let (update, failed) = match job {
         None => (
             ended(
@@ -228,7 +229,10 @@ async fn follow<L, I, A, M, U, C, D>(
         }
     }
     tracing::info!(fingerprint = %item.fingerprint, name = %item.name, state = ?update.state, "import ended");
-    report.job_seconds.push(now.saturating_sub(submitted_at));
+    // From submission to the job's own end (not to the sweep that noticed it).
+    report
+        .job_seconds
+        .push(ended_at.saturating_sub(submitted_at));
     if failed {
         report.failed.push(item.name.clone());
     } else {
@@ -379,24 +383,8 @@ async fn report_foreign<L: Ledger, I, A: Alerts>(
     report.foreign_job = Some(job_arn.to_owned());
     let key = format!("job:{job_arn}");
     let item = LedgerItem {
-        fingerprint: key.clone(),
-        state: ImportState::Foreign,
-        source_uri: String::new(),
-        slug: job_name.to_owned(),
-        name: job_name.to_owned(),
-        created_at: now,
-        updated_at: now,
-        submitted_at: None,
-        finished_at: None,
         job_arn: Some(job_arn.to_owned()),
-        model_arn: None,
-        failure: None,
-        attempts: 0,
-        alerted: false,
-        lease_until: None,
-        retry: 0,
-        architecture: None,
-        custom_model_units: None,
+        ..LedgerItem::new(&key, ImportState::Foreign, "", job_name, job_name, now)
     };
     match hosting.ledger.insert_new(&item).await {
         Ok(_) => {
