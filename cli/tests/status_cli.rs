@@ -9,24 +9,16 @@ use serde_json::Value;
 
 fn item(name: &str, state: ImportState, failure: Option<&str>) -> LedgerItem {
     LedgerItem {
-        fingerprint: format!("fp-{name}"),
-        state,
-        source_uri: format!("s3://research/fine-tunes/{name}/"),
-        slug: name.into(),
-        name: format!("{name}-20261122-abcdef12"),
-        created_at: ferry_core::time::now_secs() - 7200,
         updated_at: 0,
-        submitted_at: None,
-        finished_at: None,
-        job_arn: None,
-        model_arn: None,
         failure: failure.map(str::to_owned),
-        attempts: 0,
-        alerted: false,
-        lease_until: None,
-        retry: 0,
-        architecture: None,
-        custom_model_units: None,
+        ..LedgerItem::new(
+            format!("fp-{name}"),
+            state,
+            format!("s3://research/fine-tunes/{name}/"),
+            name,
+            format!("{name}-20261122-abcdef12"),
+            ferry_core::time::now_secs() - 7200,
+        )
     }
 }
 

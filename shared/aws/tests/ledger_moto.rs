@@ -89,26 +89,14 @@ async fn the_hosting_session_switches_accounts_through_sts() {
 }
 
 fn item(fingerprint: &str, created_at: u64) -> LedgerItem {
-    LedgerItem {
-        fingerprint: fingerprint.into(),
-        state: ImportState::Pending,
-        source_uri: "s3://research/fine-tunes/m/".into(),
-        slug: "m".into(),
-        name: format!("m-20261122-{}", &fingerprint[..8.min(fingerprint.len())]),
+    LedgerItem::new(
+        fingerprint,
+        ImportState::Pending,
+        "s3://research/fine-tunes/m/",
+        "m",
+        format!("m-20261122-{}", &fingerprint[..8.min(fingerprint.len())]),
         created_at,
-        updated_at: created_at,
-        submitted_at: None,
-        finished_at: None,
-        job_arn: None,
-        model_arn: None,
-        failure: None,
-        attempts: 0,
-        alerted: false,
-        lease_until: None,
-        retry: 0,
-        architecture: None,
-        custom_model_units: None,
-    }
+    )
 }
 
 #[tokio::test]

@@ -186,37 +186,27 @@ async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
     let now = ferry_core::time::now_secs();
     let job_arn = "arn:aws:bedrock:us-east-1:777788889999:model-import-job/aaaaaaaaaaaa";
     let base = LedgerItem {
-        fingerprint: "fp-a".into(),
-        state: ImportState::Submitted,
-        source_uri: "s3://research/fine-tunes/a/".into(),
-        slug: "a".into(),
-        name: "a-20261122-aaaaaaaa".into(),
-        created_at: now - 900,
-        updated_at: now - 900,
         submitted_at: Some(now - 900),
-        finished_at: None,
         job_arn: Some(job_arn.into()),
-        model_arn: None,
-        failure: None,
         attempts: 1,
-        alerted: false,
-        lease_until: None,
-        retry: 0,
-        architecture: None,
-        custom_model_units: None,
+        ..LedgerItem::new(
+            "fp-a",
+            ImportState::Submitted,
+            "s3://research/fine-tunes/a/",
+            "a",
+            "a-20261122-aaaaaaaa",
+            now - 900,
+        )
     };
     ledger.insert_new(&base).await.unwrap();
-    let queued = LedgerItem {
-        fingerprint: "fp-b".into(),
-        state: ImportState::Pending,
-        name: "b-20261122-bbbbbbbb".into(),
-        slug: "b".into(),
-        source_uri: "s3://research/fine-tunes/b/".into(),
-        submitted_at: None,
-        job_arn: None,
-        attempts: 0,
-        ..base.clone()
-    };
+    let queued = LedgerItem::new(
+        "fp-b",
+        ImportState::Pending,
+        "s3://research/fine-tunes/b/",
+        "b",
+        "b-20261122-bbbbbbbb",
+        now - 900,
+    );
     ledger.insert_new(&queued).await.unwrap();
 
     let get_job = mock!(aws_sdk_bedrock::Client::get_model_import_job)

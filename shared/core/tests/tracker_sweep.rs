@@ -216,26 +216,19 @@ fn config() -> TrackerConfig {
 }
 
 async fn item(world: &World, name: &str, state: ImportState, created_at: u64) {
+    let submitted = state == ImportState::Submitted;
     let item = LedgerItem {
-        fingerprint: format!("fp-{name}"),
-        state,
-        source_uri: format!("s3://research/fine-tunes/{name}/"),
-        slug: name.into(),
-        name: name.into(),
-        created_at,
-        updated_at: created_at,
-        submitted_at: (state == ImportState::Submitted).then_some(created_at),
-        finished_at: None,
-        job_arn: (state == ImportState::Submitted)
+        submitted_at: submitted.then_some(created_at),
+        job_arn: submitted
             .then(|| format!("arn:aws:bedrock:us-east-1:777788889999:model-import-job/{name}")),
-        model_arn: None,
-        failure: None,
-        attempts: 0,
-        alerted: false,
-        lease_until: None,
-        retry: 0,
-        architecture: None,
-        custom_model_units: None,
+        ..LedgerItem::new(
+            format!("fp-{name}"),
+            state,
+            format!("s3://research/fine-tunes/{name}/"),
+            name,
+            name,
+            created_at,
+        )
     };
     assert!(world.hosting.ledger.insert_new(&item).await.unwrap());
 }

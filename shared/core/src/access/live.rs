@@ -219,10 +219,11 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
         cache,
         scope: "hosting",
     };
-    let research_arn = research
-        .caller_arn()
-        .await
-        .map_err(LiveError::ResearchIdentity)?;
+    // Both identities at once, each read once: the research one names the research
+    // account, the hosting one checks the hosting side's account and is the default caller.
+    let (research_arn, hosting_me) =
+        futures_util::join!(research.caller_arn(), hosting.caller_arn());
+    let research_arn = research_arn.map_err(LiveError::ResearchIdentity)?;
     let research_account = research_arn.split(':').nth(4).unwrap_or("").to_owned();
     let partition = partition_of(&target.region);
     let bucket = target.source.bucket.as_str();
@@ -238,9 +239,20 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
             &target.region,
             &research_account
         ),
-        read_organizations(&research, &hosting, &research_account, &hosting_account),
+        read_organizations(
+            &research,
+            &hosting,
+            &hosting_me,
+            &research_account,
+            &hosting_account
+        ),
         read_role(&hosting, &target.execution_role, RoleParts::EXECUTION),
-        read_caller(&hosting, target.caller_role.as_deref(), &hosting_account),
+        read_caller(
+            &hosting,
+            target.caller_role.as_deref(),
+            &hosting_me,
+            &hosting_account
+        ),
         read_key(
             &hosting,
             target.imported_model_key.as_deref(),
@@ -384,16 +396,13 @@ async fn read_objects<R: PolicyReader>(
 async fn read_organizations<R: PolicyReader, H: PolicyReader>(
     research: &Side<'_, R>,
     hosting: &Side<'_, H>,
+    hosting_me: &Result<String, ReadError>,
     research_account: &str,
     hosting_account: &str,
 ) -> (BTreeMap<String, String>, Vec<Unreadable>) {
-    let (r, h, me) = futures_util::join!(
-        research.organization(),
-        hosting.organization(),
-        hosting.caller_arn()
-    );
+    let (r, h) = futures_util::join!(research.organization(), hosting.organization());
     // The hosting reader's organization is the hosting account's only if it is in it.
-    let h = match me {
+    let h = match hosting_me {
         Ok(me) if me.split(':').nth(4) != Some(hosting_account) => Err(ReadError {
             operation: "organizations:DescribeOrganization".into(),
             code: format!(
@@ -583,12 +592,13 @@ async fn read_identity_policies<R: PolicyReader>(
 async fn read_caller<R: PolicyReader>(
     side: &Side<'_, R>,
     caller_role: Option<&str>,
+    hosting_me: &Result<String, ReadError>,
     hosting_account: &str,
 ) -> (Option<Principal>, Vec<Unreadable>) {
     let arn = match caller_role {
         Some(arn) => arn.to_owned(),
-        None => match side.caller_arn().await {
-            Ok(arn) => arn,
+        None => match hosting_me {
+            Ok(arn) => arn.clone(),
             Err(e) => {
                 let message = format!("could not identify the caller: {e}");
                 let problems = [Part::CallerPolicies, Part::CallerBoundary]

@@ -246,24 +246,16 @@ mod tests {
 
     fn item(state: ImportState, failure: &str) -> LedgerItem {
         LedgerItem {
-            fingerprint: "f".repeat(64),
-            state,
-            source_uri: "s3://research/fine-tunes/llama/".into(),
-            slug: "llama".into(),
-            name: "llama-20261122-ffffffff".into(),
-            created_at: 1_795_000_000,
-            updated_at: 1_795_000_000,
-            submitted_at: None,
-            finished_at: None,
-            job_arn: None,
-            model_arn: None,
             failure: Some(failure.into()),
             attempts: 1,
-            alerted: false,
-            lease_until: None,
-            retry: 0,
-            architecture: None,
-            custom_model_units: None,
+            ..LedgerItem::new(
+                "f".repeat(64),
+                state,
+                "s3://research/fine-tunes/llama/",
+                "llama",
+                "llama-20261122-ffffffff",
+                1_795_000_000,
+            )
         }
     }
 

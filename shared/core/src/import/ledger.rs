@@ -298,26 +298,7 @@ mod tests {
     use super::*;
 
     fn pending() -> LedgerItem {
-        LedgerItem {
-            fingerprint: "fp".into(),
-            state: ImportState::Pending,
-            source_uri: "s3://b/m/".into(),
-            slug: "m".into(),
-            name: "m-1".into(),
-            created_at: 1,
-            updated_at: 1,
-            submitted_at: None,
-            finished_at: None,
-            job_arn: None,
-            model_arn: None,
-            failure: None,
-            attempts: 0,
-            alerted: false,
-            lease_until: None,
-            retry: 0,
-            architecture: None,
-            custom_model_units: None,
-        }
+        LedgerItem::new("fp", ImportState::Pending, "s3://b/m/", "m", "m-1", 1)
     }
 
     fn claim(now: u64) -> LedgerUpdate {
