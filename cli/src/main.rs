@@ -3,6 +3,7 @@
 
 mod check;
 mod import;
+mod policies;
 mod track;
 mod validate;
 
@@ -33,6 +34,9 @@ enum Command {
     /// weights and the caller can start the import: every policy of the cross-account
     /// chain, evaluated as AWS does, with the statement to add for each denial.
     Check(check::Args),
+    /// Print every policy of the import chain (seed procedure) filled in for your
+    /// accounts, bucket and keys; or the deny-inference policy; or the fine-tuning role.
+    Policies(Box<policies::Args>),
     /// The ledger's imports and the account's latest import jobs (hosting account).
     Status(track::StatusArgs),
     /// Plan (default) or apply the removal of idle imported models, by the tracker's
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::run(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Check(args) => check::run(args).await,
+            Command::Policies(args) => policies::run(*args),
             Command::Status(args) => track::status(args).await,
             Command::Cleanup(args) => track::cleanup(args).await,
         }

@@ -8,6 +8,8 @@ pub mod events;
 pub mod iam;
 pub mod import;
 pub mod model_folder;
+pub mod policies;
+pub mod region;
 pub mod report;
 mod report_text;
 pub mod s3_uri;

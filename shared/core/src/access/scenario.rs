@@ -383,12 +383,4 @@ impl Scenario {
     }
 }
 
-pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("cn-") {
-        "aws-cn"
-    } else {
-        "aws"
-    }
-}
+pub use crate::region::partition_of;

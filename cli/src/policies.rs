@@ -1,0 +1,256 @@
+//! `ferry policies`: every document of the seed's procedure, filled in for one
+//! deployment, from the same definitions the SAM templates and the local stack use.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use ferry_core::policies::{
+    customization_role, deny_inference, Deployment, Document, DocumentSet, InputError, Names, Side,
+};
+use ferry_core::region::is_region_name;
+
+use crate::Format;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The account that holds the weights
+    #[arg(long, value_name = "ID")]
+    research_account: Option<String>,
+    /// The account that imports them into Bedrock
+    #[arg(long, value_name = "ID")]
+    hosting_account: Option<String>,
+    /// The research bucket (a name, not s3://)
+    #[arg(long, value_name = "NAME")]
+    bucket: Option<String>,
+    /// The folder Ferry watches in the bucket; grants stop there ("" for the whole bucket)
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
+    /// The region of the imports; the partition (aws, aws-us-gov, aws-cn) follows from it
+    #[arg(long, value_name = "REGION")]
+    region: String,
+    /// The research account's KMS key that encrypts the weights (SSE-KMS)
+    #[arg(long, value_name = "ARN")]
+    research_kms_key: Option<String>,
+    /// The hosting account's KMS key for the imported model
+    #[arg(long, value_name = "ARN")]
+    imported_model_kms_key: Option<String>,
+    /// Also print the policies of Ferry's own roles (importer, automation, tracker)
+    #[arg(long, requires = "external_id")]
+    ferry_roles: bool,
+    /// The ExternalId the importer presents to the automation role (with --ferry-roles)
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().execution_role)]
+    execution_role_name: String,
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().automation_role)]
+    automation_role_name: String,
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().importer_role)]
+    importer_role_name: String,
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().tracker_role)]
+    tracker_role_name: String,
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().ledger_table)]
+    ledger_table: String,
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().alert_topic)]
+    alert_topic: String,
+    /// Print only seed 003's policy denying inference on these foundation models (for
+    /// models whose access cannot be removed, as in GovCloud)
+    #[arg(long, value_name = "MODEL_ID", num_args = 1.., conflicts_with = "customization_role")]
+    deny_inference: Vec<String>,
+    /// Print only seed 002's service role for fine-tuning jobs in the research account:
+    /// reads --bucket/--prefix, writes --output-bucket/--output-prefix
+    #[arg(long)]
+    customization_role: bool,
+    #[arg(long, value_name = "NAME", requires = "customization_role")]
+    output_bucket: Option<String>,
+    #[arg(long, value_name = "PREFIX", requires = "customization_role")]
+    output_prefix: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+fn required<'a>(value: &'a Option<String>, flag: &str, why: &str) -> Result<&'a str> {
+    match value {
+        Some(v) => Ok(v),
+        None => bail!("{flag} is required {why}"),
+    }
+}
+
+fn input(err: InputError) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if !is_region_name(&args.region) {
+        bail!(
+            "--region: {:?} is not a region name like us-east-1",
+            args.region
+        );
+    }
+    let set = if !args.deny_inference.is_empty() {
+        deny_inference_set(&args)?
+    } else if args.customization_role {
+        customization_set(&args)?
+    } else {
+        import_chain_set(&args)?
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&set)?)?,
+        Format::Text => {
+            let color = std::io::stderr().is_terminal();
+            for warning in &set.warnings {
+                if color {
+                    eprintln!("\x1b[33mwarning:\x1b[0m {warning}");
+                } else {
+                    eprintln!("warning: {warning}");
+                }
+            }
+            write!(stdout, "{}", render_text(&set)?)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import_chain_set(args: &Args) -> Result<DocumentSet> {
+    let why = "(the accounts, bucket and prefix of the import chain)";
+    let mut d = Deployment::new(
+        required(&args.research_account, "--research-account", why)?,
+        required(&args.hosting_account, "--hosting-account", why)?,
+        &args.region,
+        required(&args.bucket, "--bucket", why)?,
+        required(&args.prefix, "--prefix", why)?,
+    );
+    d.research_kms_key = args.research_kms_key.clone();
+    d.imported_model_kms_key = args.imported_model_kms_key.clone();
+    d.external_id = args.external_id.clone();
+    d.names = Names {
+        execution_role: args.execution_role_name.clone(),
+        automation_role: args.automation_role_name.clone(),
+        importer_role: args.importer_role_name.clone(),
+        tracker_role: args.tracker_role_name.clone(),
+        ledger_table: args.ledger_table.clone(),
+        alert_topic: args.alert_topic.clone(),
+        ..Names::default()
+    };
+    let d = d.validated().map_err(input)?;
+    let mut set = DocumentSet::seed(&d);
+    if d.research_kms_key.is_none() {
+        set.warnings.push(
+            "no --research-kms-key: if the weights are encrypted with a customer managed KMS key (SSE-KMS), Bedrock also needs that key; give it to get its statements".into(),
+        );
+    }
+    if args.ferry_roles {
+        set.documents
+            .extend(DocumentSet::ferry_roles(&d).map_err(input)?.documents);
+    }
+    Ok(set)
+}
+
+fn deny_inference_set(args: &Args) -> Result<DocumentSet> {
+    let document = deny_inference(&args.region, &args.deny_inference).map_err(input)?;
+    let partition = ferry_core::region::partition_of(&args.region);
+    Ok(DocumentSet {
+        partition,
+        region: args.region.clone(),
+        warnings: Vec::new(),
+        documents: vec![Document {
+            id: "deny-inference",
+            side: Side::Hosting,
+            account: args.hosting_account.clone(),
+            applies_to: "the roles, groups or SCP of the accounts to restrict".into(),
+            how: "Attach as an identity policy (or an SCP): it blocks inference on these models in every region of the partition.".into(),
+            document,
+        }],
+    })
+}
+
+fn customization_set(args: &Args) -> Result<DocumentSet> {
+    let why = "with --customization-role (the fine-tuning jobs' account and data)";
+    let account = required(&args.research_account, "--research-account", why)?;
+    let bucket = required(&args.bucket, "--bucket", why)?;
+    let prefix = args.prefix.clone().unwrap_or_default();
+    // Validates the shared inputs the same way as the import chain does.
+    let d = Deployment::new(account, account, &args.region, bucket, &prefix)
+        .validated()
+        .map_err(input)?;
+    let output_bucket = args.output_bucket.as_deref().unwrap_or(bucket);
+    let output = Deployment::new(
+        account,
+        account,
+        &args.region,
+        output_bucket,
+        args.output_prefix.as_deref().unwrap_or_default(),
+    )
+    .validated()
+    .map_err(|mut e| {
+        e.field = match e.field {
+            "--bucket" => "--output-bucket",
+            "--prefix" => "--output-prefix",
+            other => other,
+        };
+        input(e)
+    })?;
+    let role = customization_role(
+        account,
+        &args.region,
+        &d.bucket,
+        &d.prefix,
+        &output.bucket,
+        &output.prefix,
+    );
+    let document = |id, how: &str, body| Document {
+        id,
+        side: Side::Research,
+        account: Some(account.to_owned()),
+        applies_to: "the model-customization service role".into(),
+        how: how.into(),
+        document: body,
+    };
+    Ok(DocumentSet {
+        partition: d.partition(),
+        region: args.region.clone(),
+        warnings: Vec::new(),
+        documents: vec![
+            document(
+                "customization-role-trust",
+                "The trust policy: Bedrock's customization jobs of this account only.",
+                role.trust,
+            ),
+            document(
+                "customization-role-policy",
+                "The identity policy: read the training data, write the output.",
+                role.policy,
+            ),
+        ],
+    })
+}
+
+fn render_text(set: &DocumentSet) -> Result<String> {
+    let mut out = format!(
+        "Partition {}, region {}: {} document(s).\n",
+        set.partition,
+        set.region,
+        set.documents.len()
+    );
+    for (n, doc) in set.documents.iter().enumerate() {
+        let side = match doc.side {
+            Side::Research => "research",
+            Side::Hosting => "hosting",
+        };
+        let account = doc
+            .account
+            .as_deref()
+            .map(|a| format!(" account {a}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n{}. {} ({side}{account}, {})\n   {}\n{}\n",
+            n + 1,
+            doc.id,
+            doc.applies_to,
+            doc.how,
+            serde_json::to_string_pretty(&doc.document)?
+        ));
+    }
+    Ok(out)
+}

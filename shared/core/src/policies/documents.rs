@@ -1,0 +1,567 @@
+//! The documents themselves. Statement ids are part of the definition: the templates
+//! carry the same ones, so a reader can match a printed statement to a deployed one.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::inputs::{Deployment, InputError};
+use crate::region::{offers_custom_model_import, CUSTOM_MODEL_IMPORT_REGIONS};
+
+const BEDROCK: &str = "bedrock.amazonaws.com";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    Research,
+    Hosting,
+}
+
+/// One document to install, and where.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    /// Stable id: `bucket-policy`, `execution-role-trust`, ...
+    pub id: &'static str,
+    pub side: Side,
+    /// The account it belongs in (none for a document meant for any account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// What it is attached to, e.g. "bucket model-artifacts-111122223333".
+    pub applies_to: String,
+    /// What to do with it.
+    pub how: String,
+    pub document: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentSet {
+    pub partition: &'static str,
+    pub region: String,
+    pub warnings: Vec<String>,
+    pub documents: Vec<Document>,
+}
+
+fn policy(statements: Vec<Value>) -> Value {
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// `s3:prefix` limited to the watched prefix; nothing when the whole bucket is watched.
+fn prefix_condition(d: &Deployment) -> Option<Value> {
+    (!d.prefix.is_empty()).then(|| json!({"s3:prefix": format!("{}*", d.prefix)}))
+}
+
+/// Seed step 1, limited to the prefix: Bedrock (through the execution role) lists and
+/// reads the weights; the tracker lists them to notice changed content before a start.
+pub fn bucket_policy(d: &Deployment) -> Value {
+    let hosting_root = d.account_root(&d.hosting_account);
+    let mut list_condition = json!({
+        "ArnEquals": {"aws:PrincipalArn": [d.execution_role_arn(), d.tracker_role_arn()]}
+    });
+    if let Some(prefix) = prefix_condition(d) {
+        list_condition["StringLike"] = prefix;
+    }
+    policy(vec![
+        json!({
+            "Sid": "FerryListModelArtifacts",
+            "Effect": "Allow",
+            "Principal": {"AWS": hosting_root},
+            "Action": "s3:ListBucket",
+            "Resource": d.bucket_arn(),
+            "Condition": list_condition
+        }),
+        json!({
+            "Sid": "FerryReadModelArtifacts",
+            "Effect": "Allow",
+            "Principal": {"AWS": hosting_root},
+            "Action": "s3:GetObject",
+            "Resource": d.objects_arn(),
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": d.execution_role_arn()}}
+        }),
+    ])
+}
+
+/// Seed step 2: Bedrock's import jobs of the hosting account, in the region, only.
+pub fn execution_role_trust(d: &Deployment) -> Value {
+    policy(vec![json!({
+        "Sid": "BedrockImportJobs",
+        "Effect": "Allow",
+        "Principal": {"Service": BEDROCK},
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": d.hosting_account},
+            "ArnEquals": {"aws:SourceArn": d.import_jobs_arn()}
+        }
+    })])
+}
+
+/// Seed steps 2 and 5: read the weights in the research account, use the keys.
+pub fn execution_role_policy(d: &Deployment) -> Value {
+    let account = json!({"aws:ResourceAccount": d.research_account});
+    let mut list_condition = json!({"StringEquals": account});
+    if let Some(prefix) = prefix_condition(d) {
+        list_condition["StringLike"] = prefix;
+    }
+    let mut statements = vec![
+        json!({
+            "Sid": "ListModelArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": d.bucket_arn(),
+            "Condition": list_condition
+        }),
+        json!({
+            "Sid": "ReadModelArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": d.objects_arn(),
+            "Condition": {"StringEquals": account}
+        }),
+    ];
+    if let Some(key) = &d.research_kms_key {
+        statements.push(json!({
+            "Sid": "DecryptModelArtifacts",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": key
+        }));
+    }
+    if let Some(key) = &d.imported_model_kms_key {
+        statements.push(json!({
+            "Sid": "EncryptImportedModel",
+            "Effect": "Allow",
+            "Action": IMPORTED_MODEL_KEY_ACTIONS,
+            "Resource": key
+        }));
+    }
+    policy(statements)
+}
+
+const IMPORTED_MODEL_KEY_ACTIONS: [&str; 5] = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+];
+
+/// Seed step 3: the statement to add to the research key's policy.
+pub fn research_key_statement(d: &Deployment) -> Option<Value> {
+    d.research_kms_key.as_ref().map(|_| {
+        json!({
+            "Sid": "FerryBedrockImportDecrypt",
+            "Effect": "Allow",
+            "Principal": {"AWS": d.execution_role_arn()},
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*"
+        })
+    })
+}
+
+/// Seed step 4: the statement to add to the imported-model key's policy.
+pub fn imported_model_key_statement(d: &Deployment) -> Option<Value> {
+    d.imported_model_kms_key.as_ref().map(|_| {
+        json!({
+            "Sid": "FerryBedrockImportUse",
+            "Effect": "Allow",
+            "Principal": {"AWS": d.execution_role_arn()},
+            "Action": IMPORTED_MODEL_KEY_ACTIONS,
+            "Resource": "*"
+        })
+    })
+}
+
+/// A whole key policy: the key's account administers it through IAM (the default key
+/// policy's statement), plus `statements`.
+pub fn key_policy(
+    d: &Deployment,
+    account: &str,
+    statements: impl IntoIterator<Item = Value>,
+) -> Value {
+    let mut all = vec![json!({
+        "Sid": "EnableIamPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": d.account_root(account)},
+        "Action": "kms:*",
+        "Resource": "*"
+    })];
+    all.extend(statements);
+    policy(all)
+}
+
+/// The automation role (hosting) is assumed by the importer's role only, with the
+/// ExternalId. The account root plus `aws:PrincipalArn` lets the hosting stack be
+/// created before the research stack's role exists.
+pub fn automation_role_trust(d: &Deployment) -> Result<Value, InputError> {
+    let external_id = d.external_id.as_ref().ok_or_else(|| InputError {
+        field: "--external-id",
+        message: "the automation role's trust policy needs the ExternalId the importer presents"
+            .into(),
+    })?;
+    Ok(policy(vec![json!({
+        "Sid": "FerryImporter",
+        "Effect": "Allow",
+        "Principal": {"AWS": d.account_root(&d.research_account)},
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEquals": {"sts:ExternalId": external_id},
+            "ArnEquals": {"aws:PrincipalArn": d.importer_role_arn()}
+        }
+    })]))
+}
+
+/// Statements the importer (through the automation role) and the tracker share: start
+/// and follow import jobs, keep the ledger, publish alerts, read the chain's policies.
+fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec<Value> {
+    let mut unscoped = vec![
+        "bedrock:CreateModelImportJob",
+        "bedrock:ListModelImportJobs",
+    ];
+    if tracker {
+        unscoped.push("bedrock:ListImportedModels");
+    }
+    let mut statements = vec![
+        json!({
+            "Sid": "StartAndListImportJobs",
+            "Effect": "Allow",
+            "Action": unscoped,
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "FollowImportJobs",
+            "Effect": "Allow",
+            "Action": "bedrock:GetModelImportJob",
+            "Resource": d.import_jobs_arn()
+        }),
+        json!({
+            "Sid": "TagImports",
+            "Effect": "Allow",
+            "Action": "bedrock:TagResource",
+            "Resource": [d.import_jobs_arn(), d.bedrock_arn("imported-model/*")]
+        }),
+    ];
+    if tracker {
+        statements.push(json!({
+            "Sid": "CleanUpImportedModels",
+            "Effect": "Allow",
+            "Action": [
+                "bedrock:GetImportedModel",
+                "bedrock:DeleteImportedModel",
+                "bedrock:ListTagsForResource"
+            ],
+            "Resource": d.bedrock_arn("imported-model/*")
+        }));
+    }
+    statements.extend([
+        json!({
+            "Sid": "PassExecutionRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": d.execution_role_arn(),
+            "Condition": {"StringEquals": {"iam:PassedToService": BEDROCK}}
+        }),
+        json!({
+            "Sid": "Ledger",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query"
+            ],
+            "Resource": [d.ledger_table_arn(), format!("{}/index/*", d.ledger_table_arn())]
+        }),
+        json!({
+            "Sid": "PublishAlerts",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": d.alert_topic_arn()
+        }),
+        json!({
+            "Sid": "EncryptAlerts",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": format!("arn:{}:kms:{}:{}:key/*", d.partition(), d.region, d.hosting_account),
+            "Condition": {
+                "StringEquals": {"kms:ViaService": format!("sns.{}.amazonaws.com", d.region)},
+                "ForAnyValue:StringEquals": {
+                    "kms:ResourceAliases": format!("alias/{}", d.names.alert_key_alias)
+                }
+            }
+        }),
+    ]);
+    if tracker {
+        statements.extend([
+            json!({
+                "Sid": "ModelUsage",
+                "Effect": "Allow",
+                "Action": "cloudwatch:GetMetricStatistics",
+                "Resource": "*"
+            }),
+            json!({
+                "Sid": "RelistModelArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": d.bucket_arn(),
+                "Condition": with_prefix(
+                    d,
+                    json!({"StringEquals": {"aws:ResourceAccount": d.research_account}})
+                )
+            }),
+        ]);
+    }
+    statements.extend([
+        json!({
+            "Sid": "ReadRolePolicies",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:ListRolePolicies",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies"
+            ],
+            "Resource": [d.execution_role_arn(), reader_role]
+        }),
+        json!({
+            "Sid": "ReadManagedPolicies",
+            "Effect": "Allow",
+            "Action": ["iam:GetPolicy", "iam:GetPolicyVersion"],
+            "Resource": format!("arn:{}:iam::{}:policy/*", d.partition(), d.hosting_account)
+        }),
+    ]);
+    if let Some(key) = &d.imported_model_kms_key {
+        statements.push(json!({
+            "Sid": "ReadImportedModelKeyPolicy",
+            "Effect": "Allow",
+            "Action": "kms:GetKeyPolicy",
+            "Resource": key
+        }));
+    }
+    statements.push(read_organization());
+    statements
+}
+
+fn with_prefix(d: &Deployment, mut condition: Value) -> Value {
+    if let Some(prefix) = prefix_condition(d) {
+        condition["StringLike"] = prefix;
+    }
+    condition
+}
+
+fn read_organization() -> Value {
+    json!({
+        "Sid": "ReadOrganization",
+        "Effect": "Allow",
+        "Action": "organizations:DescribeOrganization",
+        "Resource": "*"
+    })
+}
+
+/// What the importer does in the hosting account, through the automation role.
+pub fn automation_role_policy(d: &Deployment) -> Value {
+    policy(hosting_statements(d, d.automation_role_arn(), false))
+}
+
+/// What the tracker does in the hosting account, with its own role.
+pub fn tracker_role_policy(d: &Deployment) -> Value {
+    policy(hosting_statements(d, d.tracker_role_arn(), true))
+}
+
+/// What the importer does in the research account with its own role (the SQS queue and
+/// logs are granted by the template, next to the resources they name).
+pub fn importer_role_policy(d: &Deployment) -> Value {
+    let mut statements = vec![
+        json!({
+            "Sid": "ListModelArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": d.bucket_arn(),
+            "Condition": with_prefix(
+                d,
+                json!({"StringEquals": {"aws:ResourceAccount": d.research_account}})
+            )
+        }),
+        json!({
+            "Sid": "ReadModelArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": d.objects_arn()
+        }),
+        json!({
+            "Sid": "ReadBucketPolicy",
+            "Effect": "Allow",
+            "Action": "s3:GetBucketPolicy",
+            "Resource": d.bucket_arn()
+        }),
+    ];
+    if let Some(key) = &d.research_kms_key {
+        let key_region = key.split(':').nth(3).unwrap_or(&d.region);
+        statements.extend([
+            json!({
+                "Sid": "DecryptModelArtifacts",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": key,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": format!("s3.{key_region}.amazonaws.com")}
+                }
+            }),
+            json!({
+                "Sid": "ReadResearchKeyPolicy",
+                "Effect": "Allow",
+                "Action": ["kms:GetKeyPolicy", "kms:DescribeKey"],
+                "Resource": key
+            }),
+        ]);
+    }
+    statements.extend([
+        json!({
+            "Sid": "AssumeAutomationRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": d.automation_role_arn()
+        }),
+        read_organization(),
+    ]);
+    policy(statements)
+}
+
+fn document(
+    id: &'static str,
+    side: Side,
+    d: &Deployment,
+    applies_to: String,
+    how: String,
+    body: Value,
+) -> Document {
+    let account = match side {
+        Side::Research => Some(d.research_account.clone()),
+        Side::Hosting => Some(d.hosting_account.clone()),
+    };
+    Document {
+        id,
+        side,
+        account,
+        applies_to,
+        how,
+        document: body,
+    }
+}
+
+impl DocumentSet {
+    /// The seed's procedure, filled in: what Bedrock needs to read the weights.
+    pub fn seed(d: &Deployment) -> DocumentSet {
+        let mut documents = vec![
+            document(
+                "bucket-policy",
+                Side::Research,
+                d,
+                format!("bucket {}", d.bucket),
+                "Merge these statements into the bucket policy (s3api put-bucket-policy replaces the whole policy).".into(),
+                bucket_policy(d),
+            ),
+            document(
+                "execution-role-trust",
+                Side::Hosting,
+                d,
+                format!("role {}", d.names.execution_role),
+                "The trust policy of the Custom Model Import execution role.".into(),
+                execution_role_trust(d),
+            ),
+            document(
+                "execution-role-policy",
+                Side::Hosting,
+                d,
+                format!("role {}", d.names.execution_role),
+                "The execution role's identity policy (inline or managed).".into(),
+                execution_role_policy(d),
+            ),
+        ];
+        if let (Some(key), Some(statement)) = (&d.research_kms_key, research_key_statement(d)) {
+            documents.push(document(
+                "research-key-statement",
+                Side::Research,
+                d,
+                format!("key {key}"),
+                "Add this statement to the key policy of the key that encrypts the weights.".into(),
+                statement,
+            ));
+        }
+        if let (Some(key), Some(statement)) =
+            (&d.imported_model_kms_key, imported_model_key_statement(d))
+        {
+            documents.push(document(
+                "imported-model-key-statement",
+                Side::Hosting,
+                d,
+                format!("key {key}"),
+                "Add this statement to the key policy of the imported-model key.".into(),
+                statement,
+            ));
+        }
+        DocumentSet {
+            partition: d.partition(),
+            region: d.region.clone(),
+            warnings: region_warnings(&d.region),
+            documents,
+        }
+    }
+
+    /// Ferry's own roles (the SAM templates create them).
+    pub fn ferry_roles(d: &Deployment) -> Result<DocumentSet, InputError> {
+        let documents = vec![
+            document(
+                "importer-role-policy",
+                Side::Research,
+                d,
+                format!("role {}", d.names.importer_role),
+                "The importer function's role (plus its SQS queue and logs).".into(),
+                importer_role_policy(d),
+            ),
+            document(
+                "automation-role-trust",
+                Side::Hosting,
+                d,
+                format!("role {}", d.names.automation_role),
+                "The trust policy of the role the importer assumes in the hosting account.".into(),
+                automation_role_trust(d)?,
+            ),
+            document(
+                "automation-role-policy",
+                Side::Hosting,
+                d,
+                format!("role {}", d.names.automation_role),
+                "The automation role's identity policy.".into(),
+                automation_role_policy(d),
+            ),
+            document(
+                "tracker-role-policy",
+                Side::Hosting,
+                d,
+                format!("role {}", d.names.tracker_role),
+                "The tracker function's role (plus its logs).".into(),
+                tracker_role_policy(d),
+            ),
+        ];
+        Ok(DocumentSet {
+            partition: d.partition(),
+            region: d.region.clone(),
+            warnings: region_warnings(&d.region),
+            documents,
+        })
+    }
+}
+
+pub fn region_warnings(region: &str) -> Vec<String> {
+    if offers_custom_model_import(region) {
+        return Vec::new();
+    }
+    let mut warning = format!(
+        "Custom Model Import is not offered in {region} (it is in {}): these documents are correct for the partition, but no import job can run there",
+        CUSTOM_MODEL_IMPORT_REGIONS.join(", ")
+    );
+    if region.starts_with("us-gov-") {
+        warning.push_str(
+            "; in GovCloud, block inference on models you cannot remove with --deny-inference",
+        );
+    }
+    vec![warning]
+}

@@ -1,0 +1,449 @@
+//! What a deployment's policies are made of: two accounts, one bucket prefix, one region,
+//! optional keys, and the names both stacks agree on.
+
+use crate::region::{is_region_name, partition_of};
+
+/// Names of the resources Ferry's two stacks create. They are fixed by parameter rather
+/// than generated, because each account's policies name the other account's resources
+/// before (or without) being able to look them up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub execution_role: String,
+    pub automation_role: String,
+    pub importer_role: String,
+    pub tracker_role: String,
+    pub ledger_table: String,
+    pub alert_topic: String,
+    /// Alias of the key that encrypts the alert topic (without `alias/`).
+    pub alert_key_alias: String,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Self {
+            execution_role: "FerryBedrockImportExecution".into(),
+            automation_role: "FerryAutomation".into(),
+            importer_role: "FerryImporter".into(),
+            tracker_role: "FerryTracker".into(),
+            ledger_table: "ferry-ledger".into(),
+            alert_topic: "ferry-alerts".into(),
+            alert_key_alias: "ferry-alerts".into(),
+        }
+    }
+}
+
+/// One deployment: the research bucket prefix Ferry watches, the hosting account that
+/// imports from it, and the region of the imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub research_account: String,
+    pub hosting_account: String,
+    pub region: String,
+    pub bucket: String,
+    /// Empty (the whole bucket) or ending in `/`.
+    pub prefix: String,
+    /// The key that encrypts the weights (SSE-KMS), in the research account.
+    pub research_kms_key: Option<String>,
+    /// The key Bedrock encrypts the imported model with, in the hosting account.
+    pub imported_model_kms_key: Option<String>,
+    /// The ExternalId the importer presents to the automation role.
+    pub external_id: Option<String>,
+    pub names: Names,
+}
+
+/// An input that cannot make a valid policy; `field` is the flag that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InputError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> InputError {
+    InputError {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Deployment {
+    /// A deployment with the default names and no keys; call [`Deployment::validated`].
+    pub fn new(
+        research_account: &str,
+        hosting_account: &str,
+        region: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> Self {
+        Self {
+            research_account: research_account.into(),
+            hosting_account: hosting_account.into(),
+            region: region.into(),
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            research_kms_key: None,
+            imported_model_kms_key: None,
+            external_id: None,
+            names: Names::default(),
+        }
+    }
+
+    /// Checks every input and normalizes the prefix (a trailing `/`, no leading one).
+    pub fn validated(mut self) -> Result<Self, InputError> {
+        check_account("--research-account", &self.research_account)?;
+        check_account("--hosting-account", &self.hosting_account)?;
+        if !is_region_name(&self.region) {
+            return Err(bad(
+                "--region",
+                format!("{:?} is not a region name like us-east-1", self.region),
+            ));
+        }
+        check_bucket(&self.bucket)?;
+        self.prefix = normalize_prefix(&self.prefix)?;
+        let partition = partition_of(&self.region);
+        if let Some(key) = &self.research_kms_key {
+            check_key("--research-kms-key", key, partition, &self.research_account)?;
+        }
+        if let Some(key) = &self.imported_model_kms_key {
+            check_key(
+                "--imported-model-kms-key",
+                key,
+                partition,
+                &self.hosting_account,
+            )?;
+        }
+        if let Some(id) = &self.external_id {
+            // STS: 2-1224 characters of [\w+=,.@:/-].
+            let valid = (2..=1224).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+            if !valid {
+                return Err(bad(
+                    "--external-id",
+                    "must be 2 to 1224 characters of letters, digits and _+=,.@:/-",
+                ));
+            }
+        }
+        let n = &self.names;
+        for (field, name) in [
+            ("--execution-role-name", &n.execution_role),
+            ("--automation-role-name", &n.automation_role),
+            ("--importer-role-name", &n.importer_role),
+            ("--tracker-role-name", &n.tracker_role),
+        ] {
+            let valid = (1..=64).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+            if !valid {
+                return Err(bad(
+                    field,
+                    format!(
+                        "{name:?} is not an IAM role name (1-64 of letters, digits and _+=,.@-)"
+                    ),
+                ));
+            }
+        }
+        for (field, name) in [
+            ("--ledger-table", &n.ledger_table),
+            ("--alert-topic", &n.alert_topic),
+            ("--alert-key-alias", &n.alert_key_alias),
+        ] {
+            let valid = (3..=200).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+            if !valid {
+                return Err(bad(
+                    field,
+                    format!("{name:?}: use 3-200 letters, digits, '_' or '-'"),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
+
+    fn iam_arn(&self, account: &str, resource: &str) -> String {
+        format!("arn:{}:iam::{account}:{resource}", self.partition())
+    }
+
+    pub fn execution_role_arn(&self) -> String {
+        self.iam_arn(
+            &self.hosting_account,
+            &format!("role/{}", self.names.execution_role),
+        )
+    }
+
+    pub fn automation_role_arn(&self) -> String {
+        self.iam_arn(
+            &self.hosting_account,
+            &format!("role/{}", self.names.automation_role),
+        )
+    }
+
+    pub fn tracker_role_arn(&self) -> String {
+        self.iam_arn(
+            &self.hosting_account,
+            &format!("role/{}", self.names.tracker_role),
+        )
+    }
+
+    pub fn importer_role_arn(&self) -> String {
+        self.iam_arn(
+            &self.research_account,
+            &format!("role/{}", self.names.importer_role),
+        )
+    }
+
+    pub fn account_root(&self, account: &str) -> String {
+        self.iam_arn(account, "root")
+    }
+
+    pub fn bucket_arn(&self) -> String {
+        format!("arn:{}:s3:::{}", self.partition(), self.bucket)
+    }
+
+    /// Every object under the prefix.
+    pub fn objects_arn(&self) -> String {
+        format!("{}/{}*", self.bucket_arn(), self.prefix)
+    }
+
+    pub fn source_uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    pub fn ledger_table_arn(&self) -> String {
+        format!(
+            "arn:{}:dynamodb:{}:{}:table/{}",
+            self.partition(),
+            self.region,
+            self.hosting_account,
+            self.names.ledger_table
+        )
+    }
+
+    pub fn alert_topic_arn(&self) -> String {
+        format!(
+            "arn:{}:sns:{}:{}:{}",
+            self.partition(),
+            self.region,
+            self.hosting_account,
+            self.names.alert_topic
+        )
+    }
+
+    /// Import jobs of the hosting account in the region (the trust policy's SourceArn).
+    pub fn import_jobs_arn(&self) -> String {
+        self.bedrock_arn("model-import-job/*")
+    }
+
+    pub fn bedrock_arn(&self, resource: &str) -> String {
+        format!(
+            "arn:{}:bedrock:{}:{}:{resource}",
+            self.partition(),
+            self.region,
+            self.hosting_account
+        )
+    }
+}
+
+fn check_account(field: &'static str, account: &str) -> Result<(), InputError> {
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(bad(
+            field,
+            format!("{account:?} is not a 12-digit AWS account id"),
+        ))
+    }
+}
+
+fn check_bucket(bucket: &str) -> Result<(), InputError> {
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && bucket
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err(bad(
+            "--bucket",
+            format!(
+                "{bucket:?} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'; give the name, not s3://)"
+            ),
+        ))
+    }
+}
+
+fn normalize_prefix(prefix: &str) -> Result<String, InputError> {
+    let prefix = prefix.trim_start_matches('/');
+    if let Some(c) = prefix.chars().find(|c| matches!(c, '*' | '?' | '$')) {
+        // In an ARN or a StringLike condition these would widen the grant.
+        return Err(bad(
+            "--prefix",
+            format!("{c:?} would act as a wildcard or variable in the policies; give the literal folder"),
+        ));
+    }
+    if prefix.is_empty() || prefix.ends_with('/') {
+        Ok(prefix.to_owned())
+    } else {
+        Ok(format!("{prefix}/"))
+    }
+}
+
+fn check_key(
+    field: &'static str,
+    arn: &str,
+    partition: &str,
+    account: &str,
+) -> Result<(), InputError> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "kms"
+        && is_region_name(parts[3])
+        && parts[5]
+            .strip_prefix("key/")
+            .is_some_and(|id| !id.is_empty());
+    if !well_formed {
+        return Err(bad(
+            field,
+            format!("{arn:?} is not a KMS key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID; an alias cannot be named in a key grant)"),
+        ));
+    }
+    if parts[1] != partition {
+        return Err(bad(
+            field,
+            format!(
+                "{arn} is in partition {}, the region's partition is {partition}",
+                parts[1]
+            ),
+        ));
+    }
+    if parts[4] != account {
+        return Err(bad(
+            field,
+            format!("{arn} belongs to account {}, expected {account}", parts[4]),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Deployment {
+        Deployment::new(
+            "111122223333",
+            "777788889999",
+            "us-east-1",
+            "model-artifacts-111122223333",
+            "models",
+        )
+    }
+
+    #[test]
+    fn prefix_gets_a_trailing_slash_and_loses_a_leading_one() {
+        assert_eq!(base().validated().map(|d| d.prefix), Ok("models/".into()));
+        let mut d = base();
+        d.prefix = "/a/b/".into();
+        assert_eq!(d.validated().map(|d| d.prefix), Ok("a/b/".into()));
+        d = base();
+        d.prefix = String::new();
+        assert_eq!(
+            d.validated().map(|d| d.objects_arn()),
+            Ok("arn:aws:s3:::model-artifacts-111122223333/*".into())
+        );
+    }
+
+    #[test]
+    fn bad_inputs_name_their_flag() {
+        type Mutation = Box<dyn Fn(&mut Deployment)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            (
+                "--research-account",
+                Box::new(|d| d.research_account = "1111".into()),
+            ),
+            (
+                "--hosting-account",
+                Box::new(|d| d.hosting_account = "77778888999x".into()),
+            ),
+            ("--region", Box::new(|d| d.region = "virginia".into())),
+            ("--bucket", Box::new(|d| d.bucket = "s3://bucket".into())),
+            ("--bucket", Box::new(|d| d.bucket = "Bucket".into())),
+            ("--prefix", Box::new(|d| d.prefix = "models/*".into())),
+            (
+                "--prefix",
+                Box::new(|d| d.prefix = "${aws:username}/".into()),
+            ),
+            (
+                "--research-kms-key",
+                Box::new(|d| d.research_kms_key = Some("alias/weights".into())),
+            ),
+            (
+                "--research-kms-key",
+                Box::new(|d| {
+                    d.research_kms_key = Some("arn:aws:kms:us-east-1:777788889999:key/k".into())
+                }),
+            ),
+            (
+                "--imported-model-kms-key",
+                Box::new(|d| {
+                    d.imported_model_kms_key =
+                        Some("arn:aws-us-gov:kms:us-east-1:777788889999:key/k".into())
+                }),
+            ),
+            (
+                "--external-id",
+                Box::new(|d| d.external_id = Some("x".into())),
+            ),
+            (
+                "--execution-role-name",
+                Box::new(|d| d.names.execution_role = "a/b".into()),
+            ),
+            (
+                "--ledger-table",
+                Box::new(|d| d.names.ledger_table = "t".into()),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let mut d = base();
+            mutate(&mut d);
+            let err = d.validated().expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn arns_follow_the_partition() {
+        let mut d = base();
+        d.region = "us-gov-west-1".into();
+        let d = d.validated().expect("valid");
+        assert_eq!(
+            d.execution_role_arn(),
+            "arn:aws-us-gov:iam::777788889999:role/FerryBedrockImportExecution"
+        );
+        assert_eq!(
+            d.bucket_arn(),
+            "arn:aws-us-gov:s3:::model-artifacts-111122223333"
+        );
+        assert_eq!(
+            d.import_jobs_arn(),
+            "arn:aws-us-gov:bedrock:us-gov-west-1:777788889999:model-import-job/*"
+        );
+    }
+}
