@@ -1,6 +1,7 @@
 //! Test support shared by every crate's tests: model folders of each family written
 //! as real safetensors, hostile and sparse files, and a moto_server harness.
 
+pub mod cfn;
 pub mod chain;
 pub mod families;
 pub mod fixtures;

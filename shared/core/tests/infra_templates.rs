@@ -1,0 +1,303 @@
+//! One source of truth: the policy documents the SAM templates in `infra/` deploy are
+//! exactly the ones `ferry_core::policies` generates (and `ferry policies` prints), for
+//! every combination of prefix, keys and partition the templates' conditions branch on.
+
+use ferry_core::policies::{
+    automation_role_policy, automation_role_trust, bucket_policy, execution_role_policy,
+    execution_role_trust, imported_model_key_statement, importer_role_policy, key_policy,
+    tracker_role_policy, Deployment,
+};
+use ferry_testkit::cfn::{load, Rendered};
+use ferry_testkit::moto::workspace_root;
+use serde_json::Value;
+
+const RESEARCH: &str = "111122223333";
+const HOSTING: &str = "777788889999";
+const BUCKET: &str = "model-artifacts-111122223333";
+const EXTERNAL_ID: &str = "ferry-external-id";
+
+struct Case {
+    region: &'static str,
+    prefix: &'static str,
+    research_key: bool,
+    /// "none", "create" or "existing"
+    imported_key: &'static str,
+}
+
+const CASES: [Case; 4] = [
+    Case {
+        region: "us-east-1",
+        prefix: "models/",
+        research_key: true,
+        imported_key: "create",
+    },
+    Case {
+        region: "us-west-2",
+        prefix: "",
+        research_key: false,
+        imported_key: "none",
+    },
+    Case {
+        region: "eu-central-1",
+        prefix: "teams/nlp/",
+        research_key: false,
+        imported_key: "existing",
+    },
+    Case {
+        region: "us-gov-west-1",
+        prefix: "models/",
+        research_key: true,
+        imported_key: "existing",
+    },
+];
+
+fn partition(region: &str) -> &'static str {
+    ferry_core::region::partition_of(region)
+}
+
+fn research_key(c: &Case) -> String {
+    format!(
+        "arn:{}:kms:{}:{RESEARCH}:key/b5b6e052",
+        partition(c.region),
+        c.region
+    )
+}
+
+fn existing_imported_key(c: &Case) -> String {
+    format!(
+        "arn:{}:kms:{}:{HOSTING}:key/6cd5d3bf",
+        partition(c.region),
+        c.region
+    )
+}
+
+fn deployment(c: &Case, imported_key_arn: Option<String>) -> Deployment {
+    let mut d = Deployment::new(RESEARCH, HOSTING, c.region, BUCKET, c.prefix);
+    d.research_kms_key = c.research_key.then(|| research_key(c));
+    d.imported_model_kms_key = imported_key_arn;
+    d.external_id = Some(EXTERNAL_ID.into());
+    d
+}
+
+fn template(name: &str) -> Value {
+    load(&workspace_root().join("infra").join(name)).expect("template loads")
+}
+
+/// The named inline policy of a role's `Policies`.
+fn inline(role: &Value, name: &str) -> Value {
+    role["Policies"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["PolicyName"] == name))
+        .map(|p| p["PolicyDocument"].clone())
+        .unwrap_or_else(|| panic!("no inline policy {name} in {role:#}"))
+}
+
+fn assert_same(what: &str, deployed: &Value, generated: &Value) {
+    assert_eq!(
+        deployed,
+        generated,
+        "{what} differs from core::policies\n  template: {}\n  generated: {}",
+        serde_json::to_string_pretty(deployed).unwrap_or_default(),
+        serde_json::to_string_pretty(generated).unwrap_or_default()
+    );
+}
+
+#[test]
+fn hosting_template_deploys_the_generated_documents() {
+    let source = template("hosting.yaml");
+    for c in &CASES {
+        let research_key_param = if c.research_key {
+            research_key(c)
+        } else {
+            String::new()
+        };
+        let existing = existing_imported_key(c);
+        let params = [
+            ("ResearchAccountId", RESEARCH),
+            ("ResearchBucketName", BUCKET),
+            ("ResearchPrefix", c.prefix),
+            ("ResearchKmsKeyArn", research_key_param.as_str()),
+            (
+                "CreateImportedModelKey",
+                if c.imported_key == "create" {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+            (
+                "ImportedModelKeyArn",
+                if c.imported_key == "existing" {
+                    existing.as_str()
+                } else {
+                    ""
+                },
+            ),
+            ("ExternalId", EXTERNAL_ID),
+        ];
+        let t = Rendered::new(source.clone(), &params, c.region, HOSTING).expect("renders");
+        let created_key = format!(
+            "arn:{}:kms:{}:{HOSTING}:key/key-ImportedModelKey",
+            partition(c.region),
+            c.region
+        );
+        let imported_key = match c.imported_key {
+            "create" => Some(created_key),
+            "existing" => Some(existing.clone()),
+            _ => None,
+        };
+        let d = deployment(c, imported_key);
+        let at = format!(
+            "{} prefix {:?} research key {} imported key {}",
+            c.region, c.prefix, c.research_key, c.imported_key
+        );
+
+        let role = t
+            .resource("ExecutionRole")
+            .unwrap()
+            .expect("execution role");
+        assert_same(
+            &format!("execution role trust ({at})"),
+            &role["AssumeRolePolicyDocument"],
+            &execution_role_trust(&d),
+        );
+        let policy = t
+            .resource("ExecutionRolePolicy")
+            .unwrap()
+            .expect("execution role policy");
+        assert_same(
+            &format!("execution role policy ({at})"),
+            &policy["PolicyDocument"],
+            &execution_role_policy(&d),
+        );
+
+        let key = t.resource("ImportedModelKey").unwrap();
+        assert_eq!(key.is_some(), c.imported_key == "create", "{at}");
+        if let Some(key) = key {
+            let expected = key_policy(&d, HOSTING, imported_model_key_statement(&d));
+            assert_same(
+                &format!("imported-model key policy ({at})"),
+                &key["KeyPolicy"],
+                &expected,
+            );
+        }
+
+        let automation = t
+            .resource("AutomationRole")
+            .unwrap()
+            .expect("automation role");
+        assert_same(
+            &format!("automation role trust ({at})"),
+            &automation["AssumeRolePolicyDocument"],
+            &automation_role_trust(&d).unwrap(),
+        );
+        assert_same(
+            &format!("automation role policy ({at})"),
+            &inline(&automation, "ferry"),
+            &automation_role_policy(&d),
+        );
+
+        let tracker = t.resource("TrackerRole").unwrap().expect("tracker role");
+        assert_same(
+            &format!("tracker role policy ({at})"),
+            &inline(&tracker, "ferry"),
+            &tracker_role_policy(&d),
+        );
+    }
+}
+
+#[test]
+fn research_template_deploys_the_generated_documents() {
+    let source = template("research.yaml");
+    for c in &CASES {
+        let research_key_param = if c.research_key {
+            research_key(c)
+        } else {
+            String::new()
+        };
+        let params = [
+            ("HostingAccountId", HOSTING),
+            ("BucketName", BUCKET),
+            ("Prefix", c.prefix),
+            ("ResearchKmsKeyArn", research_key_param.as_str()),
+            ("ExternalId", EXTERNAL_ID),
+            ("ManageBucketPolicy", "true"),
+        ];
+        let t = Rendered::new(source.clone(), &params, c.region, RESEARCH).expect("renders");
+        let d = deployment(c, None);
+        let at = format!(
+            "{} prefix {:?} research key {}",
+            c.region, c.prefix, c.research_key
+        );
+
+        let importer = t.resource("ImporterRole").unwrap().expect("importer role");
+        assert_same(
+            &format!("importer role policy ({at})"),
+            &inline(&importer, "ferry"),
+            &importer_role_policy(&d),
+        );
+        let bucket = t
+            .resource("BucketPolicy")
+            .unwrap()
+            .expect("managed bucket policy");
+        assert_eq!(bucket["Bucket"], BUCKET);
+        assert_same(
+            &format!("bucket policy ({at})"),
+            &bucket["PolicyDocument"],
+            &bucket_policy(&d),
+        );
+
+        let env =
+            &t.resource("ImporterFunction").unwrap().expect("importer")["Environment"]["Variables"];
+        assert_eq!(
+            env["FERRY_WATCH_PREFIXES"],
+            format!("s3://{BUCKET}/{}", c.prefix)
+        );
+        assert_eq!(env["FERRY_HOSTING_ROLE_ARN"], d.automation_role_arn());
+        assert_eq!(env["FERRY_EXECUTION_ROLE_ARN"], d.execution_role_arn());
+        assert_eq!(env["FERRY_ALERT_TOPIC_ARN"], d.alert_topic_arn());
+        assert_eq!(env["FERRY_LEDGER_TABLE"], d.names.ledger_table);
+    }
+    // By default the bucket's owner merges the printed statements: no bucket policy.
+    let t = Rendered::new(
+        source,
+        &[
+            ("HostingAccountId", HOSTING),
+            ("BucketName", BUCKET),
+            ("ExternalId", EXTERNAL_ID),
+        ],
+        "us-east-1",
+        RESEARCH,
+    )
+    .unwrap();
+    assert!(t.resource("BucketPolicy").unwrap().is_none());
+}
+
+#[test]
+fn both_stacks_agree_on_the_names_they_share() {
+    let hosting = Rendered::new(
+        template("hosting.yaml"),
+        &[
+            ("ResearchAccountId", RESEARCH),
+            ("ResearchBucketName", BUCKET),
+            ("ExternalId", EXTERNAL_ID),
+        ],
+        "us-east-1",
+        HOSTING,
+    )
+    .unwrap();
+    let d = deployment(&CASES[1], None);
+    let tracker = hosting.resource("TrackerFunction").unwrap().unwrap();
+    let env = &tracker["Environment"]["Variables"];
+    assert_eq!(env["FERRY_LEDGER_TABLE"], d.names.ledger_table);
+    assert_eq!(
+        env["FERRY_ALERT_TOPIC_ARN"],
+        d.alert_topic_arn().replace("us-west-2", "us-east-1")
+    );
+    assert_eq!(env["FERRY_EXECUTION_ROLE_ARN"], d.execution_role_arn());
+    let alias = hosting.resource("AlertKeyAliasResource").unwrap().unwrap();
+    assert_eq!(
+        alias["AliasName"],
+        format!("alias/{}", d.names.alert_key_alias)
+    );
+}
