@@ -403,3 +403,40 @@ fn ferry_partition(region: &str) -> &'static str {
         "aws"
     }
 }
+
+/// moto (5.2) keeps an `AWS::NoValue` list item as `null`, where CloudFormation drops
+/// it; a policy with a `null` statement is then malformed. This resolves just those
+/// list-item `Fn::If`s (with the conditions of `rendered`) before moto sees the
+/// template; everything else is left for moto to evaluate.
+pub fn resolve_optional_list_items(value: &mut Value, rendered: &Rendered) {
+    match value {
+        Value::Array(items) => {
+            let mut kept = Vec::with_capacity(items.len());
+            for mut item in std::mem::take(items) {
+                if let Some(("Fn::If", arg)) = intrinsic(&item) {
+                    let is_no_value =
+                        |v: &Value| v.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue");
+                    if is_no_value(&arg[1]) || is_no_value(&arg[2]) {
+                        let chosen = rendered
+                            .condition_value(arg[0].as_str().unwrap_or_default())
+                            .unwrap_or(false);
+                        let branch = arg[if chosen { 1 } else { 2 }].clone();
+                        if is_no_value(&branch) {
+                            continue;
+                        }
+                        item = branch;
+                    }
+                }
+                resolve_optional_list_items(&mut item, rendered);
+                kept.push(item);
+            }
+            *items = kept;
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                resolve_optional_list_items(item, rendered);
+            }
+        }
+        _ => {}
+    }
+}

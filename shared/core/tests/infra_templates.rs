@@ -83,13 +83,15 @@ fn template(name: &str) -> Value {
     load(&workspace_root().join("infra").join(name)).expect("template loads")
 }
 
-/// The named inline policy of a role's `Policies`.
-fn inline(role: &Value, name: &str) -> Value {
-    role["Policies"]
-        .as_array()
-        .and_then(|p| p.iter().find(|p| p["PolicyName"] == name))
-        .map(|p| p["PolicyDocument"].clone())
-        .unwrap_or_else(|| panic!("no inline policy {name} in {role:#}"))
+/// The document of a managed policy resource, checked to be attached to `role_name`.
+fn managed(t: &Rendered, logical_id: &str, role_name: &str) -> Value {
+    let policy = t.resource(logical_id).unwrap().expect(logical_id);
+    assert_eq!(
+        policy["Roles"],
+        serde_json::json!([role_name]),
+        "{logical_id} attachment"
+    );
+    policy["PolicyDocument"].clone()
 }
 
 fn assert_same(what: &str, deployed: &Value, generated: &Value) {
@@ -161,14 +163,25 @@ fn hosting_template_deploys_the_generated_documents() {
             &role["AssumeRolePolicyDocument"],
             &execution_role_trust(&d),
         );
-        let policy = t
-            .resource("ExecutionRolePolicy")
-            .unwrap()
-            .expect("execution role policy");
         assert_same(
             &format!("execution role policy ({at})"),
-            &policy["PolicyDocument"],
+            &managed(&t, "ExecutionRolePolicy", &d.names.execution_role),
             &execution_role_policy(&d),
+        );
+
+        let ledger = t.resource("LedgerTable").unwrap().expect("ledger");
+        assert_eq!(ledger["TableName"], d.names.ledger_table);
+        assert_eq!(
+            ledger["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+            true
+        );
+        assert_eq!(ledger["KeySchema"][0]["AttributeName"], "fingerprint");
+        assert_eq!(ledger["GlobalSecondaryIndexes"][0]["IndexName"], "by-state");
+        let topic = t.resource("AlertTopic").unwrap().expect("alert topic");
+        assert_eq!(topic["TopicName"], d.names.alert_topic);
+        assert_eq!(
+            topic["KmsMasterKeyId"], "key-AlertKey",
+            "the alert topic is encrypted with the stack's key"
         );
 
         let key = t.resource("ImportedModelKey").unwrap();
@@ -193,14 +206,13 @@ fn hosting_template_deploys_the_generated_documents() {
         );
         assert_same(
             &format!("automation role policy ({at})"),
-            &inline(&automation, "ferry"),
+            &managed(&t, "AutomationRolePolicy", &d.names.automation_role),
             &automation_role_policy(&d),
         );
 
-        let tracker = t.resource("TrackerRole").unwrap().expect("tracker role");
         assert_same(
             &format!("tracker role policy ({at})"),
-            &inline(&tracker, "ferry"),
+            &managed(&t, "TrackerRolePolicy", &d.names.tracker_role),
             &tracker_role_policy(&d),
         );
     }
@@ -230,10 +242,9 @@ fn research_template_deploys_the_generated_documents() {
             c.region, c.prefix, c.research_key
         );
 
-        let importer = t.resource("ImporterRole").unwrap().expect("importer role");
         assert_same(
             &format!("importer role policy ({at})"),
-            &inline(&importer, "ferry"),
+            &managed(&t, "ImporterRolePolicy", &d.names.importer_role),
             &importer_role_policy(&d),
         );
         let bucket = t
