@@ -1,0 +1,134 @@
+//! A local Amazon Bedrock Custom Model Import endpoint for Ferry's tests and demo.
+//!
+//! It speaks restJson1 for CreateModelImportJob, GetModelImportJob,
+//! ListModelImportJobs, GetImportedModel, ListImportedModels, DeleteImportedModel (and
+//! the tag operations Ferry uses), so the unmodified `aws-sdk-bedrock` client talks to
+//! it through `AWS_ENDPOINT_URL_BEDROCK`. Where Ferry depends on the service it behaves
+//! as `../shared/FACTS.md` says: the documented input patterns (ValidationException),
+//! one running job per account and the imported-models quota
+//! (ServiceQuotaExceededException), name conflicts, idempotent client tokens,
+//! ListModelImportJobs filters and pagination, jobs that end Completed or Failed after
+//! a configurable delay, reading the artifacts as the passed role (moto's STS and S3).
+//! Faults (throttling, 500s) are injected by configuration.
+
+mod artifacts;
+mod server;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use artifacts::{no_access_message, ArtifactSource};
+pub use server::Emulator;
+pub use wire::ApiError;
+
+/// An injected failure: every `every`-th request (counting all requests) gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub every: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// 429 ThrottlingException
+    Throttling,
+    /// 500 InternalServerException
+    Internal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The account the endpoint serves (the hosting account).
+    pub account: String,
+    pub region: String,
+    /// How long a job stays InProgress.
+    pub job_duration: Duration,
+    /// Imported models the account may hold (AWS's default is 3).
+    pub imported_models_quota: usize,
+    pub faults: Vec<Fault>,
+    /// Where jobs read the artifacts; `None`: jobs complete without reading.
+    pub artifacts: Option<ArtifactSource>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            account: "777788889999".into(),
+            region: "us-east-1".into(),
+            job_duration: Duration::from_secs(2),
+            imported_models_quota: 3,
+            faults: Vec::new(),
+            artifacts: None,
+        }
+    }
+}
+
+impl Config {
+    /// `FERRY_EMULATOR_*` variables over the defaults:
+    /// `ACCOUNT`, `REGION`, `JOB_SECONDS` (fractional), `MODELS_QUOTA`,
+    /// `FAULTS` (`throttle:7,500:11`: every 7th request throttled, every 11th a 500),
+    /// `ARTIFACTS_ENDPOINT` (moto's URL).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        let var = |name: &str| get(&format!("FERRY_EMULATOR_{name}")).filter(|v| !v.is_empty());
+        if let Some(account) = var("ACCOUNT") {
+            anyhow::ensure!(
+                account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+                "FERRY_EMULATOR_ACCOUNT: {account:?} is not a 12-digit account id"
+            );
+            config.account = account;
+        }
+        if let Some(region) = var("REGION") {
+            config.region = region;
+        }
+        if let Some(seconds) = var("JOB_SECONDS") {
+            let seconds: f64 = seconds.parse().map_err(|_| {
+                anyhow::anyhow!("FERRY_EMULATOR_JOB_SECONDS: {seconds:?} is not a number")
+            })?;
+            anyhow::ensure!(
+                (0.0..=86_400.0).contains(&seconds),
+                "FERRY_EMULATOR_JOB_SECONDS: between 0 and 86400"
+            );
+            config.job_duration = Duration::from_secs_f64(seconds);
+        }
+        if let Some(quota) = var("MODELS_QUOTA") {
+            config.imported_models_quota = quota.parse().map_err(|_| {
+                anyhow::anyhow!("FERRY_EMULATOR_MODELS_QUOTA: {quota:?} is not a count")
+            })?;
+        }
+        if let Some(faults) = var("FAULTS") {
+            config.faults = parse_faults(&faults)?;
+        }
+        config.artifacts = var("ARTIFACTS_ENDPOINT").map(|endpoint| ArtifactSource { endpoint });
+        Ok(config)
+    }
+}
+
+/// `throttle:7,500:11`
+pub fn parse_faults(text: &str) -> anyhow::Result<Vec<Fault>> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| {
+            let (kind, every) = item.trim().split_once(':').ok_or_else(|| {
+                anyhow::anyhow!("fault {item:?}: expected KIND:EVERY (throttle:7 or 500:11)")
+            })?;
+            let kind = match kind {
+                "throttle" => FaultKind::Throttling,
+                "500" => FaultKind::Internal,
+                other => anyhow::bail!("fault kind {other:?}: expected throttle or 500"),
+            };
+            let every: u64 = every.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                anyhow::anyhow!("fault {item:?}: EVERY must be a whole number >= 1")
+            })?;
+            Ok(Fault { kind, every })
+        })
+        .collect()
+}
+
+/// Requests served, by operation (faulted requests count under "fault").
+#[derive(Debug, Clone, Default)]
+pub struct Counters(pub BTreeMap<String, u64>);
+
+pub(crate) type Shared = Arc<Mutex<server::State>>;

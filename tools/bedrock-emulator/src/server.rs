@@ -1,0 +1,720 @@
+//! The HTTP server and the account's state: jobs, imported models, counters.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::wire::{self, ApiError};
+use crate::{artifacts, Config, Counters, FaultKind, Shared};
+
+#[derive(Debug, Clone)]
+struct Job {
+    arn: String,
+    name: String,
+    model_name: String,
+    role_arn: String,
+    s3_uri: String,
+    status: &'static str,
+    failure: Option<String>,
+    created: SystemTime,
+    modified: SystemTime,
+    ended: Option<SystemTime>,
+    model_arn: Option<String>,
+    kms_key: Option<String>,
+    vpc: Option<Value>,
+    token: Option<String>,
+    job_tags: Vec<(String, String)>,
+    model_tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct Model {
+    arn: String,
+    name: String,
+    job_name: String,
+    job_arn: String,
+    s3_uri: String,
+    created: SystemTime,
+    architecture: String,
+    kms_key: Option<String>,
+    units: u64,
+    tags: Vec<(String, String)>,
+}
+
+pub struct State {
+    config: Config,
+    jobs: Vec<Job>,
+    models: Vec<Model>,
+    requests: u64,
+    counters: Counters,
+    next_id: u64,
+}
+
+impl State {
+    /// 12 lowercase alphanumerics, as in Bedrock's ARNs.
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        // splitmix64: distinct, random-looking ids without a dependency.
+        let mut z = self.next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..12)
+            .map(|i| alphabet[((z >> (i * 5)) % 36) as usize] as char)
+            .collect()
+    }
+
+    fn arn(&self, resource: &str) -> String {
+        let partition = if self.config.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else if self.config.region.starts_with("cn-") {
+            "aws-cn"
+        } else {
+            "aws"
+        };
+        format!(
+            "arn:{partition}:bedrock:{}:{}:{resource}",
+            self.config.region, self.config.account
+        )
+    }
+}
+
+/// A running emulator; dropping it stops the server.
+pub struct Emulator {
+    endpoint: String,
+    state: Shared,
+    server: JoinHandle<()>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Emulator {
+    /// Serves on 127.0.0.1:`port` (0: any free port).
+    pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let state: Shared = Arc::new(Mutex::new(State {
+            config,
+            jobs: Vec::new(),
+            models: Vec::new(),
+            requests: 0,
+            counters: Counters::default(),
+            next_id: 0,
+        }));
+        let serving = state.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = serving.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                    });
+                    // A client that hangs up mid-request is its own problem.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Emulator {
+            endpoint,
+            state,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_BEDROCK`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Requests served so far, by operation.
+    pub fn counters(&self) -> Counters {
+        lock(&self.state).counters.clone()
+    }
+
+    /// Replaces the injected faults (the request count carries on).
+    pub fn set_faults(&self, faults: Vec<crate::Fault>) {
+        lock(&self.state).config.faults = faults;
+    }
+
+    /// Names of the imported models the account holds.
+    pub fn imported_models(&self) -> Vec<String> {
+        lock(&self.state)
+            .models
+            .iter()
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// (job name, status) of every job, oldest first.
+    pub fn jobs(&self) -> Vec<(String, String)> {
+        lock(&self.state)
+            .jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.status.to_owned()))
+            .collect()
+    }
+}
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A panicking handler must not take the whole emulator down with it.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn respond(status: u16, body: &Value, error_type: Option<&str>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Some(kind) = error_type.and_then(|k| hyper::header::HeaderValue::from_str(k).ok()) {
+        headers.insert("x-amzn-errortype", kind);
+    }
+    response
+}
+
+async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = parse_query(request.uri().query().unwrap_or(""));
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let operation = match (&method, segments.as_slice()) {
+        (&Method::POST, ["model-import-jobs"]) => "CreateModelImportJob",
+        (&Method::GET, ["model-import-jobs"]) => "ListModelImportJobs",
+        (&Method::GET, ["model-import-jobs", _]) => "GetModelImportJob",
+        (&Method::GET, ["imported-models"]) => "ListImportedModels",
+        (&Method::GET, ["imported-models", _]) => "GetImportedModel",
+        (&Method::DELETE, ["imported-models", _]) => "DeleteImportedModel",
+        (&Method::POST, ["listTagsForResource"]) => "ListTagsForResource",
+        (&Method::POST, ["tagResource"]) => "TagResource",
+        _ => {
+            let error = ApiError::new(404, "UnknownOperationException", format!("{method} {path}"));
+            return respond(error.status, &error.body(), Some(error.kind));
+        }
+    };
+    if let Some(fault) = injected_fault(state, operation) {
+        return respond(fault.status, &fault.body(), Some(fault.kind));
+    }
+    let input: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let error = ApiError::new(400, "SerializationException", e.to_string());
+                return respond(error.status, &error.body(), Some(error.kind));
+            }
+        }
+    };
+    let result = match operation {
+        "CreateModelImportJob" => create_job(state, &input),
+        "ListModelImportJobs" => list_jobs(state, &query),
+        "GetModelImportJob" => get_job(state, segments[1]),
+        "ListImportedModels" => list_models(state, &query),
+        "GetImportedModel" => get_model(state, segments[1]),
+        "DeleteImportedModel" => delete_model(state, segments[1]),
+        "ListTagsForResource" => list_tags(state, &input),
+        _ => tag_resource(state, &input),
+    };
+    match result {
+        Ok((status, body)) => respond(status, &body, None),
+        Err(error) => respond(error.status, &error.body(), Some(error.kind)),
+    }
+}
+
+fn injected_fault(state: &Shared, operation: &str) -> Option<ApiError> {
+    let mut s = lock(state);
+    s.requests += 1;
+    let n = s.requests;
+    let fault = s.config.faults.iter().find(|f| n % f.every == 0).copied();
+    let key = if fault.is_some() { "fault" } else { operation };
+    *s.counters.0.entry(key.to_owned()).or_default() += 1;
+    fault.map(|f| match f.kind {
+        FaultKind::Throttling => ApiError::throttling(),
+        FaultKind::Internal => ApiError::internal(),
+    })
+}
+
+fn parse_query(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+type Outcome = Result<(u16, Value), ApiError>;
+
+fn required<'a>(input: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    input[field].as_str().ok_or_else(|| {
+        ApiError::validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+fn create_job(state: &Shared, input: &Value) -> Outcome {
+    let job_name = required(input, "jobName")?;
+    let model_name = required(input, "importedModelName")?;
+    let role_arn = required(input, "roleArn")?;
+    let s3_uri = input["modelDataSource"]["s3DataSource"]["s3Uri"]
+        .as_str()
+        .ok_or_else(|| ApiError::validation("modelDataSource.s3DataSource.s3Uri is required"))?;
+    wire::check_job_name(job_name)?;
+    wire::check_model_name(model_name)?;
+    wire::check_role_arn(role_arn)?;
+    wire::check_s3_uri(s3_uri)?;
+    let token = input["clientRequestToken"].as_str();
+    if let Some(token) = token {
+        wire::check_token(token)?;
+    }
+    let job_tags = wire::tags_from(input, "jobTags")?;
+    let model_tags = wire::tags_from(input, "importedModelTags")?;
+    wire::check_tags("jobTags", &job_tags)?;
+    wire::check_tags("importedModelTags", &model_tags)?;
+    let kms_key = input["importedModelKmsKeyId"].as_str().map(str::to_owned);
+    let vpc = input.get("vpcConfig").cloned().filter(|v| !v.is_null());
+    if let Some(vpc) = &vpc {
+        let subnets = vpc["subnetIds"].as_array().map_or(0, Vec::len);
+        let groups = vpc["securityGroupIds"].as_array().map_or(0, Vec::len);
+        if !(1..=16).contains(&subnets) || !(1..=5).contains(&groups) {
+            return Err(ApiError::validation(
+                "vpcConfig needs 1-16 subnetIds and 1-5 securityGroupIds",
+            ));
+        }
+    }
+
+    let mut s = lock(state);
+    let role_account = role_arn.split(':').nth(4).unwrap_or_default();
+    if role_account != s.config.account {
+        return Err(ApiError::validation(format!(
+            "The role {role_arn} must belong to account {}: Amazon Bedrock does not pass a role across accounts",
+            s.config.account
+        )));
+    }
+    // The same token is the same request: answer it again, create nothing.
+    if let Some(token) = token {
+        if let Some(job) = s.jobs.iter().find(|j| j.token.as_deref() == Some(token)) {
+            if job.name == job_name && job.model_name == model_name && job.s3_uri == s3_uri {
+                return Ok((201, json!({"jobArn": job.arn})));
+            }
+            return Err(ApiError::conflict(format!(
+                "The client request token {token} was used for a different request"
+            )));
+        }
+    }
+    if s.jobs.iter().any(|j| j.name == job_name) {
+        return Err(ApiError::conflict(format!(
+            "A model import job named {job_name} already exists."
+        )));
+    }
+    if s.models.iter().any(|m| m.name == model_name)
+        || s.jobs
+            .iter()
+            .any(|j| j.model_name == model_name && j.status == "InProgress")
+    {
+        return Err(ApiError::conflict(format!(
+            "An imported model named {model_name} already exists."
+        )));
+    }
+    if s.jobs.iter().any(|j| j.status == "InProgress") {
+        return Err(ApiError::quota(
+            "You have reached the maximum number of concurrent model import jobs for your account (1). Wait for the running job to finish and try again.",
+        ));
+    }
+    if s.models.len() >= s.config.imported_models_quota {
+        return Err(ApiError::quota(format!(
+            "You have reached the maximum number of imported models for your account ({}). Delete a model or request a quota increase.",
+            s.config.imported_models_quota
+        )));
+    }
+    let id = s.new_id();
+    let arn = s.arn(&format!("model-import-job/{id}"));
+    let now = SystemTime::now();
+    s.jobs.push(Job {
+        arn: arn.clone(),
+        name: job_name.to_owned(),
+        model_name: model_name.to_owned(),
+        role_arn: role_arn.to_owned(),
+        s3_uri: s3_uri.to_owned(),
+        status: "InProgress",
+        failure: None,
+        created: now,
+        modified: now,
+        ended: None,
+        model_arn: None,
+        kms_key,
+        vpc,
+        token: token.map(str::to_owned),
+        job_tags,
+        model_tags,
+    });
+    let duration = s.config.job_duration;
+    drop(s);
+    tokio::spawn(run_job(state.clone(), arn.clone(), duration));
+    Ok((201, json!({"jobArn": arn})))
+}
+
+/// Waits out the job's duration, reads the artifacts as the role, records the end.
+async fn run_job(state: Shared, job_arn: String, duration: Duration) {
+    tokio::time::sleep(duration).await;
+    let (source, region, role, uri) = {
+        let s = lock(&state);
+        let Some(job) = s.jobs.iter().find(|j| j.arn == job_arn) else {
+            return;
+        };
+        (
+            s.config.artifacts.clone(),
+            s.config.region.clone(),
+            job.role_arn.clone(),
+            job.s3_uri.clone(),
+        )
+    };
+    let read = match &source {
+        Some(source) => artifacts::read(source, &region, &role, &uri).await,
+        None => Ok(artifacts::Artifacts {
+            architecture: "LlamaForCausalLM".into(),
+            weight_bytes: 0,
+        }),
+    };
+    let mut s = lock(&state);
+    let model_id = s.new_id();
+    let model_arn = s.arn(&format!("imported-model/{model_id}"));
+    let now = SystemTime::now();
+    let Some(index) = s.jobs.iter().position(|j| j.arn == job_arn) else {
+        return;
+    };
+    match read {
+        Ok(found) => {
+            let job = s.jobs[index].clone();
+            // One custom model unit per started 16 GiB of weights.
+            let units = found.weight_bytes.div_ceil(16 << 30).max(1);
+            s.models.push(Model {
+                arn: model_arn.clone(),
+                name: job.model_name.clone(),
+                job_name: job.name.clone(),
+                job_arn: job.arn.clone(),
+                s3_uri: job.s3_uri.clone(),
+                created: now,
+                architecture: found.architecture,
+                kms_key: job.kms_key.clone(),
+                units,
+                tags: job.model_tags.clone(),
+            });
+            let job = &mut s.jobs[index];
+            job.status = "Completed";
+            job.model_arn = Some(model_arn);
+        }
+        Err(message) => {
+            let job = &mut s.jobs[index];
+            job.status = "Failed";
+            job.failure = Some(message);
+        }
+    }
+    let job = &mut s.jobs[index];
+    job.ended = Some(now);
+    job.modified = now;
+}
+
+fn job_json(job: &Job) -> Value {
+    let mut v = json!({
+        "jobArn": job.arn,
+        "jobName": job.name,
+        "importedModelName": job.model_name,
+        "roleArn": job.role_arn,
+        "modelDataSource": {"s3DataSource": {"s3Uri": job.s3_uri}},
+        "status": job.status,
+        "creationTime": wire::timestamp(job.created),
+        "lastModifiedTime": wire::timestamp(job.modified),
+    });
+    if let Some(arn) = &job.model_arn {
+        v["importedModelArn"] = json!(arn);
+    }
+    if let Some(message) = &job.failure {
+        v["failureMessage"] = json!(message);
+    }
+    if let Some(ended) = job.ended {
+        v["endTime"] = json!(wire::timestamp(ended));
+    }
+    if let Some(vpc) = &job.vpc {
+        v["vpcConfig"] = vpc.clone();
+    }
+    if let Some(key) = &job.kms_key {
+        v["importedModelKmsKeyArn"] = json!(key);
+    }
+    v
+}
+
+fn get_job(state: &Shared, id: &str) -> Outcome {
+    let s = lock(state);
+    s.jobs
+        .iter()
+        .find(|j| j.arn == id || j.name == id)
+        .map(|j| (200, job_json(j)))
+        .ok_or_else(|| ApiError::not_found(format!("The model import job {id} was not found.")))
+}
+
+/// The page of `items` (already filtered) that `query` asks for.
+fn page<T>(
+    items: Vec<T>,
+    query: &BTreeMap<String, String>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let max = match query.get("maxResults") {
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|m| (1..=1000).contains(m))
+            .ok_or_else(|| ApiError::validation(format!("maxResults {m}: between 1 and 1000")))?,
+        None => 1000,
+    };
+    let start = match query.get("nextToken") {
+        Some(token) => token
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| ApiError::validation(format!("Invalid nextToken {token}")))?,
+        None => 0,
+    };
+    let end = (start + max).min(items.len());
+    let next = (end < items.len()).then(|| format!("page-{end}"));
+    Ok((
+        items.into_iter().skip(start).take(end - start).collect(),
+        next,
+    ))
+}
+
+fn time_filter(query: &BTreeMap<String, String>, created: SystemTime) -> Result<bool, ApiError> {
+    let parse = |field: &str| -> Result<Option<SystemTime>, ApiError> {
+        query
+            .get(field)
+            .map(|t| {
+                humantime::parse_rfc3339_weak(t)
+                    .map_err(|_| ApiError::validation(format!("{field} {t}: not a date-time")))
+            })
+            .transpose()
+    };
+    let after = parse("creationTimeAfter")?;
+    let before = parse("creationTimeBefore")?;
+    Ok(after.is_none_or(|a| created > a) && before.is_none_or(|b| created < b))
+}
+
+fn sorted<T>(
+    mut items: Vec<T>,
+    query: &BTreeMap<String, String>,
+    created: impl Fn(&T) -> SystemTime,
+) -> Result<Vec<T>, ApiError> {
+    if let Some(by) = query.get("sortBy") {
+        if by != "CreationTime" {
+            return Err(ApiError::validation(format!(
+                "sortBy {by}: only CreationTime"
+            )));
+        }
+    }
+    items.sort_by_key(|item| created(item));
+    match query.get("sortOrder").map(String::as_str) {
+        None | Some("Descending") => items.reverse(),
+        Some("Ascending") => {}
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "sortOrder {other}: Ascending or Descending"
+            )))
+        }
+    }
+    Ok(items)
+}
+
+fn list_jobs(state: &Shared, query: &BTreeMap<String, String>) -> Outcome {
+    if let Some(status) = query.get("statusEquals") {
+        if !["InProgress", "Completed", "Failed"].contains(&status.as_str()) {
+            return Err(ApiError::validation(format!(
+                "statusEquals {status}: InProgress, Completed or Failed"
+            )));
+        }
+    }
+    let s = lock(state);
+    let mut matching = Vec::new();
+    for job in &s.jobs {
+        let status_ok = query.get("statusEquals").is_none_or(|st| st == job.status);
+        let name_ok = query
+            .get("nameContains")
+            .is_none_or(|n| job.name.contains(n.as_str()));
+        if status_ok && name_ok && time_filter(query, job.created)? {
+            matching.push(job.clone());
+        }
+    }
+    let (items, next) = page(sorted(matching, query, |j| j.created)?, query)?;
+    let summaries: Vec<Value> = items
+        .iter()
+        .map(|job| {
+            let full = job_json(job);
+            let mut summary = json!({});
+            for field in [
+                "jobArn",
+                "jobName",
+                "status",
+                "lastModifiedTime",
+                "creationTime",
+                "endTime",
+                "importedModelArn",
+                "importedModelName",
+            ] {
+                if let Some(v) = full.get(field) {
+                    summary[field] = v.clone();
+                }
+            }
+            summary
+        })
+        .collect();
+    let mut body = json!({"modelImportJobSummaries": summaries});
+    if let Some(next) = next {
+        body["nextToken"] = json!(next);
+    }
+    Ok((200, body))
+}
+
+fn model_json(model: &Model) -> Value {
+    let mut v = json!({
+        "modelArn": model.arn,
+        "modelName": model.name,
+        "jobName": model.job_name,
+        "jobArn": model.job_arn,
+        "modelDataSource": {"s3DataSource": {"s3Uri": model.s3_uri}},
+        "creationTime": wire::timestamp(model.created),
+        "modelArchitecture": model.architecture,
+        "instructSupported": true,
+        "customModelUnits": {"customModelUnitsPerModelCopy": model.units, "customModelUnitsVersion": "1.0"},
+    });
+    if let Some(key) = &model.kms_key {
+        v["modelKmsKeyArn"] = json!(key);
+    }
+    v
+}
+
+fn get_model(state: &Shared, id: &str) -> Outcome {
+    let s = lock(state);
+    s.models
+        .iter()
+        .find(|m| m.arn == id || m.name == id)
+        .map(|m| (200, model_json(m)))
+        .ok_or_else(|| ApiError::not_found(format!("The imported model {id} was not found.")))
+}
+
+fn list_models(state: &Shared, query: &BTreeMap<String, String>) -> Outcome {
+    let s = lock(state);
+    let mut matching = Vec::new();
+    for model in &s.models {
+        let name_ok = query
+            .get("nameContains")
+            .is_none_or(|n| model.name.contains(n.as_str()));
+        if name_ok && time_filter(query, model.created)? {
+            matching.push(model.clone());
+        }
+    }
+    let (items, next) = page(sorted(matching, query, |m| m.created)?, query)?;
+    let summaries: Vec<Value> = items
+        .iter()
+        .map(|m| {
+            json!({
+                "modelArn": m.arn,
+                "modelName": m.name,
+                "creationTime": wire::timestamp(m.created),
+                "instructSupported": true,
+                "modelArchitecture": m.architecture,
+            })
+        })
+        .collect();
+    let mut body = json!({"modelSummaries": summaries});
+    if let Some(next) = next {
+        body["nextToken"] = json!(next);
+    }
+    Ok((200, body))
+}
+
+fn delete_model(state: &Shared, id: &str) -> Outcome {
+    let mut s = lock(state);
+    let index = s
+        .models
+        .iter()
+        .position(|m| m.arn == id || m.name == id)
+        .ok_or_else(|| ApiError::not_found(format!("The imported model {id} was not found.")))?;
+    s.models.remove(index);
+    Ok((200, json!({})))
+}
+
+fn tags_of<'a>(s: &'a mut State, arn: &str) -> Result<&'a mut Vec<(String, String)>, ApiError> {
+    if let Some(model) = s.models.iter_mut().find(|m| m.arn == arn) {
+        return Ok(&mut model.tags);
+    }
+    if let Some(job) = s.jobs.iter_mut().find(|j| j.arn == arn) {
+        return Ok(&mut job.job_tags);
+    }
+    Err(ApiError::not_found(format!(
+        "The resource {arn} was not found."
+    )))
+}
+
+fn list_tags(state: &Shared, input: &Value) -> Outcome {
+    let arn = required(input, "resourceARN")?;
+    let mut s = lock(state);
+    let tags = tags_of(&mut s, arn)?;
+    Ok((200, json!({"tags": wire::tags_json(tags)})))
+}
+
+fn tag_resource(state: &Shared, input: &Value) -> Outcome {
+    let arn = required(input, "resourceARN")?;
+    let new = wire::tags_from(input, "tags")?;
+    wire::check_tags("tags", &new)?;
+    let mut s = lock(state);
+    let tags = tags_of(&mut s, arn)?;
+    for (key, value) in new {
+        tags.retain(|(k, _)| *k != key);
+        tags.push((key, value));
+    }
+    Ok((200, json!({})))
+}
