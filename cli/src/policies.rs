@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, requires = "external_id")]
     ferry_roles: bool,
     /// The ExternalId the importer presents to the automation role (with --ferry-roles)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", requires = "ferry_roles")]
     external_id: Option<String>,
     #[arg(long, value_name = "NAME", default_value_t = Names::default().execution_role)]
     execution_role_name: String,
@@ -53,16 +53,28 @@ pub struct Args {
     ledger_table: String,
     #[arg(long, value_name = "NAME", default_value_t = Names::default().alert_topic)]
     alert_topic: String,
+    /// Alias (without alias/) of the key that encrypts the alert topic
+    #[arg(long, value_name = "NAME", default_value_t = Names::default().alert_key_alias)]
+    alert_key_alias: String,
     /// Print only seed 003's policy denying inference on these foundation models (for
     /// models whose access cannot be removed, as in GovCloud)
-    #[arg(long, value_name = "MODEL_ID", num_args = 1.., conflicts_with = "customization_role")]
+    #[arg(
+        long,
+        value_name = "MODEL_ID",
+        num_args = 1..,
+        conflicts_with_all = [
+            "customization_role", "research_account", "bucket", "prefix", "research_kms_key",
+            "imported_model_kms_key", "ferry_roles",
+        ]
+    )]
     deny_inference: Vec<String>,
     /// Print only seed 002's service role for fine-tuning jobs in the research account:
     /// reads --bucket/--prefix, writes --output-bucket/--output-prefix
-    #[arg(long)]
+    #[arg(long, requires = "output_prefix", conflicts_with_all = ["ferry_roles", "research_kms_key", "imported_model_kms_key"])]
     customization_role: bool,
     #[arg(long, value_name = "NAME", requires = "customization_role")]
     output_bucket: Option<String>,
+    /// Where fine-tuning jobs write (required: writes never reach the training data)
     #[arg(long, value_name = "PREFIX", requires = "customization_role")]
     output_prefix: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -131,7 +143,7 @@ fn import_chain_set(args: &Args) -> Result<DocumentSet> {
         tracker_role: args.tracker_role_name.clone(),
         ledger_table: args.ledger_table.clone(),
         alert_topic: args.alert_topic.clone(),
-        ..Names::default()
+        alert_key_alias: args.alert_key_alias.clone(),
     };
     let d = d.validated().map_err(input)?;
     let mut set = DocumentSet::seed(&d);
@@ -148,6 +160,11 @@ fn import_chain_set(args: &Args) -> Result<DocumentSet> {
 }
 
 fn deny_inference_set(args: &Args) -> Result<DocumentSet> {
+    if let Some(account) = &args.hosting_account {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--hosting-account: {account:?} is not a 12-digit AWS account id");
+        }
+    }
     let document = deny_inference(&args.region, &args.deny_inference).map_err(input)?;
     let partition = ferry_core::region::partition_of(&args.region);
     Ok(DocumentSet {
@@ -175,22 +192,28 @@ fn customization_set(args: &Args) -> Result<DocumentSet> {
         .validated()
         .map_err(input)?;
     let output_bucket = args.output_bucket.as_deref().unwrap_or(bucket);
-    let output = Deployment::new(
-        account,
-        account,
-        &args.region,
-        output_bucket,
-        args.output_prefix.as_deref().unwrap_or_default(),
-    )
-    .validated()
-    .map_err(|mut e| {
-        e.field = match e.field {
-            "--bucket" => "--output-bucket",
-            "--prefix" => "--output-prefix",
-            other => other,
-        };
-        input(e)
-    })?;
+    let output_prefix = args.output_prefix.as_deref().unwrap_or_default();
+    let output = Deployment::new(account, account, &args.region, output_bucket, output_prefix)
+        .validated()
+        .map_err(|mut e| {
+            e.field = match e.field {
+                "--bucket" => "--output-bucket",
+                "--prefix" => "--output-prefix",
+                other => other,
+            };
+            input(e)
+        })?;
+    let overlaps = |a: &str, b: &str| a.starts_with(b) || b.starts_with(a);
+    if output.prefix.is_empty()
+        || (output.bucket == d.bucket && overlaps(&output.prefix, &d.prefix))
+    {
+        bail!(
+            "--output-prefix: {:?} would let jobs write over the training data under s3://{}/{}; give a separate folder",
+            output_prefix,
+            d.bucket,
+            d.prefix
+        );
+    }
     let role = customization_role(
         account,
         &args.region,

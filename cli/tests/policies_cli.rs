@@ -170,6 +170,8 @@ fn the_customization_role_prints_trust_and_data_access() {
         "sets",
         "--output-bucket",
         "tuned-models",
+        "--output-prefix",
+        "out",
         "--format",
         "json",
     ]);
@@ -179,12 +181,50 @@ fn the_customization_role_prints_trust_and_data_access() {
         "arn:aws:bedrock:us-west-2:111122223333:model-customization-job/*"
     );
     assert_eq!(
-        docs["customization-role-policy"]["Statement"][0]["Resource"][1],
+        docs["customization-role-policy"]["Statement"][1]["Resource"],
         "arn:aws:s3:::training-data/sets/*"
     );
     assert_eq!(
-        docs["customization-role-policy"]["Statement"][1]["Resource"][1],
-        "arn:aws:s3:::tuned-models/*"
+        docs["customization-role-policy"]["Statement"][3]["Resource"],
+        "arn:aws:s3:::tuned-models/out/*"
+    );
+    // Output inside the training data, or no output folder at all: refused.
+    for output in [["--output-prefix", "sets/out"], ["--output-prefix", ""]] {
+        let out = ferry(&[
+            "policies",
+            "--customization-role",
+            "--research-account",
+            "111122223333",
+            "--region",
+            "us-west-2",
+            "--bucket",
+            "training-data",
+            "--prefix",
+            "sets",
+            output[0],
+            output[1],
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--output-prefix"));
+    }
+    // Flags of another mode are refused, not ignored.
+    let out = ferry(&[
+        "policies",
+        "--region",
+        "us-east-1",
+        "--deny-inference",
+        "m",
+        "--bucket",
+        "b-b-b",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let mut args = chain_args("us-east-1");
+    args.extend(["--external-id", "x-y-z"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(
+        ferry(&args).status.code(),
+        Some(2),
+        "--external-id without --ferry-roles"
     );
 }
 

@@ -111,6 +111,12 @@ impl Rendered {
         values.insert("AWS::AccountId".into(), account.into());
         values.insert("AWS::Partition".into(), ferry_partition(region).to_owned());
         values.insert("AWS::StackName".into(), "ferry".into());
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        values.insert("AWS::URLSuffix".into(), suffix.into());
         let mut rendered = Rendered {
             template,
             values,

@@ -15,6 +15,16 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
+/// The DNS suffix of service endpoints (`kms:ViaService` values): `amazonaws.com`, or
+/// `amazonaws.com.cn` in China.
+pub fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    }
+}
+
 pub fn offers_custom_model_import(region: &str) -> bool {
     CUSTOM_MODEL_IMPORT_REGIONS.contains(&region)
 }

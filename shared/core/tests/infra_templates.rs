@@ -5,7 +5,7 @@
 use ferry_core::policies::{
     automation_role_policy, automation_role_trust, bucket_policy, execution_role_policy,
     execution_role_trust, imported_model_key_statement, importer_role_policy, key_policy,
-    tracker_role_policy, Deployment,
+    tracker_role_policy, Deployment, Names,
 };
 use ferry_testkit::cfn::{load, Rendered};
 use ferry_testkit::moto::workspace_root;
@@ -22,32 +22,45 @@ struct Case {
     research_key: bool,
     /// "none", "create" or "existing"
     imported_key: &'static str,
+    /// Every name parameter away from its default.
+    custom_names: bool,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case {
         region: "us-east-1",
         prefix: "models/",
         research_key: true,
         imported_key: "create",
+        custom_names: false,
     },
     Case {
         region: "us-west-2",
         prefix: "",
         research_key: false,
         imported_key: "none",
+        custom_names: false,
     },
     Case {
         region: "eu-central-1",
         prefix: "teams/nlp/",
         research_key: false,
         imported_key: "existing",
+        custom_names: false,
     },
     Case {
         region: "us-gov-west-1",
         prefix: "models/",
         research_key: true,
         imported_key: "existing",
+        custom_names: false,
+    },
+    Case {
+        region: "cn-north-1",
+        prefix: "ml/weights/",
+        research_key: true,
+        imported_key: "create",
+        custom_names: true,
     },
 ];
 
@@ -76,7 +89,35 @@ fn deployment(c: &Case, imported_key_arn: Option<String>) -> Deployment {
     d.research_kms_key = c.research_key.then(|| research_key(c));
     d.imported_model_kms_key = imported_key_arn;
     d.external_id = Some(EXTERNAL_ID.into());
+    if c.custom_names {
+        d.names = Names {
+            execution_role: "MlImportExec".into(),
+            automation_role: "MlImportAutomation".into(),
+            importer_role: "MlImporter".into(),
+            tracker_role: "MlTracker".into(),
+            ledger_table: "ml-imports".into(),
+            alert_topic: "ml-import-alerts".into(),
+            alert_key_alias: "ml-import-alerts-key".into(),
+        };
+    }
     d
+}
+
+/// The template parameters that carry `d`'s names (those `template` declares).
+fn name_params(d: &Deployment, template: &str) -> Vec<(&'static str, String)> {
+    let n = &d.names;
+    let mut params = vec![
+        ("ExecutionRoleName", n.execution_role.clone()),
+        ("AutomationRoleName", n.automation_role.clone()),
+        ("ImporterRoleName", n.importer_role.clone()),
+        ("TrackerRoleName", n.tracker_role.clone()),
+        ("LedgerTableName", n.ledger_table.clone()),
+        ("AlertTopicName", n.alert_topic.clone()),
+    ];
+    if template == "hosting.yaml" {
+        params.push(("AlertKeyAlias", n.alert_key_alias.clone()));
+    }
+    params
 }
 
 fn template(name: &str) -> Value {
@@ -137,7 +178,10 @@ fn hosting_template_deploys_the_generated_documents() {
             ),
             ("ExternalId", EXTERNAL_ID),
         ];
-        let t = Rendered::new(source.clone(), &params, c.region, HOSTING).expect("renders");
+        let names = name_params(&deployment(c, None), "hosting.yaml");
+        let mut all: Vec<(&str, &str)> = params.to_vec();
+        all.extend(names.iter().map(|(k, v)| (*k, v.as_str())));
+        let t = Rendered::new(source.clone(), &all, c.region, HOSTING).expect("renders");
         let created_key = format!(
             "arn:{}:kms:{}:{HOSTING}:key/key-ImportedModelKey",
             partition(c.region),
@@ -235,7 +279,10 @@ fn research_template_deploys_the_generated_documents() {
             ("ExternalId", EXTERNAL_ID),
             ("ManageBucketPolicy", "true"),
         ];
-        let t = Rendered::new(source.clone(), &params, c.region, RESEARCH).expect("renders");
+        let names = name_params(&deployment(c, None), "research.yaml");
+        let mut all: Vec<(&str, &str)> = params.to_vec();
+        all.extend(names.iter().map(|(k, v)| (*k, v.as_str())));
+        let t = Rendered::new(source.clone(), &all, c.region, RESEARCH).expect("renders");
         let d = deployment(c, None);
         let at = format!(
             "{} prefix {:?} research key {}",

@@ -15,4 +15,5 @@ pub use ports::{
     Alert, Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, JobInfo, JobStatus,
     Ledger, PortError, PortErrorKind, VpcConfig,
 };
-pub use start::{start_next, Hosting, StartResult};
+
+pub use start::{start_next, Hosting, StartResult, TAG_KEYS};

@@ -227,6 +227,14 @@ fn failed(now: u64, failure: String) -> LedgerUpdate {
 
 /// The request for an item: everything derives from the item and the configuration,
 /// so a retry sends the very same request (and token).
+/// The tags Ferry puts on every job and imported model (the only ones its roles may set).
+pub const TAG_KEYS: [&str; 4] = [
+    "ferry:source",
+    "ferry:fingerprint",
+    "ferry:model",
+    "ferry:version",
+];
+
 pub fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportRequest {
     ImportRequest {
         job_name: item.name.clone(),
@@ -236,10 +244,10 @@ pub fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportRequest 
         imported_model_kms_key_id: config.imported_model_kms_key_arn.clone(),
         vpc: config.vpc.clone(),
         tags: vec![
-            ("ferry:source".into(), tag_value(&item.source_uri)),
-            ("ferry:fingerprint".into(), item.fingerprint.clone()),
-            ("ferry:model".into(), tag_value(&item.slug)),
-            ("ferry:version".into(), env!("CARGO_PKG_VERSION").into()),
+            (TAG_KEYS[0].into(), tag_value(&item.source_uri)),
+            (TAG_KEYS[1].into(), item.fingerprint.clone()),
+            (TAG_KEYS[2].into(), tag_value(&item.slug)),
+            (TAG_KEYS[3].into(), env!("CARGO_PKG_VERSION").into()),
         ],
         client_request_token: client_request_token(item),
     }

@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::inputs::{Deployment, InputError};
-use crate::region::{offers_custom_model_import, CUSTOM_MODEL_IMPORT_REGIONS};
+use crate::import::TAG_KEYS;
+use crate::region::{dns_suffix, offers_custom_model_import, CUSTOM_MODEL_IMPORT_REGIONS};
 
 const BEDROCK: &str = "bedrock.amazonaws.com";
 
@@ -149,9 +150,10 @@ pub fn research_key_statement(d: &Deployment) -> Option<Value> {
         json!({
             "Sid": "FerryBedrockImportDecrypt",
             "Effect": "Allow",
-            "Principal": {"AWS": d.execution_role_arn()},
+            "Principal": {"AWS": d.account_root(&d.hosting_account)},
             "Action": ["kms:Decrypt", "kms:DescribeKey"],
-            "Resource": "*"
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": d.execution_role_arn()}}
         })
     })
 }
@@ -235,7 +237,8 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
             "Sid": "TagImports",
             "Effect": "Allow",
             "Action": "bedrock:TagResource",
-            "Resource": [d.import_jobs_arn(), d.bedrock_arn("imported-model/*")]
+            "Resource": [d.import_jobs_arn(), d.bedrock_arn("imported-model/*")],
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": TAG_KEYS}}
         }),
     ];
     if tracker {
@@ -281,7 +284,7 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
             "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
             "Resource": format!("arn:{}:kms:{}:{}:key/*", d.partition(), d.region, d.hosting_account),
             "Condition": {
-                "StringEquals": {"kms:ViaService": format!("sns.{}.amazonaws.com", d.region)},
+                "StringEquals": {"kms:ViaService": format!("sns.{}.{}", d.region, dns_suffix(&d.region))},
                 "ForAnyValue:StringEquals": {
                     "kms:ResourceAliases": format!("alias/{}", d.names.alert_key_alias)
                 }
@@ -328,12 +331,24 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
         }),
     ]);
     if let Some(key) = &d.imported_model_kms_key {
-        statements.push(json!({
-            "Sid": "ReadImportedModelKeyPolicy",
-            "Effect": "Allow",
-            "Action": "kms:GetKeyPolicy",
-            "Resource": key
-        }));
+        statements.extend([
+            // Bedrock creates its grant on the key with the caller's session.
+            json!({
+                "Sid": "UseImportedModelKey",
+                "Effect": "Allow",
+                "Action": ["kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": key,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": format!("bedrock.{}.{}", d.region, dns_suffix(&d.region))}
+                }
+            }),
+            json!({
+                "Sid": "ReadImportedModelKeyPolicy",
+                "Effect": "Allow",
+                "Action": "kms:GetKeyPolicy",
+                "Resource": key
+            }),
+        ]);
     }
     statements.push(read_organization());
     statements
@@ -401,7 +416,7 @@ pub fn importer_role_policy(d: &Deployment) -> Value {
                 "Action": "kms:Decrypt",
                 "Resource": key,
                 "Condition": {
-                    "StringEquals": {"kms:ViaService": format!("s3.{key_region}.amazonaws.com")}
+                    "StringEquals": {"kms:ViaService": format!("s3.{key_region}.{}", dns_suffix(key_region))}
                 }
             }),
             json!({

@@ -82,23 +82,30 @@ pub fn customization_role(
         }]
     });
     let bucket_arn = |b: &str| format!("arn:{partition}:s3:::{b}");
+    // Listing limited to the folder with s3:prefix, as the service role's guide advises.
+    let list = |sid: &str, b: &str, p: &str| {
+        let mut statement = json!({"Sid": sid, "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn(b)});
+        if !p.is_empty() {
+            statement["Condition"] = json!({"StringLike": {"s3:prefix": format!("{p}*")}});
+        }
+        statement
+    };
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [
+            list("ListTrainingData", bucket, prefix),
             {
                 "Sid": "ReadTrainingData",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:ListBucket"],
-                "Resource": [bucket_arn(bucket), format!("{}/{prefix}*", bucket_arn(bucket))]
+                "Action": "s3:GetObject",
+                "Resource": format!("{}/{prefix}*", bucket_arn(bucket))
             },
+            list("ListOutput", output_bucket, output_prefix),
             {
                 "Sid": "WriteOutput",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
-                "Resource": [
-                    bucket_arn(output_bucket),
-                    format!("{}/{output_prefix}*", bucket_arn(output_bucket))
-                ]
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": format!("{}/{output_prefix}*", bucket_arn(output_bucket))
             }
         ]
     });
@@ -137,8 +144,12 @@ mod tests {
             "arn:aws:bedrock:us-west-2:111122223333:model-customization-job/*"
         );
         assert_eq!(
-            role.policy["Statement"][1]["Resource"][1],
+            role.policy["Statement"][3]["Resource"],
             "arn:aws:s3:::out/runs/*"
+        );
+        assert_eq!(
+            role.policy["Statement"][0]["Condition"]["StringLike"]["s3:prefix"],
+            "data/*"
         );
     }
 }
