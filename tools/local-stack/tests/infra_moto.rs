@@ -4,14 +4,11 @@
 //! moto's CloudFormation has no model for some resource types; the test names them
 //! and checks the rest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use ferry_aws::AwsPolicyReader;
 use ferry_core::access::{read_live, run_checks, CheckDecision, LiveTarget, PolicyReader};
 use ferry_core::policies::{
@@ -20,95 +17,13 @@ use ferry_core::policies::{
     research_key_statement, tracker_role_policy, Deployment,
 };
 use ferry_core::S3Uri;
+use ferry_local_stack::{
+    create_stack, key_policy_as_moto_keeps_it, Stack, BUCKET, EXTERNAL_ID, HOSTING, NOT_IN_MOTO,
+    PREFIX, RESEARCH,
+};
 use ferry_testkit::hosting::assumed;
 use ferry_testkit::moto::{workspace_root, MotoServer};
 use serde_json::Value;
-
-/// moto's default account plays the research account.
-const RESEARCH: &str = "123456789012";
-const HOSTING: &str = "777788889999";
-const BUCKET: &str = "model-artifacts-123456789012";
-const PREFIX: &str = "models/";
-const EXTERNAL_ID: &str = "ferry-moto-external-id";
-
-/// Resource types moto's CloudFormation (5.2) does not create. Anything else missing
-/// after CREATE_COMPLETE fails the test.
-const NOT_IN_MOTO: [&str; 4] = [
-    "AWS::Serverless::Function",
-    "AWS::CloudWatch::Alarm",
-    "AWS::S3::BucketPolicy",
-    "AWS::SQS::QueuePolicy",
-];
-
-struct Stack {
-    /// Logical id -> physical id, for what moto created.
-    created: BTreeMap<String, String>,
-}
-
-async fn create_stack(
-    config: &SdkConfig,
-    name: &str,
-    template: &str,
-    params: &[(&str, &str)],
-) -> Result<Stack> {
-    let path = workspace_root().join("infra").join(template);
-    let mut body = ferry_testkit::cfn::load(&path)?;
-    // moto runs in us-east-1; the account is the caller's.
-    let account = aws_sdk_sts::Client::new(config)
-        .get_caller_identity()
-        .send()
-        .await?
-        .account()
-        .context("no account")?
-        .to_owned();
-    let rendered = ferry_testkit::cfn::Rendered::new(body.clone(), params, "us-east-1", &account)?;
-    ferry_testkit::cfn::resolve_optional_list_items(&mut body, &rendered);
-    let body = body.to_string();
-    let cfn = aws_sdk_cloudformation::Client::new(config);
-    cfn.create_stack()
-        .stack_name(name)
-        .template_body(&body)
-        .set_parameters(Some(
-            params
-                .iter()
-                .map(|(k, v)| {
-                    Parameter::builder()
-                        .parameter_key(*k)
-                        .parameter_value(*v)
-                        .build()
-                })
-                .collect(),
-        ))
-        .capabilities(Capability::CapabilityNamedIam)
-        .capabilities(Capability::CapabilityAutoExpand)
-        .send()
-        .await
-        .map_err(|e| anyhow!("creating stack {name}: {}", DisplayErrorContext(&e)))?;
-    let stack = cfn.describe_stacks().stack_name(name).send().await?;
-    let status = stack
-        .stacks()
-        .first()
-        .and_then(|s| s.stack_status().cloned());
-    if status != Some(StackStatus::CreateComplete) {
-        bail!("stack {name}: {status:?}");
-    }
-    let resources = cfn
-        .describe_stack_resources()
-        .stack_name(name)
-        .send()
-        .await?;
-    let created = resources
-        .stack_resources()
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.logical_resource_id()?.to_owned(),
-                r.physical_resource_id()?.to_owned(),
-            ))
-        })
-        .collect();
-    Ok(Stack { created })
-}
 
 /// Every resource of the template is created, except the types moto cannot take.
 fn assert_created_except_unsupported(template: &str, stack: &Stack) {
@@ -136,38 +51,6 @@ fn assert_created_except_unsupported(template: &str, stack: &Stack) {
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// moto keeps a CloudFormation `KeyPolicy` as an object and returns it unencoded from
-/// GetKeyPolicy (AWS returns a string), which the SDK cannot parse; read it raw.
-async fn key_policy_as_moto_keeps_it(moto: &MotoServer, config: &SdkConfig, key: &str) -> Value {
-    use aws_sdk_kms::config::ProvideCredentials;
-    use std::io::{Read, Write};
-    let provider = config.credentials_provider().expect("credentials");
-    let access_key = provider
-        .provide_credentials()
-        .await
-        .unwrap()
-        .access_key_id()
-        .to_owned();
-    let body = serde_json::json!({"KeyId": key, "PolicyName": "default"}).to_string();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: TrentService.GetKeyPolicy\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream =
-        std::net::TcpStream::connect(moto.endpoint().trim_start_matches("http://")).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    match json(payload)["Policy"].clone() {
-        Value::String(text) => json(&text),
-        object => object,
-    }
 }
 
 /// The documents of the managed policies attached to a role, as IAM returns them.
@@ -257,7 +140,9 @@ async fn both_stacks_create_in_moto_with_the_generated_policies_and_pass_the_che
 
     let expected_key_policy = key_policy(&d, HOSTING, imported_model_key_statement(&d));
     assert_eq!(
-        key_policy_as_moto_keeps_it(&moto, &deployer, &imported_key).await,
+        key_policy_as_moto_keeps_it(&moto, &deployer, &imported_key)
+            .await
+            .unwrap(),
         expected_key_policy
     );
     // Store it as AWS does (a JSON string), so the live read below can parse it.

@@ -1,0 +1,490 @@
+//! Ferry's two accounts on one machine. moto on loopback plays both accounts (its
+//! default account is the research account, an assumed role gives the hosting one);
+//! both SAM stacks from `infra/` are created in its CloudFormation, so local equals
+//! production; what a research team does by hand (bucket policy, key statement) comes
+//! from `ferry_core::policies`, as `ferry policies` prints it. The Bedrock emulator
+//! serves the hosting account's imports and reads the artifacts from moto as the
+//! passed role. Alerts are read back through an SQS subscription.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use ferry_bedrock_emulator::{ArtifactSource, Config as EmulatorConfig, Emulator};
+use ferry_core::policies::{bucket_policy, key_policy, research_key_statement, Deployment};
+use ferry_testkit::hosting::assumed;
+use ferry_testkit::moto::{workspace_root, MotoServer};
+use serde_json::Value;
+
+/// moto's default account plays the research account.
+pub const RESEARCH: &str = "123456789012";
+pub const HOSTING: &str = "777788889999";
+pub const REGION: &str = "us-east-1";
+pub const BUCKET: &str = "model-artifacts-123456789012";
+pub const PREFIX: &str = "models/";
+pub const EXTERNAL_ID: &str = "ferry-local-external-id";
+
+/// Resource types moto's CloudFormation (5.2) does not create.
+pub const NOT_IN_MOTO: [&str; 4] = [
+    "AWS::Serverless::Function",
+    "AWS::CloudWatch::Alarm",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+];
+
+/// A created stack: logical id -> physical id, for what moto created.
+pub struct Stack {
+    pub created: BTreeMap<String, String>,
+}
+
+/// Creates `infra/TEMPLATE` as a stack with `config`'s credentials.
+pub async fn create_stack(
+    config: &SdkConfig,
+    name: &str,
+    template: &str,
+    params: &[(&str, &str)],
+) -> Result<Stack> {
+    let path = workspace_root().join("infra").join(template);
+    let mut body = ferry_testkit::cfn::load(&path)?;
+    let account = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await?
+        .account()
+        .context("no account")?
+        .to_owned();
+    let rendered = ferry_testkit::cfn::Rendered::new(body.clone(), params, REGION, &account)?;
+    ferry_testkit::cfn::resolve_optional_list_items(&mut body, &rendered);
+    let cfn = aws_sdk_cloudformation::Client::new(config);
+    cfn.create_stack()
+        .stack_name(name)
+        .template_body(body.to_string())
+        .set_parameters(Some(
+            params
+                .iter()
+                .map(|(k, v)| {
+                    Parameter::builder()
+                        .parameter_key(*k)
+                        .parameter_value(*v)
+                        .build()
+                })
+                .collect(),
+        ))
+        .capabilities(Capability::CapabilityNamedIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .map_err(|e| anyhow!("creating stack {name}: {}", DisplayErrorContext(&e)))?;
+    let stack = cfn.describe_stacks().stack_name(name).send().await?;
+    let status = stack
+        .stacks()
+        .first()
+        .and_then(|s| s.stack_status().cloned());
+    if status != Some(StackStatus::CreateComplete) {
+        bail!("stack {name}: {status:?}");
+    }
+    let resources = cfn
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| anyhow!("resources of stack {name}: {}", DisplayErrorContext(&e)))?;
+    let created = resources
+        .stack_resources()
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.logical_resource_id()?.to_owned(),
+                r.physical_resource_id()?.to_owned(),
+            ))
+        })
+        .collect();
+    Ok(Stack { created })
+}
+
+/// moto keeps a CloudFormation `KeyPolicy` as an object and returns it unencoded from
+/// GetKeyPolicy (AWS returns a string), which the SDK cannot parse; read it raw.
+pub async fn key_policy_as_moto_keeps_it(
+    moto: &MotoServer,
+    config: &SdkConfig,
+    key: &str,
+) -> Result<Value> {
+    use aws_sdk_kms::config::ProvideCredentials;
+    use std::io::{Read, Write};
+    let provider = config
+        .credentials_provider()
+        .context("no credentials provider")?;
+    let access_key = provider
+        .provide_credentials()
+        .await?
+        .access_key_id()
+        .to_owned();
+    let body = serde_json::json!({"KeyId": key, "PolicyName": "default"}).to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: TrentService.GetKeyPolicy\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={access_key}/20260101/{REGION}/kms/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(moto.endpoint().trim_start_matches("http://"))?;
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (_, payload) = response
+        .split_once("\r\n\r\n")
+        .context("not an HTTP response")?;
+    let document: Value = serde_json::from_str(payload)?;
+    Ok(match document["Policy"].clone() {
+        Value::String(text) => serde_json::from_str(&text)?,
+        object => object,
+    })
+}
+
+/// Options of the local stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long an emulated import job runs.
+    pub job_duration: Duration,
+    /// Leave the execution role out of the research key's policy (seed step 3 skipped).
+    pub break_research_key: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            job_duration: Duration::from_secs(1),
+            break_research_key: false,
+        }
+    }
+}
+
+/// Both accounts, created and wired.
+pub struct LocalStack {
+    pub moto: MotoServer,
+    pub emulator: Emulator,
+    /// The research account (moto's default credentials).
+    pub research: SdkConfig,
+    /// A deployer in the hosting account.
+    pub hosting: SdkConfig,
+    pub deployment: Deployment,
+    /// An SQS queue subscribed to the alert topic.
+    pub alert_queue_url: String,
+    pub hosting_stack: Stack,
+    pub research_stack: Stack,
+}
+
+impl LocalStack {
+    pub async fn start(options: Options) -> Result<LocalStack> {
+        let moto = MotoServer::start()?;
+        let research = moto.sdk_config().await;
+        let hosting = assumed(&research, &format!("arn:aws:iam::{HOSTING}:role/Deployer")).await?;
+        let emulator = Emulator::start(
+            EmulatorConfig {
+                account: HOSTING.into(),
+                region: REGION.into(),
+                job_duration: options.job_duration,
+                artifacts: Some(ArtifactSource {
+                    endpoint: moto.endpoint(),
+                }),
+                ..EmulatorConfig::default()
+            },
+            0,
+        )
+        .await?;
+
+        // The research team's bucket and key exist before Ferry.
+        let s3 = ferry_testkit::s3::s3_client(&research);
+        ferry_testkit::s3::create_bucket(&s3, BUCKET).await?;
+        let kms = aws_sdk_kms::Client::new(&research);
+        let research_key = kms
+            .create_key()
+            .send()
+            .await
+            .context("creating the research key")?
+            .key_metadata()
+            .and_then(|m| m.arn().map(str::to_owned))
+            .context("no key ARN")?;
+
+        let hosting_stack = create_stack(
+            &hosting,
+            "ferry-hosting",
+            "hosting.yaml",
+            &[
+                ("ResearchAccountId", RESEARCH),
+                ("ResearchBucketName", BUCKET),
+                ("ResearchPrefix", PREFIX),
+                ("ResearchKmsKeyArn", &research_key),
+                ("CreateImportedModelKey", "true"),
+                ("ExternalId", EXTERNAL_ID),
+            ],
+        )
+        .await?;
+        let imported_key = format!(
+            "arn:aws:kms:{REGION}:{HOSTING}:key/{}",
+            hosting_stack
+                .created
+                .get("ImportedModelKey")
+                .context("the hosting stack created no ImportedModelKey")?
+        );
+        let research_stack = create_stack(
+            &research,
+            "ferry-research",
+            "research.yaml",
+            &[
+                ("HostingAccountId", HOSTING),
+                ("BucketName", BUCKET),
+                ("Prefix", PREFIX),
+                ("ResearchKmsKeyArn", &research_key),
+                ("ImportedModelKeyArn", &imported_key),
+                ("ExternalId", EXTERNAL_ID),
+            ],
+        )
+        .await?;
+
+        let mut d = Deployment::new(RESEARCH, HOSTING, REGION, BUCKET, PREFIX);
+        d.research_kms_key = Some(research_key.clone());
+        d.imported_model_kms_key = Some(imported_key.clone());
+        d.external_id = Some(EXTERNAL_ID.into());
+        let deployment = d.validated().map_err(|e| anyhow!("{e}"))?;
+
+        // moto keeps the template's key policy as an object; store it as AWS would.
+        let created_policy = key_policy_as_moto_keeps_it(&moto, &hosting, &imported_key).await?;
+        aws_sdk_kms::Client::new(&hosting)
+            .put_key_policy()
+            .key_id(&imported_key)
+            .policy_name("default")
+            .policy(created_policy.to_string())
+            .send()
+            .await
+            .context("storing the imported-model key policy")?;
+
+        // What the research team merges by hand, as `ferry policies` prints it.
+        s3.put_bucket_policy()
+            .bucket(BUCKET)
+            .policy(bucket_policy(&deployment).to_string())
+            .send()
+            .await
+            .context("putting the bucket policy")?;
+        let statement = research_key_statement(&deployment).filter(|_| !options.break_research_key);
+        kms.put_key_policy()
+            .key_id(&research_key)
+            .policy_name("default")
+            .policy(key_policy(&deployment, RESEARCH, statement).to_string())
+            .send()
+            .await
+            .context("putting the research key policy")?;
+
+        // Alerts, readable back.
+        let sqs = aws_sdk_sqs::Client::new(&hosting);
+        let queue = sqs
+            .create_queue()
+            .queue_name("ferry-alerts-inbox")
+            .send()
+            .await
+            .context("creating the alert inbox")?;
+        let alert_queue_url = queue.queue_url().context("no queue URL")?.to_owned();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{HOSTING}:ferry-alerts-inbox");
+        aws_sdk_sns::Client::new(&hosting)
+            .subscribe()
+            .topic_arn(deployment.alert_topic_arn())
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .context("subscribing the inbox to the alerts")?;
+
+        Ok(LocalStack {
+            moto,
+            emulator,
+            research,
+            hosting,
+            deployment,
+            alert_queue_url,
+            hosting_stack,
+            research_stack,
+        })
+    }
+
+    /// The importer's environment: research credentials, the hosting stack's names.
+    pub fn importer_env(&self) -> Vec<(String, String)> {
+        let d = &self.deployment;
+        let mut env = self.aws_env("testing", "testing", None);
+        env.extend(
+            [
+                ("FERRY_WATCH_PREFIXES", d.source_uri()),
+                ("FERRY_HOSTING_ROLE_ARN", d.automation_role_arn()),
+                ("FERRY_EXTERNAL_ID", EXTERNAL_ID.to_owned()),
+                ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
+                ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
+                ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
+                (
+                    "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
+                    d.imported_model_kms_key.clone().unwrap_or_default(),
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        env
+    }
+
+    /// The tracker's environment: the tracker role's credentials in the hosting account.
+    pub async fn tracker_env(&self) -> Result<Vec<(String, String)>> {
+        let d = &self.deployment;
+        let assumed = aws_sdk_sts::Client::new(&self.research)
+            .assume_role()
+            .role_arn(d.tracker_role_arn())
+            .role_session_name("ferry-tracker")
+            .send()
+            .await
+            .context("assuming the tracker role")?;
+        let creds = assumed.credentials().context("no credentials")?;
+        let mut env = self.aws_env(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token()),
+        );
+        env.extend(
+            [
+                ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
+                ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
+                ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
+                (
+                    "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
+                    d.imported_model_kms_key.clone().unwrap_or_default(),
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        Ok(env)
+    }
+
+    fn aws_env(&self, key: &str, secret: &str, token: Option<&str>) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", key.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+            ("AWS_ENDPOINT_URL", self.moto.endpoint()),
+            (
+                "AWS_ENDPOINT_URL_BEDROCK",
+                self.emulator.endpoint().to_owned(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec();
+        if let Some(token) = token {
+            env.push(("AWS_SESSION_TOKEN".into(), token.to_owned()));
+        }
+        env
+    }
+
+    /// Alert messages delivered since the last call (subject-less raw SNS messages).
+    pub async fn alerts(&self) -> Result<Vec<String>> {
+        let sqs = aws_sdk_sqs::Client::new(&self.hosting);
+        let mut out = Vec::new();
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(&self.alert_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .context("reading alerts")?;
+            let messages = received.messages();
+            if messages.is_empty() {
+                return Ok(out);
+            }
+            for message in messages {
+                out.push(message.body().unwrap_or_default().to_owned());
+                if let Some(handle) = message.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(&self.alert_queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .context("deleting a read alert")?;
+                }
+            }
+        }
+    }
+}
+
+/// An uploaded object: key and size.
+pub type Uploaded = (String, i64);
+
+impl LocalStack {
+    /// Uploads a model folder to `s3://BUCKET/PREFIX{name}/`, SSE-KMS with the research
+    /// key, as a research team's training job would.
+    pub async fn upload_model(&self, name: &str, dir: &std::path::Path) -> Result<Vec<Uploaded>> {
+        let s3 = ferry_testkit::s3::s3_client(&self.research);
+        let folder = format!("{PREFIX}{name}/");
+        ferry_testkit::s3::upload_dir_encrypted(
+            &s3,
+            BUCKET,
+            &folder,
+            dir,
+            self.deployment.research_kms_key.as_deref(),
+        )
+        .await?;
+        let listed = s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(&folder)
+            .send()
+            .await
+            .context("listing the upload")?;
+        Ok(listed
+            .contents()
+            .iter()
+            .map(|o| {
+                (
+                    o.key().unwrap_or_default().to_owned(),
+                    o.size().unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    /// The importer's event for `objects` as the research stack delivers it: one SQS
+    /// batch whose messages are EventBridge "Object Created" events.
+    pub fn upload_events(&self, objects: &[Uploaded]) -> Value {
+        let records: Vec<Value> = objects
+            .iter()
+            .enumerate()
+            .map(|(n, (key, size))| {
+                let event = serde_json::json!({
+                    "version": "0",
+                    "id": format!("00000000-0000-4000-8000-{n:012}"),
+                    "detail-type": "Object Created",
+                    "source": "aws.s3",
+                    "account": RESEARCH,
+                    "time": "2026-11-22T10:00:00Z",
+                    "region": REGION,
+                    "resources": [format!("arn:aws:s3:::{BUCKET}")],
+                    "detail": {
+                        "version": "0",
+                        "bucket": {"name": BUCKET},
+                        "object": {"key": key, "size": size, "sequencer": format!("{n:016X}")},
+                        "reason": "PutObject"
+                    }
+                });
+                serde_json::json!({
+                    "messageId": format!("msg-{n}"),
+                    "receiptHandle": format!("handle-{n}"),
+                    "body": event.to_string(),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": format!("arn:aws:sqs:{REGION}:{RESEARCH}:ferry-uploads"),
+                    "awsRegion": REGION
+                })
+            })
+            .collect();
+        serde_json::json!({"Records": records})
+    }
+}

@@ -1,0 +1,101 @@
+//! The whole pipeline on one machine, with the real function binaries: an upload's
+//! events (duplicated, in any order) become exactly one import job, the tracker
+//! follows it to Completed, and the completion alert arrives.
+
+use std::time::Duration;
+
+use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_stack::{LocalStack, Options};
+use serde_json::json;
+
+const CALL: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_becomes_one_completed_import_and_its_alert() {
+    let stack = LocalStack::start(Options::default()).await.unwrap();
+    let model = tempfile::tempdir().unwrap();
+    let family = ferry_testkit::families::family("llama-3.1");
+    ferry_testkit::fixtures::write_model(model.path(), &family, 2).unwrap();
+    let objects = stack
+        .upload_model("llama-demo", model.path())
+        .await
+        .unwrap();
+    assert!(objects.len() >= 4, "{objects:?}");
+
+    let mut importer = LocalLambda::start("ferry-importer").await.unwrap();
+    importer
+        .spawn(
+            &workspace_binary("ferry-importer").unwrap(),
+            &stack.importer_env(),
+        )
+        .unwrap();
+    importer.wait_ready(Duration::from_secs(30)).await.unwrap();
+
+    // At least once, in any order: every event twice, the second time reversed.
+    let mut reversed = objects.clone();
+    reversed.reverse();
+    let mut decisions = Vec::new();
+    for batch in [&objects, &reversed] {
+        let outcome = importer
+            .invoke(stack.upload_events(batch), CALL)
+            .await
+            .unwrap();
+        let Outcome::Response(response) = outcome else {
+            panic!("importer: {outcome:?}");
+        };
+        assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+        for d in response["decisions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            decisions.push(d["decision"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    assert_eq!(
+        decisions.iter().filter(|d| *d == "started").count(),
+        1,
+        "{decisions:?}"
+    );
+    let jobs = stack.emulator.jobs();
+    assert_eq!(jobs.len(), 1, "exactly one job: {jobs:?}");
+
+    let mut tracker = LocalLambda::start("ferry-tracker").await.unwrap();
+    tracker
+        .spawn(
+            &workspace_binary("ferry-tracker").unwrap(),
+            &stack.tracker_env().await.unwrap(),
+        )
+        .unwrap();
+    tracker.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let mut completed = false;
+    for _ in 0..40 {
+        let outcome = tracker
+            .invoke(json!({"action": "sweep"}), CALL)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Outcome::Response(_)),
+            "tracker: {outcome:?}"
+        );
+        if stack.emulator.jobs()[0].1 == "Completed" && format!("{outcome:?}").contains("completed")
+        {
+            completed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        completed,
+        "the job never completed: {:?}",
+        stack.emulator.jobs()
+    );
+    assert_eq!(stack.emulator.imported_models().len(), 1);
+    let alerts = stack.alerts().await.unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.to_lowercase().contains("completed")),
+        "{alerts:#?}"
+    );
+}
