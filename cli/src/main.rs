@@ -2,6 +2,7 @@
 //! `ferry-core` and `ferry-aws`.
 
 mod check;
+mod demo;
 mod import;
 mod policies;
 mod track;
@@ -34,6 +35,10 @@ enum Command {
     /// weights and the caller can start the import: every policy of the cross-account
     /// chain, evaluated as AWS does, with the statement to add for each denial.
     Check(check::Args),
+    /// The whole pipeline on this machine, no AWS account: both accounts in moto (the
+    /// stacks from infra/), the Bedrock emulator, the real function binaries; a timeline
+    /// from upload to cleanup plan, then a broken chain explained. Run scripts/demo.
+    Demo(demo::Args),
     /// Print every policy of the import chain (seed procedure) filled in for your
     /// accounts, bucket and keys; or the deny-inference policy; or the fine-tuning role.
     Policies(Box<policies::Args>),
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
             Command::Import(args) => import::run(args).await,
             Command::Check(args) => check::run(args).await,
             Command::Policies(args) => policies::run(*args),
+            Command::Demo(args) => demo::run(args).await,
             Command::Status(args) => track::status(args).await,
             Command::Cleanup(args) => track::cleanup(args).await,
         }

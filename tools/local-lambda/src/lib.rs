@@ -45,6 +45,8 @@ struct Inner {
     spawned_at: Option<Instant>,
     first_next: Option<Duration>,
     init_error: Option<Value>,
+    /// What the process wrote (stdout and stderr), line by line, not yet taken.
+    logs: Vec<String>,
 }
 
 type Shared = Arc<(Mutex<Inner>, Notify)>;
@@ -147,6 +149,8 @@ impl LocalLambda {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         {
             let mut inner = lock(&self.shared);
@@ -154,11 +158,16 @@ impl LocalLambda {
             inner.first_next = None;
             inner.init_error = None;
         }
-        self.child = Some(
-            command
-                .spawn()
-                .with_context(|| format!("starting {}", binary.display()))?,
-        );
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        if let Some(out) = child.stdout.take() {
+            collect_lines(out, self.shared.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            collect_lines(err, self.shared.clone());
+        }
+        self.child = Some(child);
         Ok(())
     }
 
@@ -175,6 +184,11 @@ impl LocalLambda {
     /// Time from spawn to the process's first `invocation/next`: its init (cold start).
     pub fn init_duration(&self) -> Option<Duration> {
         lock(&self.shared).first_next
+    }
+
+    /// The lines the process wrote since the last call (its logs and EMF metrics).
+    pub fn take_logs(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.shared).logs)
     }
 
     /// The process id, while it runs.
@@ -229,6 +243,21 @@ impl LocalLambda {
             }
         }
     }
+}
+
+/// Keeps the process's output; echoed to stderr too when `FERRY_LOCAL_LAMBDA_ECHO` is set.
+fn collect_lines(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, shared: Shared) {
+    use tokio::io::AsyncBufReadExt;
+    let echo = std::env::var_os("FERRY_LOCAL_LAMBDA_ECHO").is_some();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if echo {
+                eprintln!("{line}");
+            }
+            lock(&shared).logs.push(line);
+        }
+    });
 }
 
 fn reply(status: u16, body: Bytes) -> Response<Full<Bytes>> {

@@ -310,6 +310,23 @@ impl LocalStack {
         })
     }
 
+    /// Puts the research key's policy with (or, to show a broken chain, without) the
+    /// statement for the execution role.
+    pub async fn set_research_key_statement(&self, present: bool) -> Result<()> {
+        let d = &self.deployment;
+        let key = d.research_kms_key.as_deref().context("no research key")?;
+        let statement = research_key_statement(d).filter(|_| present);
+        aws_sdk_kms::Client::new(&self.research)
+            .put_key_policy()
+            .key_id(key)
+            .policy_name("default")
+            .policy(key_policy(d, RESEARCH, statement).to_string())
+            .send()
+            .await
+            .context("putting the research key policy")?;
+        Ok(())
+    }
+
     /// The importer's environment: research credentials, the hosting stack's names.
     pub fn importer_env(&self) -> Vec<(String, String)> {
         let d = &self.deployment;
@@ -374,6 +391,7 @@ impl LocalStack {
                 self.emulator.endpoint().to_owned(),
             ),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
         ]
         .map(|(k, v)| (k.to_owned(), v))
         .to_vec();

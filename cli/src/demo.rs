@@ -1,0 +1,360 @@
+//! `ferry demo`: the whole pipeline on this machine, no AWS account. Both accounts in
+//! moto (the SAM stacks from `infra/`), the Bedrock emulator, the real importer and
+//! tracker binaries under a local Lambda Runtime API; a timeline from upload to
+//! cleanup plan, then a broken chain and the access checker's explanation.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_stack::{LocalStack, Options, BUCKET, HOSTING, PREFIX, RESEARCH};
+use serde_json::{json, Value};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// How long the emulated import job runs
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    job_seconds: f64,
+}
+
+const CALL: Duration = Duration::from_secs(120);
+
+struct Timeline {
+    start: Instant,
+    failures: Vec<String>,
+}
+
+impl Timeline {
+    fn step(&self, stage: &str, detail: impl AsRef<str>) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let mut lines = detail.as_ref().lines();
+        println!(
+            "[{elapsed:6.2}s] {stage:<14} {}",
+            lines.next().unwrap_or("")
+        );
+        for line in lines {
+            println!("{:24}{line}", "");
+        }
+    }
+
+    fn check(&mut self, ok: bool, what: &str) {
+        if ok {
+            self.step("✔", what);
+        } else {
+            self.step("✘ FAILED", what);
+            self.failures.push(what.to_owned());
+        }
+    }
+}
+
+pub async fn run(args: Args) -> Result<ExitCode> {
+    if !(0.0..=600.0).contains(&args.job_seconds) {
+        bail!("--job-seconds: between 0 and 600");
+    }
+    let mut t = Timeline {
+        start: Instant::now(),
+        failures: Vec::new(),
+    };
+    println!("Ferry demo: research account {RESEARCH} → Bedrock Custom Model Import in hosting account {HOSTING}, all on 127.0.0.1\n");
+
+    let stack = LocalStack::start(Options {
+        job_duration: Duration::from_secs_f64(args.job_seconds),
+        break_research_key: false,
+    })
+    .await
+    .context("starting the local stack (scripts/setup installs moto)")?;
+    t.step(
+        "stack",
+        format!(
+            "moto at {} (both accounts), Bedrock emulator at {}\nstacks ferry-hosting ({} resources) and ferry-research ({} resources) created from infra/*.yaml; bucket and key statements from `ferry policies`",
+            stack.moto.endpoint(),
+            stack.emulator.endpoint(),
+            stack.hosting_stack.created.len(),
+            stack.research_stack.created.len()
+        ),
+    );
+
+    let mut importer = LocalLambda::start("ferry-importer").await?;
+    // Policies are read fresh for every import here (production caches them for 60 s),
+    // so the broken chain below is judged at once.
+    let mut importer_env = stack.importer_env();
+    importer_env.push(("FERRY_POLICY_CACHE_SECONDS".into(), "0".into()));
+    importer.spawn(&workspace_binary("ferry-importer")?, &importer_env)?;
+    let importer_init = importer.wait_ready(Duration::from_secs(30)).await?;
+    let mut tracker = LocalLambda::start("ferry-tracker").await?;
+    tracker.spawn(
+        &workspace_binary("ferry-tracker")?,
+        &stack.tracker_env().await?,
+    )?;
+    let tracker_init = tracker.wait_ready(Duration::from_secs(30)).await?;
+    t.step(
+        "functions",
+        format!(
+            "ferry-importer and ferry-tracker, the real binaries under a local Lambda Runtime API: init {:.1} ms and {:.1} ms",
+            importer_init.as_secs_f64() * 1e3,
+            tracker_init.as_secs_f64() * 1e3
+        ),
+    );
+
+    // A small model in Hugging Face format: real config, tokenizer, sharded safetensors.
+    let model = tempdir()?;
+    let family = ferry_testkit::families::family("llama-3.1");
+    ferry_testkit::fixtures::write_model(&model, &family, 2)?;
+    let objects = stack.upload_model("llama-demo", &model).await?;
+    let bytes: i64 = objects.iter().map(|(_, size)| size).sum();
+    t.step(
+        "upload",
+        format!(
+            "{} files, {bytes} bytes to s3://{BUCKET}/{PREFIX}llama-demo/ (SSE-KMS, the research key)",
+            objects.len()
+        ),
+    );
+
+    // At-least-once delivery: every event twice, the second time in reverse order.
+    let mut reversed = objects.clone();
+    reversed.reverse();
+    let mut started = 0;
+    for (round, batch) in [&objects, &reversed].into_iter().enumerate() {
+        t.step(
+            "events",
+            format!(
+                "{} Object Created events → SQS → importer{}",
+                batch.len(),
+                if round == 1 {
+                    " (the same events again, reversed)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        let response = response(
+            importer.invoke(stack.upload_events(batch), CALL).await?,
+            "importer",
+        )?;
+        for decision in response["decisions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if decision["decision"] == "started" {
+                started += 1;
+            }
+            t.step("importer", describe_decision(&decision));
+        }
+        for line in log_messages(&importer.take_logs(), &["access check", "folder decision"]) {
+            t.step("  log", line);
+        }
+    }
+    t.check(
+        started == 1 && stack.emulator.jobs().len() == 1,
+        "exactly one import job for twelve deliveries",
+    );
+
+    let job_started = Instant::now();
+    let mut last_status = String::new();
+    let mut completed = false;
+    while job_started.elapsed() < Duration::from_secs_f64(args.job_seconds + 60.0) {
+        let report = response(
+            tracker.invoke(json!({"action": "sweep"}), CALL).await?,
+            "tracker",
+        )?;
+        let status = stack
+            .emulator
+            .jobs()
+            .first()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        if status != last_status {
+            t.step(
+                "job",
+                format!(
+                    "{status} (tracker sweep: {} running, {} completed)",
+                    report["running"],
+                    report["completed"].as_array().map_or(0, Vec::len)
+                ),
+            );
+            last_status = status;
+        }
+        if report["completed"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+        {
+            completed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    t.check(completed, "the tracker followed the job to Completed");
+    t.check(
+        stack.emulator.imported_models().len() == 1,
+        "one imported model in the hosting account",
+    );
+
+    let alerts = stack.alerts().await?;
+    for alert in &alerts {
+        t.step("alert", without_details(alert));
+    }
+    t.check(!alerts.is_empty(), "the completion alert arrived");
+
+    let plan = response(
+        tracker
+            .invoke(json!({"action": "cleanup", "dry_run": true}), CALL)
+            .await?,
+        "tracker",
+    )?;
+    t.step("cleanup plan", describe_plan(&plan));
+
+    // The broken variant: seed step 3 skipped.
+    stack.set_research_key_statement(false).await?;
+    t.step("broken chain", "the research key's policy loses the statement for the execution role (seed step 3 skipped)");
+    let broken = tempdir()?;
+    ferry_testkit::fixtures::write_model(&broken, &family, 1)?;
+    let objects = stack.upload_model("llama-broken", &broken).await?;
+    let response = response(
+        importer.invoke(stack.upload_events(&objects), CALL).await?,
+        "importer",
+    )?;
+    let decisions: Vec<Value> = response["decisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for decision in &decisions {
+        t.step("importer", describe_decision(decision));
+    }
+    let rejected = decisions.iter().any(|d| d["decision"] == "access_denied");
+    let alerts = stack.alerts().await?;
+    for alert in &alerts {
+        t.step("alert", without_details(alert));
+    }
+    t.check(
+        rejected && alerts.iter().any(|a| a.contains("kms-source")),
+        "the import was rejected before any job, with the checker's explanation",
+    );
+    t.check(
+        stack.emulator.jobs().len() == 1,
+        "no job was started for the broken chain",
+    );
+
+    importer.kill().await;
+    tracker.kill().await;
+    for dir in [&model, &broken] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    println!();
+    if t.failures.is_empty() {
+        println!(
+            "Demo passed in {:.1} s. Everything it started has stopped.",
+            t.start.elapsed().as_secs_f64()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("Demo FAILED: {}", t.failures.join("; "));
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn tempdir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "ferry-demo-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+fn response(outcome: Outcome, function: &str) -> Result<Value> {
+    match outcome {
+        Outcome::Response(v) => Ok(v),
+        Outcome::Error(e) => bail!("{function} failed: {e}"),
+    }
+}
+
+fn describe_decision(d: &Value) -> String {
+    let mut text = format!(
+        "{} {}",
+        d["decision"].as_str().unwrap_or("?"),
+        d["folder"].as_str().unwrap_or("")
+    );
+    for field in ["job_arn", "name", "reason"] {
+        if let Some(v) = d[field].as_str() {
+            text.push_str(&format!("\n{field}: {}", first_lines(v, 3)));
+        }
+    }
+    text
+}
+
+fn describe_plan(plan: &Value) -> String {
+    let entries = plan["plan"]
+        .as_array()
+        .or_else(|| plan["entries"].as_array());
+    match entries {
+        Some(entries) if !entries.is_empty() => entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}: {}",
+                    if e["delete"] == true {
+                        "delete"
+                    } else {
+                        "keep"
+                    },
+                    e["name"].as_str().unwrap_or("?"),
+                    e["reason"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => first_lines(&plan.to_string(), 4),
+    }
+}
+
+/// The `message` (and its reason or decision) of JSON log lines mentioning `topics`.
+fn log_messages(lines: &[String], topics: &[&str]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|log| {
+            let message = log["fields"]["message"]
+                .as_str()
+                .or_else(|| log["message"].as_str())?
+                .to_owned();
+            topics.iter().any(|t| message.contains(t)).then(|| {
+                let fields = &log["fields"];
+                let extra = ["decision", "reason"]
+                    .iter()
+                    .filter_map(|k| fields[*k].as_str().map(|v| format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                format!("{message} {extra}").trim().to_owned()
+            })
+        })
+        .collect()
+}
+
+/// An alert's text without its JSON details block.
+fn without_details(alert: &str) -> String {
+    let text = alert
+        .split("--- details")
+        .next()
+        .unwrap_or(alert)
+        .trim_end();
+    first_lines(text, 60)
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines.iter().take(n).copied().collect::<Vec<_>>().join("\n");
+    if lines.len() > n {
+        out.push_str(&format!("\n… ({} more lines)", lines.len() - n));
+    }
+    out
+}
