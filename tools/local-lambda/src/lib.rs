@@ -230,18 +230,49 @@ impl LocalLambda {
         }
         self.shared.1.notify_waiters();
         self.shared.1.notify_one();
-        match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_)) => bail!("{}: the process went away during the invocation", self.name),
-            Err(_) => {
-                if let Some(child) = &mut self.child {
-                    if let Some(status) = child.try_wait()? {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut receiver = receiver;
+        loop {
+            tokio::select! {
+                answer = &mut receiver => {
+                    return match answer {
+                        Ok(outcome) => Ok(outcome),
+                        Err(_) => bail!("{}: the process went away during the invocation", self.name),
+                    };
+                }
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                    let exited = match &mut self.child {
+                        Some(child) => child.try_wait()?,
+                        None => None,
+                    };
+                    if let Some(status) = exited {
+                        // Lambda would retry the event on a new process; the caller decides.
+                        lock(&self.shared).queue.clear();
+                        self.child = None;
                         bail!("{} exited during the invocation: {status}", self.name);
                     }
+                    if tokio::time::Instant::now() > deadline {
+                        bail!("{}: no answer within {timeout:?}", self.name);
+                    }
                 }
-                bail!("{}: no answer within {timeout:?}", self.name)
             }
         }
+    }
+
+    /// Kills the process with SIGKILL after `delay`, from outside (while an invocation
+    /// runs): a crash mid-event.
+    pub fn kill_after(&self, delay: Duration) -> Result<()> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| anyhow!("{}: no process", self.name))?;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tokio::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .await;
+        });
+        Ok(())
     }
 }
 
