@@ -60,7 +60,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let stack = LocalStack::start(Options {
         job_duration: Duration::from_secs_f64(args.job_seconds),
-        break_research_key: false,
+        ..Options::default()
     })
     .await
     .context("starting the local stack (scripts/setup installs moto)")?;

@@ -9,7 +9,8 @@
 //! (ServiceQuotaExceededException), name conflicts, idempotent client tokens,
 //! ListModelImportJobs filters and pagination, jobs that end Completed or Failed after
 //! a configurable delay, reading the artifacts as the passed role (moto's STS and S3).
-//! Faults (throttling, 500s) are injected by configuration.
+//! Faults (throttling, 500s) are injected by configuration. It also answers
+//! CloudWatch's GetMetricStatistics (no invocations), which moto 5.2 cannot serve.
 
 mod artifacts;
 mod server;
@@ -50,6 +51,9 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Where jobs read the artifacts; `None`: jobs complete without reading.
     pub artifacts: Option<ArtifactSource>,
+    /// Imported models report a creation time this much in the past, so that cleanup's
+    /// age rules can be exercised without waiting days.
+    pub backdate: Duration,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             imported_models_quota: 3,
             faults: Vec::new(),
             artifacts: None,
+            backdate: Duration::ZERO,
         }
     }
 }

@@ -216,6 +216,17 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
         })
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if method == Method::POST
+        && segments
+            == [
+                "service",
+                "GraniteServiceVersion20100801",
+                "operation",
+                "GetMetricStatistics",
+            ]
+    {
+        return no_invocations();
+    }
     let operation = match (&method, segments.as_slice()) {
         (&Method::POST, ["model-import-jobs"]) => "CreateModelImportJob",
         (&Method::GET, ["model-import-jobs"]) => "ListModelImportJobs",
@@ -258,6 +269,29 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
         Ok((status, body)) => respond(status, &body, None),
         Err(error) => respond(error.status, &error.body(), Some(error.kind)),
     }
+}
+
+/// CloudWatch's GetMetricStatistics (rpcv2Cbor, which moto 5.2 does not speak): no
+/// datapoints, i.e. no model was invoked, so the tracker's idle rule can be exercised.
+fn no_invocations() -> Response<Full<Bytes>> {
+    // CBOR for {"Datapoints": [], "Label": "Invocations"}.
+    let mut body = vec![0xA2, 0x6A];
+    body.extend_from_slice(b"Datapoints");
+    body.extend_from_slice(&[0x80, 0x65]);
+    body.extend_from_slice(b"Label");
+    body.push(0x6B);
+    body.extend_from_slice(b"Invocations");
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/cbor"),
+    );
+    headers.insert(
+        "smithy-protocol",
+        hyper::header::HeaderValue::from_static("rpc-v2-cbor"),
+    );
+    response
 }
 
 fn injected_fault(state: &Shared, operation: &str) -> Option<ApiError> {
@@ -427,6 +461,7 @@ async fn run_job(state: Shared, job_arn: String, duration: Duration) {
     let model_id = s.new_id();
     let model_arn = s.arn(&format!("imported-model/{model_id}"));
     let now = SystemTime::now();
+    let model_created = now - s.config.backdate;
     let Some(index) = s.jobs.iter().position(|j| j.arn == job_arn) else {
         return;
     };
@@ -441,7 +476,7 @@ async fn run_job(state: Shared, job_arn: String, duration: Duration) {
                 job_name: job.name.clone(),
                 job_arn: job.arn.clone(),
                 s3_uri: job.s3_uri.clone(),
-                created: now,
+                created: model_created,
                 architecture: found.architecture,
                 kms_key: job.kms_key.clone(),
                 units,

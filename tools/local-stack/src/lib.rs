@@ -151,6 +151,8 @@ pub struct Options {
     pub job_duration: Duration,
     /// Leave the execution role out of the research key's policy (seed step 3 skipped).
     pub break_research_key: bool,
+    /// Bedrock reports its times this much in the past (cleanup's age rules).
+    pub backdate: Duration,
 }
 
 impl Default for Options {
@@ -158,6 +160,7 @@ impl Default for Options {
         Self {
             job_duration: Duration::from_secs(1),
             break_research_key: false,
+            backdate: Duration::ZERO,
         }
     }
 }
@@ -187,6 +190,7 @@ impl LocalStack {
                 account: HOSTING.into(),
                 region: REGION.into(),
                 job_duration: options.job_duration,
+                backdate: options.backdate,
                 artifacts: Some(ArtifactSource {
                     endpoint: moto.endpoint(),
                 }),
@@ -388,6 +392,12 @@ impl LocalStack {
             ("AWS_ENDPOINT_URL", self.moto.endpoint()),
             (
                 "AWS_ENDPOINT_URL_BEDROCK",
+                self.emulator.endpoint().to_owned(),
+            ),
+            // moto 5.2 lacks CloudWatch's rpcv2Cbor protocol; the emulator answers
+            // GetMetricStatistics (no invocations).
+            (
+                "AWS_ENDPOINT_URL_CLOUDWATCH",
                 self.emulator.endpoint().to_owned(),
             ),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
