@@ -70,7 +70,7 @@ async fn create(
 }
 
 async fn wait_for_end(client: &Client, job: &str) -> ModelImportJobStatus {
-    for _ in 0..200 {
+    for _ in 0..1000 {
         let out = client
             .get_model_import_job()
             .job_identifier(job)
@@ -88,7 +88,7 @@ async fn wait_for_end(client: &Client, job: &str) -> ModelImportJobStatus {
 
 #[tokio::test]
 async fn one_job_at_a_time_then_a_model_with_its_tags() {
-    let emulator = Emulator::start(quick(300), 0).await.unwrap();
+    let emulator = Emulator::start(quick(3000), 0).await.unwrap();
     let client = client(&emulator).await;
     let arn = create(&client, "job-1", "model-1", Some("token1"))
         .await

@@ -234,6 +234,7 @@ impl LocalLambda {
         let mut receiver = receiver;
         loop {
             tokio::select! {
+                biased;
                 answer = &mut receiver => {
                     return match answer {
                         Ok(outcome) => Ok(outcome),
@@ -252,7 +253,10 @@ impl LocalLambda {
                         bail!("{} exited during the invocation: {status}", self.name);
                     }
                     if tokio::time::Instant::now() > deadline {
-                        bail!("{}: no answer within {timeout:?}", self.name);
+                        // Lambda ends a timed-out invocation by ending its process.
+                        self.kill().await;
+                        lock(&self.shared).queue.clear();
+                        bail!("{}: no answer within {timeout:?}; the process was stopped", self.name);
                     }
                 }
             }

@@ -34,7 +34,7 @@ async fn a_real_function_runs_warm_fails_cleanly_and_restarts() {
     let mut lambda = LocalLambda::start("ferry-tracker").await.unwrap();
     lambda.spawn(&binary, &tracker_env()).unwrap();
     let init = lambda.wait_ready(Duration::from_secs(20)).await.unwrap();
-    assert!(init < Duration::from_secs(20));
+    assert!(init > Duration::ZERO);
     let pid = lambda.pid();
 
     for _ in 0..2 {

@@ -282,6 +282,21 @@ impl LocalStack {
             .await
             .context("putting the research key policy")?;
 
+        // S3 -> EventBridge, as infra/README.md asks of the bucket's owner; moto then
+        // runs the research stack's rule, which sends the events to its SQS queue.
+        s3.put_bucket_notification_configuration()
+            .bucket(BUCKET)
+            .notification_configuration(
+                aws_sdk_s3::types::NotificationConfiguration::builder()
+                    .event_bridge_configuration(
+                        aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .context("turning on the bucket's EventBridge notifications")?;
+
         // Alerts, readable back.
         let sqs = aws_sdk_sqs::Client::new(&hosting);
         let queue = sqs
@@ -439,6 +454,101 @@ impl LocalStack {
                 }
             }
         }
+    }
+}
+
+/// A batch taken from the upload queue: the Lambda SQS event and the receipt handles
+/// by message id.
+pub struct UploadBatch {
+    pub event: Value,
+    pub receipts: BTreeMap<String, String>,
+}
+
+impl LocalStack {
+    /// The research stack's upload queue (fed by its EventBridge rule).
+    pub fn upload_queue_url(&self) -> Result<&str> {
+        self.research_stack
+            .created
+            .get("UploadQueue")
+            .map(String::as_str)
+            .context("the research stack created no UploadQueue")
+    }
+
+    /// Up to 10 messages from the upload queue as Lambda's SQS event source delivers
+    /// them; `None` when the queue stays empty for `wait`.
+    pub async fn next_upload_batch(&self, wait: Duration) -> Result<Option<UploadBatch>> {
+        let sqs = aws_sdk_sqs::Client::new(&self.research);
+        let url = self.upload_queue_url()?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .context("receiving upload events")?;
+            let messages = received.messages();
+            if !messages.is_empty() {
+                let mut receipts = BTreeMap::new();
+                let records: Vec<Value> = messages
+                    .iter()
+                    .map(|m| {
+                        let id = m.message_id().unwrap_or_default().to_owned();
+                        receipts.insert(id.clone(), m.receipt_handle().unwrap_or_default().to_owned());
+                        serde_json::json!({
+                            "messageId": id,
+                            "receiptHandle": m.receipt_handle().unwrap_or_default(),
+                            "body": m.body().unwrap_or_default(),
+                            "attributes": {"ApproximateReceiveCount": "1"},
+                            "messageAttributes": {},
+                            "md5OfBody": m.md5_of_body().unwrap_or_default(),
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": format!("arn:aws:sqs:{REGION}:{RESEARCH}:ferry-uploads"),
+                            "awsRegion": REGION
+                        })
+                    })
+                    .collect();
+                return Ok(Some(UploadBatch {
+                    event: serde_json::json!({"Records": records}),
+                    receipts,
+                }));
+            }
+            if std::time::Instant::now() > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Deletes the messages the importer took (all but its `batchItemFailures`), as
+    /// the event source mapping does; the failed ones come back later.
+    pub async fn acknowledge(&self, batch: &UploadBatch, response: &Value) -> Result<usize> {
+        let failed: Vec<&str> = response["batchItemFailures"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter_map(|i| i["itemIdentifier"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sqs = aws_sdk_sqs::Client::new(&self.research);
+        let url = self.upload_queue_url()?;
+        let mut deleted = 0;
+        for (id, handle) in &batch.receipts {
+            if failed.contains(&id.as_str()) {
+                continue;
+            }
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .context("deleting a handled upload event")?;
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 }
 

@@ -48,6 +48,9 @@ async fn deliver(
                             .ok()
                     })
                     .collect();
+                if !failed.is_empty() {
+                    decisions.push(format!("redelivered {}", failed.len()));
+                }
                 pending = pending
                     .iter()
                     .enumerate()
@@ -124,27 +127,29 @@ async fn three_models_under_faults_and_a_crash_are_each_imported_exactly_once() 
         },
     ]);
 
+    // One attempt per call: the faults reach Ferry's own handling (batch item
+    // failures, the next sweep) instead of being absorbed by the SDK's retries.
+    let no_retries = ("AWS_MAX_ATTEMPTS".to_owned(), "1".to_owned());
+    let mut importer_env = stack.importer_env();
+    importer_env.push(no_retries.clone());
     let mut importer = LocalLambda::start("ferry-importer").await.unwrap();
     importer
-        .spawn(
-            &workspace_binary("ferry-importer").unwrap(),
-            &stack.importer_env(),
-        )
+        .spawn(&workspace_binary("ferry-importer").unwrap(), &importer_env)
         .unwrap();
     importer.wait_ready(Duration::from_secs(30)).await.unwrap();
 
     // First delivery: the process is killed while it handles the batch.
-    importer.kill_after(Duration::from_millis(150)).unwrap();
+    // Early in the batch (validation), before any start lease is claimed.
+    importer.kill_after(Duration::from_millis(40)).unwrap();
     let decisions = deliver(&mut importer, &stack, &objects).await;
     // And the whole burst once more, later (at-least-once delivery).
     let again = deliver(&mut importer, &stack, &objects).await;
 
+    let mut tracker_env = stack.tracker_env().await.unwrap();
+    tracker_env.push(no_retries);
     let mut tracker = LocalLambda::start("ferry-tracker").await.unwrap();
     tracker
-        .spawn(
-            &workspace_binary("ferry-tracker").unwrap(),
-            &stack.tracker_env().await.unwrap(),
-        )
+        .spawn(&workspace_binary("ferry-tracker").unwrap(), &tracker_env)
         .unwrap();
     tracker.wait_ready(Duration::from_secs(30)).await.unwrap();
     let mut finished = false;
@@ -189,6 +194,15 @@ async fn three_models_under_faults_and_a_crash_are_each_imported_exactly_once() 
         stack.emulator.counters()
     );
     eprintln!("first delivery: {decisions:?}\nsecond: {again:?}\nfaults: {faults}");
+    // The faults reached Ferry: a batch item came back, or a sweep reported an error.
+    let handled = decisions
+        .iter()
+        .chain(&again)
+        .any(|d| d.starts_with("redelivered") || d.starts_with("error"))
+        || reports
+            .iter()
+            .any(|r| r["errors"].as_array().is_some_and(|e| !e.is_empty()));
+    assert!(handled, "no fault reached Ferry's own handling");
     assert!(
         decisions.contains(&"killed".to_owned()),
         "the crash did not happen mid-batch: {decisions:?}"
