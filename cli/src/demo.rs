@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_lambda::Outcome;
 use ferry_local_stack::{LocalStack, Options, BUCKET, HOSTING, PREFIX, RESEARCH};
 use serde_json::{json, Value};
 
@@ -75,19 +75,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         ),
     );
 
-    let mut importer = LocalLambda::start("ferry-importer").await?;
     // Policies are read fresh for every import here (production caches them for 60 s),
     // so the broken chain below is judged at once.
-    let mut importer_env = stack.importer_env();
-    importer_env.push(("FERRY_POLICY_CACHE_SECONDS".into(), "0".into()));
-    importer.spawn(&workspace_binary("ferry-importer")?, &importer_env)?;
-    let importer_init = importer.wait_ready(Duration::from_secs(30)).await?;
-    let mut tracker = LocalLambda::start("ferry-tracker").await?;
-    tracker.spawn(
-        &workspace_binary("ferry-tracker")?,
-        &stack.tracker_env().await?,
-    )?;
-    let tracker_init = tracker.wait_ready(Duration::from_secs(30)).await?;
+    let mut importer = stack
+        .start_importer(&[("FERRY_POLICY_CACHE_SECONDS", "0")])
+        .await?;
+    let mut tracker = stack.start_tracker(&[]).await?;
+    let importer_init = importer.init_duration().unwrap_or_default();
+    let tracker_init = tracker.init_duration().unwrap_or_default();
     t.step(
         "functions",
         format!(

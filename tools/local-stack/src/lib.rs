@@ -15,6 +15,7 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use ferry_bedrock_emulator::{ArtifactSource, Config as EmulatorConfig, Emulator};
 use ferry_core::policies::{bucket_policy, key_policy, research_key_statement, Deployment};
+use ferry_local_lambda::{workspace_binary, LocalLambda};
 use ferry_testkit::hosting::assumed;
 use ferry_testkit::moto::{workspace_root, MotoServer};
 use serde_json::Value;
@@ -625,4 +626,33 @@ impl LocalStack {
             .collect();
         serde_json::json!({"Records": records})
     }
+}
+
+impl LocalStack {
+    /// The real `ferry-importer` binary under a local Runtime API, with the importer's
+    /// environment plus `extra`, initialized and waiting for events.
+    pub async fn start_importer(&self, extra: &[(&str, &str)]) -> Result<LocalLambda> {
+        start_function("ferry-importer", self.importer_env(), extra).await
+    }
+
+    /// The real `ferry-tracker` binary, as [`LocalStack::start_importer`].
+    pub async fn start_tracker(&self, extra: &[(&str, &str)]) -> Result<LocalLambda> {
+        start_function("ferry-tracker", self.tracker_env().await?, extra).await
+    }
+}
+
+async fn start_function(
+    name: &str,
+    mut env: Vec<(String, String)>,
+    extra: &[(&str, &str)],
+) -> Result<LocalLambda> {
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let mut function = LocalLambda::start(name).await?;
+    function.spawn(&workspace_binary(name)?, &env)?;
+    function.wait_ready(Duration::from_secs(30)).await?;
+    Ok(function)
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_lambda::{LocalLambda, Outcome};
 use ferry_local_stack::{LocalStack, Options};
 use serde_json::{json, Value};
 
@@ -62,18 +62,10 @@ async fn cleanup_deletes_only_what_its_rules_allow() {
     })
     .await
     .unwrap();
-    let mut importer = LocalLambda::start("ferry-importer").await.unwrap();
-    importer
-        .spawn(
-            &workspace_binary("ferry-importer").unwrap(),
-            &stack.importer_env(),
-        )
-        .unwrap();
-    let mut env = stack.tracker_env().await.unwrap();
-    env.push(("FERRY_CLEANUP".into(), "on".into()));
-    let mut tracker = LocalLambda::start("ferry-tracker").await.unwrap();
-    tracker
-        .spawn(&workspace_binary("ferry-tracker").unwrap(), &env)
+    let mut importer = stack.start_importer(&[]).await.unwrap();
+    let mut tracker = stack
+        .start_tracker(&[("FERRY_CLEANUP", "on")])
+        .await
         .unwrap();
 
     import(&stack, &mut importer, &mut tracker, "alpha", 1).await;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ferry_bedrock_emulator::{Fault, FaultKind};
-use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_lambda::{LocalLambda, Outcome};
 use ferry_local_stack::{LocalStack, Options, Uploaded};
 use serde_json::{json, Value};
 
@@ -129,14 +129,10 @@ async fn three_models_under_faults_and_a_crash_are_each_imported_exactly_once() 
 
     // One attempt per call: the faults reach Ferry's own handling (batch item
     // failures, the next sweep) instead of being absorbed by the SDK's retries.
-    let no_retries = ("AWS_MAX_ATTEMPTS".to_owned(), "1".to_owned());
-    let mut importer_env = stack.importer_env();
-    importer_env.push(no_retries.clone());
-    let mut importer = LocalLambda::start("ferry-importer").await.unwrap();
-    importer
-        .spawn(&workspace_binary("ferry-importer").unwrap(), &importer_env)
+    let mut importer = stack
+        .start_importer(&[("AWS_MAX_ATTEMPTS", "1")])
+        .await
         .unwrap();
-    importer.wait_ready(Duration::from_secs(30)).await.unwrap();
 
     // First delivery: the process is killed while it handles the batch.
     // Early in the batch (validation), before any start lease is claimed.
@@ -145,13 +141,10 @@ async fn three_models_under_faults_and_a_crash_are_each_imported_exactly_once() 
     // And the whole burst once more, later (at-least-once delivery).
     let again = deliver(&mut importer, &stack, &objects).await;
 
-    let mut tracker_env = stack.tracker_env().await.unwrap();
-    tracker_env.push(no_retries);
-    let mut tracker = LocalLambda::start("ferry-tracker").await.unwrap();
-    tracker
-        .spawn(&workspace_binary("ferry-tracker").unwrap(), &tracker_env)
+    let mut tracker = stack
+        .start_tracker(&[("AWS_MAX_ATTEMPTS", "1")])
+        .await
         .unwrap();
-    tracker.wait_ready(Duration::from_secs(30)).await.unwrap();
     let mut finished = false;
     let mut reports: Vec<Value> = Vec::new();
     for _ in 0..120 {

@@ -6,23 +6,19 @@
 
 use std::collections::BTreeSet;
 
-use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use ferry_aws::AwsPolicyReader;
 use ferry_core::access::{read_live, run_checks, CheckDecision, LiveTarget, PolicyReader};
 use ferry_core::policies::{
-    automation_role_policy, automation_role_trust, bucket_policy, execution_role_policy,
-    execution_role_trust, imported_model_key_statement, importer_role_policy, key_policy,
-    research_key_statement, tracker_role_policy, Deployment,
+    automation_role_policy, automation_role_trust, execution_role_policy, execution_role_trust,
+    imported_model_key_statement, importer_role_policy, key_policy, tracker_role_policy,
 };
 use ferry_core::S3Uri;
 use ferry_local_stack::{
-    create_stack, key_policy_as_moto_keeps_it, Stack, BUCKET, EXTERNAL_ID, HOSTING, NOT_IN_MOTO,
-    PREFIX, RESEARCH,
+    LocalStack, Options, Stack, BUCKET, EXTERNAL_ID, HOSTING, NOT_IN_MOTO, PREFIX,
 };
-use ferry_testkit::hosting::assumed;
-use ferry_testkit::moto::{workspace_root, MotoServer};
+use ferry_testkit::moto::workspace_root;
 use serde_json::Value;
 
 /// Every resource of the template is created, except the types moto cannot take.
@@ -62,101 +58,52 @@ async fn attached_documents(reader: &AwsPolicyReader, role: &str) -> Vec<Value> 
     documents
 }
 
-async fn create_key(config: &SdkConfig) -> String {
-    let out = aws_sdk_kms::Client::new(config)
-        .create_key()
-        .send()
-        .await
-        .unwrap();
-    out.key_metadata().unwrap().arn().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn both_stacks_create_in_moto_with_the_generated_policies_and_pass_the_checker() {
-    let moto = MotoServer::start().unwrap();
-    let research = moto.sdk_config().await;
-    let deployer = assumed(&research, &format!("arn:aws:iam::{HOSTING}:role/Deployer"))
-        .await
-        .unwrap();
-
-    // The research bucket and its key exist before Ferry (the research team's).
-    let s3 = ferry_testkit::s3::s3_client(&research);
-    ferry_testkit::s3::create_bucket(&s3, BUCKET).await.unwrap();
-    let research_key = create_key(&research).await;
-
-    // Hosting first, then research (infra/README.md).
-    let hosting_stack = create_stack(
-        &deployer,
-        "ferry-hosting",
-        "hosting.yaml",
-        &[
-            ("ResearchAccountId", RESEARCH),
-            ("ResearchBucketName", BUCKET),
-            ("ResearchPrefix", PREFIX),
-            ("ResearchKmsKeyArn", &research_key),
-            ("CreateImportedModelKey", "true"),
-            ("ExternalId", EXTERNAL_ID),
-        ],
-    )
-    .await
-    .unwrap();
-    assert_created_except_unsupported("hosting.yaml", &hosting_stack);
-    let imported_key = format!(
-        "arn:aws:kms:us-east-1:{HOSTING}:key/{}",
-        hosting_stack.created["ImportedModelKey"]
-    );
-
-    let mut d = Deployment::new(RESEARCH, HOSTING, "us-east-1", BUCKET, PREFIX);
-    d.research_kms_key = Some(research_key.clone());
-    d.imported_model_kms_key = Some(imported_key.clone());
-    d.external_id = Some(EXTERNAL_ID.into());
-    let d = d.validated().unwrap();
+    // Hosting first, then research (infra/README.md); the research team's bucket and key
+    // exist before Ferry.
+    let stack = LocalStack::start(Options::default()).await.unwrap();
+    assert_created_except_unsupported("hosting.yaml", &stack.hosting_stack);
+    assert_created_except_unsupported("research.yaml", &stack.research_stack);
+    let (research, deployer, d) = (&stack.research, &stack.hosting, &stack.deployment);
+    let research_key = d.research_kms_key.clone().unwrap();
+    let imported_key = d.imported_model_kms_key.clone().unwrap();
 
     // The hosting account's roles, read back as AWS stores them.
-    let hosting_reader = AwsPolicyReader::new(&deployer);
+    let hosting_reader = AwsPolicyReader::new(deployer);
     let execution = hosting_reader.role(&d.names.execution_role).await.unwrap();
-    assert_eq!(json(&execution.trust_policy), execution_role_trust(&d));
+    assert_eq!(json(&execution.trust_policy), execution_role_trust(d));
     let attached = hosting_reader
         .attached_policies(&d.names.execution_role)
         .await
         .unwrap();
     assert_eq!(attached.len(), 1, "{attached:?}");
     let managed = hosting_reader.managed_policy(&attached[0]).await.unwrap();
-    assert_eq!(json(&managed), execution_role_policy(&d));
+    assert_eq!(json(&managed), execution_role_policy(d));
 
     let automation = hosting_reader.role(&d.names.automation_role).await.unwrap();
     assert_eq!(
         json(&automation.trust_policy),
-        automation_role_trust(&d).unwrap()
+        automation_role_trust(d).unwrap()
     );
     assert_eq!(
         attached_documents(&hosting_reader, &d.names.automation_role).await,
-        [automation_role_policy(&d)]
+        [automation_role_policy(d)]
     );
     assert_eq!(
         attached_documents(&hosting_reader, &d.names.tracker_role).await,
-        [tracker_role_policy(&d)]
+        [tracker_role_policy(d)]
     );
 
-    let expected_key_policy = key_policy(&d, HOSTING, imported_model_key_statement(&d));
+    // The key policy the template gave the created key (LocalStack stores moto's
+    // object form back as the string AWS keeps).
     assert_eq!(
-        key_policy_as_moto_keeps_it(&moto, &deployer, &imported_key)
-            .await
-            .unwrap(),
-        expected_key_policy
+        json(&hosting_reader.key_policy(&imported_key).await.unwrap()),
+        key_policy(d, HOSTING, imported_model_key_statement(d))
     );
-    // Store it as AWS does (a JSON string), so the live read below can parse it.
-    aws_sdk_kms::Client::new(&deployer)
-        .put_key_policy()
-        .key_id(&imported_key)
-        .policy_name("default")
-        .policy(expected_key_policy.to_string())
-        .send()
-        .await
-        .unwrap();
 
     // The ledger: key and queue index.
-    let dynamodb = aws_sdk_dynamodb::Client::new(&deployer);
+    let dynamodb = aws_sdk_dynamodb::Client::new(deployer);
     let table = dynamodb
         .describe_table()
         .table_name(&d.names.ledger_table)
@@ -171,7 +118,7 @@ async fn both_stacks_create_in_moto_with_the_generated_policies_and_pass_the_che
     // rendering test checks it is on.
 
     // The alert topic, encrypted with the stack's key.
-    let topic = aws_sdk_sns::Client::new(&deployer)
+    let topic = aws_sdk_sns::Client::new(deployer)
         .get_topic_attributes()
         .topic_arn(d.alert_topic_arn())
         .send()
@@ -182,49 +129,20 @@ async fn both_stacks_create_in_moto_with_the_generated_policies_and_pass_the_che
         .and_then(|a| a.get("KmsMasterKeyId"))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(kms, hosting_stack.created["AlertKey"], "topic key");
+    assert_eq!(kms, stack.hosting_stack.created["AlertKey"], "topic key");
 
-    // Research stack, in the research account.
-    let research_stack = create_stack(
-        &research,
-        "ferry-research",
-        "research.yaml",
-        &[
-            ("HostingAccountId", HOSTING),
-            ("BucketName", BUCKET),
-            ("Prefix", PREFIX),
-            ("ResearchKmsKeyArn", &research_key),
-            ("ImportedModelKeyArn", &imported_key),
-            ("ExternalId", EXTERNAL_ID),
-        ],
-    )
-    .await
-    .unwrap();
-    assert_created_except_unsupported("research.yaml", &research_stack);
-    let research_reader = AwsPolicyReader::new(&research);
+    let research_reader = AwsPolicyReader::new(research);
     assert_eq!(
         attached_documents(&research_reader, &d.names.importer_role).await,
-        [importer_role_policy(&d)]
+        [importer_role_policy(d)]
     );
-    let sqs_queue = &research_stack.created["UploadQueue"];
+    let sqs_queue = &stack.research_stack.created["UploadQueue"];
     assert!(sqs_queue.contains("ferry-uploads"), "{sqs_queue}");
 
-    // What the research team merges by hand (the printed statements), then the chain
-    // as Ferry's own checker reads it live: every check allowed, nothing unreadable.
-    s3.put_bucket_policy()
-        .bucket(BUCKET)
-        .policy(bucket_policy(&d).to_string())
-        .send()
-        .await
-        .unwrap();
-    aws_sdk_kms::Client::new(&research)
-        .put_key_policy()
-        .key_id(&research_key)
-        .policy_name("default")
-        .policy(key_policy(&d, RESEARCH, research_key_statement(&d)).to_string())
-        .send()
-        .await
-        .unwrap();
+    // With the statements the research team merges by hand (LocalStack puts them as
+    // `ferry policies` prints them), the chain as Ferry's own checker reads it live:
+    // every check allowed, nothing unreadable.
+    let s3 = ferry_testkit::s3::s3_client(research);
     for (key, sse) in [("config.json", false), ("model.safetensors", true)] {
         let mut put = s3
             .put_object()
@@ -239,8 +157,8 @@ async fn both_stacks_create_in_moto_with_the_generated_policies_and_pass_the_che
         put.send().await.unwrap();
     }
     let (automation_session, _) = ferry_aws::hosting::assume_role(
-        &research,
-        &aws_sdk_sts::Client::new(&research),
+        research,
+        &aws_sdk_sts::Client::new(research),
         &d.automation_role_arn(),
         Some(EXTERNAL_ID),
         "ferry-moto-check",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_lambda::Outcome;
 use ferry_local_stack::{LocalStack, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,13 +28,7 @@ async fn uploads_reach_the_importer_through_the_stacks_rule_and_queue() {
         .await
         .unwrap();
 
-    let mut importer = LocalLambda::start("ferry-importer").await.unwrap();
-    importer
-        .spawn(
-            &workspace_binary("ferry-importer").unwrap(),
-            &stack.importer_env(),
-        )
-        .unwrap();
+    let mut importer = stack.start_importer(&[]).await.unwrap();
     let mut delivered = 0;
     let mut started = 0;
     while let Some(batch) = stack

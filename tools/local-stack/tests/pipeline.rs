@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
+use ferry_local_lambda::Outcome;
 use ferry_local_stack::{LocalStack, Options};
 use serde_json::json;
 
@@ -22,14 +22,7 @@ async fn an_upload_becomes_one_completed_import_and_its_alert() {
         .unwrap();
     assert!(objects.len() >= 4, "{objects:?}");
 
-    let mut importer = LocalLambda::start("ferry-importer").await.unwrap();
-    importer
-        .spawn(
-            &workspace_binary("ferry-importer").unwrap(),
-            &stack.importer_env(),
-        )
-        .unwrap();
-    importer.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let mut importer = stack.start_importer(&[]).await.unwrap();
 
     // At least once, in any order: every event twice, the second time reversed.
     let mut reversed = objects.clone();
@@ -60,14 +53,7 @@ async fn an_upload_becomes_one_completed_import_and_its_alert() {
     let jobs = stack.emulator.jobs();
     assert_eq!(jobs.len(), 1, "exactly one job: {jobs:?}");
 
-    let mut tracker = LocalLambda::start("ferry-tracker").await.unwrap();
-    tracker
-        .spawn(
-            &workspace_binary("ferry-tracker").unwrap(),
-            &stack.tracker_env().await.unwrap(),
-        )
-        .unwrap();
-    tracker.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let mut tracker = stack.start_tracker(&[]).await.unwrap();
     let mut completed = false;
     for _ in 0..40 {
         let outcome = tracker

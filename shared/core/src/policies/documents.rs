@@ -50,6 +50,20 @@ fn prefix_condition(d: &Deployment) -> Option<Value> {
     (!d.prefix.is_empty()).then(|| json!({"s3:prefix": format!("{}*", d.prefix)}))
 }
 
+/// Listing the watched prefix, in the research account only.
+fn list_model_artifacts(d: &Deployment, sid: &str) -> Value {
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": d.bucket_arn(),
+        "Condition": with_prefix(
+            d,
+            json!({"StringEquals": {"aws:ResourceAccount": d.research_account}})
+        )
+    })
+}
+
 /// Seed step 1, limited to the prefix: Bedrock (through the execution role) lists and
 /// reads the weights; the tracker lists them to notice changed content before a start.
 pub fn bucket_policy(d: &Deployment) -> Value {
@@ -97,18 +111,8 @@ pub fn execution_role_trust(d: &Deployment) -> Value {
 /// Seed steps 2 and 5: read the weights in the research account, use the keys.
 pub fn execution_role_policy(d: &Deployment) -> Value {
     let account = json!({"aws:ResourceAccount": d.research_account});
-    let mut list_condition = json!({"StringEquals": account});
-    if let Some(prefix) = prefix_condition(d) {
-        list_condition["StringLike"] = prefix;
-    }
     let mut statements = vec![
-        json!({
-            "Sid": "ListModelArtifacts",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": d.bucket_arn(),
-            "Condition": list_condition
-        }),
+        list_model_artifacts(d, "ListModelArtifacts"),
         json!({
             "Sid": "ReadModelArtifacts",
             "Effect": "Allow",
@@ -299,16 +303,7 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
                 "Action": "cloudwatch:GetMetricStatistics",
                 "Resource": "*"
             }),
-            json!({
-                "Sid": "RelistModelArtifacts",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": d.bucket_arn(),
-                "Condition": with_prefix(
-                    d,
-                    json!({"StringEquals": {"aws:ResourceAccount": d.research_account}})
-                )
-            }),
+            list_model_artifacts(d, "RelistModelArtifacts"),
         ]);
     }
     statements.extend([
@@ -384,16 +379,7 @@ pub fn tracker_role_policy(d: &Deployment) -> Value {
 /// logs are granted by the template, next to the resources they name).
 pub fn importer_role_policy(d: &Deployment) -> Value {
     let mut statements = vec![
-        json!({
-            "Sid": "ListModelArtifacts",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": d.bucket_arn(),
-            "Condition": with_prefix(
-                d,
-                json!({"StringEquals": {"aws:ResourceAccount": d.research_account}})
-            )
-        }),
+        list_model_artifacts(d, "ListModelArtifacts"),
         json!({
             "Sid": "ReadModelArtifacts",
             "Effect": "Allow",
