@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use ferry_aws::{aws_tracker, BedrockImports, DynamoLedger};
 use ferry_core::import::{ImportState, JobStatus, Ledger, LedgerItem};
-use ferry_core::track::{run_cleanup, TrackerConfig};
+use ferry_core::track::TrackerConfig;
 use serde_json::json;
 
 use crate::Format;
@@ -169,16 +169,7 @@ pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {
     let tracker = aws_tracker(&sdk, &config);
     let dry_run = !args.apply;
     let now = ferry_core::time::now_secs();
-    let report = run_cleanup(
-        &tracker.hosting,
-        &tracker.models,
-        &tracker.usage,
-        &config.cleanup,
-        dry_run,
-        None,
-        now,
-    )
-    .await?;
+    let report = tracker.cleanup(&config.cleanup, dry_run, now).await?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,

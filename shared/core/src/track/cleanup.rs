@@ -184,6 +184,35 @@ pub struct CleanupReport {
 
 /// Lists the models, reads the usage of those that could go, plans, and (unless a dry
 /// run) deletes at most `limit` of the planned deletions.
+impl<L, I, A, M, U, C, D> super::Tracker<L, I, A, M, U, C, D>
+where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    U: Usage,
+{
+    /// Every imported model judged by `rules` (a dry run only plans): the scheduled
+    /// cleanup and `ferry cleanup`.
+    pub async fn cleanup(
+        &self,
+        rules: &CleanupRules,
+        dry_run: bool,
+        now: u64,
+    ) -> Result<CleanupReport, PortError> {
+        run_cleanup(
+            &self.hosting,
+            &self.models,
+            &self.usage,
+            rules,
+            dry_run,
+            None,
+            now,
+        )
+        .await
+    }
+}
+
 pub async fn run_cleanup<L, I, A, M, U>(
     hosting: &Hosting<L, I, A>,
     registry: &M,

@@ -3,7 +3,6 @@
 
 use serde_json::{json, Value};
 
-use super::cleanup::run_cleanup;
 use super::config::TrackerConfig;
 use super::metrics::{emf_line, Metric};
 use super::ports::{Diagnose, ModelRegistry, Usage};
@@ -85,16 +84,7 @@ where
         Action::Cleanup { dry_run } => {
             // FERRY_CLEANUP=off: the schedule only plans.
             let dry_run = dry_run || !config.cleanup.apply;
-            let report = run_cleanup(
-                &tracker.hosting,
-                &tracker.models,
-                &tracker.usage,
-                &config.cleanup,
-                dry_run,
-                None,
-                now,
-            )
-            .await?;
+            let report = tracker.cleanup(&config.cleanup, dry_run, now).await?;
             println!(
                 "{}",
                 emf_line(
