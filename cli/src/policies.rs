@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use ferry_core::policies::{
-    customization_role, deny_inference, Deployment, Document, DocumentSet, InputError, Names, Side,
+    bucket_folder, check_account, customization_role, deny_inference, Deployment, Document,
+    DocumentSet, InputError, Names, Side,
 };
 use ferry_core::region::is_region_name;
 
@@ -161,9 +162,7 @@ fn import_chain_set(args: &Args) -> Result<DocumentSet> {
 
 fn deny_inference_set(args: &Args) -> Result<DocumentSet> {
     if let Some(account) = &args.hosting_account {
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("--hosting-account: {account:?} is not a 12-digit AWS account id");
-        }
+        check_account("--hosting-account", account).map_err(input)?;
     }
     let document = deny_inference(&args.region, &args.deny_inference).map_err(input)?;
     let partition = ferry_core::region::partition_of(&args.region);
@@ -186,41 +185,33 @@ fn customization_set(args: &Args) -> Result<DocumentSet> {
     let why = "with --customization-role (the fine-tuning jobs' account and data)";
     let account = required(&args.research_account, "--research-account", why)?;
     let bucket = required(&args.bucket, "--bucket", why)?;
-    let prefix = args.prefix.clone().unwrap_or_default();
-    // Validates the shared inputs the same way as the import chain does.
-    let d = Deployment::new(account, account, &args.region, bucket, &prefix)
-        .validated()
-        .map_err(input)?;
-    let output_bucket = args.output_bucket.as_deref().unwrap_or(bucket);
-    let output_prefix = args.output_prefix.as_deref().unwrap_or_default();
-    let output = Deployment::new(account, account, &args.region, output_bucket, output_prefix)
-        .validated()
-        .map_err(|mut e| {
-            e.field = match e.field {
-                "--bucket" => "--output-bucket",
-                "--prefix" => "--output-prefix",
-                other => other,
-            };
-            input(e)
-        })?;
+    check_account("--research-account", account).map_err(input)?;
+    let (bucket, prefix) = bucket_folder(
+        bucket,
+        args.prefix.as_deref().unwrap_or_default(),
+        ("--bucket", "--prefix"),
+    )
+    .map_err(input)?;
+    let given_output_prefix = args.output_prefix.as_deref().unwrap_or_default();
+    let (output_bucket, output_prefix) = bucket_folder(
+        args.output_bucket.as_deref().unwrap_or(&bucket),
+        given_output_prefix,
+        ("--output-bucket", "--output-prefix"),
+    )
+    .map_err(input)?;
     let overlaps = |a: &str, b: &str| a.starts_with(b) || b.starts_with(a);
-    if output.prefix.is_empty()
-        || (output.bucket == d.bucket && overlaps(&output.prefix, &d.prefix))
-    {
+    if output_prefix.is_empty() || (output_bucket == bucket && overlaps(&output_prefix, &prefix)) {
         bail!(
-            "--output-prefix: {:?} would let jobs write over the training data under s3://{}/{}; give a separate folder",
-            output_prefix,
-            d.bucket,
-            d.prefix
+            "--output-prefix: {given_output_prefix:?} would let jobs write over the training data under s3://{bucket}/{prefix}; give a separate folder"
         );
     }
     let role = customization_role(
         account,
         &args.region,
-        &d.bucket,
-        &d.prefix,
-        &output.bucket,
-        &output.prefix,
+        &bucket,
+        &prefix,
+        &output_bucket,
+        &output_prefix,
     );
     let document = |id, how: &str, body| Document {
         id,
@@ -231,7 +222,7 @@ fn customization_set(args: &Args) -> Result<DocumentSet> {
         document: body,
     };
     Ok(DocumentSet {
-        partition: d.partition(),
+        partition: ferry_core::region::partition_of(&args.region),
         region: args.region.clone(),
         warnings: Vec::new(),
         documents: vec![

@@ -155,9 +155,9 @@ fn the_partition_follows_the_region_and_govcloud_is_warned() {
         .contains("arn:aws-cn:bedrock:*::foundation-model/meta.llama3-8b-instruct-v1:0"));
 }
 
-#[test]
-fn the_customization_role_prints_trust_and_data_access() {
-    let out = ferry(&[
+/// `ferry policies --customization-role` reading s3://training-data/sets/, plus `extra`.
+fn customization(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "policies",
         "--customization-role",
         "--research-account",
@@ -168,6 +168,14 @@ fn the_customization_role_prints_trust_and_data_access() {
         "training-data",
         "--prefix",
         "sets",
+    ];
+    args.extend_from_slice(extra);
+    ferry(&args)
+}
+
+#[test]
+fn the_customization_role_prints_trust_and_data_access() {
+    let out = customization(&[
         "--output-bucket",
         "tuned-models",
         "--output-prefix",
@@ -190,20 +198,7 @@ fn the_customization_role_prints_trust_and_data_access() {
     );
     // Output inside the training data, or no output folder at all: refused.
     for output in [["--output-prefix", "sets/out"], ["--output-prefix", ""]] {
-        let out = ferry(&[
-            "policies",
-            "--customization-role",
-            "--research-account",
-            "111122223333",
-            "--region",
-            "us-west-2",
-            "--bucket",
-            "training-data",
-            "--prefix",
-            "sets",
-            output[0],
-            output[1],
-        ]);
+        let out = customization(&output);
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("--output-prefix"));
     }

@@ -98,8 +98,8 @@ impl Deployment {
                 format!("{:?} is not a region name like us-east-1", self.region),
             ));
         }
-        check_bucket(&self.bucket)?;
-        self.prefix = normalize_prefix(&self.prefix)?;
+        (self.bucket, self.prefix) =
+            bucket_folder(&self.bucket, &self.prefix, ("--bucket", "--prefix"))?;
         let partition = partition_of(&self.region);
         if let Some(key) = &self.research_kms_key {
             check_key("--research-kms-key", key, partition, &self.research_account)?;
@@ -252,7 +252,7 @@ impl Deployment {
     }
 }
 
-fn check_account(field: &'static str, account: &str) -> Result<(), InputError> {
+pub fn check_account(field: &'static str, account: &str) -> Result<(), InputError> {
     if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -263,7 +263,19 @@ fn check_account(field: &'static str, account: &str) -> Result<(), InputError> {
     }
 }
 
-fn check_bucket(bucket: &str) -> Result<(), InputError> {
+/// A bucket and a folder in it, checked as the policies need them; the folder comes
+/// back normalized (no leading `/`, a trailing one unless empty). `fields` names the
+/// two flags in errors.
+pub fn bucket_folder(
+    bucket: &str,
+    prefix: &str,
+    fields: (&'static str, &'static str),
+) -> Result<(String, String), InputError> {
+    check_bucket(fields.0, bucket)?;
+    Ok((bucket.to_owned(), normalize_prefix(fields.1, prefix)?))
+}
+
+fn check_bucket(field: &'static str, bucket: &str) -> Result<(), InputError> {
     let valid = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
@@ -280,7 +292,7 @@ fn check_bucket(bucket: &str) -> Result<(), InputError> {
         Ok(())
     } else {
         Err(bad(
-            "--bucket",
+            field,
             format!(
                 "{bucket:?} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'; give the name, not s3://)"
             ),
@@ -288,12 +300,12 @@ fn check_bucket(bucket: &str) -> Result<(), InputError> {
     }
 }
 
-fn normalize_prefix(prefix: &str) -> Result<String, InputError> {
+fn normalize_prefix(field: &'static str, prefix: &str) -> Result<String, InputError> {
     let prefix = prefix.trim_start_matches('/');
     if let Some(c) = prefix.chars().find(|c| matches!(c, '*' | '?' | '$')) {
         // In an ARN or a StringLike condition these would widen the grant.
         return Err(bad(
-            "--prefix",
+            field,
             format!("{c:?} would act as a wildcard or variable in the policies; give the literal folder"),
         ));
     }

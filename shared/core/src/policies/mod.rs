@@ -16,4 +16,4 @@ pub use documents::{
     region_warnings, research_key_statement, tracker_role_policy, Document, DocumentSet, Side,
 };
 pub use extra::{customization_role, deny_inference, CustomizationRole};
-pub use inputs::{Deployment, InputError, Names};
+pub use inputs::{bucket_folder, check_account, Deployment, InputError, Names};
