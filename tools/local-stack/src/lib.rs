@@ -41,23 +41,17 @@ pub struct Stack {
     pub created: BTreeMap<String, String>,
 }
 
-/// Creates `infra/TEMPLATE` as a stack with `config`'s credentials.
+/// Creates `infra/TEMPLATE` as a stack with `config`'s credentials (of `account`).
 pub async fn create_stack(
     config: &SdkConfig,
+    account: &str,
     name: &str,
     template: &str,
     params: &[(&str, &str)],
 ) -> Result<Stack> {
     let path = workspace_root().join("infra").join(template);
     let mut body = ferry_testkit::cfn::load(&path)?;
-    let account = aws_sdk_sts::Client::new(config)
-        .get_caller_identity()
-        .send()
-        .await?
-        .account()
-        .context("no account")?
-        .to_owned();
-    let rendered = ferry_testkit::cfn::Rendered::new(body.clone(), params, REGION, &account)?;
+    let rendered = ferry_testkit::cfn::Rendered::new(body.clone(), params, REGION, account)?;
     ferry_testkit::cfn::resolve_optional_list_items(&mut body, &rendered);
     let cfn = aws_sdk_cloudformation::Client::new(config);
     cfn.create_stack()
@@ -216,6 +210,7 @@ impl LocalStack {
 
         let hosting_stack = create_stack(
             &hosting,
+            HOSTING,
             "ferry-hosting",
             "hosting.yaml",
             &[
@@ -237,6 +232,7 @@ impl LocalStack {
         );
         let research_stack = create_stack(
             &research,
+            RESEARCH,
             "ferry-research",
             "research.yaml",
             &[
