@@ -119,7 +119,7 @@ async fn live(args: &Args) -> Result<AccessReport> {
                 "no AWS region: set AWS_REGION (the region of the import) or a profile's region"
             )
         })?;
-    let sts = aws_sdk_sts::Client::new(&base);
+    let sts = ferry_aws::config::sts_client(&base);
     let hosting_config = match (&args.hosting_role, &args.external_id) {
         (Some(role), Some(external_id)) => {
             assume_role(&base, &sts, role, Some(external_id), "ferry-check", None)
@@ -154,7 +154,7 @@ async fn run_probe(
     hosting: &AwsPolicyReader,
 ) -> ProbeReport {
     let role = &scenario.execution_role.arn;
-    let sts = aws_sdk_sts::Client::new(hosting_config);
+    let sts = ferry_aws::config::sts_client(hosting_config);
     match assume_role(hosting_config, &sts, role, None, "ferry-probe", None).await {
         Ok((as_role, _)) => probe(report, scenario, &S3Prober::new(&as_role)).await,
         Err(err) => {

@@ -66,8 +66,8 @@ fn first_line(text: Option<&str>, max: usize) -> String {
 
 pub async fn status(args: StatusArgs) -> Result<ExitCode> {
     let sdk = ferry_aws::load_sdk_config().await;
-    let ledger = DynamoLedger::new(aws_sdk_dynamodb::Client::new(&sdk), &args.ledger_table);
-    let bedrock = BedrockImports::new(aws_sdk_bedrock::Client::new(&sdk));
+    let ledger = DynamoLedger::new(ferry_aws::config::dynamodb_client(&sdk), &args.ledger_table);
+    let bedrock = BedrockImports::new(ferry_aws::config::bedrock_client(&sdk));
     let mut items: Vec<LedgerItem> = Vec::new();
     for state in STATES {
         items.extend(

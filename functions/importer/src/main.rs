@@ -14,9 +14,9 @@ async fn main() -> Result<(), Error> {
     let connect = AwsConnect::from_env(&config).await;
     let (config, connect) = (&config, &connect);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(&event.payload, connect, config)
-            .await
-            .map_err(Error::from)
+        let outcome = handle(&event.payload, connect, config).await;
+        ferry_aws::api_calls::emit_metrics("importer");
+        outcome.map_err(Error::from)
     }))
     .await
 }

@@ -16,14 +16,15 @@ async fn main() -> Result<(), Error> {
     let tracker = aws_tracker(&sdk, &config);
     let (config, tracker) = (&config, &tracker);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(
+        let outcome = handle(
             &event.payload,
             tracker,
             config,
             ferry_core::time::now_secs(),
         )
-        .await
-        .map_err(Error::from)
+        .await;
+        ferry_aws::api_calls::emit_metrics("tracker");
+        outcome.map_err(Error::from)
     }))
     .await
 }

@@ -5,6 +5,8 @@
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use crate::api_calls::ApiCallCounter;
+
 /// Loads the shared SDK configuration from the environment, as the AWS CLI does.
 pub async fn load_sdk_config() -> SdkConfig {
     config_loader().load().await
@@ -27,6 +29,39 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
         || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(overridden)
+        .interceptor(ApiCallCounter::process())
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+/// A client of one service whose calls the process's [`ApiCallCounter`] counts.
+macro_rules! counted_client {
+    ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
+        $(#[$doc])*
+        pub fn $name(config: &SdkConfig) -> $sdk::Client {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(config)
+                    .interceptor(ApiCallCounter::process())
+                    .build(),
+            )
+        }
+    };
+}
+
+counted_client!(sts_client, aws_sdk_sts);
+counted_client!(bedrock_client, aws_sdk_bedrock);
+counted_client!(dynamodb_client, aws_sdk_dynamodb);
+counted_client!(sns_client, aws_sdk_sns);
+counted_client!(iam_client, aws_sdk_iam);
+counted_client!(organizations_client, aws_sdk_organizations);
+counted_client!(cloudwatch_client, aws_sdk_cloudwatch);
+
+/// A KMS client, in `region` when given (GetKeyPolicy is regional).
+pub fn kms_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_kms::Client {
+    let mut builder =
+        aws_sdk_kms::config::Builder::from(config).interceptor(ApiCallCounter::process());
+    if let Some(region) = region {
+        builder = builder.region(aws_sdk_kms::config::Region::new(region.to_owned()));
+    }
+    aws_sdk_kms::Client::from_conf(builder.build())
 }

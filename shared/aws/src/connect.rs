@@ -76,7 +76,7 @@ impl AwsConnect {
             s3: crate::config::s3_client(&sdk),
             research_reader: AwsPolicyReader::new(&sdk),
             policy_cache: PolicyCache::new(Duration::from_secs(config.policy_cache_seconds)),
-            hosting: HostingSession::new(sdk.clone(), aws_sdk_sts::Client::new(&sdk), target),
+            hosting: HostingSession::new(sdk.clone(), crate::config::sts_client(&sdk), target),
         }
     }
 }

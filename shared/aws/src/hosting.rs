@@ -88,12 +88,12 @@ impl HostingSession {
         })?;
         let ports = Hosting {
             ledger: DynamoLedger::new(
-                aws_sdk_dynamodb::Client::new(&config),
+                crate::config::dynamodb_client(&config),
                 &self.target.ledger_table,
             ),
-            imports: BedrockImports::new(aws_sdk_bedrock::Client::new(&config)),
+            imports: BedrockImports::new(crate::config::bedrock_client(&config)),
             alerts: SnsAlerts::new(
-                aws_sdk_sns::Client::new(&config),
+                crate::config::sns_client(&config),
                 &self.target.alert_topic_arn,
             ),
         };

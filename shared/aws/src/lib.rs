@@ -1,6 +1,7 @@
 //! Adapters from Ferry's ports (`ferry-core`) to the AWS SDK for Rust.
 
 pub mod alerts;
+pub mod api_calls;
 pub mod bedrock;
 pub mod config;
 pub mod connect;
@@ -12,6 +13,7 @@ pub mod s3_folder;
 pub mod tracker;
 
 pub use alerts::SnsAlerts;
+pub use api_calls::ApiCallCounter;
 pub use bedrock::BedrockImports;
 pub use config::{config_loader, load_sdk_config, s3_client};
 pub use connect::AwsConnect;

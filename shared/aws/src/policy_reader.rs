@@ -25,20 +25,17 @@ impl AwsPolicyReader {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
             config: config.clone(),
-            sts: aws_sdk_sts::Client::new(config),
+            sts: crate::config::sts_client(config),
             s3: crate::config::s3_client(config),
-            iam: aws_sdk_iam::Client::new(config),
-            organizations: aws_sdk_organizations::Client::new(config),
+            iam: crate::config::iam_client(config),
+            organizations: crate::config::organizations_client(config),
         }
     }
 
     /// A KMS client for the key's own region (GetKeyPolicy is regional).
     fn kms_for(&self, key_arn: &str) -> aws_sdk_kms::Client {
-        let mut builder = aws_sdk_kms::config::Builder::from(&self.config);
-        if let Some(region) = key_arn.split(':').nth(3).filter(|r| !r.is_empty()) {
-            builder = builder.region(aws_sdk_kms::config::Region::new(region.to_owned()));
-        }
-        aws_sdk_kms::Client::from_conf(builder.build())
+        let region = key_arn.split(':').nth(3).filter(|r| !r.is_empty());
+        crate::config::kms_client(&self.config, region)
     }
 }
 

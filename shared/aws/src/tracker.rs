@@ -143,21 +143,21 @@ pub type AwsTracker = ferry_core::track::Tracker<
 >;
 
 pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -> AwsTracker {
-    let bedrock = crate::bedrock::BedrockImports::new(aws_sdk_bedrock::Client::new(sdk));
+    let bedrock = crate::bedrock::BedrockImports::new(crate::config::bedrock_client(sdk));
     ferry_core::track::Tracker {
         hosting: ferry_core::import::Hosting {
             ledger: crate::ledger::DynamoLedger::new(
-                aws_sdk_dynamodb::Client::new(sdk),
+                crate::config::dynamodb_client(sdk),
                 &config.ledger_table,
             ),
             imports: bedrock.clone(),
             alerts: crate::alerts::SnsAlerts::new(
-                aws_sdk_sns::Client::new(sdk),
+                crate::config::sns_client(sdk),
                 &config.alert_topic_arn,
             ),
         },
         models: bedrock,
-        usage: CloudWatchUsage::new(aws_sdk_cloudwatch::Client::new(sdk)),
+        usage: CloudWatchUsage::new(crate::config::cloudwatch_client(sdk)),
         content: S3Content::new(sdk),
         diagnose: AccessDiagnosis::new(sdk, config.start.clone(), config.region.clone()),
     }

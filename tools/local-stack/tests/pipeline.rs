@@ -52,6 +52,20 @@ async fn an_upload_becomes_one_completed_import_and_its_alert() {
     );
     let jobs = stack.emulator.jobs();
     assert_eq!(jobs.len(), 1, "exactly one job: {jobs:?}");
+    // The importer's own count of its API calls (its ApiCalls EMF lines) agrees.
+    let calls = ferry_core::track::metrics::sum_api_call_lines(
+        importer.take_logs().iter().map(String::as_str),
+    );
+    let create = (
+        "importer".to_owned(),
+        "Bedrock".to_owned(),
+        "CreateModelImportJob".to_owned(),
+    );
+    assert_eq!(calls.get(&create).map(|c| c.0), Some(1), "{calls:?}");
+    assert!(
+        calls.keys().any(|(_, service, _)| service == "S3"),
+        "{calls:?}"
+    );
 
     let mut tracker = stack.start_tracker(&[]).await.unwrap();
     let mut completed = false;
