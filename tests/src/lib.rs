@@ -8,3 +8,4 @@ pub mod fixtures;
 pub mod hosting;
 pub mod moto;
 pub mod s3;
+pub mod scenarios;

@@ -1,7 +1,5 @@
 //! Properties of the evaluation logic over the scenario corpus.
 
-use std::path::PathBuf;
-
 use ferry_core::access::{run_checks, CheckDecision, Scenario};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -10,16 +8,10 @@ const H: &str = "777788889999";
 const ROLE: &str = "arn:aws:iam::777788889999:role/BedrockCMIExecutionRole-777788889999";
 
 fn corpus() -> Vec<Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+    ferry_testkit::scenarios::corpus()
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("expected.json"))
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .into_iter()
+        .map(|(_, scenario)| scenario)
         .collect()
 }
 

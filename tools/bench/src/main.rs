@@ -1,0 +1,115 @@
+//! `ferry-bench`: Ferry's benchmark report (`scripts/bench` builds and runs it).
+//! Cold starts, peak memory, bytes read, API calls and access-check speed, measured
+//! on this machine with the functions' real binaries and the local two-account stack.
+
+mod access_check;
+mod bytes_read;
+mod folder_s3;
+mod functions;
+mod report;
+mod sizes;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ferry_local_stack::{LocalStack, Options};
+
+#[derive(Parser)]
+#[command(about = "Measures Ferry and writes the report (markdown and JSON)")]
+struct Args {
+    /// Fewer runs and no 400-event burst: keeps the bench working in CI (no timing
+    /// thresholds are judged there)
+    #[arg(long)]
+    quick: bool,
+    /// Where report.md and report.json go
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// criterion's output folder, holding the access_check bench's estimates
+    #[arg(long, default_value = "target/criterion")]
+    criterion: PathBuf,
+    /// Replace the README's Performance numbers (between the bench markers) too
+    #[arg(long)]
+    readme: Option<PathBuf>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let plan = if args.quick {
+        report::Plan {
+            cold_runs: 3,
+            bursts: vec![1, 40],
+            shards: vec![1, 30, 300],
+            shard_sizes: vec![65_536_000, 655_360_000],
+        }
+    } else {
+        report::Plan {
+            cold_runs: 25,
+            bursts: vec![1, 40, 400],
+            shards: vec![1, 30, 300],
+            shard_sizes: vec![65_536_000, 655_360_000],
+        }
+    };
+    let started = std::time::Instant::now();
+    eprintln!("bench: access checker (criterion estimates)");
+    let access = access_check::read(&args.criterion)?;
+    eprintln!("bench: binary and zip sizes");
+    let sizes = sizes::measure()?;
+    eprintln!("bench: bytes read for sparse models");
+    let bytes = bytes_read::measure(&plan.shards, &plan.shard_sizes).await?;
+    eprintln!("bench: starting the local stack");
+    let stack = LocalStack::start(Options {
+        job_duration: Duration::from_millis(500),
+        ..Options::default()
+    })
+    .await?;
+    eprintln!("bench: {} cold starts per function", plan.cold_runs);
+    let cold = functions::cold_starts(&stack, plan.cold_runs).await?;
+    let mut bursts = Vec::new();
+    for &events in &plan.bursts {
+        eprintln!("bench: burst of {events} event(s), 30-shard model");
+        bursts.push(functions::burst(&stack, &format!("bench-burst-{events}"), 30, events).await?);
+    }
+    drop(stack);
+    let report = report::Report {
+        machine: report::Machine::read(),
+        mode: if args.quick { "quick" } else { "full" },
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        plan,
+        cold_start: cold,
+        bursts,
+        bytes_read: bytes,
+        access_check: access,
+        sizes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let json = serde_json::to_string_pretty(&report)?;
+    std::fs::write(args.out.join("report.json"), json + "\n")?;
+    let markdown = report.markdown();
+    std::fs::write(args.out.join("report.md"), &markdown)?;
+    if let Some(readme) = &args.readme {
+        report::replace_readme_section(readme, &report.readme_summary())?;
+    }
+    println!("{markdown}");
+    let broken = report.broken_invariants();
+    if !broken.is_empty() {
+        for problem in &broken {
+            eprintln!("bench: {problem}");
+        }
+        anyhow::bail!("{} invariant(s) broken; see above", broken.len());
+    }
+    eprintln!(
+        "bench: report in {} ({:.0} s)",
+        args.out.display(),
+        report.seconds
+    );
+    Ok(())
+}

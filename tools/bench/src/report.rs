@@ -1,0 +1,399 @@
+//! The report: what was measured, on which machine, against which targets; as JSON
+//! (for tools) and markdown (for people, and the README's Performance section).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::access_check::AccessCheck;
+use crate::bytes_read::BytesRead;
+use crate::functions::{Burst, Distribution};
+use crate::sizes::Size;
+
+pub const INIT_TARGET_MS: f64 = 15.0;
+pub const RSS_TARGET_BYTES: u64 = 40_000_000;
+const README_START: &str = "<!-- bench:start (scripts/bench writes this part) -->";
+const README_END: &str = "<!-- bench:end -->";
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub cold_runs: usize,
+    pub bursts: Vec<usize>,
+    pub shards: Vec<usize>,
+    pub shard_sizes: Vec<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+    pub rustc: String,
+    pub date: String,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let file = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = file("/proc/cpuinfo");
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let memory_kib: f64 = file("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        let rustc = std::process::Command::new("rustc")
+            .arg("-V")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: file("/proc/sys/kernel/osrelease").trim().to_owned(),
+            rustc,
+            date: ferry_core::time::rfc3339(ferry_core::time::now_secs()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    pub mode: &'static str,
+    pub build: &'static str,
+    pub plan: Plan,
+    pub cold_start: BTreeMap<String, Distribution>,
+    pub bursts: Vec<Burst>,
+    pub bytes_read: Vec<BytesRead>,
+    pub access_check: AccessCheck,
+    pub sizes: BTreeMap<String, Size>,
+    pub seconds: f64,
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.2} KB", bytes as f64 / 1e3)
+}
+
+fn gb(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+impl Report {
+    /// Targets are judged on release builds only: quick mode exists to keep the bench
+    /// working, not to time anything.
+    fn verdict(&self, met: bool) -> &'static str {
+        match (self.build, met) {
+            ("debug", _) => "not judged (debug build)",
+            (_, true) => "met",
+            (_, false) => "**not met**",
+        }
+    }
+
+    fn burst(&self, events: usize) -> Option<&Burst> {
+        self.bursts.iter().find(|b| b.events == events)
+    }
+
+    /// What must hold on any machine and build (no timing): the bench fails on these.
+    pub fn broken_invariants(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        for r in &self.bytes_read {
+            if r.bytes_read != r.expected_bytes || r.bytes_served != r.expected_bytes {
+                broken.push(format!(
+                    "{} shard(s) of {}: read {} (server sent {}), expected {} (headers and small files)",
+                    r.shards, r.shard_bytes, r.bytes_read, r.bytes_served, r.expected_bytes
+                ));
+            }
+        }
+        for b in &self.bursts {
+            if b.create_model_import_job != 1 || b.jobs_started != 1 {
+                broken.push(format!(
+                    "burst of {} event(s): {} CreateModelImportJob call(s), {} job(s) started; expected exactly one",
+                    b.events, b.create_model_import_job, b.jobs_started
+                ));
+            }
+            if b.importer_calls.keys().any(|op| op.starts_with("unknown"))
+                || b.tracker_calls.keys().any(|op| op.starts_with("unknown"))
+            {
+                broken.push(format!(
+                    "burst of {} event(s): API calls without an operation name",
+                    b.events
+                ));
+            }
+        }
+        broken
+    }
+
+    /// The figures the issue's targets judge, as a short table.
+    pub fn readme_summary(&self) -> String {
+        let mut s = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            s,
+            "Measured {} on {} ({} cores, {} GiB, Linux {}), {}, {} build. Full report: \
+             [`bench/report.md`](bench/report.md) ([JSON](bench/report.json)).\n",
+            &m.date[..10.min(m.date.len())],
+            m.cpu,
+            m.cores,
+            m.memory_gib,
+            m.kernel,
+            m.rustc,
+            self.build
+        );
+        let _ = writeln!(s, "| What | Measured | Target |");
+        let _ = writeln!(s, "|---|---|---|");
+        for (name, d) in &self.cold_start {
+            let _ = writeln!(
+                s,
+                "| `{name}` init (exec to first `next`), {} runs | median {:.1} ms, p95 {:.1} ms | < {INIT_TARGET_MS} ms: {} |",
+                d.runs,
+                d.median_ms,
+                d.p95_ms,
+                self.verdict(d.p95_ms < INIT_TARGET_MS)
+            );
+        }
+        if let Some(b) = self.burst(40) {
+            let _ = writeln!(
+                s,
+                "| First invocation, 40 events of a 30-shard model (importer; tracker's completing sweep) | {:.0} ms; {:.0} ms | |",
+                b.importer_first_invocation_ms, b.tracker_first_invocation_ms
+            );
+            for (what, kib) in [
+                ("importer, 40-event burst", b.importer_peak_rss_kib),
+                (
+                    "tracker, the sweep that records the import",
+                    b.tracker_peak_rss_kib,
+                ),
+            ] {
+                let bytes = kib * 1024;
+                let _ = writeln!(
+                    s,
+                    "| Peak RSS, {what} (30-shard model) | {} | < {}: {} |",
+                    mb(bytes),
+                    mb(RSS_TARGET_BYTES),
+                    self.verdict(bytes < RSS_TARGET_BYTES)
+                );
+            }
+        }
+        for shards in &self.plan.shards {
+            let rows: Vec<&BytesRead> = self
+                .bytes_read
+                .iter()
+                .filter(|r| r.shards == *shards)
+                .collect();
+            if !rows.is_empty() {
+                let read: Vec<String> = rows
+                    .iter()
+                    .map(|r| format!("{} of {}", kb(r.bytes_served), gb(r.model_bytes)))
+                    .collect();
+                let only_headers = rows.iter().all(|r| {
+                    r.bytes_served == r.expected_bytes && r.bytes_read == r.expected_bytes
+                });
+                let _ = writeln!(
+                    s,
+                    "| Bytes read to validate {shards} shard(s) | {} | headers and small files only, whatever the shard size: {} |",
+                    read.join("; "),
+                    if only_headers { "met" } else { "**not met**" }
+                );
+            }
+        }
+        for b in &self.bursts {
+            let _ = writeln!(
+                s,
+                "| API calls for a burst of {} event(s) ({} invocations) | {} CreateModelImportJob, {} S3 calls, {} in all (importer); {} (tracker's sweep) | one job: {} |",
+                b.events,
+                b.invocations,
+                b.create_model_import_job,
+                b.s3_calls,
+                b.importer_calls.values().sum::<u64>(),
+                b.tracker_calls.values().sum::<u64>(),
+                if b.create_model_import_job == 1 && b.jobs_started == 1 {
+                    "met"
+                } else {
+                    "**not met**"
+                }
+            );
+        }
+        let a = &self.access_check;
+        let _ = writeln!(
+            s,
+            "| Access check in process ({} scenarios, {} checks) | {:.0} chains/s, {:.1} µs per check, seed chain {:.0} µs | |",
+            a.scenarios, a.checks_in_corpus, a.chains_per_second, a.per_check_us, a.baseline_chain_us
+        );
+        for (name, size) in &self.sizes {
+            let zip = size
+                .zip_bytes
+                .map(|z| format!(", zip {}", mb(z)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| `{name}` size (x86_64) | {}{zip} | |",
+                mb(size.binary_bytes)
+            );
+        }
+        s
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut s = String::from("# Ferry benchmark report\n\n");
+        let _ = writeln!(
+            s,
+            "Written by `scripts/bench` ({} mode, {:.0} s). Every figure comes from one run of it.\n",
+            self.mode, self.seconds
+        );
+        s.push_str("## Summary\n\n");
+        s.push_str(&self.readme_summary());
+        s.push_str("\n## Cold start\n\nTime from spawning the binary to its first `invocation/next` request to the local Runtime API (`tools/local-lambda`), with the local stack's environment. The process is new each run; the page cache is warm, as on a Lambda worker that ran the function before.\n\n| Function | Runs | Median | p95 | Min | Max |\n|---|---|---|---|---|---|\n");
+        for (name, d) in &self.cold_start {
+            let _ = writeln!(
+                s,
+                "| `{name}` | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+                d.runs, d.median_ms, d.p95_ms, d.min_ms, d.max_ms
+            );
+        }
+        s.push_str("\n## Bursts: invocation time, peak memory, API calls\n\nEach burst uploads a 30-shard Llama model to its own folder in the local stack (moto, the Bedrock emulator), delivers the events in batches of 10 (the stack's event source mapping) to a new importer process, waits for the emulated job to end, and runs one sweep on a new tracker process. Peak RSS is the process's VmHWM (what Lambda reports as Max Memory Used). API calls come from the `ApiCalls` EMF lines the functions print after every invocation, counted by the interceptor on every client Ferry builds.\n\n| Events | Invocations | Importer init | First invocation | Warm invocation (mean) | Importer peak RSS | Tracker sweep | Tracker peak RSS | Jobs |\n|---|---|---|---|---|---|---|---|---|\n");
+        for b in &self.bursts {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} ms | {:.0} ms | {} | {} | {:.0} ms | {} | {} |",
+                b.events,
+                b.invocations,
+                b.importer_init_ms,
+                b.importer_first_invocation_ms,
+                b.importer_warm_invocation_ms
+                    .map(|m| format!("{m:.0} ms"))
+                    .unwrap_or_else(|| "-".into()),
+                mb(b.importer_peak_rss_kib * 1024),
+                b.tracker_first_invocation_ms,
+                mb(b.tracker_peak_rss_kib * 1024),
+                b.jobs_started
+            );
+        }
+        let mut operations: Vec<&String> = self
+            .bursts
+            .iter()
+            .flat_map(|b| b.importer_calls.keys().chain(b.tracker_calls.keys()))
+            .collect();
+        operations.sort();
+        operations.dedup();
+        s.push_str("\nAPI calls by operation (importer + the tracker's completing sweep):\n\n| Operation |");
+        for b in &self.bursts {
+            let _ = write!(s, " {} event(s) |", b.events);
+        }
+        s.push_str("\n|---|");
+        for _ in &self.bursts {
+            s.push_str("---|");
+        }
+        s.push('\n');
+        for op in operations {
+            let _ = write!(s, "| {op} |");
+            for b in &self.bursts {
+                let i = b.importer_calls.get(op).copied().unwrap_or(0);
+                let t = b.tracker_calls.get(op).copied().unwrap_or(0);
+                let _ = match (i, t) {
+                    (0, 0) => write!(s, " 0 |"),
+                    (i, 0) => write!(s, " {i} |"),
+                    (0, t) => write!(s, " {t} (tracker) |"),
+                    (i, t) => write!(s, " {i} + {t} (tracker) |"),
+                };
+            }
+            s.push('\n');
+        }
+        s.push_str("\n## Bytes read to validate sparse models\n\n`S3Folder` and the real S3 client against a loopback S3 endpoint serving sparse files (`tools/bench/src/folder_s3.rs`), which counts the body bytes it sends. Expected: config.json, the index and every shard's header, nothing else. (A larger shard's header is a few bytes longer: its shapes have more digits.)\n\n| Shards | Shard size | Model size | Ferry's count | Sent by the server | Expected | Requests | Time |\n|---|---|---|---|---|---|---|---|\n");
+        for r in &self.bytes_read {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms |",
+                r.shards,
+                mb(r.shard_bytes),
+                gb(r.model_bytes),
+                r.bytes_read,
+                r.bytes_served,
+                r.expected_bytes,
+                r.requests,
+                r.millis
+            );
+        }
+        let a = &self.access_check;
+        let _ = writeln!(
+            s,
+            "\n## Access check evaluation\n\ncriterion (`cargo bench -p ferry-core --bench access_check`): the seed's chain ({} checks) takes {:.1} µs; one pass over the {} corpus scenarios ({} checks) takes {:.0} µs: {:.0} chains per second, {:.2} µs per check on average.",
+            a.checks_in_baseline, a.baseline_chain_us, a.scenarios, a.checks_in_corpus, a.corpus_pass_us, a.chains_per_second, a.per_check_us
+        );
+        s.push_str("\n## Sizes\n\nx86_64 binaries of this build (Lambda runs the arm64 build of the same code); the zip holds the binary as `bootstrap`.\n\n| Binary | Size | Zip |\n|---|---|---|\n");
+        for (name, size) in &self.sizes {
+            let _ = writeln!(
+                s,
+                "| `{name}` | {} | {} |",
+                mb(size.binary_bytes),
+                size.zip_bytes.map(mb).unwrap_or_else(|| "-".into())
+            );
+        }
+        let m = &self.machine;
+        let _ = writeln!(
+            s,
+            "\n## Machine\n\n{} ({} cores, {} GiB), Linux {}, {}, {} build, {}.",
+            m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc, self.build, m.date
+        );
+        s
+    }
+}
+
+/// Replaces what lies between the README's bench markers with `summary`.
+pub fn replace_readme_section(readme: &Path, summary: &str) -> Result<()> {
+    let text =
+        std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
+    let (Some(start), Some(end)) = (text.find(README_START), text.find(README_END)) else {
+        bail!(
+            "{} lacks the markers {README_START:?} and {README_END:?}",
+            readme.display()
+        );
+    };
+    if end < start {
+        bail!("{}: the bench markers are out of order", readme.display());
+    }
+    let updated = format!(
+        "{}{README_START}\n{summary}{}",
+        &text[..start],
+        &text[end..]
+    );
+    std::fs::write(readme, updated).with_context(|| format!("writing {}", readme.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_section_between_the_markers_is_replaced_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let readme = dir.path().join("README.md");
+        let text = format!("# T\n\nbefore\n{README_START}\nold\n{README_END}\nafter\n");
+        std::fs::write(&readme, text).unwrap();
+        replace_readme_section(&readme, "new table\n").unwrap();
+        replace_readme_section(&readme, "newer table\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&readme).unwrap(),
+            format!("# T\n\nbefore\n{README_START}\nnewer table\n{README_END}\nafter\n")
+        );
+        std::fs::write(&readme, "no markers").unwrap();
+        let err = replace_readme_section(&readme, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lacks the markers"), "{err}");
+    }
+}
