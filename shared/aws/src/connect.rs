@@ -13,6 +13,7 @@ use crate::hosting::HostingSession;
 use crate::ledger::DynamoLedger;
 use crate::policy_reader::AwsPolicyReader;
 use crate::s3_folder::S3Folder;
+use crate::seen_encryption::SeenEncryption;
 
 pub struct AwsConnect {
     pub s3: aws_sdk_s3::Client,
@@ -21,6 +22,8 @@ pub struct AwsConnect {
     pub research_reader: AwsPolicyReader,
     /// Policies read by this warm container, reused for a short time.
     pub policy_cache: PolicyCache,
+    /// Encryption that validation's reads saw, so the access check skips their HeadObject.
+    pub seen: SeenEncryption,
 }
 
 impl Connect for AwsConnect {
@@ -30,7 +33,7 @@ impl Connect for AwsConnect {
     type Alerts = SnsAlerts;
 
     fn folder(&self, uri: &S3Uri) -> S3Folder {
-        S3Folder::new(self.s3.clone(), uri.clone())
+        S3Folder::new(self.s3.clone(), uri.clone()).remembering(self.seen.clone())
     }
 
     async fn hosting(
@@ -72,9 +75,11 @@ impl AwsConnect {
             ledger_table: config.ledger_table.clone(),
             alert_topic_arn: config.alert_topic_arn.clone(),
         };
+        let seen = SeenEncryption::default();
         Self {
             s3: crate::config::s3_client(&sdk),
-            research_reader: AwsPolicyReader::new(&sdk),
+            research_reader: AwsPolicyReader::new(&sdk).remembering(seen.clone()),
+            seen,
             policy_cache: PolicyCache::new(Duration::from_secs(config.policy_cache_seconds)),
             hosting: HostingSession::new(sdk.clone(), crate::config::sts_client(&sdk), target),
         }

@@ -10,6 +10,7 @@ pub mod hosting;
 pub mod ledger;
 pub mod policy_reader;
 pub mod s3_folder;
+pub mod seen_encryption;
 pub mod tracker;
 
 pub use alerts::SnsAlerts;
@@ -21,4 +22,5 @@ pub use hosting::{HostingSession, HostingTarget};
 pub use ledger::DynamoLedger;
 pub use policy_reader::{AwsPolicyReader, S3Prober};
 pub use s3_folder::S3Folder;
+pub use seen_encryption::SeenEncryption;
 pub use tracker::{aws_tracker, AccessDiagnosis, AwsTracker, CloudWatchUsage, S3Content};

@@ -5,12 +5,12 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::ServerSideEncryption;
 use ferry_core::access::{PolicyReader, Prober, ReadError, RoleInfo};
 use ferry_core::{FolderSource, S3Uri, SourceErrorKind};
 
 use crate::error::{classify, HttpStatus};
 use crate::s3_folder::S3Folder;
+use crate::seen_encryption::{kms_key_of, SeenEncryption, Version};
 
 #[derive(Clone)]
 pub struct AwsPolicyReader {
@@ -19,6 +19,9 @@ pub struct AwsPolicyReader {
     s3: aws_sdk_s3::Client,
     iam: aws_sdk_iam::Client,
     organizations: aws_sdk_organizations::Client,
+    /// Encryption the caller's own reads saw: objects read in the listed version need
+    /// no HeadObject.
+    seen: Option<SeenEncryption>,
 }
 
 impl AwsPolicyReader {
@@ -29,7 +32,14 @@ impl AwsPolicyReader {
             s3: crate::config::s3_client(config),
             iam: crate::config::iam_client(config),
             organizations: crate::config::organizations_client(config),
+            seen: None,
         }
+    }
+
+    /// Takes objects' SSE-KMS keys from `seen` when it holds the listed version.
+    pub fn remembering(mut self, seen: SeenEncryption) -> Self {
+        self.seen = Some(seen);
+        self
     }
 
     /// A KMS client for the key's own region (GetKeyPolicy is regional).
@@ -108,13 +118,27 @@ impl PolicyReader for AwsPolicyReader {
                 code: e.to_string(),
                 denied: e.kind == SourceErrorKind::AccessDenied,
             })?;
-        Ok(entries
+        let keys: Vec<String> = entries
             .into_iter()
-            .map(|e| format!("{prefix}{}", e.path))
-            .collect())
+            .map(|e| {
+                let key = format!("{prefix}{}", e.path);
+                if let (Some(seen), Some(etag)) = (&self.seen, e.version) {
+                    let version = Version {
+                        etag,
+                        modified: e.modified,
+                    };
+                    seen.listed(bucket, &key, version);
+                }
+                key
+            })
+            .collect();
+        Ok(keys)
     }
 
     async fn object_kms_key(&self, bucket: &str, key: &str) -> Result<Option<String>, ReadError> {
+        if let Some(known) = self.seen.as_ref().and_then(|s| s.kms_key(bucket, key)) {
+            return Ok(known);
+        }
         let out = self
             .s3
             .head_object()
@@ -123,20 +147,11 @@ impl PolicyReader for AwsPolicyReader {
             .send()
             .await
             .map_err(|e| read_error("s3:HeadObject", &e))?;
-        Ok(match out.server_side_encryption() {
-            Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse) => {
-                // SSE-KMS without a key id cannot be judged: say so rather than skip.
-                Some(
-                    out.ssekms_key_id()
-                        .map(str::to_owned)
-                        .ok_or_else(|| ReadError {
-                            operation: "s3:HeadObject".into(),
-                            code: "S3 reported SSE-KMS without a key id".into(),
-                            denied: false,
-                        })?,
-                )
-            }
-            _ => None,
+        // SSE-KMS without a key id cannot be judged: say so rather than skip.
+        kms_key_of(out.server_side_encryption(), out.ssekms_key_id()).map_err(|problem| ReadError {
+            operation: "s3:HeadObject".into(),
+            code: problem.into(),
+            denied: false,
         })
     }
 

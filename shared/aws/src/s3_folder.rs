@@ -10,6 +10,7 @@ use aws_sdk_s3::Client;
 use ferry_core::{FileEntry, FolderSource, S3Uri, SourceError, SourceErrorKind};
 
 use crate::error::classify;
+use crate::seen_encryption::{kms_key_of, SeenEncryption, Version};
 
 pub struct S3Folder {
     client: Client,
@@ -19,6 +20,8 @@ pub struct S3Folder {
     /// ETags from the listing: reads are conditional on them, so a folder that changes
     /// while it is read fails the read instead of mixing two versions.
     etags: Mutex<HashMap<String, String>>,
+    /// Where reads leave the encryption they saw, for the access check.
+    seen: Option<SeenEncryption>,
 }
 
 impl S3Folder {
@@ -28,7 +31,14 @@ impl S3Folder {
             uri,
             regional: OnceLock::new(),
             etags: Mutex::default(),
+            seen: None,
         }
+    }
+
+    /// Reads also record each object's encryption in `seen`.
+    pub fn remembering(mut self, seen: SeenEncryption) -> Self {
+        self.seen = Some(seen);
+        self
     }
 
     fn client(&self) -> &Client {
@@ -191,6 +201,18 @@ impl FolderSource for S3Folder {
                 };
                 SourceError::new(kind, context(), format!("{}{hint}", c.detail))
             })?;
+        if let (Some(seen), Some(etag)) = (&self.seen, output.e_tag()) {
+            if let Ok(kms_key) = kms_key_of(output.server_side_encryption(), output.ssekms_key_id())
+            {
+                let version = Version {
+                    etag: etag.to_owned(),
+                    modified: output
+                        .last_modified()
+                        .and_then(|t| u64::try_from(t.secs()).ok()),
+                };
+                seen.read(&self.uri.bucket, &key, version, kms_key);
+            }
+        }
         let bytes = output.body.collect().await.map_err(|err| {
             SourceError::new(
                 SourceErrorKind::Transient,
