@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let (config, connect) = (&config, &connect);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let outcome = handle(&event.payload, connect, config).await;
-        ferry_aws::api_calls::emit_metrics("importer");
+        ferry_aws::api_calls::emit_metrics();
         outcome.map_err(Error::from)
     }))
     .await

@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
             ferry_core::time::now_secs(),
         )
         .await;
-        ferry_aws::api_calls::emit_metrics("tracker");
+        ferry_aws::api_calls::emit_metrics();
         outcome.map_err(Error::from)
     }))
     .await

@@ -1,6 +1,8 @@
 //! Counts the AWS API calls Ferry's own clients make, by service and operation, with
 //! an SDK interceptor on every client `crate::config` builds. The functions print the
 //! counts as EMF after each invocation (`emit_metrics`); the benchmarks read them back.
+//! Calls the SDK's credential providers make themselves (SSO, a profile's AssumeRole,
+//! instance metadata) go through their own clients and are not counted.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -95,13 +97,19 @@ impl Intercept for ApiCallCounter {
     }
 }
 
+/// The `Function` dimension: the Lambda function's name, so two deployments in one
+/// account keep their own series.
+static FUNCTION: LazyLock<String> = LazyLock::new(|| {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ferry".to_owned())
+});
+
 /// Prints the process's counts since the last call as EMF lines (one per operation,
 /// dimensions Function, Service, Operation) and starts counting afresh. Called by each
 /// function after every invocation; no line when no call was made.
-pub fn emit_metrics(function: &str) {
+pub fn emit_metrics() {
     let counts = ApiCallCounter::process().take();
     let now_ms = ferry_core::time::now_secs() * 1000;
-    for line in ferry_core::track::metrics::api_call_lines(function, &counts, now_ms) {
+    for line in ferry_core::track::metrics::api_call_lines(&FUNCTION, &counts, now_ms) {
         println!("{line}");
     }
 }

@@ -1,8 +1,8 @@
 //! A read-only S3 endpoint on loopback that serves a local folder as a bucket:
 //! ListObjectsV2, HeadObject and GetObject with ranges and If-Match, enough for
 //! Ferry's `S3Folder`. Sparse files make shards of any size cost no disk; the server
-//! counts the bytes it sends, so "bytes read" is measured on the wire, not only by
-//! Ferry's own count.
+//! counts the object bytes it sends (GetObject bodies; listings are not counted), so
+//! "bytes read" is measured on the wire, not only by Ferry's own count.
 
 use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
@@ -202,7 +202,7 @@ fn object(served: &Served, key: &str, req: &Request<Incoming>) -> Result<Respons
         .and_then(|r| r.split_once('-'))
         .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
     let (start, end) = match range {
-        Some((a, b)) if a < size => (a, b.min(size.saturating_sub(1))),
+        Some((a, b)) if a < size && a <= b => (a, b.min(size.saturating_sub(1))),
         Some(_) => return Ok(error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange")),
         None => (0, size.saturating_sub(1)),
     };

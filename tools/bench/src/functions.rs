@@ -8,12 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use ferry_core::track::metrics::sum_api_call_lines;
 use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
-use ferry_local_stack::{LocalStack, Uploaded};
+use ferry_local_stack::{LocalStack, Uploaded, UPLOAD_BATCH_SIZE};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// The research stack's event source mapping: at most 10 messages per invocation.
-const BATCH_SIZE: usize = 10;
 const CALL: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Serialize)]
@@ -83,12 +81,14 @@ pub struct Burst {
     pub invocations: usize,
     pub shards: usize,
     pub importer_init_ms: f64,
+    /// The first batch (up to 10 events): listing, validation, access check, the job.
     pub importer_first_invocation_ms: f64,
     /// Mean of the invocations after the first (none for a one-batch burst).
     pub importer_warm_invocation_ms: Option<f64>,
     pub importer_peak_rss_kib: u64,
     pub tracker_init_ms: f64,
-    /// The sweep that finds the job Completed and records it, on a fresh process.
+    /// The sweep that finds the job Completed and records it, on a fresh process (the
+    /// sweeps that find it still running are not part of the burst).
     pub tracker_first_invocation_ms: f64,
     pub tracker_peak_rss_kib: u64,
     /// `Service.Operation` → calls (as the code made them; retries not included).
@@ -104,6 +104,7 @@ pub struct Burst {
 /// (its objects over and over) in batches of 10 to a fresh importer, waits for the job,
 /// and runs one sweep on a fresh tracker.
 pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize) -> Result<Burst> {
+    ensure!(events > 0, "a burst needs at least one event");
     let model = tempfile::tempdir()?;
     let family = ferry_testkit::families::family("llama-3.1");
     ferry_testkit::fixtures::write_model(model.path(), &family, shards)?;
@@ -116,7 +117,7 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
     importer.take_logs();
     let stream: Vec<Uploaded> = objects.iter().cycle().take(events).cloned().collect();
     let mut times = Vec::new();
-    for batch in stream.chunks(BATCH_SIZE) {
+    for batch in stream.chunks(UPLOAD_BATCH_SIZE) {
         let started = Instant::now();
         let response = answer(
             importer.invoke(stack.upload_events(batch), CALL).await?,
@@ -129,8 +130,7 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
         );
     }
     let importer_peak_rss_kib = peak_rss_kib(&importer)?;
-    let importer_log = importer.take_logs();
-    importer.kill().await;
+    let importer_log = importer.stop_and_take_logs().await;
 
     let jobs_started = stack.emulator.jobs().len() - jobs_before;
     wait_for_jobs_to_end(stack).await?;
@@ -150,8 +150,7 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
         "the sweep recorded no completion: {report}"
     );
     let tracker_peak_rss_kib = peak_rss_kib(&tracker)?;
-    let tracker_log = tracker.take_logs();
-    tracker.kill().await;
+    let tracker_log = tracker.stop_and_take_logs().await;
 
     let importer_calls = calls(&importer_log);
     let importer_attempts = sum_api_call_lines(importer_log.iter().map(String::as_str))
@@ -206,7 +205,8 @@ fn calls(log: &[String]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The process's peak resident set (VmHWM), as Lambda's "Max Memory Used" reports it.
+/// The process's peak resident set (VmHWM). Lambda's "Max Memory Used" is the whole
+/// sandbox's, a little more.
 fn peak_rss_kib(function: &LocalLambda) -> Result<u64> {
     let pid = function.pid().context("the function is not running")?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))

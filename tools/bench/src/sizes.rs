@@ -11,11 +11,12 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct Size {
     pub binary_bytes: u64,
-    /// `None` for the CLI, which is not deployed as a function.
+    /// `None` for the CLI (not deployed as a function) and in quick mode.
     pub zip_bytes: Option<u64>,
 }
 
-pub fn measure() -> Result<BTreeMap<String, Size>> {
+/// `zip`: also the deployment zips (release runs; a debug binary's zip means nothing).
+pub fn measure(zip: bool) -> Result<BTreeMap<String, Size>> {
     let mut out = BTreeMap::new();
     let scratch = tempfile::tempdir()?;
     for (name, deployed) in [
@@ -25,7 +26,7 @@ pub fn measure() -> Result<BTreeMap<String, Size>> {
     ] {
         let binary = ferry_local_lambda::workspace_binary(name)?;
         let binary_bytes = std::fs::metadata(&binary)?.len();
-        let zip_bytes = if deployed {
+        let zip_bytes = if deployed && zip {
             let zip = scratch.path().join(format!("{name}.zip"));
             // Python's zipfile, deflate level 6: no zip crate for one measurement.
             let status = Command::new("python3")

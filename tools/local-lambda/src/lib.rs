@@ -63,6 +63,8 @@ pub struct LocalLambda {
     server: JoinHandle<()>,
     child: Option<Child>,
     binary: Option<(PathBuf, Vec<(String, String)>)>,
+    /// The tasks reading the process's stdout and stderr.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Drop for LocalLambda {
@@ -108,6 +110,7 @@ impl LocalLambda {
             server,
             child: None,
             binary: None,
+            readers: Vec::new(),
         })
     }
 
@@ -161,11 +164,12 @@ impl LocalLambda {
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
+        self.readers.clear();
         if let Some(out) = child.stdout.take() {
-            collect_lines(out, self.shared.clone());
+            self.readers.push(collect_lines(out, self.shared.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            collect_lines(err, self.shared.clone());
+            self.readers.push(collect_lines(err, self.shared.clone()));
         }
         self.child = Some(child);
         Ok(())
@@ -186,9 +190,21 @@ impl LocalLambda {
         lock(&self.shared).first_next
     }
 
-    /// The lines the process wrote since the last call (its logs and EMF metrics).
+    /// The lines the process wrote since the last call (its logs and EMF metrics) that
+    /// have been read from its pipes so far.
     pub fn take_logs(&self) -> Vec<String> {
         std::mem::take(&mut lock(&self.shared).logs)
+    }
+
+    /// Stops the process and returns every line it wrote not taken yet, to the end of its
+    /// output: lines written just before an answer may still be in the pipe when
+    /// [`LocalLambda::take_logs`] runs, these are not.
+    pub async fn stop_and_take_logs(&mut self) -> Vec<String> {
+        self.kill().await;
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.await;
+        }
+        self.take_logs()
     }
 
     /// The process id, while it runs.
@@ -281,7 +297,10 @@ impl LocalLambda {
 }
 
 /// Keeps the process's output; echoed to stderr too when `FERRY_LOCAL_LAMBDA_ECHO` is set.
-fn collect_lines(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, shared: Shared) {
+fn collect_lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    shared: Shared,
+) -> JoinHandle<()> {
     use tokio::io::AsyncBufReadExt;
     let echo = std::env::var_os("FERRY_LOCAL_LAMBDA_ECHO").is_some();
     tokio::spawn(async move {
@@ -292,7 +311,7 @@ fn collect_lines(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, sha
             }
             lock(&shared).logs.push(line);
         }
-    });
+    })
 }
 
 fn reply(status: u16, body: Bytes) -> Response<Full<Bytes>> {

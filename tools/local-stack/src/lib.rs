@@ -26,6 +26,9 @@ pub const HOSTING: &str = "777788889999";
 pub const REGION: &str = "us-east-1";
 pub const BUCKET: &str = "model-artifacts-123456789012";
 pub const PREFIX: &str = "models/";
+/// The research stack's event source mapping hands the importer at most this many
+/// messages at once (`BatchSize` in infra/research.yaml).
+pub const UPLOAD_BATCH_SIZE: usize = 10;
 pub const EXTERNAL_ID: &str = "ferry-local-external-id";
 
 /// Resource types moto's CloudFormation (5.2) does not create.
@@ -471,7 +474,7 @@ impl LocalStack {
             .context("the research stack created no UploadQueue")
     }
 
-    /// Up to 10 messages from the upload queue as Lambda's SQS event source delivers
+    /// Up to [`UPLOAD_BATCH_SIZE`] messages from the upload queue as Lambda's SQS event source delivers
     /// them; `None` when the queue stays empty for `wait`.
     pub async fn next_upload_batch(&self, wait: Duration) -> Result<Option<UploadBatch>> {
         let sqs = aws_sdk_sqs::Client::new(&self.research);
@@ -481,7 +484,7 @@ impl LocalStack {
             let received = sqs
                 .receive_message()
                 .queue_url(url)
-                .max_number_of_messages(10)
+                .max_number_of_messages(UPLOAD_BATCH_SIZE as i32)
                 .visibility_timeout(30)
                 .send()
                 .await

@@ -54,10 +54,14 @@ async fn an_upload_becomes_one_completed_import_and_its_alert() {
     assert_eq!(jobs.len(), 1, "exactly one job: {jobs:?}");
     // The importer's own count of its API calls (its ApiCalls EMF lines) agrees.
     let calls = ferry_core::track::metrics::sum_api_call_lines(
-        importer.take_logs().iter().map(String::as_str),
+        importer
+            .stop_and_take_logs()
+            .await
+            .iter()
+            .map(String::as_str),
     );
     let create = (
-        "importer".to_owned(),
+        "ferry-importer".to_owned(),
         "Bedrock".to_owned(),
         "CreateModelImportJob".to_owned(),
     );
