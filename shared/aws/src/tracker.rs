@@ -1,6 +1,7 @@
 //! The tracker's adapters: model usage from CloudWatch, the research folder's content
 //! re-listed before a queued import starts, and the access diagnosis of a failed job.
 
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
@@ -62,13 +63,17 @@ impl Usage for CloudWatchUsage {
 /// (`ferry policies` prints it); without it the tracker warns and starts the content
 /// validated at upload rather than stalling the queue.
 pub struct S3Content {
-    s3: aws_sdk_s3::Client,
+    config: SdkConfig,
+    /// Built on first use: most sweeps start nothing, and every client built costs
+    /// init time (the SDK sets up its TLS trust store per client).
+    s3: OnceLock<aws_sdk_s3::Client>,
 }
 
 impl S3Content {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
-            s3: crate::config::s3_client(config),
+            config: config.clone(),
+            s3: OnceLock::new(),
         }
     }
 }
@@ -77,7 +82,10 @@ impl ContentCheck for S3Content {
     async fn still_current(&self, item: &LedgerItem) -> Result<bool, PortError> {
         let uri = S3Uri::parse(&item.source_uri)
             .map_err(|e| PortError::new(PortErrorKind::Invalid, "ledger", e.to_string()))?;
-        match S3Folder::new(self.s3.clone(), uri.clone()).list().await {
+        let s3 = self
+            .s3
+            .get_or_init(|| crate::config::s3_client(&self.config));
+        match S3Folder::new(s3.clone(), uri.clone()).list().await {
             Ok(entries) => Ok(identify(&uri, &entries).fingerprint == item.fingerprint),
             Err(e) if e.kind == SourceErrorKind::AccessDenied => {
                 tracing::warn!(folder = %uri, error = %e, "cannot list the research folder: grant the tracker role s3:ListBucket on it; starting the content validated at upload");
@@ -100,6 +108,7 @@ impl ContentCheck for S3Content {
 /// it: the hosting side fully; the research side only where its policies let the
 /// tracker read them (the report says what could not be read).
 pub struct AccessDiagnosis {
+    /// Builds its clients for the first failed job only.
     reader: AwsPolicyReader,
     start: StartConfig,
     region: Option<String>,
