@@ -58,6 +58,8 @@ pub struct ApiCallCount {
 
 /// EMF lines for API call counts, one per operation (its dimensions are values of the
 /// line), so CloudWatch keeps one `ApiCalls` series per function, service and operation.
+/// `ApiAttempts` rides along as a plain field for Logs Insights, not as a metric: each
+/// series is billed as a custom metric, and retries show in the SDK's own logs too.
 pub fn api_call_lines(function: &str, counts: &[ApiCallCount], now_ms: u64) -> Vec<String> {
     counts
         .iter()
@@ -68,10 +70,7 @@ pub fn api_call_lines(function: &str, counts: &[ApiCallCount], now_ms: u64) -> V
                     "CloudWatchMetrics": [{
                         "Namespace": NAMESPACE,
                         "Dimensions": [["Function", "Service", "Operation"]],
-                        "Metrics": [
-                            {"Name": "ApiCalls", "Unit": "Count"},
-                            {"Name": "ApiAttempts", "Unit": "Count"}
-                        ]
+                        "Metrics": [{"Name": "ApiCalls", "Unit": "Count"}]
                     }]
                 },
                 "Function": function,
@@ -144,6 +143,11 @@ mod tests {
         );
         assert_eq!(v["Operation"], "HeadObject");
         assert_eq!(v["ApiAttempts"], 4);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            serde_json::json!([{"Name": "ApiCalls", "Unit": "Count"}]),
+            "attempts are a field, not a billed metric"
+        );
         let mut log: Vec<&str> = lines.iter().map(String::as_str).collect();
         log.push("{\"level\":\"INFO\",\"message\":\"not a metric\"}");
         log.push(&lines[0]);
