@@ -152,12 +152,8 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
     let tracker_peak_rss_kib = peak_rss_kib(&tracker)?;
     let tracker_log = tracker.stop_and_take_logs().await;
 
-    let importer_calls = calls(&importer_log);
-    let importer_attempts = sum_api_call_lines(importer_log.iter().map(String::as_str))
-        .values()
-        .map(|(_, attempts)| attempts)
-        .sum();
-    let tracker_calls = calls(&tracker_log);
+    let (importer_calls, importer_attempts) = calls(&importer_log);
+    let (tracker_calls, _) = calls(&tracker_log);
     Ok(Burst {
         events,
         invocations: times.len(),
@@ -197,12 +193,17 @@ fn answer(outcome: Outcome, function: &str) -> Result<Value> {
     }
 }
 
-/// `Service.Operation` → calls, from a function's EMF lines.
-fn calls(log: &[String]) -> BTreeMap<String, u64> {
-    sum_api_call_lines(log.iter().map(String::as_str))
+/// `Service.Operation` → calls, and all attempts, from a function's EMF lines.
+fn calls(log: &[String]) -> (BTreeMap<String, u64>, u64) {
+    let mut attempts = 0;
+    let calls = sum_api_call_lines(log.iter().map(String::as_str))
         .into_iter()
-        .map(|((_, service, operation), (calls, _))| (format!("{service}.{operation}"), calls))
-        .collect()
+        .map(|((_, service, operation), (calls, tried))| {
+            attempts += tried;
+            (format!("{service}.{operation}"), calls)
+        })
+        .collect();
+    (calls, attempts)
 }
 
 /// The process's peak resident set (VmHWM). Lambda's "Max Memory Used" is the whole
