@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::condition;
 use super::matcher::{
-    action_matches, arn_like, glob, not_principal_excludes, principal_match, substitute,
-    PrincipalMatch, RequestPrincipal,
+    action_matches, arn_like, glob, not_principal_excludes, pattern_without_variables,
+    principal_match, substitute, PrincipalMatch, RequestPrincipal,
 };
 use super::policy::{Effect, Policy, Statement};
 use super::Context;
@@ -141,7 +141,7 @@ fn applies(
         if variables {
             substitute(text, &request.context)
         } else {
-            Some(text.to_owned())
+            Some(pattern_without_variables(text).into_owned())
         }
     };
 
@@ -464,6 +464,45 @@ mod tests {
         policy(
             json!({"Statement": [{"Sid": "B", "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}),
         )
+    }
+
+    #[test]
+    fn keys_holding_wildcard_characters_are_covered_by_prefix_grants_and_denies() {
+        for key in ["folder/*notes.txt", "folder/?x", "folder/a*?b*", "folder/*"] {
+            let req = role_request("s3:GetObject", &format!("arn:aws:s3:::b/{key}"));
+            let id = allow("s3:GetObject", "arn:aws:s3:::b/folder/*");
+            let inputs = Inputs {
+                identity: vec![NamedPolicy {
+                    label: "id",
+                    policy: &id,
+                }],
+                ..Default::default()
+            };
+            assert!(decide(&req, &inputs).allowed(), "grant misses {key}");
+            let deny = policy(json!({"Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/folder/*"}]}));
+            let inputs = Inputs {
+                identity: vec![NamedPolicy {
+                    label: "id",
+                    policy: &deny,
+                }],
+                ..Default::default()
+            };
+            assert!(!decide(&req, &inputs).allowed(), "deny misses {key}");
+        }
+        // A literal `${*}` covers only the key with that very character.
+        let id = allow("s3:GetObject", "arn:aws:s3:::b/mist${*}/*");
+        let inputs = Inputs {
+            identity: vec![NamedPolicy {
+                label: "id",
+                policy: &id,
+            }],
+            ..Default::default()
+        };
+        let get = |key: &str| role_request("s3:GetObject", &format!("arn:aws:s3:::b/{key}"));
+        assert!(decide(&get("mist*/w.safetensors"), &inputs).allowed());
+        assert!(!decide(&get("mistral/w.safetensors"), &inputs).allowed());
     }
 
     #[test]

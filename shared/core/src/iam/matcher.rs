@@ -1,68 +1,149 @@
 //! Matching: actions case-insensitively, ARNs case-sensitively (segment by segment for
 //! the `Arn*` operators), `*` and `?` wildcards; principals; policy variables.
 
+use std::borrow::Cow;
+
 use super::policy::Principals;
 use super::Context;
 
-/// Stand-ins for `*` and `?` that came from `${*}`, `${?}` or a context value: they
-/// match only themselves, never as wildcards.
-const LITERAL_STAR: char = '\u{E000}';
-const LITERAL_QUESTION: char = '\u{E001}';
+/// In a pattern, makes the character after it literal. `${*}`, `${?}`, `${$}` and
+/// substituted values become literal this way, so an S3 key's own `*` never acts as a
+/// wildcard. A private-use character: a policy's own copy of it is escaped too.
+const ESCAPE: char = '\u{E000}';
 
-fn literal(c: char) -> Option<char> {
-    match c {
-        LITERAL_STAR => Some('*'),
-        LITERAL_QUESTION => Some('?'),
-        _ => None,
+/// One element of a pattern.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// `*`: any run of characters, the empty one included.
+    Star,
+    /// `?`: exactly one character.
+    One,
+    Literal(char),
+}
+
+/// The token at byte offset `at` of `pattern` and the offset after it.
+fn token_at(pattern: &str, at: usize) -> Option<(Token, usize)> {
+    let mut chars = pattern[at..].chars();
+    let c = chars.next()?;
+    let token = match c {
+        '*' => Token::Star,
+        '?' => Token::One,
+        ESCAPE => match chars.next() {
+            Some(escaped) => {
+                return Some((
+                    Token::Literal(escaped),
+                    at + c.len_utf8() + escaped.len_utf8(),
+                ))
+            }
+            None => Token::Literal(ESCAPE),
+        },
+        c => Token::Literal(c),
+    };
+    Some((token, at + c.len_utf8()))
+}
+
+/// A pattern's text with its escapes removed: what `StringEquals` compares.
+pub fn unescape(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut at = 0;
+    while let Some((token, next)) = token_at(pattern, at) {
+        out.push(match token {
+            Token::Star => '*',
+            Token::One => '?',
+            Token::Literal(c) => c,
+        });
+        at = next;
+    }
+    out
+}
+
+/// Pushes `text` so that every character in `special` matches only itself.
+fn push_escaped(out: &mut String, text: &str, special: &[char]) {
+    for c in text.chars() {
+        if c == ESCAPE || special.contains(&c) {
+            out.push(ESCAPE);
+        }
+        out.push(c);
     }
 }
 
-/// A substituted value with its literal stand-ins turned back into characters.
-pub fn unescape(text: &str) -> String {
-    text.chars().map(|c| literal(c).unwrap_or(c)).collect()
+/// A pattern from policy text that takes no variables (policy version 2008-10-17):
+/// its `*` and `?` are wildcards, and only the escape character needs escaping.
+pub fn pattern_without_variables(text: &str) -> Cow<'_, str> {
+    if !text.contains(ESCAPE) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 3);
+    push_escaped(&mut out, text, &[]);
+    Cow::Owned(out)
 }
 
-/// Substituted text is literal: its `*` and `?` must not act as wildcards.
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '*' => LITERAL_STAR,
-            '?' => LITERAL_QUESTION,
-            c => c,
-        })
-        .collect()
-}
-
-/// `*` matches any run of characters, `?` exactly one.
-pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = if ignore_case {
-        (
-            pattern.to_lowercase().chars().collect(),
-            value.to_lowercase().chars().collect(),
-        )
-    } else {
-        (pattern.chars().collect(), value.chars().collect())
-    };
-    // Iterative matching with one backtrack point: linear in practice, no recursion.
-    let (mut pi, mut vi) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi] || literal(p[pi]) == Some(v[vi])) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
+/// `text` written for a policy's Resource or `StringLike` value so that it matches only
+/// itself: `*`, `?` and `$` become `${*}`, `${?}` and `${$}` (policy version 2012-10-17).
+/// Without this, a grant on the folder `mist*/` would cover every folder starting
+/// with `mist`.
+pub fn literal_in_policy(text: &str) -> Cow<'_, str> {
+    if !text.contains(['*', '?', '$']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '*' | '?' | '$' => {
+                out.push_str("${");
+                out.push(c);
+                out.push('}');
+            }
+            c => out.push(c),
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    Cow::Owned(out)
+}
+
+fn same_char(pattern: char, value: char, ignore_case: bool) -> bool {
+    pattern == value || (ignore_case && pattern.to_lowercase().eq(value.to_lowercase()))
+}
+
+/// `*` matches any run of characters, `?` exactly one; escaped characters match only
+/// themselves. Iterative with one backtrack point (the latest `*`), which is enough for
+/// these two wildcards: linear in practice, no recursion, no allocation.
+pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
+    let (mut pi, mut vi) = (0, 0);
+    // After the latest `*`: where the pattern resumes and the value position it took.
+    let mut retry: Option<(usize, usize)> = None;
+    loop {
+        let token = token_at(pattern, pi);
+        if let Some((Token::Star, next)) = token {
+            retry = Some((next, vi));
+            pi = next;
+            continue;
+        }
+        let next_char = value[vi..].chars().next();
+        let step = match (token, next_char) {
+            (None, None) => return true,
+            (Some((Token::One, next)), Some(c)) => Some((next, c)),
+            (Some((Token::Literal(p), next)), Some(c)) if same_char(p, c, ignore_case) => {
+                Some((next, c))
+            }
+            _ => None,
+        };
+        match (step, retry) {
+            (Some((next, c)), _) => {
+                pi = next;
+                vi += c.len_utf8();
+            }
+            // The latest `*` takes one more character, and matching resumes after it.
+            (None, Some((resume, taken))) => {
+                let Some(c) = value[taken..].chars().next() else {
+                    return false;
+                };
+                retry = Some((resume, taken + c.len_utf8()));
+                pi = resume;
+                vi = taken + c.len_utf8();
+            }
+            (None, None) => return false,
+        }
+    }
 }
 
 /// `ArnLike`/`ArnEquals`: the six `:`-separated parts match one by one, so a wildcard
@@ -183,29 +264,29 @@ fn named(principals: &Principals, who: &RequestPrincipal, partition: &str) -> Ve
 /// nothing, as in AWS.
 pub fn substitute(text: &str, context: &Context) -> Option<String> {
     if !text.contains("${") {
-        return Some(text.to_owned());
+        return Some(pattern_without_variables(text).into_owned());
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
+        push_escaped(&mut out, &rest[..start], &[]);
         let after = &rest[start + 2..];
         let end = after.find('}')?;
         let inner = after[..end].trim();
-        match inner {
-            "*" | "?" | "$" => out.push_str(&escape(inner)),
+        let value = match inner {
+            "*" | "?" | "$" => inner,
             _ => {
                 let (key, default) = match inner.split_once(',') {
-                    Some((k, d)) => (k.trim(), Some(d.trim().trim_matches('\'').to_owned())),
+                    Some((k, d)) => (k.trim(), Some(d.trim().trim_matches('\''))),
                     None => (inner, None),
                 };
-                let value = context.first(key).map(str::to_owned).or(default)?;
-                out.push_str(&escape(&value));
+                context.first(key).or(default)?
             }
-        }
+        };
+        push_escaped(&mut out, value, &['*', '?']);
         rest = &after[end + 1..];
     }
-    out.push_str(rest);
+    push_escaped(&mut out, rest, &[]);
     Some(out)
 }
 
@@ -224,6 +305,47 @@ mod tests {
         assert!(glob("s3:get*", "s3:GetObject", true));
         assert!(glob(&"*a".repeat(20), &"a".repeat(40), false));
         assert!(!glob(&"*a".repeat(20), &"b".repeat(1000), false));
+    }
+
+    #[test]
+    fn values_holding_wildcard_characters() {
+        // A `*` in the value is an ordinary character for the pattern's `*` to cover.
+        assert!(glob("a*", "a*b", false));
+        assert!(glob("bucket/p/*", "bucket/p/*README", false));
+        assert!(glob("*b", "**b", false));
+        assert!(glob("a?c", "a*c", false));
+        assert!(glob("a?c", "a?c", false));
+        assert!(glob("*?", "?", false));
+        assert!(!glob("a*", "b*", false));
+        assert!(glob("*é", "ÉÉ", true));
+        assert!(!glob("*é", "ÉÉ", false));
+    }
+
+    #[test]
+    fn literal_text_for_policies_matches_only_itself() {
+        let ctx = Context::default();
+        let written = literal_in_policy("mist*/a?b$c/");
+        assert_eq!(written, "mist${*}/a${?}b${$}c/");
+        let pattern = substitute(&format!("{written}*"), &ctx).unwrap();
+        assert!(glob(&pattern, "mist*/a?b$c/w.safetensors", false));
+        assert!(!glob(&pattern, "mistral/a?b$c/w.safetensors", false));
+        assert!(!glob(&pattern, "mist*/aXb$c/w", false));
+        assert!(matches!(literal_in_policy("models/"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn escaped_characters_are_literal_and_the_escape_itself_is_too() {
+        let ctx = Context::default();
+        let star = substitute("a${*}", &ctx).unwrap();
+        assert!(glob(&star, "a*", false));
+        assert!(!glob(&star, "ab", false));
+        // A private-use character in the policy's text or the value stays itself.
+        let odd = "a\u{E000}*";
+        assert!(glob(&substitute(odd, &ctx).unwrap(), "a\u{E000}xyz", false));
+        assert!(glob(&pattern_without_variables(odd), "a\u{E000}xyz", false));
+        assert!(!glob(&pattern_without_variables(odd), "a*xyz", false));
+        assert!(!glob(&star, "a\u{E000}", false));
+        assert_eq!(unescape(&substitute(odd, &ctx).unwrap()), odd);
     }
 
     #[test]
