@@ -5,6 +5,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::matcher::{arn_like, glob, unescape};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,39 +248,20 @@ fn date(policy: &str, value: &str, op: impl Fn(i64, i64) -> bool) -> bool {
     }
 }
 
-/// `value` (an address) within `policy` (an address or CIDR block), IPv4 or IPv6.
+/// `value` (an address) within `policy` (a CIDR block, or one address), IPv4 or IPv6.
+/// A block that does not parse (`10.0.0.0/abc`, `/40`) matches nothing, as in AWS:
+/// reading it as a single address would grant or deny the wrong requests.
 fn ip_in(policy: &str, value: &str) -> bool {
     let Ok(address) = value.trim().parse::<IpAddr>() else {
         return false;
     };
-    let (network, bits) = match policy.trim().split_once('/') {
-        Some((n, b)) => (n, b.parse::<u32>().ok()),
-        None => (policy.trim(), None),
+    let policy = policy.trim();
+    let block = if policy.contains('/') {
+        policy.parse::<IpNet>().ok()
+    } else {
+        policy.parse::<IpAddr>().ok().map(IpNet::from)
     };
-    let Ok(network) = network.parse::<IpAddr>() else {
-        return false;
-    };
-    match (network, address) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
+    block.is_some_and(|block| block.contains(&address))
 }
 
 #[cfg(test)]
@@ -422,6 +405,52 @@ mod tests {
             Some(&["2001:db8::1"])
         ));
         assert!(eval("BinaryEquals", &["QmluYXJ5"], Some(&["QmluYXJ5"])));
+    }
+
+    #[test]
+    fn ip_blocks_that_do_not_parse_match_no_address() {
+        // Each was read as a /32 before: 10.0.0.0 itself matched.
+        for block in [
+            "10.0.0.0/abc",
+            "10.0.0.0/40",
+            "10.0.0.0/",
+            "10.0.0.0/-1",
+            "10.0.0.0/8/8",
+            "300.0.0.0/8",
+            "10.0.0/8",
+            "/8",
+            "",
+            "2001:db8::/129",
+            "2001:db8::/x",
+        ] {
+            for address in ["10.0.0.0", "10.0.0.1", "2001:db8::", "2001:db8::1"] {
+                assert!(
+                    !eval("IpAddress", &[block], Some(&[address])),
+                    "{block:?} matched {address}"
+                );
+                assert!(
+                    eval("NotIpAddress", &[block], Some(&[address])),
+                    "{block:?} excluded {address}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ip_blocks_single_addresses_and_families() {
+        assert!(eval("IpAddress", &["10.0.0.7"], Some(&["10.0.0.7"])));
+        assert!(!eval("IpAddress", &["10.0.0.7"], Some(&["10.0.0.8"])));
+        assert!(eval("IpAddress", &["10.0.0.7/24"], Some(&["10.0.0.200"])));
+        assert!(eval("IpAddress", &["0.0.0.0/0"], Some(&["192.0.2.1"])));
+        assert!(!eval("IpAddress", &["0.0.0.0/0"], Some(&["2001:db8::1"])));
+        assert!(!eval("IpAddress", &["::/0"], Some(&["192.0.2.1"])));
+        assert!(!eval("IpAddress", &["10.0.0.0/8"], Some(&["not-an-ip"])));
+        // One bad block in a list does not spoil the good one beside it.
+        assert!(eval(
+            "IpAddress",
+            &["10.0.0.0/abc", "10.0.0.0/8"],
+            Some(&["10.9.9.9"])
+        ));
     }
 
     #[test]
