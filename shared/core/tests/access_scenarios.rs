@@ -189,3 +189,65 @@ fn apply(scenario: &mut Value, location: &str, statement: Value) -> bool {
     statements.as_array_mut().unwrap().push(statement);
     true
 }
+
+/// A folder named with `*`, `?` or `$`: the printed fixes grant that folder only,
+/// written with `${*}`-style escapes, and still make their checks pass.
+#[test]
+fn fixes_for_a_folder_with_wildcard_characters_grant_only_that_folder() {
+    let raw: Value =
+        serde_json::from_str(&std::fs::read_to_string(corpus().join("baseline.json")).unwrap())
+            .unwrap();
+    let folder = |raw: &Value, folder: &str| {
+        let mut scenario = raw.clone();
+        scenario["source_uri"] = format!("s3://model-artifacts-111122223333/{folder}").into();
+        for object in scenario["objects"].as_array_mut().unwrap() {
+            let key = object["key"]
+                .as_str()
+                .unwrap()
+                .replace("mistral-model-weights/", folder);
+            object["key"] = key.into();
+        }
+        scenario
+    };
+    let mut odd = folder(&raw, "mist*?$/");
+    odd["bucket_policy"] = Value::Null;
+    let report = run_checks(&Scenario::parse(&odd).unwrap());
+    let fixes: Vec<&Value> = report
+        .checks
+        .iter()
+        .filter(|c| c.id.starts_with("s3-"))
+        .filter_map(|c| c.fix.as_ref().map(|f| &f.statement))
+        .collect();
+    assert!(fixes.len() >= 2, "{fixes:?}");
+    let escaped = "mist${*}${?}${$}/";
+    for fix in &fixes {
+        let text = fix.to_string();
+        assert!(text.contains(escaped), "{text}");
+        assert!(
+            !text.contains("mist*"),
+            "a wildcard slipped through: {text}"
+        );
+    }
+    let list = fixes
+        .iter()
+        .find(|f| f["Action"] == "s3:ListBucket")
+        .unwrap();
+    assert_eq!(
+        list["Condition"]["StringLike"]["s3:prefix"],
+        serde_json::json!([escaped, format!("{escaped}*")])
+    );
+    for check in report.checks.iter().filter(|c| c.id.starts_with("s3-")) {
+        if let Some(fix) = &check.fix {
+            assert!(apply(&mut odd, &fix.location, fix.statement.clone()));
+        }
+    }
+    let after = decisions(&Scenario::parse(&odd).unwrap());
+    assert_eq!(after["s3-list"], "allowed");
+    assert_eq!(after["s3-get"], "allowed");
+    // The same grants do not reach a neighbouring folder.
+    let mut neighbour = folder(&raw, "mistral/");
+    neighbour["bucket_policy"] = odd["bucket_policy"].clone();
+    let beside = decisions(&Scenario::parse(&neighbour).unwrap());
+    assert_eq!(beside["s3-list"], "denied");
+    assert_eq!(beside["s3-get"], "denied");
+}

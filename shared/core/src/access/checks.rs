@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::scenario::{Part, Principal, Scenario, Unreadable};
+use crate::iam::matcher::literal_in_policy;
 use crate::iam::{
     decide, Context, Decision, Denial, Inputs, Matched, Missing, NamedPolicy, Policy, Request,
     RequestPrincipal, Rule,
@@ -582,6 +583,8 @@ fn describe(scenario: &Scenario, check: &Check<'_>, decision: Decision) -> Check
 fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
     let partition = scenario.partition();
     let (bucket, prefix) = scenario.bucket_and_prefix();
+    // A folder's own `*`, `?` or `$` must not widen the grant operators copy.
+    let prefix = literal_in_policy(&prefix);
     let hosting = &scenario.hosting_account;
     let who = &check.who.arn;
     let object_scope = format!("arn:{partition}:s3:::{bucket}/{prefix}*");

@@ -300,8 +300,15 @@ fn check_bucket(field: &'static str, bucket: &str) -> Result<(), InputError> {
     }
 }
 
-fn normalize_prefix(field: &'static str, prefix: &str) -> Result<String, InputError> {
-    let prefix = prefix.trim_start_matches('/');
+fn normalize_prefix(field: &'static str, given: &str) -> Result<String, InputError> {
+    let prefix = given.trim_start_matches('/');
+    if prefix.is_empty() && !given.is_empty() {
+        // Only "" grants the whole bucket: a stray "/" must not do it silently.
+        return Err(bad(
+            field,
+            format!("{given:?} names no folder and would grant the whole bucket; give the folder, or \"\" to grant the whole bucket on purpose"),
+        ));
+    }
     if let Some(c) = prefix.chars().find(|c| matches!(c, '*' | '?' | '$')) {
         // In an ARN or a StringLike condition these would widen the grant.
         return Err(bad(
@@ -375,6 +382,10 @@ mod tests {
         d.prefix = "/a/b/".into();
         assert_eq!(d.validated().map(|d| d.prefix), Ok("a/b/".into()));
         d = base();
+        d.prefix = "//".into();
+        let err = d.validated().expect_err("a prefix of slashes only");
+        assert!(err.to_string().contains("whole bucket"), "{err}");
+        d = base();
         d.prefix = String::new();
         assert_eq!(
             d.validated().map(|d| d.objects_arn()),
@@ -398,6 +409,8 @@ mod tests {
             ("--bucket", Box::new(|d| d.bucket = "s3://bucket".into())),
             ("--bucket", Box::new(|d| d.bucket = "Bucket".into())),
             ("--prefix", Box::new(|d| d.prefix = "models/*".into())),
+            ("--prefix", Box::new(|d| d.prefix = "/".into())),
+            ("--prefix", Box::new(|d| d.prefix = "///".into())),
             (
                 "--prefix",
                 Box::new(|d| d.prefix = "${aws:username}/".into()),
