@@ -20,13 +20,28 @@ pub struct ObjectEvent {
 /// A whole invocation payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
-    /// An SQS batch: each message is judged on its own (partial batch failures).
-    Sqs(Vec<SqsMessage>),
-    /// S3 objects, from a direct, EventBridge or SNS delivery.
-    Objects(Vec<ObjectEvent>),
-    /// Not an event Ferry acts on (an `s3:TestEvent`, another service's event).
+    /// Records or an EventBridge event with something Ferry may act on.
+    Events(Events),
+    /// Nothing Ferry acts on (an `s3:TestEvent`, another service's event).
     Ignored(String),
 }
+
+/// What one payload holds. Each record is judged on its own: a record of another
+/// source is ignored (noted in `ignored`) and the S3 records beside it are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Events {
+    /// SQS messages (top level only): each is judged on its own (partial batch failures).
+    pub messages: Vec<SqsMessage>,
+    /// S3 objects, from a direct, EventBridge or SNS delivery.
+    pub objects: Vec<ObjectEvent>,
+    /// Why each ignored record was ignored, with its path; at most [`MAX_IGNORED`]
+    /// notes (the last one counts the rest).
+    pub ignored: Vec<String>,
+}
+
+/// Notes kept of ignored records: a hostile list of many foreign records makes a few
+/// log lines, not thousands.
+pub const MAX_IGNORED: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsMessage {
@@ -51,21 +66,7 @@ fn error(field: impl Into<String>, problem: impl Into<String>) -> EventError {
 
 /// Classifies the top-level payload the function was invoked with.
 pub fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
-    if let Some(records) = event.get("Records") {
-        let records = records
-            .as_array()
-            .ok_or_else(|| error("Records", "is not a list"))?;
-        let source = |r: &Value| {
-            r.get("eventSource")
-                .or_else(|| r.get("EventSource"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        if records.first().and_then(source).as_deref() == Some("aws:sqs") {
-            return parse_sqs(records).map(Invocation::Sqs);
-        }
-    }
-    parse_payload(event, "")
+    parse_payload(event, "", true)
 }
 
 /// Parses a message body (from SQS) or the payload itself: S3 notification,
@@ -73,10 +74,11 @@ pub fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
 pub fn parse_body(body: &str) -> Result<Invocation, EventError> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| error("body", format!("is not JSON ({e})")))?;
-    parse_payload(&value, "body.")
+    parse_payload(&value, "body.", false)
 }
 
-fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
+/// `top`: the function's own payload, where SQS batches are delivered.
+fn parse_payload(value: &Value, at: &str, top: bool) -> Result<Invocation, EventError> {
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Invocation::Ignored(
             "s3:TestEvent sent when the notification was configured".into(),
@@ -87,7 +89,7 @@ fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
         let message = str_field(value, "Message", at)?;
         let inner: Value = serde_json::from_str(message)
             .map_err(|e| error(format!("{at}Message"), format!("is not JSON ({e})")))?;
-        return parse_payload(&inner, &format!("{at}Message."));
+        return parse_payload(&inner, &format!("{at}Message."), false);
     }
     if let Some(source) = value.get("source").and_then(Value::as_str) {
         return parse_eventbridge(value, source, at);
@@ -98,50 +100,78 @@ fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
     let records = records
         .as_array()
         .ok_or_else(|| error(format!("{at}Records"), "is not a list"))?;
-    let mut objects = Vec::new();
+    let mut events = Events::default();
     for (i, record) in records.iter().enumerate() {
-        let path = format!("{at}Records[{i}].");
-        let source = record
-            .get("eventSource")
-            .or_else(|| record.get("EventSource"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        match source {
-            "aws:s3" => objects.push(parse_s3_record(record, &path)?),
-            "aws:sns" => {
-                let sns = record
-                    .get("Sns")
-                    .ok_or_else(|| error(format!("{path}Sns"), "is missing"))?;
-                let message = str_field(sns, "Message", &format!("{path}Sns."))?;
-                let inner: Value = serde_json::from_str(message).map_err(|e| {
-                    error(format!("{path}Sns.Message"), format!("is not JSON ({e})"))
-                })?;
-                match parse_payload(&inner, &format!("{path}Sns.Message."))? {
-                    Invocation::Objects(more) => objects.extend(more),
-                    Invocation::Ignored(_) | Invocation::Sqs(_) => {}
-                }
-            }
-            "" => return Err(error(format!("{path}eventSource"), "is missing")),
-            other => {
-                return Ok(Invocation::Ignored(format!("records from {other}, not S3")));
-            }
-        }
+        parse_record(record, &format!("{at}Records[{i}]"), top, &mut events)?;
     }
-    Ok(Invocation::Objects(objects))
+    // Only foreign records: the payload as a whole is not for Ferry.
+    if events.messages.is_empty() && events.objects.is_empty() && !events.ignored.is_empty() {
+        return Ok(Invocation::Ignored(cap_notes(events.ignored).join("; ")));
+    }
+    events.ignored = cap_notes(events.ignored);
+    Ok(Invocation::Events(events))
 }
 
-fn parse_sqs(records: &[Value]) -> Result<Vec<SqsMessage>, EventError> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            let at = format!("Records[{i}].");
-            Ok(SqsMessage {
-                message_id: str_field(record, "messageId", &at)?.to_owned(),
-                body: str_field(record, "body", &at)?.to_owned(),
-            })
-        })
-        .collect()
+/// One record of a `Records` list, judged by its own source.
+fn parse_record(
+    record: &Value,
+    path: &str,
+    top: bool,
+    events: &mut Events,
+) -> Result<(), EventError> {
+    let source = record
+        .get("eventSource")
+        .or_else(|| record.get("EventSource"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match source {
+        "aws:s3" => events
+            .objects
+            .push(parse_s3_record(record, &format!("{path}."))?),
+        "aws:sqs" if top => events
+            .messages
+            .push(parse_sqs(record, &format!("{path}."))?),
+        "aws:sns" => match parse_sns(record, &format!("{path}.Sns"))? {
+            Invocation::Events(inner) => {
+                events.objects.extend(inner.objects);
+                events.ignored.extend(inner.ignored);
+            }
+            Invocation::Ignored(reason) => {
+                events.ignored.push(format!("{path}.Sns.Message: {reason}"))
+            }
+        },
+        "" => return Err(error(format!("{path}.eventSource"), "is missing")),
+        other => events
+            .ignored
+            .push(format!("{path}: a record from {other}, not S3")),
+    }
+    Ok(())
+}
+
+/// An SNS record's message, itself an S3 notification (or anything else).
+fn parse_sns(record: &Value, at: &str) -> Result<Invocation, EventError> {
+    let sns = record.get("Sns").ok_or_else(|| error(at, "is missing"))?;
+    let message = str_field(sns, "Message", &format!("{at}."))?;
+    let inner: Value = serde_json::from_str(message)
+        .map_err(|e| error(format!("{at}.Message"), format!("is not JSON ({e})")))?;
+    parse_payload(&inner, &format!("{at}.Message."), false)
+}
+
+/// Keeps the first notes and counts the rest.
+fn cap_notes(mut notes: Vec<String>) -> Vec<String> {
+    if notes.len() > MAX_IGNORED {
+        let rest = notes.len() - (MAX_IGNORED - 1);
+        notes.truncate(MAX_IGNORED - 1);
+        notes.push(format!("and {rest} more record(s) of other sources"));
+    }
+    notes
+}
+
+fn parse_sqs(record: &Value, at: &str) -> Result<SqsMessage, EventError> {
+    Ok(SqsMessage {
+        message_id: str_field(record, "messageId", at)?.to_owned(),
+        body: str_field(record, "body", at)?.to_owned(),
+    })
 }
 
 fn parse_s3_record(record: &Value, at: &str) -> Result<ObjectEvent, EventError> {
@@ -195,7 +225,7 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         .get("object")
         .ok_or_else(|| error(format!("{at}detail.object"), "is missing"))?;
     let object_at = format!("{at}detail.object.");
-    Ok(Invocation::Objects(vec![ObjectEvent {
+    let object = ObjectEvent {
         bucket: str_field(bucket, "name", &format!("{at}detail.bucket."))?.to_owned(),
         key: decode_key(
             str_field(object, "key", &object_at)?,
@@ -206,7 +236,11 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         version_id: opt_str(object, "version-id", &object_at)?,
         sequencer: opt_str(object, "sequencer", &object_at)?,
         created,
-    }]))
+    };
+    Ok(Invocation::Events(Events {
+        objects: vec![object],
+        ..Events::default()
+    }))
 }
 
 /// S3 form-encodes keys in events: `+` is a space, `%XX` a byte.
@@ -288,7 +322,7 @@ mod tests {
 
     fn objects(inv: Invocation) -> Vec<ObjectEvent> {
         match inv {
-            Invocation::Objects(o) => o,
+            Invocation::Events(e) => e.objects,
             other => panic!("expected objects, got {other:?}"),
         }
     }
@@ -325,7 +359,7 @@ mod tests {
         let sqs = json!({"Records": [
             {"messageId": "a", "body": envelope, "eventSource": "aws:sqs"},
             {"messageId": "b", "body": eventbridge("m/x").to_string(), "eventSource": "aws:sqs"}]});
-        let Invocation::Sqs(messages) = parse_invocation(&sqs).unwrap() else {
+        let Invocation::Events(Events { messages, .. }) = parse_invocation(&sqs).unwrap() else {
             panic!()
         };
         assert_eq!(messages.len(), 2);
@@ -394,5 +428,54 @@ mod tests {
         assert_eq!(parse_body("nope").unwrap_err().field, "body");
         let sns_bad = json!({"Type": "Notification", "Message": "{"}).to_string();
         assert_eq!(parse_body(&sns_bad).unwrap_err().field, "body.Message");
+    }
+
+    #[test]
+    fn each_record_is_judged_and_only_foreign_ones_are_ignored() {
+        let inner = json!({"Records": [s3_record("m/b"), {"eventSource": "aws:ses"}]});
+        let event = json!({"Records": [
+            {"eventSource": "aws:dynamodb"},
+            s3_record("m/a"),
+            {"EventSource": "aws:sns", "Sns": {"Message": inner.to_string()}},
+        ]});
+        let Invocation::Events(events) = parse_invocation(&event).unwrap() else {
+            panic!()
+        };
+        let keys: Vec<&str> = events.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["m/a", "m/b"]);
+        assert_eq!(
+            events.ignored,
+            [
+                "Records[0]: a record from aws:dynamodb, not S3",
+                "Records[2].Sns.Message.Records[1]: a record from aws:ses, not S3",
+            ]
+        );
+        // An SQS record inside a message is not a batch: foreign there.
+        let body = json!({"Records": [s3_record("m/c"), {"eventSource": "aws:sqs"}]});
+        let Invocation::Events(events) = parse_body(&body.to_string()).unwrap() else {
+            panic!()
+        };
+        assert_eq!((events.objects.len(), events.messages.len()), (1, 0));
+        assert_eq!(events.ignored.len(), 1);
+    }
+
+    #[test]
+    fn notes_of_ignored_records_are_bounded() {
+        let mut records = vec![json!({"eventSource": "aws:x"}); 500];
+        records.push(s3_record("m/a"));
+        let Invocation::Events(events) = parse_invocation(&json!({ "Records": records })).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(events.ignored.len(), MAX_IGNORED);
+        assert_eq!(
+            events.ignored[MAX_IGNORED - 1],
+            "and 491 more record(s) of other sources"
+        );
+        records.pop();
+        assert!(matches!(
+            parse_invocation(&json!({ "Records": records })),
+            Ok(Invocation::Ignored(_))
+        ));
     }
 }
