@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::text::{echo, ECHO_MAX_CHARS};
+
 /// One object that was created (or removed) in S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectEvent {
@@ -143,7 +145,7 @@ fn parse_record(
         "" => return Err(error(format!("{path}.eventSource"), "is missing")),
         other => events
             .ignored
-            .push(format!("{path}: a record from {other}, not S3")),
+            .push(format!("{path}: a record from {}, not S3", echo(other))),
     }
     Ok(())
 }
@@ -249,7 +251,7 @@ pub fn decode_key(raw: &str, field: &str) -> Result<String, EventError> {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|k| k.into_owned())
-        .map_err(|_| error(field, format!("{raw:?} does not decode to UTF-8")))
+        .map_err(|_| error(field, format!("{:?} does not decode to UTF-8", echo(raw))))
 }
 
 fn str_field<'v>(value: &'v Value, name: &str, at: &str) -> Result<&'v str, EventError> {
@@ -257,7 +259,7 @@ fn str_field<'v>(value: &'v Value, name: &str, at: &str) -> Result<&'v str, Even
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(error(
             format!("{at}{name}"),
-            format!("is {other}, not a string"),
+            format!("is {}, not a string", echo_value(other)),
         )),
         None => Err(error(format!("{at}{name}"), "is missing")),
     }
@@ -269,7 +271,7 @@ fn opt_str(value: &Value, name: &str, at: &str) -> Result<Option<String>, EventE
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(error(
             format!("{at}{name}"),
-            format!("is {other}, not a string"),
+            format!("is {}, not a string", echo_value(other)),
         )),
     }
 }
@@ -280,7 +282,7 @@ fn opt_u64(value: &Value, name: &str, at: &str) -> Result<Option<u64>, EventErro
         Some(v) => v.as_u64().map(Some).ok_or_else(|| {
             error(
                 format!("{at}{name}"),
-                format!("is {v}, not a size in bytes"),
+                format!("is {}, not a size in bytes", echo_value(v)),
             )
         }),
     }
@@ -289,13 +291,48 @@ fn opt_u64(value: &Value, name: &str, at: &str) -> Result<Option<u64>, EventErro
 fn describe_foreign(value: &Value) -> String {
     match value {
         Value::Object(map) => {
-            let keys: Vec<&str> = map.keys().map(String::as_str).take(5).collect();
+            let keys: Vec<String> = map.keys().take(5).map(|k| echo(k).into_owned()).collect();
             format!("an event with fields {keys:?}, not an S3 notification")
         }
+        Value::String(s) if holds_json(s) => {
+            "the payload is a string holding JSON (encoded twice?), not an S3 notification".into()
+        }
         other => format!(
-            "a JSON {} payload, not an S3 notification",
+            "the payload is {}, not an S3 notification",
             crate::validate::json_kind(other)
         ),
+    }
+}
+
+/// A string that is itself a JSON object or list: JSON encoded twice.
+fn holds_json(s: &str) -> bool {
+    serde_json::from_str::<Value>(s).is_ok_and(|v| v.is_object() || v.is_array())
+}
+
+/// A JSON value as echoed in an error: serialized only as far as it is shown.
+fn echo_value(value: &Value) -> String {
+    // Each char takes at most 4 bytes: the first ECHO_MAX_CHARS + 1 are always whole.
+    let mut out = Capped(Vec::with_capacity(64), 4 * (ECHO_MAX_CHARS + 1));
+    // Stops with an error once the cap is reached: the prefix is what is shown.
+    let _ = serde_json::to_writer(&mut out, value);
+    echo(&String::from_utf8_lossy(&out.0)).into_owned()
+}
+
+/// A writer that keeps at most `.1` bytes and then refuses.
+struct Capped(Vec<u8>, usize);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.1.saturating_sub(self.0.len());
+        if room == 0 && !buf.is_empty() {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let n = room.min(buf.len());
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -461,7 +498,7 @@ mod tests {
 
     #[test]
     fn notes_of_ignored_records_are_bounded() {
-        let mut records = vec![json!({"eventSource": "aws:x"}); 500];
+        let mut records = vec![json!({"eventSource": "x".repeat(100_000)}); 500];
         records.push(s3_record("m/a"));
         let Invocation::Events(events) = parse_invocation(&json!({ "Records": records })).unwrap()
         else {
@@ -472,10 +509,62 @@ mod tests {
             events.ignored[MAX_IGNORED - 1],
             "and 491 more record(s) of other sources"
         );
+        assert!(events.ignored.iter().all(|n| n.chars().count() < 300));
         records.pop();
-        assert!(matches!(
-            parse_invocation(&json!({ "Records": records })),
-            Ok(Invocation::Ignored(_))
-        ));
+        let Invocation::Ignored(reason) = parse_invocation(&json!({ "Records": records })).unwrap()
+        else {
+            panic!()
+        };
+        assert!(reason.len() < 3000, "{} bytes", reason.len());
+    }
+
+    #[test]
+    fn echoed_values_are_cut_at_200_characters() {
+        let mut event = s3_record("k");
+        event["s3"]["bucket"]["name"] = json!(["é".repeat(100_000)]);
+        let err = parse_invocation(&json!({"Records": [event]})).unwrap_err();
+        let shown = err.problem.strip_prefix("is ").unwrap();
+        let shown = shown.strip_suffix(", not a string").unwrap();
+        assert_eq!(shown.chars().count(), ECHO_MAX_CHARS, "{shown}");
+        assert!(
+            shown.starts_with("[\"ééé") && shown.ends_with("é…"),
+            "{shown}"
+        );
+
+        let key = format!("%FF{}", "a".repeat(10_000));
+        let err = parse_invocation(&json!({"Records": [s3_record(&key)]})).unwrap_err();
+        assert!(err.problem.len() < 300, "{}", err.problem);
+
+        let mut fields = serde_json::Map::new();
+        fields.insert("k".repeat(50_000), json!(1));
+        let Invocation::Ignored(reason) = parse_invocation(&Value::Object(fields)).unwrap() else {
+            panic!()
+        };
+        assert!(reason.len() < 400, "{reason}");
+        // Short values are shown whole.
+        assert_eq!(echo_value(&json!([1, 2])), "[1,2]");
+    }
+
+    #[test]
+    fn a_payload_that_is_not_an_object_is_named_plainly() {
+        let twice = json!(json!({"Records": []}).to_string());
+        let cases = [
+            (
+                twice,
+                "the payload is a string holding JSON (encoded twice?), not an S3 notification",
+            ),
+            (
+                json!("hi"),
+                "the payload is a string, not an S3 notification",
+            ),
+            (json!([1]), "the payload is a list, not an S3 notification"),
+            (json!(null), "the payload is null, not an S3 notification"),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(
+                parse_invocation(&payload).unwrap(),
+                Invocation::Ignored(expected.into())
+            );
+        }
     }
 }

@@ -1039,3 +1039,38 @@ async fn an_sqs_batch_beside_records_of_other_sources_keeps_its_messages() {
     assert!(decisions.contains(&"started"), "{out}");
     assert_eq!(out["ignored"].as_array().map(Vec::len), Some(1), "{out}");
 }
+
+#[tokio::test]
+async fn a_huge_field_of_the_wrong_type_is_echoed_truncated() {
+    let world = World::default();
+    let config = config(None);
+    let mut event = s3_event("k");
+    event["Records"][0]["s3"]["object"]["key"] = json!(vec![0; 200_000]);
+    let err = handle(&event, &world, &config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+    assert!(
+        err.starts_with("malformed event: Records[0].s3.object.key: is [0,0,0,"),
+        "{err}"
+    );
+    assert!(err.ends_with("…, not a string"), "{err}");
+}
+
+#[tokio::test]
+async fn a_payload_that_is_a_json_string_of_json_is_named_so() {
+    let world = World::default();
+    let config = config(None);
+    let twice = json!(s3_event("fine-tunes/m/config.json").to_string());
+    let out = handle(&twice, &world, &config).await.unwrap();
+    assert_eq!(
+        out["ignored"],
+        "the payload is a string holding JSON (encoded twice?), not an S3 notification"
+    );
+    let out = handle(&json!("hello"), &world, &config).await.unwrap();
+    assert_eq!(
+        out["ignored"],
+        "the payload is a string, not an S3 notification"
+    );
+}
