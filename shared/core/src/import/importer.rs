@@ -128,6 +128,8 @@ pub async fn handle<C: Connect>(
     log_ignored(&events.ignored, None);
     // Folders already judged in this invocation: their other events change nothing.
     let mut done = BTreeSet::new();
+    // S3 records beside an SQS batch (never sent by AWS, but judged): their failure
+    // fails the invocation, and SQS retries the whole batch (every step is idempotent).
     let mut decisions = process_objects(&events.objects, connect, config, &mut done).await?;
     let mut out = json!({});
     if !events.messages.is_empty() {
