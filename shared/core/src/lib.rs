@@ -5,6 +5,7 @@ pub mod access;
 pub mod architecture;
 pub mod arn;
 pub mod events;
+pub mod grants;
 pub mod iam;
 pub mod import;
 pub mod model_folder;
