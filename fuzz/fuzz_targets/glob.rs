@@ -12,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 
 /// Characters that test what matters: wildcards, `$`/braces, the escape's own
 /// private-use character, both cases, multi-byte letters.
-const CHARS: &[char] = &['a', 'b', 'A', 'B', 'é', 'É', '/', '{', '}', '\u{E000}', 'ß', 'ẞ'];
+const CHARS: &[char] = &[
+    'a', 'b', 's', 'k', 'A', 'B', 'S', 'K', 'é', 'É', '/', ':', '{', '}', '\u{E000}', 'ß', 'ẞ', 'ſ',
+    '\u{212A}', 'ς', 'σ',
+];
 
 fn element(byte: u8) -> Element {
     match byte % 16 {

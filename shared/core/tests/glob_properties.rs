@@ -1,6 +1,6 @@
 //! The wildcard matcher against an independent reference (a regex) on random patterns
-//! and values holding `*`, `?`, escaped `${*}`/`${?}`/`${$}`, a private-use character
-//! and letters of both cases.
+//! and values holding `*`, `?`, escaped `${*}`/`${?}`/`${$}`, a private-use character,
+//! letters of both cases and letters Unicode folds but IAM must not (`ſ`, Kelvin `K`, `ς`).
 
 #[path = "support/glob_reference.rs"]
 mod glob_reference;
@@ -10,10 +10,11 @@ use ferry_core::iam::Context;
 use glob_reference::{matches, needs_variables, policy_text, Element};
 use proptest::prelude::*;
 
-/// Characters values are made of: every one a pattern can treat specially, and both
-/// cases of an ASCII and a non-ASCII letter.
+/// Characters values are made of: every one a pattern can treat specially, both cases
+/// of ASCII and non-ASCII letters, and letters Unicode folds to ASCII ones.
 const VALUE_CHARS: &[char] = &[
-    'a', 'b', 'A', 'B', 'é', 'É', '*', '?', '$', '{', '}', '/', '\u{E000}',
+    'a', 'b', 's', 'k', 'A', 'B', 'S', 'K', 'é', 'É', 'ſ', '\u{212A}', 'σ', 'ς', '*', '?', '$',
+    '{', '}', ':', '/', '\u{E000}',
 ];
 
 fn element() -> impl Strategy<Value = Element> {
@@ -21,7 +22,10 @@ fn element() -> impl Strategy<Value = Element> {
         3 => Just(Element::Star),
         2 => Just(Element::One),
         1 => prop::sample::select(vec!['*', '?', '$']).prop_map(Element::Escaped),
-        6 => prop::sample::select(vec!['a', 'b', 'A', 'B', 'é', 'É', '{', '}', '/', '\u{E000}'])
+        6 => prop::sample::select(vec![
+            'a', 'b', 's', 'k', 'A', 'B', 'S', 'é', 'É', 'ſ', '\u{212A}', 'σ', 'ς', '{', '}', ':', '/',
+            '\u{E000}'
+        ])
             .prop_map(Element::Char),
     ]
 }

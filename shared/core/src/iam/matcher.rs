@@ -100,8 +100,10 @@ pub fn literal_in_policy(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Case folds ASCII only: action names, the one case-insensitive match, are ASCII, and
+/// Unicode folding (`ſ` as `s`, the Kelvin sign as `k`) would widen a pattern.
 fn same_char(pattern: char, value: char, ignore_case: bool) -> bool {
-    pattern == value || (ignore_case && pattern.to_lowercase().eq(value.to_lowercase()))
+    pattern == value || (ignore_case && pattern.eq_ignore_ascii_case(&value))
 }
 
 /// `*` matches any run of characters, `?` exactly one; escaped characters match only
@@ -317,8 +319,10 @@ mod tests {
         assert!(glob("a?c", "a?c", false));
         assert!(glob("*?", "?", false));
         assert!(!glob("a*", "b*", false));
-        assert!(glob("*é", "ÉÉ", true));
-        assert!(!glob("*é", "ÉÉ", false));
+        assert!(glob("*e", "EE", true));
+        assert!(!glob("*e", "EE", false));
+        assert!(!glob("*é", "ÉÉ", true), "only ASCII folds");
+        assert!(!glob("s3:getobject", "ſ3:GetObject", true));
     }
 
     #[test]

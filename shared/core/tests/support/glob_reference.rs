@@ -38,13 +38,22 @@ pub fn needs_variables(elements: &[Element]) -> bool {
     elements.iter().any(|e| matches!(e, Element::Escaped(_)))
 }
 
-/// Whether `value` matches `elements`, decided by the `regex` crate.
+/// Whether `value` matches `elements`, decided by the `regex` crate. `ignore_case`
+/// folds ASCII letters only (a class of both cases), as IAM's action names need.
 pub fn matches(elements: &[Element], value: &str, ignore_case: bool) -> bool {
-    let mut expression = String::from(if ignore_case { "(?si)\\A" } else { "(?s)\\A" });
+    let mut expression = String::from("(?s)\\A");
     for element in elements {
         match element {
             Element::Star => expression.push_str(".*"),
             Element::One => expression.push('.'),
+            Element::Escaped(c) | Element::Char(c) if ignore_case && c.is_ascii_alphabetic() => {
+                let _ = write!(
+                    expression,
+                    "[{}{}]",
+                    c.to_ascii_lowercase(),
+                    c.to_ascii_uppercase()
+                );
+            }
             Element::Escaped(c) | Element::Char(c) => {
                 expression.push_str(&regex::escape(&c.to_string()))
             }
