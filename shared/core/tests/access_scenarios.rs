@@ -219,6 +219,15 @@ fn fixes_for_a_folder_with_wildcard_characters_grant_only_that_folder() {
         .filter_map(|c| c.fix.as_ref().map(|f| &f.statement))
         .collect();
     assert!(fixes.len() >= 2, "{fixes:?}");
+    let notes = report
+        .checks
+        .iter()
+        .filter(|c| c.id.starts_with("s3-"))
+        .filter_map(|c| c.fix.as_ref());
+    for fix in notes {
+        let note = fix.note.as_deref().unwrap_or_default();
+        assert!(note.contains("2012-10-17"), "{fix:?}");
+    }
     let escaped = "mist${*}${?}${$}/";
     for fix in &fixes {
         let text = fix.to_string();

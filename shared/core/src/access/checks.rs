@@ -29,6 +29,9 @@ pub struct Fix {
     #[serde(rename = "where")]
     pub location: String,
     pub statement: Value,
+    /// What else the statement needs to work (e.g. the policy's Version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -581,6 +584,18 @@ fn describe(scenario: &Scenario, check: &Check<'_>, decision: Decision) -> Check
 /// (the seed's condition keys: aws:ResourceAccount, aws:PrincipalArn, aws:SourceAccount,
 /// aws:SourceArn, iam:PassedToService, kms:ViaService).
 fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
+    let mut fix = fix_statement(scenario, check, missing);
+    let (_, prefix) = scenario.bucket_and_prefix();
+    let escaped = literal_in_policy(&prefix) != prefix.as_str();
+    if escaped && matches!(check.id, "s3-list" | "s3-get") {
+        fix.note = Some(
+            "the ${*}, ${?} and ${$} in it stand for the folder's own characters, and do so only in a policy whose \"Version\" is \"2012-10-17\"".into(),
+        );
+    }
+    fix
+}
+
+fn fix_statement(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
     let partition = scenario.partition();
     let (bucket, prefix) = scenario.bucket_and_prefix();
     // A folder's own `*`, `?` or `$` must not widen the grant operators copy.
@@ -590,6 +605,7 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
     let object_scope = format!("arn:{partition}:s3:::{bucket}/{prefix}*");
     match (check.id, missing) {
         ("trust", _) => Fix {
+            note: None,
             location: format!("trust policy of {who}"),
             statement: json!({
                 "Sid": "AllowBedrockModelImport",
@@ -617,6 +633,7 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
                 condition["StringLike"] = extra;
             }
             Fix {
+                note: None,
                 location: format!("bucket policy of {bucket}"),
                 statement: json!({
                     "Sid": if check.id == "s3-list" { "FerryBedrockImportList" } else { "FerryBedrockImportRead" },
@@ -650,6 +667,7 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
             )
         }
         ("kms-source", Missing::Resource) => Fix {
+            note: None,
             location: format!("key policy of {}", check.resource),
             statement: json!({
                 "Sid": "Allow use of the key by the destination account",
@@ -667,6 +685,7 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
                    "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", scenario.region)}}}),
         ),
         ("kms-imported-model", Missing::Resource) => Fix {
+            note: None,
             location: format!("key policy of {}", check.resource),
             statement: json!({
                 "Sid": "Allow use of the key",
@@ -712,6 +731,7 @@ fn identity_fix(check: &Check<'_>, missing: &Missing, statement: Value) -> Fix {
         _ => format!("identity policy of {}", check.who.arn),
     };
     Fix {
+        note: None,
         location,
         statement,
     }

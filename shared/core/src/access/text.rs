@@ -94,6 +94,9 @@ impl AccessReport {
                 for line in statement.lines() {
                     let _ = writeln!(out, "    {}", style.paint("36", line));
                 }
+                if let Some(note) = &fix.note {
+                    let _ = writeln!(out, "  note: {note}");
+                }
             }
         }
         let denied = self
