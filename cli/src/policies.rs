@@ -186,12 +186,10 @@ fn customization_set(args: &Args) -> Result<DocumentSet> {
     let account = required(&args.research_account, "--research-account", why)?;
     let bucket = required(&args.bucket, "--bucket", why)?;
     check_account("--research-account", account).map_err(input)?;
-    let (bucket, prefix) = bucket_folder(
-        bucket,
-        args.prefix.as_deref().unwrap_or_default(),
-        ("--bucket", "--prefix"),
-    )
-    .map_err(input)?;
+    // Like the import chain's: only an explicit "" reads the whole bucket.
+    let prefix = required(&args.prefix, "--prefix", why)?;
+    let (bucket, prefix) =
+        bucket_folder(bucket, prefix, ("--bucket", "--prefix")).map_err(input)?;
     let given_output_prefix = args.output_prefix.as_deref().unwrap_or_default();
     let (output_bucket, output_prefix) = bucket_folder(
         args.output_bucket.as_deref().unwrap_or(&bucket),

@@ -202,6 +202,21 @@ fn the_customization_role_prints_trust_and_data_access() {
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("--output-prefix"));
     }
+    // No --prefix is not the whole bucket: "" must be said.
+    let out = ferry(&[
+        "policies",
+        "--customization-role",
+        "--research-account",
+        "111122223333",
+        "--region",
+        "us-west-2",
+        "--bucket",
+        "training-data",
+        "--output-prefix",
+        "out",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--prefix is required"));
     // Flags of another mode are refused, not ignored.
     let out = ferry(&[
         "policies",

@@ -105,8 +105,8 @@ impl ContentCheck for S3Content {
 }
 
 /// The access check of a failed job's chain, as far as the tracker's credentials (of
-/// the hosting account) can read it: the hosting side fully, the research folder's
-/// listing (the bucket policy grants it), and nothing else of the research account.
+/// the hosting account) can read it: the hosting side fully, nothing of the research
+/// account.
 pub struct AccessDiagnosis {
     /// Builds its clients for the first failed job only.
     reader: AwsPolicyReader,
@@ -136,9 +136,13 @@ impl Diagnose for AccessDiagnosis {
             caller_role: None,
             region,
         };
+        let Some(research_account) = self.research_account.as_deref() else {
+            return Some(
+                "Ferry's access check did not run: set FERRY_RESEARCH_ACCOUNT_ID (the research account that holds the weights) on the tracker".into(),
+            );
+        };
         let research = ResearchSeenFromHosting {
-            hosting: &self.reader,
-            research_account: self.research_account.as_deref(),
+            research_account,
             partition: ferry_core::region::partition_of(&target.region),
         };
         match read_live(&research, &self.reader, &target, None).await {
@@ -153,14 +157,13 @@ impl Diagnose for AccessDiagnosis {
     }
 }
 
-/// The research account as the tracker sees it from the hosting account. Only the
-/// folder's listing is read (the bucket policy grants the tracker `s3:ListBucket`):
-/// a bucket policy and a key policy can be read only in their own account, and the
-/// tracker is granted no object reads, so those parts are reported unreadable without
-/// a call that AWS would refuse.
+/// The research account as the tracker sees it from the hosting account: its id, and
+/// nothing AWS would let it read. A bucket policy and a key policy are readable only in
+/// their own account, and the tracker is granted no object reads, so those parts are
+/// reported unread without a call that AWS would refuse (and without one line per
+/// object for a large folder).
 struct ResearchSeenFromHosting<'a> {
-    hosting: &'a AwsPolicyReader,
-    research_account: Option<&'a str>,
+    research_account: &'a str,
     partition: &'static str,
 }
 
@@ -174,13 +177,10 @@ fn not_from_hosting(operation: &str, why: &str) -> ReadError {
 
 impl PolicyReader for ResearchSeenFromHosting<'_> {
     async fn caller_arn(&self) -> Result<String, ReadError> {
-        match self.research_account {
-            Some(account) => Ok(format!("arn:{}:iam::{account}:root", self.partition)),
-            None => Err(not_from_hosting(
-                "sts:GetCallerIdentity",
-                "set FERRY_RESEARCH_ACCOUNT_ID on the tracker to name the research account",
-            )),
-        }
+        Ok(format!(
+            "arn:{}:iam::{}:root",
+            self.partition, self.research_account
+        ))
     }
     async fn organization(&self) -> Result<Option<String>, ReadError> {
         Err(not_from_hosting(
@@ -194,8 +194,11 @@ impl PolicyReader for ResearchSeenFromHosting<'_> {
             "only the bucket's own account may read its policy",
         ))
     }
-    async fn object_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ReadError> {
-        self.hosting.object_keys(bucket, prefix).await
+    async fn object_keys(&self, _bucket: &str, _prefix: &str) -> Result<Vec<String>, ReadError> {
+        Err(not_from_hosting(
+            "s3:ListBucket",
+            "the objects and their encryption are judged in the research account",
+        ))
     }
     async fn object_kms_key(&self, _bucket: &str, _key: &str) -> Result<Option<String>, ReadError> {
         Err(not_from_hosting(

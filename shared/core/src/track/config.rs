@@ -34,7 +34,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", false, "as for the importer"),
     ("FERRY_VPC_SUBNET_IDS", false, "as for the importer"),
     ("FERRY_VPC_SECURITY_GROUP_IDS", false, "as for the importer"),
-    ("FERRY_RESEARCH_ACCOUNT_ID", false, "the research account that holds the weights: the diagnosis of a failed job names it (unset: the research side is not judged)"),
+    ("FERRY_RESEARCH_ACCOUNT_ID", false, "the research account that holds the weights: the access check that diagnoses a failed job needs it (unset: the check does not run)"),
     ("FERRY_NOTIFY_COMPLETED", false, "on (default) or off: alert when an import completes"),
     ("FERRY_MAX_JOB_HOURS", false, "a job running longer is reported once (default 6)"),
     ("FERRY_CLEANUP", false, "on (default) or off: the daily cleanup deletes idle models (off: it only plans)"),
