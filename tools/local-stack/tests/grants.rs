@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ferry_core::grants::{audit, unused, Grants, Judged, MadeCall};
+use ferry_core::iam::matcher::glob;
 use ferry_local_lambda::{LocalLambda, Outcome};
 use ferry_local_stack::{LocalStack, Options};
 use serde_json::json;
@@ -87,6 +88,12 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
     assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
     sweep_until_all_ended(stack, &mut tracker, 3).await;
     stack.emulator.deny_artifact_reads(false);
+    let alerts = stack.alerts().await.unwrap().join("\n");
+    assert!(
+        alerts.contains("not readable from the hosting account")
+            && alerts.contains("ferry check --source"),
+        "the diagnosis names what only the research account can judge: {alerts}"
+    );
     let again = upload(stack, "alpha", 2).await;
     let outcome = importer
         .invoke(stack.upload_events(&again), CALL)
@@ -110,6 +117,11 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
     let d = &stack.deployment;
     let importer_logs = importer.stop_and_take_logs().await;
     let tracker_logs = tracker.stop_and_take_logs().await;
+    let marked = importer_logs
+        .iter()
+        .chain(&tracker_logs)
+        .filter(|l| l.contains("\"ferry_request\""))
+        .count();
     let mut calls = ferry_aws::request_log::read(
         "importer",
         &d.importer_role_arn(),
@@ -120,6 +132,7 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
         &d.tracker_role_arn(),
         tracker_logs.iter().map(String::as_str),
     ));
+    assert_eq!(calls.len(), marked, "every recorded request line parses");
     calls
 }
 
@@ -195,6 +208,7 @@ async fn every_call_the_functions_make_is_granted_and_every_grant_is_used() {
 
     check_unused_grants(&judged, &grants);
     check_each_statement_is_needed(&calls, &judged, &grants);
+    check_resource_statements_are_needed(&calls, &judged, &grants);
     check_readme_table(&judged);
 }
 
@@ -246,6 +260,43 @@ fn check_each_statement_is_needed(calls: &[MadeCall], judged: &[Judged], grants:
             assert!(
                 !expected.is_empty() || all_justified,
                 "{name} is the only grant of no recorded call, and not justified"
+            );
+        }
+    }
+}
+
+/// The resource policies' statements that allowed a recorded call: without any one, some
+/// call is refused, and only calls that named it. (Their statements for the execution
+/// role serve Bedrock's reads, which the access checker's chain tests prove.)
+fn check_resource_statements_are_needed(calls: &[MadeCall], judged: &[Judged], grants: &Grants) {
+    for (r, resource) in grants.resource_policies.iter().enumerate() {
+        for (s, statement) in resource.policy.statements.iter().enumerate() {
+            let name = format!("{}#{}", resource.label, statement.label());
+            // This entry's resources only (the bucket policy covers two patterns).
+            let covered = |j: &&Judged| glob(&resource.covers, &j.resource, false);
+            let named: BTreeSet<(String, String, String)> = judged
+                .iter()
+                .filter(covered)
+                .filter(|j| j.because.contains(&name))
+                .map(|j| (j.operation.clone(), j.action.clone(), j.resource.clone()))
+                .collect();
+            if named.is_empty() {
+                continue;
+            }
+            let mut without = grants.clone();
+            without.resource_policies[r].policy.statements.remove(s);
+            let refused: BTreeSet<(String, String, String)> =
+                denied(&audit(calls, &without).unwrap())
+                    .into_iter()
+                    .map(|j| (j.operation.clone(), j.action.clone(), j.resource.clone()))
+                    .collect();
+            assert!(
+                !refused.is_empty(),
+                "{name} allowed calls but none needs it"
+            );
+            assert!(
+                refused.is_subset(&named),
+                "without {name}: {refused:?} beyond {named:?}"
             );
         }
     }

@@ -130,6 +130,7 @@ fn with_encryption(need: Need, grants: &Grants) -> Vec<Need> {
                 resource: encrypted.key_arn.clone(),
                 context,
                 rule: Rule::Kms,
+                same_account_only: false,
             });
         }
     }
@@ -193,6 +194,20 @@ fn judge(made: &MadeCall, need: &Need, caller: Caller<'_>, grants: &Grants) -> J
         same_account: resource_account == caller.account,
         ..Default::default()
     };
+    if need.same_account_only && resource_account != caller.account {
+        return Judged {
+            by: made.by.clone(),
+            role: made.role_arn.clone(),
+            operation: format!("{}.{}", made.call.service, made.call.operation),
+            action: need.action.to_owned(),
+            resource: need.resource.clone(),
+            allowed: false,
+            because: vec![format!(
+                "AWS refuses {} across accounts (account {} asking of {resource_account}), whatever the policies say",
+                need.action, caller.account
+            )],
+        };
+    }
     let decision = decide(&request, &inputs);
     let because = match &decision.denial {
         None => decision
@@ -305,4 +320,63 @@ pub fn table(judged: &[Judged]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Map};
+
+    fn policy(value: serde_json::Value) -> Policy {
+        Policy::parse(&value, "p").unwrap()
+    }
+
+    #[test]
+    fn reads_aws_allows_only_in_their_own_account_are_refused_across_accounts() {
+        let tracker = "arn:aws:iam::777788889999:role/FerryTracker";
+        let grants = Grants {
+            roles: vec![Role {
+                arn: tracker.into(),
+                policies: vec![(
+                    "tracker role policy".into(),
+                    policy(json!({"Version": "2012-10-17", "Statement": [
+                        {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})),
+                )],
+            }],
+            resource_policies: vec![ResourcePolicy {
+                covers: "arn:aws:s3:::research-bucket".into(),
+                account: "123456789012".into(),
+                label: "bucket policy".into(),
+                policy: policy(json!({"Version": "2012-10-17", "Statement": [
+                    {"Sid": "Tracker", "Effect": "Allow", "Principal": {"AWS": tracker},
+                     "Action": ["s3:GetBucketPolicy", "s3:ListBucket"], "Resource": "arn:aws:s3:::research-bucket"}]})),
+            }],
+            encrypted: Vec::new(),
+        };
+        let call = |operation: &str| MadeCall {
+            by: "tracker".into(),
+            role_arn: tracker.into(),
+            call: Call {
+                service: "S3".into(),
+                operation: operation.into(),
+                region: "us-east-1".into(),
+                params: match json!({"bucket": "research-bucket", "prefix": "m/"}) {
+                    serde_json::Value::Object(map) => map,
+                    _ => Map::new(),
+                },
+            },
+        };
+        let judged = audit(&[call("GetBucketPolicy"), call("ListObjectsV2")], &grants).unwrap();
+        let policy_read = judged
+            .iter()
+            .find(|j| j.action == "s3:GetBucketPolicy")
+            .unwrap();
+        assert!(!policy_read.allowed, "{policy_read:?}");
+        assert!(
+            policy_read.because[0].contains("across accounts"),
+            "{policy_read:?}"
+        );
+        let list = judged.iter().find(|j| j.action == "s3:ListBucket").unwrap();
+        assert!(list.allowed, "both sides grant the listing: {list:?}");
+    }
 }

@@ -26,6 +26,9 @@ pub struct Need {
     /// Condition keys of the request beyond the principal's own.
     pub context: Vec<(&'static str, Vec<String>)>,
     pub rule: Rule,
+    /// AWS refuses it across accounts whatever the policies say (a bucket's policy,
+    /// a key's policy, IAM's own reads).
+    pub same_account_only: bool,
 }
 
 /// Why a call could not be mapped to its permissions.
@@ -57,6 +60,15 @@ fn need(action: &'static str, resource: impl Into<String>) -> Need {
         resource: resource.into(),
         context: Vec::new(),
         rule: Rule::Standard,
+        same_account_only: false,
+    }
+}
+
+/// A need AWS grants only within the resource's own account.
+fn own_account(action: &'static str, resource: impl Into<String>) -> Need {
+    Need {
+        same_account_only: true,
+        ..need(action, resource)
     }
 }
 
@@ -99,7 +111,7 @@ pub fn needs(call: &Call, caller: Caller<'_>) -> Result<Vec<Need>, NeedError> {
         }
         // HeadObject is authorized as GetObject.
         ("S3", "GetObject" | "HeadObject") => vec![need("s3:GetObject", object()?)],
-        ("S3", "GetBucketPolicy") => vec![need(
+        ("S3", "GetBucketPolicy") => vec![own_account(
             "s3:GetBucketPolicy",
             format!("arn:{p}:s3:::{}", param("bucket")?),
         )],
@@ -120,7 +132,7 @@ pub fn needs(call: &Call, caller: Caller<'_>) -> Result<Vec<Need>, NeedError> {
             };
             vec![Need {
                 rule: Rule::Kms,
-                ..need("kms:GetKeyPolicy", arn)
+                ..own_account("kms:GetKeyPolicy", arn)
             }]
         }
         (
@@ -138,10 +150,12 @@ pub fn needs(call: &Call, caller: Caller<'_>) -> Result<Vec<Need>, NeedError> {
                 caller.account,
                 param("role_name")?
             );
-            vec![need(action, role)]
+            vec![own_account(action, role)]
         }
-        ("IAM", "GetPolicy") => vec![need("iam:GetPolicy", param("policy_arn")?)],
-        ("IAM", "GetPolicyVersion") => vec![need("iam:GetPolicyVersion", param("policy_arn")?)],
+        ("IAM", "GetPolicy") => vec![own_account("iam:GetPolicy", param("policy_arn")?)],
+        ("IAM", "GetPolicyVersion") => {
+            vec![own_account("iam:GetPolicyVersion", param("policy_arn")?)]
+        }
         ("Organizations", "DescribeOrganization") => {
             vec![need("organizations:DescribeOrganization", "*")]
         }
