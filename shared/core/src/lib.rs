@@ -15,6 +15,7 @@ mod report_text;
 pub mod s3_uri;
 pub mod safetensors_header;
 pub mod source;
+pub mod text;
 pub mod time;
 pub mod track;
 pub mod units;
