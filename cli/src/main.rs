@@ -91,7 +91,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("ferry: {err:#}");
+            // Errors echo paths, keys and names from outside: escaped, as every line
+            // printed for a person.
+            let message = format!("{err:#}");
+            eprintln!(
+                "ferry: {}",
+                ferry_core::text::escape_controls(&ferry_core::text::truncate(&message, 2_000))
+            );
             ExitCode::from(EXIT_UNUSABLE)
         }
     }
