@@ -59,6 +59,7 @@ pub enum Format {
 pub const EXIT_UNUSABLE: u8 = 2;
 
 fn main() -> ExitCode {
+    ferry_aws::memory::return_large_frees_to_the_system();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

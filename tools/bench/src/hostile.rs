@@ -96,11 +96,14 @@ impl Scale {
     }
 }
 
+/// Writes one hostile folder into the given directory.
+type Writer<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+
 /// Builds each hostile folder and runs `ferry validate --format json` on it.
 pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
     let ferry = ferry_local_lambda::workspace_binary("ferry")?;
     let mut rows = Vec::new();
-    let cases: Vec<(&str, String, Box<dyn Fn(&Path) -> Result<()>>)> = vec![
+    let cases: Vec<(&str, String, Writer)> = vec![
         (
             "many tensors, index naming them all",
             format!(
