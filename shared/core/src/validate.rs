@@ -845,7 +845,7 @@ async fn read_exact<S: FolderSource>(
     if bytes.len() as u64 != expected {
         return Err(SourceError::new(
             crate::source::SourceErrorKind::Other,
-            format!("could not read {path}"),
+            format!("could not read {}", echo(path)),
             format!(
                 "asked for {expected} bytes, got {}; was the file changed while Ferry read it?",
                 bytes.len()
