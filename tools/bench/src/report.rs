@@ -283,8 +283,9 @@ impl Report {
                 .unwrap_or(0);
             let _ = writeln!(
                 s,
-                "| `ferry validate` on {} hostile-but-valid folders (many tensors, big headers, an index naming absent shards, huge strings): worst case | peak RSS {}, report {} | ≤ {} and ≤ 1 MiB: {} |",
+                "| `ferry validate` on {} hostile-but-valid folders ({}): worst case | peak RSS {}, report {} | ≤ {} and ≤ 1 MiB: {} |",
                 self.hostile.len(),
+                self.hostile.iter().map(|h| h.case.as_str()).collect::<Vec<_>>().join("; "),
                 mb(worst_rss),
                 kb(worst_report),
                 mb(PEAK_RSS_LIMIT_BYTES),
