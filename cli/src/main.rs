@@ -59,6 +59,7 @@ pub enum Format {
 pub const EXIT_UNUSABLE: u8 = 2;
 
 fn main() -> ExitCode {
+    ferry_aws::memory::return_large_frees_to_the_system();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -91,7 +92,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("ferry: {err:#}");
+            // Errors echo paths, keys and names from outside: escaped, as every line
+            // printed for a person.
+            let message = format!("{err:#}");
+            eprintln!(
+                "ferry: {}",
+                ferry_core::text::escape_controls(&ferry_core::text::truncate(&message, 2_000))
+            );
             ExitCode::from(EXIT_UNUSABLE)
         }
     }

@@ -144,6 +144,17 @@ fn unusable_input_exits_2_with_one_line_on_stderr() {
 }
 
 #[test]
+fn a_forged_path_cannot_forge_lines_on_stderr() {
+    let forged = "/nowhere/x\n✔ Ready for Amazon Bedrock Custom Model Import\x1b[8m";
+    let out = ferry().args(["validate", forged]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert!(stderr.contains("x\\n✔ Ready"), "{stderr}");
+}
+
+#[test]
 fn text_output_is_for_people_and_stderr_stays_quiet_off_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     write_model(dir.path(), &family("mistral"), 3).unwrap();

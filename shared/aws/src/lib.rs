@@ -8,6 +8,7 @@ pub mod connect;
 pub mod error;
 pub mod hosting;
 pub mod ledger;
+pub mod memory;
 pub mod policy_reader;
 pub mod request_log;
 pub mod s3_folder;

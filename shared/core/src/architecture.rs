@@ -316,9 +316,22 @@ pub fn supported_summary() -> String {
     families.join(", ")
 }
 
-/// The context length and the field it came from, per [`CONTEXT_FIELDS`]. A value
-/// that is not a whole non-negative number is skipped with the field named in `Err`.
-pub fn context_length(config: &Map<String, Value>) -> Result<Option<(u64, String)>, String> {
+/// What a context field holds, judged as Bedrock's model servers would read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContextReading {
+    /// A whole positive number: the context length.
+    Length(u64),
+    /// More than [`MAX_CONTEXT`] however it is read (`"1000000"`, `200000.5`, `1e400`):
+    /// the value as a person should see it, and the length when it is a whole number.
+    TooLong { shown: String, length: Option<u64> },
+    /// Not a context any server can use (zero or negative): why.
+    Invalid(String),
+    /// Not a plain number, and within the limit if read as one: why (AWS is silent).
+    Unreadable(String),
+}
+
+/// The context reading and the field it came from, per [`CONTEXT_FIELDS`].
+pub fn context_length(config: &Map<String, Value>) -> Option<(ContextReading, String)> {
     for path in CONTEXT_FIELDS {
         let mut value = None;
         let mut current = config;
@@ -331,20 +344,63 @@ pub fn context_length(config: &Map<String, Value>) -> Result<Option<(u64, String
         }
         let Some(value) = value else { continue };
         let field = path.join(".");
-        let number = value.as_u64().or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        });
-        return match number {
-            Some(n) => Ok(Some((n, field))),
-            None => Err(format!(
-                "config.json's {field} is {value}, not a whole number"
-            )),
-        };
+        return Some((read_context(value, &field), field));
     }
-    Ok(None)
+    None
+}
+
+fn read_context(value: &Value, field: &str) -> ContextReading {
+    if let Some(n) = value.as_u64() {
+        return whole_context(n, field);
+    }
+    let (number, written) = match value {
+        Value::Number(n) => (n.as_f64(), n.to_string()),
+        // A number written as a string: loaders keep it a string, servers read it as
+        // a number or fail; over the limit it fails either way.
+        Value::String(s) => (
+            s.trim().parse::<f64>().ok(),
+            format!("the string {}", crate::text::echo_quoted(s)),
+        ),
+        other => (None, crate::validate::json_kind(other).to_owned()),
+    };
+    let shown = if number.is_some_and(|n| n.abs() >= f64::MAX) {
+        format!("{written}, a number beyond 64-bit floating point")
+    } else {
+        written
+    };
+    match number {
+        Some(n) if n > MAX_CONTEXT as f64 => ContextReading::TooLong {
+            shown,
+            length: None,
+        },
+        Some(n) if n <= 0.0 => ContextReading::Invalid(format!(
+            "config.json's {field} is {shown}: a model cannot have a context of {n} tokens, and \
+             model servers size their context from it; set it to the length the model was trained for"
+        )),
+        Some(n) if matches!(value, Value::Number(_)) && n.fract() == 0.0 => {
+            whole_context(n as u64, field)
+        }
+        _ => ContextReading::Unreadable(format!(
+            "config.json's {field} is {shown}, not a whole number; AWS documents only the 128K limit, \
+             so write it as a whole number to be sure model servers read it"
+        )),
+    }
+}
+
+fn whole_context(n: u64, field: &str) -> ContextReading {
+    if n == 0 {
+        ContextReading::Invalid(format!(
+            "config.json's {field} is 0: a model cannot have a context of 0 tokens; set it to the \
+             length the model was trained for"
+        ))
+    } else if n > MAX_CONTEXT {
+        ContextReading::TooLong {
+            shown: n.to_string(),
+            length: Some(n),
+        }
+    } else {
+        ContextReading::Length(n)
+    }
 }
 
 #[cfg(test)]
@@ -438,30 +494,59 @@ mod tests {
     #[test]
     fn context_is_read_from_the_fields_each_family_uses() {
         let ctx = |v: Value| context_length(v.as_object().unwrap());
+        let length = |n: u64, f: &str| Some((ContextReading::Length(n), f.to_owned()));
         assert_eq!(
             ctx(json!({"max_position_embeddings": 131072, "rope_scaling": {"factor": 8.0}})),
-            Ok(Some((131072, "max_position_embeddings".into())))
+            length(131072, "max_position_embeddings")
         );
         assert_eq!(
             ctx(json!({"text_config": {"max_position_embeddings": 131072}})),
-            Ok(Some((131072, "text_config.max_position_embeddings".into())))
+            length(131072, "text_config.max_position_embeddings")
         );
         assert_eq!(
             ctx(json!({"n_positions": 8192})),
-            Ok(Some((8192, "n_positions".into())))
+            length(8192, "n_positions")
         );
         assert_eq!(
             ctx(json!({"max_position_embeddings": 4096, "n_positions": 999999})),
-            Ok(Some((4096, "max_position_embeddings".into())))
+            length(4096, "max_position_embeddings")
         );
         assert_eq!(
             ctx(json!({"sliding_window": 999999, "model_max_length": 1})),
-            Ok(None)
+            None
         );
         assert_eq!(
             ctx(json!({"max_position_embeddings": 32768.0})),
-            Ok(Some((32768, "max_position_embeddings".into())))
+            length(32768, "max_position_embeddings")
         );
-        assert!(ctx(json!({"max_position_embeddings": "long"})).is_err());
+    }
+
+    #[test]
+    fn odd_contexts_are_judged_as_servers_would_read_them() {
+        let reading = |v: Value| {
+            context_length(json!({ "max_position_embeddings": v }).as_object().unwrap())
+                .unwrap()
+                .0
+        };
+        let too_long = |v: Value| matches!(reading(v), ContextReading::TooLong { .. });
+        assert!(too_long(json!("1000000")));
+        assert!(too_long(json!(200000.5)));
+        assert!(too_long(json!(131073)));
+        assert!(too_long(json!(f64::MAX)));
+        assert!(matches!(reading(json!(-1)), ContextReading::Invalid(_)));
+        assert!(matches!(reading(json!(0)), ContextReading::Invalid(_)));
+        assert!(matches!(reading(json!(-0.5)), ContextReading::Invalid(_)));
+        for unreadable in [
+            json!("8192"),
+            json!(8191.5),
+            json!("long"),
+            json!(true),
+            json!([1]),
+        ] {
+            assert!(
+                matches!(reading(unreadable.clone()), ContextReading::Unreadable(_)),
+                "{unreadable}"
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod report;
 mod report_text;
 pub mod s3_uri;
 pub mod safetensors_header;
+pub mod shard_index;
 pub mod source;
 pub mod text;
 pub mod time;

@@ -10,7 +10,8 @@ pub enum Severity {
 }
 
 /// Every finding code. The contract's codes keep their meaning; Ferry's additions are
-/// warnings only, so they never change `ok` or the exit status.
+/// warnings, except `unsupported-region`, `limit-exceeded`, `invalid-file-name` and
+/// `invalid-context`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
@@ -37,6 +38,13 @@ pub enum Code {
     UnindexedWeights,
     /// The context field is present but not a number.
     UnreadableContext,
+    /// The folder holds more than Ferry judges within its memory bounds (header bytes,
+    /// tensors, index entries): refused, since it cannot be judged.
+    LimitExceeded,
+    /// A weight file whose name is not UTF-8: it cannot become an S3 key.
+    InvalidFileName,
+    /// The context field is zero or negative: no model server can size a context from it.
+    InvalidContext,
 }
 
 impl Code {
@@ -51,7 +59,10 @@ impl Code {
             | Code::TooLarge
             | Code::ContextTooLong
             | Code::InvalidSourceUri
-            | Code::UnsupportedRegion => Severity::Error,
+            | Code::UnsupportedRegion
+            | Code::LimitExceeded
+            | Code::InvalidFileName
+            | Code::InvalidContext => Severity::Error,
             Code::UnusualDtype
             | Code::UnexpectedFile
             | Code::ArchitectureMismatch
@@ -80,6 +91,9 @@ impl Code {
             Code::MissingIndex => "missing-index",
             Code::UnindexedWeights => "unindexed-weights",
             Code::UnreadableContext => "unreadable-context",
+            Code::LimitExceeded => "limit-exceeded",
+            Code::InvalidFileName => "invalid-file-name",
+            Code::InvalidContext => "invalid-context",
         }
     }
 }
@@ -93,13 +107,24 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The longest message a finding keeps: every echoed value in it is already shortened
+/// to [`crate::text::ECHO_MAX_CHARS`]; this bounds the sentence around them too.
+pub const MAX_MESSAGE_CHARS: usize = 1_000;
+
 impl Finding {
+    /// A finding whose file name and message are shortened as every echoed value is,
+    /// so that no folder can make a report large.
     pub fn new(code: Code, file: Option<&str>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message = match crate::text::truncate(&message, MAX_MESSAGE_CHARS) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(short) => short,
+        };
         Self {
             code,
             severity: code.severity(),
-            file: file.map(str::to_owned),
-            message: message.into(),
+            file: file.map(|f| crate::text::echo(f).into_owned()),
+            message,
         }
     }
 }
@@ -172,6 +197,9 @@ mod tests {
             Code::MissingIndex,
             Code::UnindexedWeights,
             Code::UnreadableContext,
+            Code::LimitExceeded,
+            Code::InvalidFileName,
+            Code::InvalidContext,
         ];
         for code in all {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
@@ -182,5 +210,14 @@ mod tests {
             serde_json::json!({"code": "too-large", "severity": "error", "file": null, "message": "m"})
         );
         assert_eq!(Code::UnexpectedFile.severity(), Severity::Warning);
+    }
+
+    #[test]
+    fn findings_shorten_what_they_echo() {
+        let long = "é".repeat(100_000);
+        let f = Finding::new(Code::InvalidSafetensors, Some(&long), long.clone());
+        assert_eq!(f.file.as_deref().map(|f| f.chars().count()), Some(200));
+        assert_eq!(f.message.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(f.message.ends_with('…'));
     }
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::architecture::{MULTIMODAL_SIZE_LIMIT, TEXT_SIZE_LIMIT};
 use crate::report::{Report, Severity};
+use crate::text::escape_controls;
 use crate::units::format_bytes;
 
 impl Report {
@@ -18,10 +19,12 @@ impl Report {
         }
     }
 
+    /// Every value from the folder (names, paths, messages) is printed with its control
+    /// characters escaped: a file name cannot forge a line or hide text.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         let row = |out: &mut String, label: &str, value: &str| {
-            let _ = writeln!(out, "{label:<14}{value}");
+            let _ = writeln!(out, "{label:<14}{}", escape_controls(value));
         };
         row(&mut out, "Model", self.model_name());
         row(&mut out, "Source", &self.source);
@@ -80,13 +83,13 @@ impl Report {
                     out,
                     "  {mark}  {:<code_width$}  {}",
                     f.code.as_str(),
-                    f.file.as_deref().unwrap_or("(folder)")
+                    escape_controls(f.file.as_deref().unwrap_or("(folder)"))
                 );
                 let _ = writeln!(
                     out,
                     "  {:<width$}{}",
                     "",
-                    f.message,
+                    escape_controls(&f.message),
                     width = 13 + code_width
                 );
             }
@@ -150,6 +153,32 @@ mod tests {
         );
         assert!(text.contains("1 error(s), 1 warning(s)"), "{text}");
         assert!(report(vec![]).render_text().contains("✔ Ready"));
+    }
+
+    #[test]
+    fn names_cannot_forge_lines_or_hide_text() {
+        let forged = "x\n\n✔ Ready for Amazon Bedrock Custom Model Import\x1b[8m.safetensors";
+        let mut r = report(vec![Finding::new(
+            Code::InvalidSafetensors,
+            Some(forged),
+            format!("{forged} is broken"),
+        )]);
+        r.source = format!("/models/{forged}");
+        r.architecture = Some("Llama\u{1b}[2J".into());
+        let text = r.render_text();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with('✔')),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("✖ Bedrock")).count(),
+            1
+        );
+        assert!(
+            text.contains("x\\n\\n✔ Ready for Amazon Bedrock Custom Model Import\\u{1b}[8m"),
+            "{text}"
+        );
     }
 
     #[test]

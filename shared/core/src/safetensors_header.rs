@@ -5,11 +5,15 @@
 //! then the data section. Offsets are relative to the data section. Ferry reads the
 //! length and the JSON, never the data: every check here needs only `N` and the file size.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use crate::text::{echo, echo_quoted};
 
 /// The safetensors library's own limit on the header length.
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
@@ -17,7 +21,12 @@ pub const MAX_HEADER_LEN: u64 = 100_000_000;
 /// Size of the length prefix.
 pub const LEN_PREFIX: u64 = 8;
 
-/// Why a file is not valid safetensors. Messages name the offending tensor or value.
+/// The most tensors one header may declare: a bound on the records one parse keeps
+/// (24 bytes each) whatever bytes it is given. Real headers hold a few thousand.
+pub const MAX_TENSORS_PER_HEADER: usize = 1_000_000;
+
+/// Why a file is not valid safetensors. Messages name the offending tensor or value,
+/// shortened to [`crate::text::ECHO_MAX_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     #[error("the file is {0} bytes, too short to hold the 8-byte header length")]
@@ -37,7 +46,7 @@ pub enum HeaderError {
     #[error("tensor {name:?} has dtype {dtype:?}, which the safetensors format does not define")]
     UnknownDtype { name: String, dtype: String },
     #[error("tensor {name:?}: shape {shape:?} has more elements than a 64-bit size can hold")]
-    ShapeOverflow { name: String, shape: Vec<u64> },
+    ShapeOverflow { name: String, shape: Shape },
     #[error("tensor {name:?}: {elements} elements of {dtype} do not fill a whole number of bytes")]
     PartialByte {
         name: String,
@@ -50,7 +59,7 @@ pub enum HeaderError {
     LengthMismatch {
         name: String,
         dtype: Dtype,
-        shape: Vec<u64>,
+        shape: Shape,
         begin: u64,
         end: u64,
         actual: u64,
@@ -70,6 +79,20 @@ pub enum HeaderError {
     },
     #[error("the tensors end at data byte {tensors_end} but the data section is {data_len} bytes: the file is {}", if tensors_end > data_len { "truncated" } else { "longer than its tensors" })]
     DataLenMismatch { tensors_end: u64, data_len: u64 },
+    #[error("the header declares more than {limit} tensors, more than Ferry judges in one header")]
+    TooManyTensors { limit: usize },
+    #[error("the header is {len} bytes, more than the {limit} bytes Ferry reads to judge one (real headers are a few hundred KB)")]
+    BeyondFerryLimit { len: u64, limit: u64 },
+}
+
+impl HeaderError {
+    /// A limit of Ferry's (memory bounds), not a fault of the file by the format.
+    pub fn is_ferry_limit(&self) -> bool {
+        matches!(
+            self,
+            HeaderError::TooManyTensors { .. } | HeaderError::BeyondFerryLimit { .. }
+        )
+    }
 }
 
 /// Element types of the safetensors format.
@@ -153,31 +176,141 @@ impl fmt::Display for Dtype {
     }
 }
 
-/// One tensor as the header describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorInfo {
-    pub name: String,
-    pub dtype: Dtype,
-    pub shape: Vec<u64>,
-    /// Offsets into the data section, `[begin, end)`.
-    pub begin: u64,
-    pub end: u64,
+/// A tensor's shape, as much of it as a message needs: its rank, its first dimensions
+/// and the product of all of them. A hostile shape of millions of dimensions costs a
+/// few words, not eight bytes per dimension.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// The first [`Shape::SHOWN`] dimensions.
+    shown: Vec<u64>,
+    rank: u64,
+    /// The number of elements; `None` when it does not fit in 64 bits.
+    elements: Option<u64>,
 }
 
-/// A header that has passed every check against the file it came from.
+impl Shape {
+    /// Dimensions a message shows before "…".
+    pub const SHOWN: usize = 8;
+
+    /// The shape of these dimensions.
+    pub fn of(dims: &[u64]) -> Self {
+        let mut shape = Shape {
+            elements: Some(1),
+            ..Shape::default()
+        };
+        for &dim in dims {
+            shape.push(dim);
+        }
+        shape
+    }
+
+    fn push(&mut self, dim: u64) {
+        if self.shown.len() < Self::SHOWN {
+            self.shown.push(dim);
+        }
+        self.rank += 1;
+        self.elements = self.elements.and_then(|e| e.checked_mul(dim));
+    }
+
+    pub fn rank(&self) -> u64 {
+        self.rank
+    }
+
+    /// The number of elements, when it fits in 64 bits.
+    pub fn elements(&self) -> Option<u64> {
+        self.elements
+    }
+}
+
+/// `[2, 3]`, or `[1, 1, 1, 1, 1, 1, 1, 1, … (9000000 dimensions)]`.
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, dim) in self.shown.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{dim}")?;
+        }
+        if self.rank > self.shown.len() as u64 {
+            write!(f, ", … ({} dimensions)", self.rank)?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor;
+        impl<'de> Visitor<'de> for ShapeVisitor {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of dimensions (unsigned integers)")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                let mut shape = Shape::of(&[]);
+                while let Some(dim) = seq.next_element::<u64>()? {
+                    shape.push(dim);
+                }
+                Ok(shape)
+            }
+        }
+        deserializer.deserialize_seq(ShapeVisitor)
+    }
+}
+
+/// How many tensors of one dtype a header holds, with one of their names.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DtypeTally {
+    pub tensors: usize,
+    /// The first name in sorted order, shortened as every echoed value is.
+    pub example: String,
+}
+
+/// A header that has passed every check against the file it came from, kept compact:
+/// what the later checks need (its tensor count, each dtype's tally, and a set of name
+/// hashes to test the index against), never the names or shapes themselves.
+#[derive(Debug, Clone)]
 pub struct Header {
-    /// Sorted by name.
-    pub tensors: Vec<TensorInfo>,
-    pub metadata: BTreeMap<String, String>,
+    tensors: usize,
+    /// Hashes of the tensor names, sorted; emptied by [`Header::forget_names`].
+    names: Vec<u64>,
+    names_kept: bool,
+    hasher: RandomState,
+    dtypes: BTreeMap<Dtype, DtypeTally>,
 }
 
 impl Header {
-    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+    /// The number of tensors the header declares.
+    pub fn len(&self) -> usize {
         self.tensors
-            .binary_search_by(|t| t.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.tensors[i])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors == 0
+    }
+
+    /// Whether the header declares a tensor of this name; `None` once the names were
+    /// forgotten. (A 64-bit keyed hash: a wrong `true` has odds of about 2⁻⁶⁴ per
+    /// name, and the key is random per header, so no file can aim for one.)
+    pub fn contains(&self, name: &str) -> Option<bool> {
+        self.names_kept.then(|| {
+            self.names
+                .binary_search(&self.hasher.hash_one(name))
+                .is_ok()
+        })
+    }
+
+    /// Drops the name set (8 bytes per tensor): the folder holds more tensors than
+    /// Ferry keeps, and the index is then not checked against the headers.
+    pub fn forget_names(&mut self) {
+        self.names = Vec::new();
+        self.names_kept = false;
+    }
+
+    /// Tensors of each dtype, with an example name.
+    pub fn dtypes(&self) -> &BTreeMap<Dtype, DtypeTally> {
+        &self.dtypes
     }
 }
 
@@ -201,70 +334,138 @@ pub fn header_len(prefix: [u8; 8], file_size: u64) -> Result<u64, HeaderError> {
 /// Parses the header JSON (the `N` bytes after the prefix) and checks that its tensors
 /// tile a data section of `data_len` bytes exactly: sorted by offset, no overlap, no gap,
 /// ending at the end of the file, each as long as its shape and dtype require.
+///
+/// Memory beyond `json` itself is 24 bytes per tensor while parsing and 8 kept; names,
+/// dtypes and shapes are borrowed from `json` and checked one tensor at a time.
 pub fn parse_header(json: &[u8], data_len: u64) -> Result<Header, HeaderError> {
     if json.first() != Some(&b'{') {
         return Err(HeaderError::NotAnObject);
     }
-    let raw: RawHeader =
-        serde_json::from_slice(json).map_err(|e| HeaderError::NotJson(e.to_string()))?;
+    let mut state = ParseState::new(json.len());
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let parsed = HeaderSeed { state: &mut state }
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    if let Some(err) = state.error.take() {
+        return Err(err);
+    }
+    parsed.map_err(|e| HeaderError::NotJson(echo(&e.to_string()).into_owned()))?;
 
-    let mut tensors = Vec::with_capacity(raw.tensors.len());
-    for (name, raw_tensor) in raw.tensors {
-        let Some(dtype) = Dtype::from_name(&raw_tensor.dtype) else {
+    check_tiling(json, &mut state.offsets, data_len)?;
+    state.offsets = Vec::new();
+    state.names.sort_unstable();
+    if let Some(pair) = state.names.windows(2).find(|w| w[0] == w[1]) {
+        if let Some(name) = duplicate_name(json, &state.hasher, pair[0]) {
+            return Err(HeaderError::DuplicateTensor(name));
+        }
+    }
+    Ok(Header {
+        tensors: state.names.len(),
+        names: state.names,
+        names_kept: true,
+        hasher: state.hasher,
+        dtypes: state.dtypes,
+    })
+}
+
+/// What parsing keeps while it walks the header.
+struct ParseState {
+    /// `(begin, end)` of every tensor, for the tiling check.
+    offsets: Vec<(u64, u64)>,
+    names: Vec<u64>,
+    hasher: RandomState,
+    dtypes: BTreeMap<Dtype, DtypeTally>,
+    metadata_seen: bool,
+    /// The first inconsistency found; parsing stops there.
+    error: Option<HeaderError>,
+}
+
+impl ParseState {
+    fn new(json_len: usize) -> Self {
+        // The shortest tensor entry is about 50 bytes: reserve for what the header can
+        // hold, so that growth does not double a large header's records.
+        let hint = (json_len / 64).min(MAX_TENSORS_PER_HEADER);
+        ParseState {
+            offsets: Vec::with_capacity(hint),
+            names: Vec::with_capacity(hint),
+            hasher: RandomState::new(),
+            dtypes: BTreeMap::new(),
+            metadata_seen: false,
+            error: None,
+        }
+    }
+
+    /// Checks one tensor and records what the later checks need.
+    fn tensor(&mut self, name: &str, raw: RawTensor<'_>) -> Result<(), HeaderError> {
+        if self.names.len() >= MAX_TENSORS_PER_HEADER {
+            return Err(HeaderError::TooManyTensors {
+                limit: MAX_TENSORS_PER_HEADER,
+            });
+        }
+        let Some(dtype) = Dtype::from_name(&raw.dtype) else {
             return Err(HeaderError::UnknownDtype {
-                name,
-                dtype: raw_tensor.dtype,
+                name: echo(name).into_owned(),
+                dtype: echo(&raw.dtype).into_owned(),
             });
         };
-        let [begin, end] = raw_tensor.data_offsets;
-        let expected = byte_len(&name, dtype, &raw_tensor.shape)?;
+        let [begin, end] = raw.data_offsets;
+        let expected = byte_len(name, dtype, &raw.shape)?;
         if end < begin {
-            return Err(HeaderError::ReversedOffsets { name, begin, end });
+            return Err(HeaderError::ReversedOffsets {
+                name: echo(name).into_owned(),
+                begin,
+                end,
+            });
         }
         if end - begin != expected {
             return Err(HeaderError::LengthMismatch {
-                name,
+                name: echo(name).into_owned(),
                 dtype,
-                shape: raw_tensor.shape,
+                shape: raw.shape,
                 begin,
                 end,
                 actual: end - begin,
                 expected,
             });
         }
-        tensors.push(TensorInfo {
-            name,
-            dtype,
-            shape: raw_tensor.shape,
-            begin,
-            end,
-        });
+        self.offsets.push((begin, end));
+        self.names.push(self.hasher.hash_one(name));
+        self.tally(dtype, name);
+        Ok(())
     }
 
-    check_tiling(&mut tensors, data_len)?;
-    tensors.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    if let Some(pair) = tensors.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(HeaderError::DuplicateTensor(pair[0].name.clone()));
+    fn tally(&mut self, dtype: Dtype, name: &str) {
+        let name = echo(name);
+        match self.dtypes.get_mut(&dtype) {
+            Some(tally) => {
+                tally.tensors += 1;
+                if *name < *tally.example {
+                    tally.example = name.into_owned();
+                }
+            }
+            None => {
+                self.dtypes.insert(
+                    dtype,
+                    DtypeTally {
+                        tensors: 1,
+                        example: name.into_owned(),
+                    },
+                );
+            }
+        }
     }
-    Ok(Header {
-        tensors,
-        metadata: raw.metadata,
-    })
 }
 
-fn byte_len(name: &str, dtype: Dtype, shape: &[u64]) -> Result<u64, HeaderError> {
+fn byte_len(name: &str, dtype: Dtype, shape: &Shape) -> Result<u64, HeaderError> {
     let overflow = || HeaderError::ShapeOverflow {
-        name: name.to_owned(),
-        shape: shape.to_vec(),
+        name: echo(name).into_owned(),
+        shape: shape.clone(),
     };
-    let elements = shape
-        .iter()
-        .try_fold(1u64, |acc, &dim| acc.checked_mul(dim))
-        .ok_or_else(overflow)?;
+    let elements = shape.elements().ok_or_else(overflow)?;
     let bits = elements.checked_mul(dtype.bits()).ok_or_else(overflow)?;
     if bits % 8 != 0 {
         return Err(HeaderError::PartialByte {
-            name: name.to_owned(),
+            name: echo(name).into_owned(),
             elements,
             dtype,
         });
@@ -272,25 +473,27 @@ fn byte_len(name: &str, dtype: Dtype, shape: &[u64]) -> Result<u64, HeaderError>
     Ok(bits / 8)
 }
 
-fn check_tiling(tensors: &mut [TensorInfo], data_len: u64) -> Result<(), HeaderError> {
-    tensors.sort_unstable_by_key(|t| (t.begin, t.end));
+/// Sorted by offset, the tensors must follow each other with no overlap and no gap and
+/// end where the data section ends. Names are looked up again only for the message.
+fn check_tiling(json: &[u8], offsets: &mut [(u64, u64)], data_len: u64) -> Result<(), HeaderError> {
+    offsets.sort_unstable();
     let mut previous_end = 0u64;
-    for tensor in tensors.iter() {
-        if tensor.begin < previous_end {
+    for &(begin, end) in offsets.iter() {
+        if begin < previous_end {
             return Err(HeaderError::Overlap {
-                name: tensor.name.clone(),
-                begin: tensor.begin,
+                name: name_at_offsets(json, begin, end),
+                begin,
                 previous_end,
             });
         }
-        if tensor.begin > previous_end {
+        if begin > previous_end {
             return Err(HeaderError::Gap {
-                name: tensor.name.clone(),
-                begin: tensor.begin,
+                name: name_at_offsets(json, begin, end),
+                begin,
                 previous_end,
             });
         }
-        previous_end = tensor.end;
+        previous_end = end;
     }
     if previous_end != data_len {
         return Err(HeaderError::DataLenMismatch {
@@ -301,60 +504,182 @@ fn check_tiling(tensors: &mut [TensorInfo], data_len: u64) -> Result<(), HeaderE
     Ok(())
 }
 
-/// The header as JSON gives it, deserialised without an intermediate `Value` tree so
-/// memory stays proportional to the tensors, not to JSON overhead.
-struct RawHeader {
-    tensors: Vec<(String, RawTensor)>,
-    metadata: BTreeMap<String, String>,
+/// The (shortened) name of a tensor with these offsets: a second pass over a header
+/// already parsed once, run only to word an error.
+fn name_at_offsets(json: &[u8], begin: u64, end: u64) -> String {
+    find_name(json, |_, offsets| offsets == Some([begin, end])).unwrap_or_default()
+}
+
+/// The name two tensors share, when two names hash alike and really are equal.
+fn duplicate_name(json: &[u8], hasher: &RandomState, hash: u64) -> Option<String> {
+    let mut first: Option<String> = None;
+    let mut duplicate = None;
+    find_name(json, |name, _| {
+        if hasher.hash_one(name) != hash {
+            return false;
+        }
+        match &first {
+            None => {
+                first = Some(name.to_owned());
+                false
+            }
+            Some(seen) if seen == name => {
+                duplicate = Some(echo(name).into_owned());
+                true
+            }
+            Some(_) => false,
+        }
+    });
+    duplicate
+}
+
+/// The first tensor name (shortened) for which `wanted(name, data_offsets)` holds.
+fn find_name(json: &[u8], wanted: impl FnMut(&str, Option<[u64; 2]>) -> bool) -> Option<String> {
+    struct Finder<F>(F);
+    impl<'de, F: FnMut(&str, Option<[u64; 2]>) -> bool> Visitor<'de> for Finder<F> {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a safetensors header")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
+            while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
+                if name == METADATA {
+                    map.next_value::<de::IgnoredAny>()?;
+                    continue;
+                }
+                let offsets = map.next_value::<ScanTensor>()?.data_offsets;
+                if (self.0)(&name, offsets) {
+                    return Ok(Some(echo(&name).into_owned()));
+                }
+            }
+            Ok(None)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    deserializer.deserialize_map(Finder(wanted)).ok().flatten()
+}
+
+const METADATA: &str = "__metadata__";
+
+/// A map key, borrowed from the header when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Any string, checked and dropped (the metadata's keys and values).
+struct AnyString;
+
+impl<'de> Deserialize<'de> for AnyString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StringVisitor;
+        impl Visitor<'_> for StringVisitor {
+            type Value = AnyString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<AnyString, E> {
+                Ok(AnyString)
+            }
+        }
+        deserializer.deserialize_str(StringVisitor)
+    }
+}
+
+/// `__metadata__`: a map of strings to strings, checked and not kept (no check needs it).
+struct Metadata;
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetadataVisitor;
+        impl<'de> Visitor<'de> for MetadataVisitor {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings to strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
+                while map.next_entry::<AnyString, AnyString>()?.is_some() {}
+                Ok(Metadata)
+            }
+        }
+        deserializer.deserialize_map(MetadataVisitor)
+    }
 }
 
 #[derive(Deserialize)]
-struct RawTensor {
-    dtype: String,
-    shape: Vec<u64>,
+struct RawTensor<'a> {
+    #[serde(borrow)]
+    dtype: Cow<'a, str>,
+    shape: Shape,
     data_offsets: [u64; 2],
 }
 
-impl<'de> Deserialize<'de> for RawHeader {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct HeaderVisitor;
+/// A tensor entry read only for its offsets (the second pass that words an error).
+#[derive(Deserialize)]
+struct ScanTensor {
+    #[serde(default)]
+    data_offsets: Option<[u64; 2]>,
+}
 
-        impl<'de> Visitor<'de> for HeaderVisitor {
-            type Value = RawHeader;
+/// Walks the header's map once, handing each tensor to [`ParseState::tensor`].
+struct HeaderSeed<'s> {
+    state: &'s mut ParseState,
+}
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of tensor names to {dtype, shape, data_offsets}")
-            }
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
-                let mut tensors = Vec::new();
-                let mut metadata = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "__metadata__" {
-                        if metadata.is_some() {
-                            return Err(de::Error::duplicate_field("__metadata__"));
-                        }
-                        metadata =
-                            Some(map.next_value::<BTreeMap<String, String>>().map_err(|e| {
-                                de::Error::custom(format_args!(
-                                    "__metadata__ must map strings to strings ({e})"
-                                ))
-                            })?);
-                    } else {
-                        let tensor = map
-                            .next_value::<RawTensor>()
-                            .map_err(|e| de::Error::custom(format_args!("tensor {key:?}: {e}")))?;
-                        tensors.push((key, tensor));
-                    }
+impl<'de> Visitor<'de> for HeaderSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of tensor names to {dtype, shape, data_offsets}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == METADATA {
+                if self.state.metadata_seen {
+                    return Err(de::Error::duplicate_field(METADATA));
                 }
-                Ok(RawHeader {
-                    tensors,
-                    metadata: metadata.unwrap_or_default(),
-                })
+                self.state.metadata_seen = true;
+                map.next_value::<Metadata>().map_err(|e| {
+                    de::Error::custom(format_args!("{METADATA} must map strings to strings ({e})"))
+                })?;
+                continue;
+            }
+            let raw = map.next_value::<RawTensor<'de>>().map_err(|e| {
+                de::Error::custom(format_args!("tensor {}: {e}", echo_quoted(&key)))
+            })?;
+            if let Err(err) = self.state.tensor(&key, raw) {
+                self.state.error = Some(err);
+                return Err(de::Error::custom("inconsistent tensor"));
             }
         }
-
-        deserializer.deserialize_map(HeaderVisitor)
+        Ok(())
     }
 }
 
@@ -367,20 +692,61 @@ mod tests {
     }
 
     #[test]
-    fn accepts_a_well_formed_header_and_sorts_by_name() {
+    fn accepts_a_well_formed_header_and_keeps_what_the_checks_need() {
         let h = header(
             r#"{"__metadata__":{"format":"pt"},
                 "b":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},
                 "a":{"dtype":"F32","shape":[],"data_offsets":[12,16]},
-                "empty":{"dtype":"F16","shape":[0,4],"data_offsets":[16,16]}}   "#,
+                "empty":{"dtype":"F16","shape":[0,4],"data_offsets":[16,16]},
+                "c\u0041":{"dtype":"BF16","shape":[0],"data_offsets":[16,16]}}   "#,
             16,
         )
         .unwrap();
-        let names: Vec<_> = h.tensors.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["a", "b", "empty"]);
-        assert_eq!(h.metadata["format"], "pt");
-        assert_eq!(h.tensor("b").unwrap().shape, [2, 3]);
-        assert!(h.tensor("c").is_none());
+        assert_eq!(h.len(), 4);
+        for name in ["a", "b", "empty", "cA"] {
+            assert_eq!(h.contains(name), Some(true), "{name}");
+        }
+        assert_eq!(h.contains("c"), Some(false));
+        let bf16 = &h.dtypes()[&Dtype::BF16];
+        assert_eq!((bf16.tensors, bf16.example.as_str()), (2, "b"));
+        let mut h = h;
+        h.forget_names();
+        assert_eq!(h.contains("a"), None);
+    }
+
+    #[test]
+    fn echoed_values_are_shortened() {
+        let long = "N".repeat(5_000_000);
+        let json = format!(r#"{{"{long}":{{"dtype":"{long}","shape":[1],"data_offsets":[0,4]}}}}"#);
+        let err = header(&json, 4).unwrap_err().to_string();
+        assert!(err.len() < 1_000, "{} bytes", err.len());
+        assert!(err.contains("…"), "{err}");
+        let json = format!(r#"{{"a":{{"dtype":"F32","shape":[1],"data_offsets":"{long}"}}}}"#);
+        let err = header(&json, 4).unwrap_err().to_string();
+        assert!(err.len() < 1_000, "{} bytes", err.len());
+    }
+
+    #[test]
+    fn a_shape_of_millions_of_dimensions_is_summarised() {
+        let dims = vec!["1"; 3_000_000].join(",");
+        let json = format!(r#"{{"a":{{"dtype":"F32","shape":[{dims}],"data_offsets":[0,8]}}}}"#);
+        let err = header(&json, 8).unwrap_err().to_string();
+        assert!(err.contains("3000000 dimensions"), "{err}");
+        assert!(err.len() < 1_000);
+        assert_eq!(format!("{:?}", Shape::of(&[2, 3])), "[2, 3]");
+    }
+
+    #[test]
+    fn tiling_errors_name_the_tensor_found_again() {
+        let err = header(
+            r#"{"z":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+            12,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, HeaderError::Overlap { name, .. } if name == "y"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -507,7 +873,7 @@ mod tests {
             2,
         )
         .unwrap();
-        assert_eq!(h.tensors[0].dtype, Dtype::F4);
+        assert_eq!(h.dtypes()[&Dtype::F4].tensors, 1);
         assert_eq!(Dtype::from_name("F8_E4M3"), Some(Dtype::F8E4M3));
         assert_eq!(Dtype::F8E4M3.to_string(), "F8_E4M3");
     }

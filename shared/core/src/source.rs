@@ -1,10 +1,12 @@
 //! The port through which validation reads a model folder: list files with sizes,
 //! read a byte range. Implementations: [`LocalFolder`] here, S3 in `ferry-aws`.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::s3_uri::S3Uri;
 
@@ -45,6 +47,13 @@ pub trait FolderSource: Sync {
 
     /// Every file under the folder, recursively, in any order.
     fn list(&self) -> impl Future<Output = Result<Vec<FileEntry>, SourceError>> + Send;
+
+    /// Whether the listed `path` stands for a name that is not UTF-8 (shown with U+FFFD
+    /// in its place): such a file cannot become an S3 key under its name. Only local
+    /// folders have such names.
+    fn has_undecodable_name(&self, _path: &str) -> bool {
+        false
+    }
 
     /// Exactly the bytes of `range` of the file at `path` (a path from [`Self::list`]).
     fn read_range(
@@ -101,6 +110,8 @@ impl SourceError {
 #[derive(Debug, Clone)]
 pub struct LocalFolder {
     root: PathBuf,
+    /// Listed paths with a part that is not UTF-8 (shown lossily) → the real path.
+    undecodable: Arc<Mutex<BTreeMap<String, PathBuf>>>,
 }
 
 /// Directories deeper than this are not descended into: a model folder is flat or
@@ -113,7 +124,10 @@ impl LocalFolder {
         let root = root.into();
         let context = || format!("could not open {}", root.display());
         match std::fs::metadata(&root) {
-            Ok(meta) if meta.is_dir() => Ok(Self { root }),
+            Ok(meta) if meta.is_dir() => Ok(Self {
+                root,
+                undecodable: Arc::default(),
+            }),
             Ok(_) => Err(SourceError::new(
                 SourceErrorKind::NotFound,
                 context(),
@@ -135,16 +149,34 @@ impl FolderSource for LocalFolder {
 
     async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
         let root = self.root.clone();
-        blocking(move || {
-            let mut entries = Vec::new();
-            walk(&root, "", 0, &mut entries)?;
-            Ok(entries)
+        let (entries, undecodable) = blocking(move || {
+            let mut walk = Walk::default();
+            walk.dir(&root, "", false, 0)?;
+            Ok((walk.entries, walk.undecodable))
         })
-        .await
+        .await?;
+        *self
+            .undecodable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = undecodable;
+        Ok(entries)
+    }
+
+    fn has_undecodable_name(&self, path: &str) -> bool {
+        self.undecodable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(path)
     }
 
     async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, SourceError> {
-        let full = self.root.join(path);
+        let real = self
+            .undecodable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        let full = real.unwrap_or_else(|| self.root.join(path));
         let path = path.to_owned();
         blocking(move || {
             let context = || format!("could not read {path}");
@@ -175,51 +207,68 @@ impl FolderSource for LocalFolder {
     }
 }
 
-fn walk(
-    dir: &Path,
-    prefix: &str,
-    depth: usize,
-    out: &mut Vec<FileEntry>,
-) -> Result<(), SourceError> {
-    let context = || format!("could not list {}", dir.display());
-    let read_dir = std::fs::read_dir(dir).map_err(|e| io_error(context(), &e))?;
-    for entry in read_dir {
-        let entry = entry.map_err(|e| io_error(context(), &e))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            // A name that is not UTF-8 cannot be an S3 key Bedrock reads; skip it.
-            continue;
-        };
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let file_type = entry.file_type().map_err(|e| io_error(context(), &e))?;
-        if file_type.is_dir() {
-            if depth < MAX_DEPTH {
-                walk(&entry.path(), &rel, depth + 1, out)?;
+/// A recursive listing: the entries, and the real paths of those whose listed name is
+/// a lossy rendering of one that is not UTF-8.
+#[derive(Default)]
+struct Walk {
+    entries: Vec<FileEntry>,
+    undecodable: BTreeMap<String, PathBuf>,
+}
+
+impl Walk {
+    fn dir(
+        &mut self,
+        dir: &Path,
+        prefix: &str,
+        lossy: bool,
+        depth: usize,
+    ) -> Result<(), SourceError> {
+        let context = || format!("could not list {}", dir.display());
+        let read_dir = std::fs::read_dir(dir).map_err(|e| io_error(context(), &e))?;
+        for entry in read_dir {
+            let entry = entry.map_err(|e| io_error(context(), &e))?;
+            // A name that is not UTF-8 is listed lossily (U+FFFD), not skipped: it still
+            // counts in the size and is judged, and validation says it cannot be uploaded.
+            let file_name = entry.file_name();
+            let name = file_name.to_string_lossy().into_owned();
+            let lossy = lossy || file_name.to_str().is_none();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let file_type = entry.file_type().map_err(|e| io_error(context(), &e))?;
+            if file_type.is_dir() {
+                if depth < MAX_DEPTH {
+                    self.dir(&entry.path(), &rel, lossy, depth + 1)?;
+                }
+                continue;
             }
-        } else {
             // Follows symlinked files (a Hugging Face cache snapshot is all symlinks);
             // symlinked directories are not followed, so loops are impossible.
             match std::fs::metadata(entry.path()) {
-                Ok(meta) if meta.is_file() => out.push(FileEntry {
-                    path: rel,
-                    size: meta.len(),
-                    version: None,
-                    modified: meta
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map(|d| d.as_secs()),
-                }),
+                Ok(meta) if meta.is_file() => {
+                    if lossy {
+                        self.undecodable.insert(rel.clone(), entry.path());
+                    }
+                    self.entries.push(FileEntry {
+                        path: rel,
+                        size: meta.len(),
+                        version: None,
+                        modified: meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map(|d| d.as_secs()),
+                    });
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // dangling symlink
                 Err(e) => return Err(io_error(context(), &e)),
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn io_error(context: String, err: &std::io::Error) -> SourceError {

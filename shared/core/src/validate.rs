@@ -1,16 +1,19 @@
 //! Judges a model folder as `../shared/specs/validate.md` says: every finding, from
 //! small files and safetensors headers only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use crate::architecture::{self, Declared, Verdict};
+use crate::architecture::{self, ContextReading, Declared, Verdict};
 use crate::report::{Code, Finding, Report};
 use crate::safetensors_header::{self, Dtype, Header, HeaderError, LEN_PREFIX};
+use crate::shard_index::{self, IndexCheck, Tally, MAX_INDEX_ENTRIES};
 use crate::source::{FileEntry, FolderSource, SourceError};
-use crate::units::format_bytes;
+use crate::text::echo;
+use crate::units::{format_bytes, thousands};
 
 pub const CONFIG: &str = "config.json";
 pub const INDEX: &str = "model.safetensors.index.json";
@@ -43,10 +46,20 @@ const OTHER_WEIGHT_SUFFIXES: &[&str] = &[
     ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx",
 ];
 
-/// A config is a few KB; beyond this it is not one.
-const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+/// A config is a few KB; beyond this it is not one. (Parsed as a `Value`, which can
+/// take 16 times its size: 1 MiB keeps that within the importer's memory.)
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The largest published indexes (600B+ MoE models) are about 10 MB.
 pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest safetensors header Ferry reads (the format allows 100,000,000 bytes):
+/// also the header bytes held at once across concurrent reads, so that judging stays
+/// within the importer's 128 MB of Lambda memory. Real headers are a few hundred KB.
+pub const MAX_HEADER_BYTES: u64 = 32 * 1024 * 1024;
+/// The most tensors Ferry keeps across a folder's headers (8 bytes each), to check the
+/// index against; the largest published models declare about 100,000.
+pub const MAX_TENSORS: usize = 1_000_000;
+/// Findings of one code a report lists; the rest are summed up in one more finding.
+pub const MAX_FINDINGS_PER_CODE: usize = 20;
 
 const ORDINARY_DTYPES: &[Dtype] = &[Dtype::F32, Dtype::F16, Dtype::BF16];
 
@@ -90,10 +103,7 @@ pub async fn validate_listed<S: FolderSource>(
 ) -> Result<Report, SourceError> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let sizes: BTreeMap<&str, u64> = entries.iter().map(|e| (e.path.as_str(), e.size)).collect();
-    let mut run = Run {
-        findings: Vec::new(),
-        bytes_read: 0,
-    };
+    let mut run = Run::default();
 
     if let Some(uri) = source.s3_uri() {
         if let Some(problem) = uri.bedrock_pattern_violation() {
@@ -110,6 +120,8 @@ pub async fn validate_listed<S: FolderSource>(
     if let Some(config) = &config {
         report_arch = run.judge_architecture(config, embedding_marker);
     }
+    // A dense config's tree can take many times its 1 MiB: gone before the headers.
+    drop(config);
 
     if let (Some(regions), Some(region)) = (report_arch.only_regions, options.region.as_deref()) {
         if !regions.contains(&region) {
@@ -127,13 +139,15 @@ pub async fn validate_listed<S: FolderSource>(
     }
 
     run.check_tokenizer(&sizes);
+    run.check_file_names(source, &entries);
 
     let weight_files: Vec<&FileEntry> =
         entries.iter().filter(|e| is_weight_file(&e.path)).collect();
     let total_bytes: u64 = weight_files.iter().map(|e| e.size).sum();
-    let index = run.read_index(source, &sizes).await?;
-    let headers = run.read_headers(source, &weight_files, options).await?;
-    run.check_weights(&entries, &weight_files, index.as_ref(), &headers);
+    let mut headers = run.read_headers(source, &weight_files, options).await?;
+    run.check_headers(&entries, &weight_files, &mut headers);
+    let index = run.read_index(source, &sizes, &headers).await?;
+    run.check_weights(&weight_files, index.as_ref(), &headers);
 
     let limit = if report_arch.multimodal {
         architecture::MULTIMODAL_SIZE_LIMIT
@@ -159,7 +173,8 @@ pub async fn validate_listed<S: FolderSource>(
     }
     run.check_unexpected_files(&entries);
 
-    let findings = run.findings;
+    let bytes_read = run.bytes_read;
+    let findings = run.finish();
     Ok(Report {
         ok: !findings
             .iter()
@@ -169,7 +184,7 @@ pub async fn validate_listed<S: FolderSource>(
         model_type: report_arch.model_type,
         files: entries.len(),
         total_bytes,
-        bytes_read: run.bytes_read,
+        bytes_read,
         findings,
         family: report_arch.family,
         multimodal: report_arch.multimodal,
@@ -210,15 +225,47 @@ struct WeightHeader {
     header: Result<Header, HeaderError>,
 }
 
-/// The state of one validation: findings in the order they are found, bytes read.
+/// The state of one validation: findings in the order they are found (at most
+/// [`MAX_FINDINGS_PER_CODE`] of each code, the rest counted), bytes read.
+#[derive(Default)]
 struct Run {
     findings: Vec<Finding>,
+    per_code: BTreeMap<Code, usize>,
+    /// Findings past the cap: how many of each code, and some of their files.
+    overflow: BTreeMap<Code, Tally>,
     bytes_read: u64,
 }
 
 impl Run {
     fn find(&mut self, code: Code, file: Option<&str>, message: impl Into<String>) {
-        self.findings.push(Finding::new(code, file, message));
+        let count = self.per_code.entry(code).or_default();
+        *count += 1;
+        if *count <= MAX_FINDINGS_PER_CODE {
+            self.findings.push(Finding::new(code, file, message));
+        } else {
+            self.overflow
+                .entry(code)
+                .or_default()
+                .add(file.unwrap_or("(folder)"));
+        }
+    }
+
+    /// The findings, with one finding per code that had more than the cap, so that a
+    /// report stays small whatever the folder holds.
+    fn finish(mut self) -> Vec<Finding> {
+        for (code, more) in std::mem::take(&mut self.overflow) {
+            self.findings.push(Finding::new(
+                code,
+                None,
+                format!(
+                    "{} more {} finding(s) like the ones above, in {}; the report lists {MAX_FINDINGS_PER_CODE} of each code",
+                    thousands(more.count),
+                    code.as_str(),
+                    more.listed(false)
+                ),
+            ));
+        }
+        self.findings
     }
 
     async fn read<S: FolderSource>(
@@ -248,7 +295,7 @@ impl Run {
             )));
         }
         let bytes = self.read(source, path, 0..size).await?;
-        Ok(match serde_json::from_slice::<Value>(&bytes) {
+        Ok(match parse_json_like_python(&bytes) {
             Ok(Value::Object(map)) => Ok(map),
             Ok(other) => Err(format!(
                 "{path} is JSON but not an object (it is {})",
@@ -316,25 +363,47 @@ impl Run {
             }
         }
         match architecture::context_length(config) {
-            Ok(Some((length, field))) => {
-                facts.context_length = Some(length);
-                if length > architecture::MAX_CONTEXT {
-                    self.find(
-                        Code::ContextTooLong,
-                        Some(CONFIG),
-                        format!(
-                            "{field} is {length}; Bedrock imports models with a context of at most {} \
-                             tokens (128K): set {field} to {} or less if the model was trained for it",
-                            architecture::MAX_CONTEXT,
-                            architecture::MAX_CONTEXT
-                        ),
-                    );
-                }
+            Some((ContextReading::Length(length), _)) => facts.context_length = Some(length),
+            Some((ContextReading::TooLong { shown, length }, field)) => {
+                facts.context_length = length;
+                self.find(
+                    Code::ContextTooLong,
+                    Some(CONFIG),
+                    format!(
+                        "{field} is {shown}; Bedrock imports models with a context of at most {} \
+                         tokens (128K): set {field} to {} or less if the model was trained for it",
+                        architecture::MAX_CONTEXT,
+                        architecture::MAX_CONTEXT
+                    ),
+                )
             }
-            Ok(None) => {}
-            Err(why) => self.find(Code::UnreadableContext, Some(CONFIG), why),
+            Some((ContextReading::Invalid(why), _)) => {
+                self.find(Code::InvalidContext, Some(CONFIG), why)
+            }
+            Some((ContextReading::Unreadable(why), _)) => {
+                self.find(Code::UnreadableContext, Some(CONFIG), why)
+            }
+            None => {}
         }
         facts
+    }
+
+    /// Weight files whose names are not UTF-8: S3 keys are UTF-8, so the folder cannot
+    /// be uploaded as it is (the file is still judged and counted in the size).
+    fn check_file_names<S: FolderSource>(&mut self, source: &S, entries: &[FileEntry]) {
+        for entry in entries {
+            if is_weight_file(&entry.path) && source.has_undecodable_name(&entry.path) {
+                self.find(
+                    Code::InvalidFileName,
+                    Some(&entry.path),
+                    format!(
+                        "the name of {} is not valid UTF-8 (shown with U+FFFD): S3 keys are UTF-8, so it \
+                         cannot be uploaded under this name and Bedrock cannot read it as named; rename it",
+                        echo(&entry.path)
+                    ),
+                );
+            }
+        }
     }
 
     fn check_tokenizer(&mut self, sizes: &BTreeMap<&str, u64>) {
@@ -358,56 +427,31 @@ impl Run {
         );
     }
 
-    /// The index's weight map (tensor → shard), or `None` when there is no usable index.
+    /// The index judged against the weight files and their headers, or `None` when
+    /// there is no index. Its bytes are dropped once judged.
     async fn read_index<S: FolderSource>(
         &mut self,
         source: &S,
         sizes: &BTreeMap<&str, u64>,
-    ) -> Result<Option<BTreeMap<String, String>>, SourceError> {
+        headers: &[WeightHeader],
+    ) -> Result<Option<IndexCheck>, SourceError> {
         let Some(&size) = sizes.get(INDEX) else {
             return Ok(None);
         };
-        let map = match self
-            .read_json_object(source, INDEX, size, MAX_INDEX_BYTES)
-            .await?
-        {
-            Ok(map) => map,
-            Err(why) => {
-                self.find(
-                    Code::IncompleteShards,
-                    Some(INDEX),
-                    format!("{why}; the shards cannot be checked"),
-                );
-                return Ok(None);
-            }
-        };
-        let weight_map = match map.get("weight_map") {
-            Some(Value::Object(weight_map)) => weight_map,
-            _ => {
-                self.find(
-                    Code::IncompleteShards,
-                    Some(INDEX),
-                    "the index has no \"weight_map\" object mapping tensor names to shard files",
-                );
-                return Ok(None);
-            }
-        };
-        let mut tensors = BTreeMap::new();
-        for (tensor, shard) in weight_map {
-            match shard.as_str() {
-                Some(shard) => {
-                    tensors.insert(tensor.clone(), shard.to_owned());
-                }
-                None => self.find(
-                    Code::IncompleteShards,
-                    Some(INDEX),
-                    format!(
-                        "the index maps tensor {tensor:?} to {shard}, not to a shard file name"
-                    ),
-                ),
-            }
+        if size > MAX_INDEX_BYTES {
+            return Ok(Some(IndexCheck {
+                unreadable: Some(format!(
+                    "{}, more than the {} such a file can plausibly be",
+                    format_bytes(size),
+                    format_bytes(MAX_INDEX_BYTES)
+                )),
+                ..IndexCheck::default()
+            }));
         }
-        Ok(Some(tensors))
+        let bytes = self.read(source, INDEX, 0..size).await?;
+        let files: Vec<&str> = headers.iter().map(|h| h.path.as_str()).collect();
+        let parsed: Vec<Option<&Header>> = headers.iter().map(|h| h.header.as_ref().ok()).collect();
+        Ok(Some(shard_index::check_index(&bytes, &files, &parsed)))
     }
 
     async fn read_headers<S: FolderSource>(
@@ -417,17 +461,20 @@ impl Run {
         options: &ValidateOptions<'_>,
     ) -> Result<Vec<WeightHeader>, SourceError> {
         let total = weight_files.len();
-        let done = std::sync::atomic::AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
         // Owned entries: borrowed ones make the future's lifetimes higher-ranked, and
         // the handler's future then fails to be `Send`.
         let owned: Vec<FileEntry> = weight_files.iter().map(|e| (*e).clone()).collect();
-        let budget = tokio::sync::Semaphore::new(HEADER_BUDGET_MIB as usize);
-        let budget = &budget;
+        let limits = Limits {
+            budget: tokio::sync::Semaphore::new(HEADER_BUDGET_MIB as usize),
+            kept_tensors: AtomicUsize::new(0),
+        };
+        let limits = &limits;
         let mut headers: Vec<(WeightHeader, u64)> = stream::iter(owned)
-            .map(|entry| async move { read_header(source, &entry, budget).await })
+            .map(|entry| async move { read_header(source, &entry, limits).await })
             .buffer_unordered(options.concurrency.max(1))
             .inspect_ok(|_| {
-                let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let done = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(progress) = options.progress {
                     progress(done, total);
                 }
@@ -439,37 +486,22 @@ impl Run {
         Ok(headers.into_iter().map(|(h, _)| h).collect())
     }
 
-    fn check_weights(
+    /// Findings of the headers alone: unreadable ones, unusual dtypes, no weights or no
+    /// tensors at all, more tensors than Ferry keeps.
+    fn check_headers(
         &mut self,
         entries: &[FileEntry],
         weight_files: &[&FileEntry],
-        index: Option<&BTreeMap<String, String>>,
-        headers: &[WeightHeader],
+        headers: &mut [WeightHeader],
     ) {
         if weight_files.is_empty() {
-            let others: Vec<&str> = entries
-                .iter()
-                .map(|e| e.path.as_str())
-                .filter(|p| OTHER_WEIGHT_SUFFIXES.iter().any(|s| p.ends_with(s)))
-                .take(3)
-                .collect();
-            let found = if others.is_empty() {
-                String::new()
-            } else {
-                format!(" (found {})", others.join(", "))
-            };
-            self.find(
-                Code::MissingWeights,
-                None,
-                format!(
-                    "no .safetensors weights in the folder{found}; Bedrock imports only Hugging Face \
-                     safetensors: save with save_pretrained(..., safe_serialization=True)"
-                ),
-            );
+            self.no_weights(entries);
         }
-
-        for weight in headers {
+        for weight in headers.iter() {
             match &weight.header {
+                Err(err) if err.is_ferry_limit() => {
+                    self.find(Code::LimitExceeded, Some(&weight.path), err.to_string())
+                }
                 Err(err) => self.find(
                     Code::InvalidSafetensors,
                     Some(&weight.path),
@@ -478,29 +510,89 @@ impl Run {
                 Ok(header) => self.check_dtypes(&weight.path, header),
             }
         }
+        let parsed = || headers.iter().filter_map(|w| w.header.as_ref().ok());
+        let tensors: usize = parsed().map(Header::len).sum();
+        let all_parsed = headers.iter().all(|w| w.header.is_ok());
+        if !headers.is_empty() && all_parsed && tensors == 0 {
+            self.find(
+                Code::MissingWeights,
+                None,
+                format!(
+                    "the {} .safetensors file(s) declare no tensors: there is nothing for Bedrock to load; \
+                     save the model again with save_pretrained(..., safe_serialization=True)",
+                    headers.len()
+                ),
+            );
+        }
+        if tensors > MAX_TENSORS {
+            for weight in headers.iter_mut() {
+                if let Ok(header) = &mut weight.header {
+                    header.forget_names();
+                }
+            }
+            self.find(
+                Code::LimitExceeded,
+                None,
+                format!(
+                    "the weight files declare {} tensors, more than the {} Ferry judges (the largest \
+                     published models have about 100,000): the index is not checked against them",
+                    thousands(tensors as u64),
+                    thousands(MAX_TENSORS as u64)
+                ),
+            );
+        }
+    }
 
+    fn no_weights(&mut self, entries: &[FileEntry]) {
+        let others: Vec<String> = entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .filter(|p| OTHER_WEIGHT_SUFFIXES.iter().any(|s| p.ends_with(s)))
+            .take(3)
+            .map(|p| echo(p).into_owned())
+            .collect();
+        let found = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (found {})", others.join(", "))
+        };
+        self.find(
+            Code::MissingWeights,
+            None,
+            format!(
+                "no .safetensors weights in the folder{found}; Bedrock imports only Hugging Face \
+                 safetensors: save with save_pretrained(..., safe_serialization=True)"
+            ),
+        );
+    }
+
+    fn check_weights(
+        &mut self,
+        weight_files: &[&FileEntry],
+        index: Option<&IndexCheck>,
+        headers: &[WeightHeader],
+    ) {
         match index {
-            Some(index) => self.check_index(index, weight_files, headers),
+            Some(index) => self.check_index(index, headers),
             None => self.check_unindexed_shards(weight_files),
         }
     }
 
     fn check_dtypes(&mut self, path: &str, header: &Header) {
-        let mut unusual: BTreeMap<Dtype, (usize, &str)> = BTreeMap::new();
-        for tensor in &header.tensors {
-            if !ORDINARY_DTYPES.contains(&tensor.dtype) {
-                unusual.entry(tensor.dtype).or_insert((0, &tensor.name)).0 += 1;
-            }
-        }
-        if unusual.is_empty() {
-            return;
-        }
-        let parts: Vec<String> = unusual
+        let parts: Vec<String> = header
+            .dtypes()
             .iter()
-            .map(|(dtype, (count, example))| {
-                format!("{count} tensor(s) of {dtype} (e.g. {example})")
+            .filter(|(dtype, _)| !ORDINARY_DTYPES.contains(dtype))
+            .map(|(dtype, tally)| {
+                format!(
+                    "{} tensor(s) of {dtype} (e.g. {})",
+                    tally.tensors, tally.example
+                )
             })
             .collect();
+        if parts.is_empty() {
+            return;
+        }
         self.find(
             Code::UnusualDtype,
             Some(path),
@@ -512,58 +604,114 @@ impl Run {
         );
     }
 
-    fn check_index(
-        &mut self,
-        index: &BTreeMap<String, String>,
-        weight_files: &[&FileEntry],
-        headers: &[WeightHeader],
-    ) {
-        let present: BTreeSet<&str> = weight_files.iter().map(|e| e.path.as_str()).collect();
-        let mut by_shard: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (tensor, shard) in index {
-            by_shard
-                .entry(shard.as_str())
-                .or_default()
-                .push(tensor.as_str());
+    fn check_index(&mut self, index: &IndexCheck, headers: &[WeightHeader]) {
+        if let Some(why) = &index.unreadable {
+            self.find(
+                Code::IncompleteShards,
+                Some(INDEX),
+                format!("{INDEX} is {why}; the shards cannot be checked"),
+            );
+            return;
         }
-        for shard in by_shard.keys() {
-            if !present.contains(shard) {
-                self.find(
-                    Code::IncompleteShards,
-                    Some(INDEX),
-                    format!("the index names {shard}, which is not in the folder"),
-                );
-            }
+        if index.no_weight_map {
+            self.find(
+                Code::IncompleteShards,
+                Some(INDEX),
+                "the index has no \"weight_map\" object mapping tensor names to shard files",
+            );
+            return;
         }
-        for weight in headers {
-            let Ok(header) = &weight.header else { continue };
-            let Some(tensors) = by_shard.get(weight.path.as_str()) else {
-                self.find(
-                    Code::UnindexedWeights,
-                    Some(&weight.path),
-                    format!(
-                        "{} is not named by {INDEX}, so Hugging Face loaders ignore it; remove it or \
-                         regenerate the index",
-                        weight.path
-                    ),
-                );
-                continue;
-            };
-            let absent: Vec<&str> = tensors
-                .iter()
-                .copied()
-                .filter(|t| header.tensor(t).is_none())
-                .collect();
-            if !absent.is_empty() {
+        if index.beyond_limit {
+            self.find(
+                Code::LimitExceeded,
+                Some(INDEX),
+                format!(
+                    "the index names more than {} tensors, more than Ferry judges (the largest published \
+                     models have about 100,000): the shards are not checked",
+                    thousands(MAX_INDEX_ENTRIES as u64)
+                ),
+            );
+            return;
+        }
+        self.check_index_entries(index);
+        self.check_index_names_weights(index, headers);
+        for (weight, missing) in headers.iter().zip(&index.missing_tensors) {
+            if missing.count > 0 {
                 self.find(
                     Code::IncompleteShards,
                     Some(&weight.path),
                     format!(
                         "{} tensor(s) that the index places in {} are not in its header ({}); the shard \
                          and the index come from different saves: upload both from the same one",
-                        absent.len(),
-                        weight.path,
-                        examples(&absent)
+                        thousands(missing.count),
+                        echo(&weight.path),
+                        missing.listed(true)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Entries that are not shard names, and shards that are not in the folder.
+    fn check_index_entries(&mut self, index: &IndexCheck) {
+        let odd = &index.not_shard_names;
+        if odd.count > 0 {
+            self.find(
+                Code::IncompleteShards,
+                Some(INDEX),
+                format!(
+                    "the index maps {} tensor(s) to something other than a shard file name, not to a shard: {}",
+                    thousands(odd.count),
+                    odd.listed(false)
+                ),
+            );
+        }
+        let absent = &index.absent_shards;
+        if absent.count == 1 {
+            let shard = absent.examples.first().map_or("", String::as_str);
+            self.find(
+                Code::IncompleteShards,
+                Some(INDEX),
+                format!("the index names {shard}, which is not in the folder"),
+            );
+        } else if absent.count > 1 {
+            self.find(
+                Code::IncompleteShards,
+                Some(INDEX),
+                format!(
+                    "{} shards named by the index are absent: {}",
+                    thousands(absent.count),
+                    absent.listed(false)
+                ),
+            );
+        }
+    }
+
+    /// Weight files the index does not name: loaders ignore them, and when the index
+    /// names none of them, the model has no weights at all.
+    fn check_index_names_weights(&mut self, index: &IndexCheck, headers: &[WeightHeader]) {
+        if !headers.is_empty() && !index.named.iter().any(|&named| named) {
+            self.find(
+                Code::IncompleteShards,
+                Some(INDEX),
+                format!(
+                    "the index's weight_map ({} entries) names none of the {} .safetensors file(s) in \
+                     the folder, so Hugging Face loaders load no weights: regenerate the index with the shards",
+                    thousands(index.entries),
+                    headers.len()
+                ),
+            );
+            return;
+        }
+        for (weight, named) in headers.iter().zip(&index.named) {
+            if !named && weight.header.is_ok() {
+                self.find(
+                    Code::UnindexedWeights,
+                    Some(&weight.path),
+                    format!(
+                        "{} is not named by {INDEX}, so Hugging Face loaders ignore it; remove it or \
+                         regenerate the index",
+                        echo(&weight.path)
                     ),
                 );
             }
@@ -624,15 +772,21 @@ impl Run {
     }
 }
 
-/// Reads one weight file's length prefix and header; tensor data is never touched.
 /// Header bytes (MiB) held in memory at once across concurrent reads: sixteen hostile
-/// 100 MB headers must not take 1.6 GB of a Lambda's memory.
-const HEADER_BUDGET_MIB: u64 = 256;
+/// headers must not take more than a share of a Lambda's 128 MB.
+const HEADER_BUDGET_MIB: u64 = MAX_HEADER_BYTES / (1024 * 1024);
 
+/// What concurrent header reads share: the byte budget, and the tensors kept so far.
+struct Limits {
+    budget: tokio::sync::Semaphore,
+    kept_tensors: AtomicUsize,
+}
+
+/// Reads one weight file's length prefix and header; tensor data is never touched.
 async fn read_header<S: FolderSource>(
     source: &S,
     entry: &FileEntry,
-    budget: &tokio::sync::Semaphore,
+    limits: &Limits,
 ) -> Result<(WeightHeader, u64), SourceError> {
     let path = entry.path.clone();
     if entry.size < LEN_PREFIX {
@@ -645,22 +799,38 @@ async fn read_header<S: FolderSource>(
     let mut bytes_read = LEN_PREFIX;
     let header = match safetensors_header::header_len(len_bytes, entry.size) {
         Err(err) => Err(err),
+        Ok(len) if len > MAX_HEADER_BYTES => Err(HeaderError::BeyondFerryLimit {
+            len,
+            limit: MAX_HEADER_BYTES,
+        }),
         Ok(len) => {
-            // Ordinary headers take one permit; a huge one waits for its share.
+            // Ordinary headers take one permit; a large one waits for its share.
             let permits = len.div_ceil(1024 * 1024).clamp(1, HEADER_BUDGET_MIB) as u32;
-            let _held = budget.acquire_many(permits).await.map_err(|_| {
+            let _held = limits.budget.acquire_many(permits).await.map_err(|_| {
                 SourceError::new(
                     crate::source::SourceErrorKind::Other,
-                    format!("could not read {path}"),
+                    format!("could not read {}", echo(&path)),
                     "the read budget closed",
                 )
             })?;
             let json = read_exact(source, &path, LEN_PREFIX..LEN_PREFIX + len).await?;
             bytes_read += len;
-            safetensors_header::parse_header(&json, entry.size - LEN_PREFIX - len)
+            let parsed = safetensors_header::parse_header(&json, entry.size - LEN_PREFIX - len);
+            drop(json);
+            parsed.map(|header| keep_within(header, &limits.kept_tensors))
         }
     };
     Ok((WeightHeader { path, header }, bytes_read))
+}
+
+/// Keeps the header's names while the folder's total stays within [`MAX_TENSORS`]:
+/// past it they are dropped at once, so memory stays bounded however many files come.
+fn keep_within(mut header: Header, kept: &AtomicUsize) -> Header {
+    let before = kept.fetch_add(header.len(), Ordering::Relaxed);
+    if before.saturating_add(header.len()) > MAX_TENSORS {
+        header.forget_names();
+    }
+    header
 }
 
 /// A read that must return exactly the range: a short read means the file changed
@@ -675,7 +845,7 @@ async fn read_exact<S: FolderSource>(
     if bytes.len() as u64 != expected {
         return Err(SourceError::new(
             crate::source::SourceErrorKind::Other,
-            format!("could not read {path}"),
+            format!("could not read {}", echo(path)),
             format!(
                 "asked for {expected} bytes, got {}; was the file changed while Ferry read it?",
                 bytes.len()
@@ -685,26 +855,64 @@ async fn read_exact<S: FolderSource>(
     Ok(bytes)
 }
 
+/// Parses JSON as Python's `json` module (which Hugging Face loaders use) reads it:
+/// a number too large for a 64-bit float (`1e400`) is infinity there, not an error, so
+/// it is read here as the largest float of its sign rather than making the file
+/// unreadable.
+fn parse_json_like_python(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Err(e) if e.to_string().starts_with("number out of range") => {
+            serde_json::from_slice::<Value>(&clamp_huge_numbers(bytes))
+        }
+        other => other,
+    }
+}
+
+/// `bytes` with every number outside strings that overflows a 64-bit float replaced
+/// by `±1.7976931348623157e308`.
+fn clamp_huge_numbers(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut i, mut in_string, mut escaped) = (0, false, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            in_string = escaped || b != b'"';
+            escaped = !escaped && b == b'\\';
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let end = bytes[i..]
+                .iter()
+                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .map_or(bytes.len(), |n| i + n);
+            let token = &bytes[i..end];
+            let huge = std::str::from_utf8(token)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(f64::is_infinite);
+            if huge {
+                if token.first() == Some(&b'-') {
+                    out.push(b'-');
+                }
+                out.extend_from_slice(b"1.7976931348623157e308");
+            } else {
+                out.extend_from_slice(token);
+            }
+            i = end;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
 /// `model-00002-of-00004.safetensors` → `(2, 4)`.
 fn shard_number(path: &str) -> Option<(u32, u32)> {
     let stem = path.strip_suffix(WEIGHT_SUFFIX)?;
     let (head, of) = stem.rsplit_once("-of-")?;
     let (_, number) = head.rsplit_once('-')?;
     Some((number.parse().ok()?, of.parse().ok()?))
-}
-
-fn examples(names: &[&str]) -> String {
-    const SHOWN: usize = 3;
-    let mut text = names
-        .iter()
-        .take(SHOWN)
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        text.push_str(&format!(" and {} more", names.len() - SHOWN));
-    }
-    text
 }
 
 pub(crate) fn json_kind(value: &Value) -> &'static str {
@@ -723,6 +931,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_beyond_floats_are_read_as_python_reads_them() {
+        let json = br#"{"a": 1e400, "b": -2E+999, "c": "1e400 \" 9e999", "d": [1.5, 7]}"#;
+        let value = parse_json_like_python(json).unwrap();
+        assert_eq!(value["a"].as_f64(), Some(f64::MAX));
+        assert_eq!(value["b"].as_f64(), Some(-f64::MAX));
+        assert_eq!(value["c"], "1e400 \" 9e999");
+        assert_eq!(value["d"], serde_json::json!([1.5, 7]));
+        assert!(parse_json_like_python(b"{\"a\": 1e400").is_err());
+    }
+
+    #[test]
     fn shard_numbers_are_read_from_hugging_face_names() {
         assert_eq!(
             shard_number("model-00002-of-00004.safetensors"),
@@ -730,14 +949,5 @@ mod tests {
         );
         assert_eq!(shard_number("model.safetensors"), None);
         assert_eq!(shard_number("x-of-y.safetensors"), None);
-    }
-
-    #[test]
-    fn examples_are_bounded() {
-        assert_eq!(examples(&["a"]), "\"a\"");
-        assert_eq!(
-            examples(&["a", "b", "c", "d", "e"]),
-            "\"a\", \"b\", \"c\" and 2 more"
-        );
     }
 }

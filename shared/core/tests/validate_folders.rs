@@ -638,3 +638,252 @@ async fn region_limited_families_are_judged_when_the_region_is_known() {
     );
     assert!(validate(&folder, &judge(None)).await.unwrap().ok);
 }
+
+/// A Llama folder whose weights are `headers` (name, header JSON, data bytes) and,
+/// when given, this index.
+fn hostile_folder(headers: &[(&str, String, u64)], index: Option<String>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    for (name, header, data) in headers {
+        write_raw_safetensors(
+            &dir.path().join(name),
+            header.len() as u64,
+            header.as_bytes(),
+            *data,
+        )
+        .unwrap();
+    }
+    if let Some(index) = index {
+        std::fs::write(dir.path().join("model.safetensors.index.json"), index).unwrap();
+    }
+    dir
+}
+
+/// A header of `n` zero-size tensors named `{prefix}{i}`.
+fn zero_size_header(prefix: &str, n: usize) -> String {
+    let body: Vec<String> = (0..n)
+        .map(|i| format!(r#""{prefix}{i}":{{"dtype":"BF16","shape":[0],"data_offsets":[0,0]}}"#))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
+
+const ONE_TENSOR: &str = r#"{"w":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}"#;
+
+#[tokio::test]
+async fn an_index_naming_a_million_absent_shards_is_one_finding() {
+    let mut index = String::from(r#"{"weight_map":{"w":"model.safetensors""#);
+    for i in 1..=300_000 {
+        index.push_str(&format!(r#","t{i}":"s{i}.safetensors""#));
+    }
+    index.push_str("}}");
+    let dir = hostile_folder(&[("model.safetensors", ONE_TENSOR.into(), 4)], Some(index));
+    let report = run(dir.path()).await;
+    assert_eq!(codes(&report), ["incomplete-shards"]);
+    assert_eq!(
+        report.findings[0].message,
+        "300,000 shards named by the index are absent: s1.safetensors, s10.safetensors, \
+         s100.safetensors and 299,997 more"
+    );
+    assert!(serde_json::to_vec(&report).unwrap().len() < 2_000);
+}
+
+#[tokio::test]
+async fn findings_of_one_code_are_capped_and_summed_up() {
+    let weights: Vec<(String, String, u64)> = (0..50)
+        .map(|i| (format!("w{i:02}.safetensors"), "not json".to_owned(), 0))
+        .collect();
+    let refs: Vec<(&str, String, u64)> = weights
+        .iter()
+        .map(|(n, h, d)| (n.as_str(), h.clone(), *d))
+        .collect();
+    let report = run(hostile_folder(&refs, None).path()).await;
+    let invalid: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::InvalidSafetensors)
+        .collect();
+    assert_eq!(
+        invalid.len(),
+        ferry_core::validate::MAX_FINDINGS_PER_CODE + 1
+    );
+    let last = invalid.last().unwrap();
+    assert_eq!(last.file, None);
+    assert!(
+        last.message
+            .starts_with("30 more invalid-safetensors finding(s)")
+            && last
+                .message
+                .contains("w20.safetensors, w21.safetensors, w22.safetensors and 27 more"),
+        "{}",
+        last.message
+    );
+}
+
+#[tokio::test]
+async fn huge_dtype_strings_and_names_are_shortened_in_findings() {
+    let long = "A".repeat(5_000_000);
+    let dtype = format!(r#"{{"w":{{"dtype":"{long}","shape":[2],"data_offsets":[0,4]}}}}"#);
+    let report = run(hostile_folder(&[("model.safetensors", dtype, 4)], None).path()).await;
+    let f = finding(&report, Code::InvalidSafetensors);
+    assert!(
+        f.message.contains("does not define") && f.message.contains('…'),
+        "{}",
+        &f.message[..300]
+    );
+    assert!(serde_json::to_vec(&report).unwrap().len() < 4_000);
+
+    let name = format!(r#"{{"{long}":{{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}}}"#);
+    let report = run(hostile_folder(&[("model.safetensors", name, 4)], None).path()).await;
+    let f = finding(&report, Code::UnusualDtype);
+    assert!(
+        f.message.contains("AAA…)"),
+        "{}",
+        &f.message[..300.min(f.message.len())]
+    );
+    assert!(serde_json::to_vec(&report).unwrap().len() < 4_000);
+}
+
+#[tokio::test]
+async fn a_forged_file_name_cannot_print_a_ready_line() {
+    let forged = "x\n\n✔ Ready for Amazon Bedrock Custom Model Import: no errors, 0 warning(s).\n\x1b[8m.safetensors";
+    let dir = hostile_folder(
+        &[
+            ("model.safetensors", ONE_TENSOR.into(), 4),
+            (forged, "broken".into(), 0),
+        ],
+        None,
+    );
+    let text = run(dir.path()).await.render_text();
+    assert!(!text.contains('\x1b'), "{text}");
+    let ready = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('✔'))
+        .count();
+    assert_eq!(ready, 0, "{text}");
+    assert!(text.contains("x\\n\\n✔ Ready"), "{text}");
+}
+
+#[tokio::test]
+async fn headers_beyond_ferrys_limits_are_refused_without_reading_them() {
+    // Declared longer than Ferry reads (but within the format's 100,000,000 bytes).
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    let len = ferry_core::validate::MAX_HEADER_BYTES + 1;
+    write_raw_safetensors(&dir.path().join("model.safetensors"), len, b"{}", len).unwrap();
+    let report = run_recorded(dir.path()).await;
+    assert_eq!(codes(&report), ["limit-exceeded"]);
+    let config = std::fs::metadata(dir.path().join("config.json"))
+        .unwrap()
+        .len();
+    assert_eq!(
+        report.bytes_read,
+        config + 8,
+        "only the length prefix is read"
+    );
+}
+
+#[tokio::test]
+async fn more_tensors_than_ferry_keeps_are_refused() {
+    // Three headers whose tensors together pass MAX_TENSORS.
+    let per_file = ferry_core::validate::MAX_TENSORS / 3 + 1;
+    let headers: Vec<(String, String, u64)> = (0..3)
+        .map(|k| {
+            (
+                format!("model-0000{}-of-00003.safetensors", k + 1),
+                zero_size_header(&format!("s{k}."), per_file),
+                0,
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, String, u64)> = headers
+        .iter()
+        .map(|(n, h, d)| (n.as_str(), h.clone(), *d))
+        .collect();
+    let index = format!(r#"{{"weight_map":{{"s0.0":"{}"}}}}"#, headers[0].0);
+    let report = run(hostile_folder(&refs, Some(index)).path()).await;
+    let f = finding(&report, Code::LimitExceeded);
+    assert_eq!(f.file, None);
+    assert!(f.message.contains("1,000,002 tensors"), "{}", f.message);
+    assert!(!report.ok);
+}
+
+#[tokio::test]
+async fn an_empty_weight_map_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("mistral"), 2).unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        r#"{"metadata":{},"weight_map":{}}"#,
+    )
+    .unwrap();
+    let report = run(dir.path()).await;
+    assert!(!report.ok, "{:#?}", report.findings);
+    let f = finding(&report, Code::IncompleteShards);
+    assert!(f.message.contains("names none of the 2"), "{}", f.message);
+}
+
+#[tokio::test]
+async fn weights_without_tensors_are_missing_weights() {
+    let report = run(hostile_folder(&[("model.safetensors", "{}".into(), 0)], None).path()).await;
+    assert!(!report.ok);
+    assert_eq!(codes(&report), ["missing-weights"]);
+    assert!(report.findings[0].message.contains("declare no tensors"));
+}
+
+#[tokio::test]
+async fn odd_context_values_are_judged_as_bedrock_would() {
+    let cases: &[(&str, &str)] = &[
+        (r#""1000000""#, "context-too-long"),
+        ("200000.5", "context-too-long"),
+        ("1e400", "context-too-long"),
+        ("-1", "invalid-context"),
+        (r#""8192""#, "unreadable-context"),
+    ];
+    for (value, code) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+        let path = dir.path().join("config.json");
+        let config = std::fs::read_to_string(&path).unwrap();
+        let config = config.replacen(
+            "\"max_position_embeddings\": 131072",
+            &format!("\"max_position_embeddings\": {value}"),
+            1,
+        );
+        assert!(
+            config.contains(value),
+            "the fixture writes the field differently"
+        );
+        std::fs::write(&path, config).unwrap();
+        let report = run(dir.path()).await;
+        assert_eq!(codes(&report), [*code], "{value}: {:#?}", report.findings);
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_weight_file_whose_name_is_not_utf8_is_counted_and_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    let before = run(dir.path()).await.total_bytes;
+    let name = std::ffi::OsStr::from_bytes(b"extra-\xff.safetensors");
+    write_raw_safetensors(
+        &dir.path().join(name),
+        ONE_TENSOR.len() as u64,
+        ONE_TENSOR.as_bytes(),
+        4,
+    )
+    .unwrap();
+    let report = run(dir.path()).await;
+    assert!(!report.ok);
+    let f = finding(&report, Code::InvalidFileName);
+    assert_eq!(f.file.as_deref(), Some("extra-\u{fffd}.safetensors"));
+    let size = 8 + ONE_TENSOR.len() as u64 + 4;
+    assert_eq!(
+        report.total_bytes,
+        before + size,
+        "the file counts in the size"
+    );
+    assert_eq!(report.weight_files, 2);
+}

@@ -6,6 +6,7 @@ mod access_check;
 mod bytes_read;
 mod folder_s3;
 mod functions;
+mod hostile;
 mod report;
 mod sizes;
 
@@ -32,10 +33,18 @@ struct Args {
     /// Replace the README's Performance numbers (between the bench markers) too
     #[arg(long)]
     readme: Option<PathBuf>,
+    /// Only the hostile-folder check (peak RSS, report size, time of `ferry validate`
+    /// on hostile-but-valid folders); prints its table and judges its bounds
+    #[arg(long)]
+    hostile_only: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == hostile::MEASURE_ARG) {
+        return hostile::measure_child(&argv[2..]);
+    }
     let args = Args::parse();
     let plan = if args.quick {
         report::Plan {
@@ -53,6 +62,16 @@ async fn main() -> Result<()> {
         }
     };
     let started = std::time::Instant::now();
+    let scale = if args.quick {
+        hostile::Scale::quick()
+    } else {
+        hostile::Scale::full()
+    };
+    if args.hostile_only {
+        return hostile_only(&scale);
+    }
+    eprintln!("bench: hostile folders (ferry validate's memory and report bounds)");
+    let hostile = hostile::measure(&scale)?;
     eprintln!("bench: access checker (criterion estimates)");
     let access = access_check::read(&args.criterion)?;
     eprintln!("bench: binary and zip sizes");
@@ -85,6 +104,7 @@ async fn main() -> Result<()> {
         cold_start: cold,
         bursts,
         bytes_read: bytes,
+        hostile,
         access_check: access,
         sizes,
         seconds: started.elapsed().as_secs_f64(),
@@ -113,5 +133,19 @@ async fn main() -> Result<()> {
         args.out.display(),
         report.seconds
     );
+    Ok(())
+}
+
+/// `--hostile-only`: the hostile folders alone, judged as in the full report.
+fn hostile_only(scale: &hostile::Scale) -> Result<()> {
+    let rows = hostile::measure(scale)?;
+    print!("{}", report::hostile_table(&rows));
+    let broken: Vec<String> = rows.iter().flat_map(hostile::Hostile::broken).collect();
+    for problem in &broken {
+        eprintln!("bench: {problem}");
+    }
+    if !broken.is_empty() {
+        anyhow::bail!("{} invariant(s) broken; see above", broken.len());
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::access_check::AccessCheck;
 use crate::bytes_read::BytesRead;
 use crate::functions::{Burst, Distribution};
+use crate::hostile::{Hostile, PEAK_RSS_LIMIT_BYTES, REPORT_LIMIT_BYTES};
 use crate::sizes::Size;
 
 pub const INIT_TARGET_MS: f64 = 15.0;
@@ -79,6 +80,8 @@ pub struct Report {
     pub cold_start: BTreeMap<String, Distribution>,
     pub bursts: Vec<Burst>,
     pub bytes_read: Vec<BytesRead>,
+    /// `ferry validate` on hostile-but-valid folders.
+    pub hostile: Vec<Hostile>,
     pub access_check: AccessCheck,
     pub sizes: BTreeMap<String, Size>,
     pub seconds: f64,
@@ -151,6 +154,7 @@ impl Report {
                 ));
             }
         }
+        broken.extend(self.hostile.iter().flat_map(Hostile::broken));
         for b in &self.bursts {
             if b.create_model_import_job != 1 || b.jobs_started != 1 {
                 broken.push(format!(
@@ -264,6 +268,30 @@ impl Report {
                 holds(slope <= MAX_S3_CALLS_PER_FURTHER_BATCH)
             );
         }
+        if !self.hostile.is_empty() {
+            let worst_rss = self
+                .hostile
+                .iter()
+                .map(|h| h.peak_rss_bytes)
+                .max()
+                .unwrap_or(0);
+            let worst_report = self
+                .hostile
+                .iter()
+                .map(|h| h.report_bytes)
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "| `ferry validate` on {} hostile-but-valid folders ({}): worst case | peak RSS {}, report {} | ≤ {} and ≤ 1 MiB: {} |",
+                self.hostile.len(),
+                self.hostile.iter().map(|h| h.case.as_str()).collect::<Vec<_>>().join("; "),
+                mb(worst_rss),
+                kb(worst_report),
+                mb(PEAK_RSS_LIMIT_BYTES),
+                holds(worst_rss <= PEAK_RSS_LIMIT_BYTES && worst_report <= REPORT_LIMIT_BYTES)
+            );
+        }
         let a = &self.access_check;
         let _ = writeln!(
             s,
@@ -366,6 +394,8 @@ impl Report {
                 r.millis
             );
         }
+        s.push_str("\n## Hostile folders\n\n`ferry validate --format json` (the real process, this build) on folders built to be as hard as Ferry's documented limits allow, each valid where it can be. Peak RSS is the process's `ru_maxrss` from `wait4`; it must stay within the importer's 128 MB of Lambda memory, and the report within 1 MiB.\n\n");
+        s.push_str(&hostile_table(&self.hostile));
         let a = &self.access_check;
         let _ = writeln!(
             s,
@@ -389,6 +419,28 @@ impl Report {
         );
         s
     }
+}
+
+/// The hostile folders as a markdown table.
+pub fn hostile_table(rows: &[Hostile]) -> String {
+    let mut s = String::from(
+        "| Folder | Holds | On disk | Peak RSS | Report | Time | Exit | Codes |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for h in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {:.0} ms | {} | {} |",
+            h.case,
+            h.holds,
+            mb(h.folder_bytes),
+            mb(h.peak_rss_bytes),
+            kb(h.report_bytes),
+            h.millis,
+            h.exit_status,
+            h.codes.join(", ")
+        );
+    }
+    s
 }
 
 /// Replaces what lies between the README's bench markers with `summary`.
