@@ -32,6 +32,10 @@ struct Args {
     /// Replace the README's Performance numbers (between the bench markers) too
     #[arg(long)]
     readme: Option<PathBuf>,
+    /// `cargo lambda build --release --arm64`'s output folder (`target/lambda`): report
+    /// the functions' arm64 sizes beside the x86_64 ones
+    #[arg(long)]
+    arm64: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +60,7 @@ async fn main() -> Result<()> {
     eprintln!("bench: access checker (criterion estimates)");
     let access = access_check::read(&args.criterion)?;
     eprintln!("bench: binary and zip sizes");
-    let sizes = sizes::measure(!args.quick)?;
+    let sizes = sizes::measure(!args.quick, args.arm64.as_deref())?;
     eprintln!("bench: bytes read for sparse models");
     let bytes = bytes_read::measure(&plan.shards, &plan.shard_sizes).await?;
     eprintln!("bench: starting the local stack");
