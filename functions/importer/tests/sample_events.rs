@@ -1,7 +1,7 @@
 //! The payloads in `events/` are what the importer is sent: each must parse to the
 //! objects it describes.
 
-use ferry_core::events::{parse_body, parse_invocation, Invocation};
+use ferry_core::events::{parse_body, parse_invocation, Events, Invocation};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -11,12 +11,13 @@ fn load(name: &str) -> Value {
 
 fn keys(invocation: Invocation) -> Vec<String> {
     match invocation {
-        Invocation::Objects(objects) => objects
+        Invocation::Events(events) if !events.messages.is_empty() => vec!["(sqs)".into()],
+        Invocation::Events(events) => events
+            .objects
             .into_iter()
             .map(|o| format!("{}/{}", o.bucket, o.key))
             .collect(),
         Invocation::Ignored(_) => vec!["(ignored)".into()],
-        Invocation::Sqs(_) => vec!["(sqs)".into()],
     }
 }
 
@@ -39,7 +40,9 @@ fn every_sample_event_parses_to_its_objects() {
             "{bucket}/fine-tunes/mistral-7b-legal/tokenizer.json"
         )]
     );
-    let Invocation::Sqs(messages) = parse_invocation(&load("sqs-batch.json")).unwrap() else {
+    let Invocation::Events(Events { messages, .. }) =
+        parse_invocation(&load("sqs-batch.json")).unwrap()
+    else {
         panic!("sqs-batch.json is an SQS batch");
     };
     let bodies: Vec<Vec<String>> = messages

@@ -122,15 +122,11 @@ impl From<ImportError> for FunctionError {
 
 impl From<TrackError> for FunctionError {
     fn from(error: TrackError) -> Self {
-        #[allow(unreachable_patterns)]
         let error_type = match &error {
             TrackError::Invocation(_) => ErrorType::MalformedEvent,
             TrackError::Port(_) => ErrorType::HostingAccess,
             TrackError::Partial(_) => ErrorType::CleanupIncomplete,
-            // The sweep's own failure (a sweep that got none of its work done, the
-            // variant the tracker's hardening adds to `TrackError`) is the only other
-            // kind of tracker failure; give a further variant its own arm above.
-            _ => ErrorType::SweepFailed,
+            TrackError::Sweep(_) => ErrorType::SweepFailed,
         };
         Self::new(error_type, error.to_string())
     }
@@ -257,6 +253,10 @@ mod tests {
             (
                 TrackError::Partial(vec!["bedrock:DeleteImportedModel: x".into()]),
                 "Ferry.CleanupIncomplete",
+            ),
+            (
+                TrackError::Sweep(vec!["dynamodb:Query: unreachable".into()]),
+                "Ferry.SweepFailed",
             ),
         ] {
             let diagnostic = Diagnostic::from(FunctionError::from(error));

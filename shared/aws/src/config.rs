@@ -6,6 +6,20 @@ use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::api_calls::ApiCallCounter;
+use crate::request_log::{self, RequestLog};
+
+/// Every client's interceptors: the call counter, and the request record when a test
+/// turns it on (`FERRY_REQUEST_LOG`).
+macro_rules! intercepted {
+    ($builder:expr) => {{
+        let builder = $builder.interceptor(ApiCallCounter::process());
+        if request_log::enabled() {
+            builder.interceptor(RequestLog)
+        } else {
+            builder
+        }
+    }};
+}
 
 /// Loads the shared SDK configuration from the environment, as the AWS CLI does.
 pub async fn load_sdk_config() -> SdkConfig {
@@ -27,10 +41,9 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let overridden = config.endpoint_url().is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let s3_config = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(overridden)
-        .interceptor(ApiCallCounter::process())
-        .build();
+    let s3_config =
+        intercepted!(aws_sdk_s3::config::Builder::from(config).force_path_style(overridden))
+            .build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
@@ -39,11 +52,7 @@ macro_rules! counted_client {
     ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
         $(#[$doc])*
         pub fn $name(config: &SdkConfig) -> $sdk::Client {
-            $sdk::Client::from_conf(
-                $sdk::config::Builder::from(config)
-                    .interceptor(ApiCallCounter::process())
-                    .build(),
-            )
+            $sdk::Client::from_conf(intercepted!($sdk::config::Builder::from(config)).build())
         }
     };
 }
@@ -58,8 +67,7 @@ counted_client!(cloudwatch_client, aws_sdk_cloudwatch);
 
 /// A KMS client, in `region` when given (GetKeyPolicy is regional).
 pub fn kms_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_kms::Client {
-    let mut builder =
-        aws_sdk_kms::config::Builder::from(config).interceptor(ApiCallCounter::process());
+    let mut builder = intercepted!(aws_sdk_kms::config::Builder::from(config));
     if let Some(region) = region {
         builder = builder.region(aws_sdk_kms::config::Region::new(region.to_owned()));
     }

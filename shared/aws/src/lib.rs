@@ -9,6 +9,7 @@ pub mod error;
 pub mod hosting;
 pub mod ledger;
 pub mod policy_reader;
+pub mod request_log;
 pub mod s3_folder;
 pub mod seen_encryption;
 pub mod tracker;

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-use ferry_core::access::{read_live, run_checks, LiveTarget};
+use ferry_core::access::{read_live, run_checks, LiveTarget, PolicyReader, ReadError, RoleInfo};
 use ferry_core::import::{ContentCheck, LedgerItem, PortError, PortErrorKind, StartConfig};
 use ferry_core::model_folder::identify;
 use ferry_core::track::{Diagnose, Usage};
@@ -104,39 +104,131 @@ impl ContentCheck for S3Content {
     }
 }
 
-/// The access check of a failed job's chain, as far as the tracker's credentials read
-/// it: the hosting side fully; the research side only where its policies let the
-/// tracker read them (the report says what could not be read).
+/// The access check of a failed job's chain, as far as the tracker's credentials (of
+/// the hosting account) can read it: the hosting side fully, the research folder's
+/// listing (the bucket policy grants it), and nothing else of the research account.
 pub struct AccessDiagnosis {
     /// Builds its clients for the first failed job only.
     reader: AwsPolicyReader,
     start: StartConfig,
     region: Option<String>,
+    research_account: Option<String>,
 }
 
 impl AccessDiagnosis {
-    pub fn new(config: &SdkConfig, start: StartConfig, region: Option<String>) -> Self {
+    pub fn new(config: &SdkConfig, tracker: &ferry_core::track::TrackerConfig) -> Self {
         Self {
             reader: AwsPolicyReader::new(config),
-            start,
-            region,
+            start: tracker.start.clone(),
+            region: tracker.region.clone(),
+            research_account: tracker.research_account.clone(),
         }
     }
 }
 
 impl Diagnose for AccessDiagnosis {
     async fn diagnose(&self, item: &LedgerItem) -> Option<String> {
+        let region = self.region.clone()?;
         let target = LiveTarget {
             source: S3Uri::parse(&item.source_uri).ok()?,
-            region: self.region.clone()?,
             execution_role: self.start.execution_role_arn.clone(),
             imported_model_key: self.start.imported_model_kms_key_arn.clone(),
             caller_role: None,
+            region,
         };
-        match read_live(&self.reader, &self.reader, &target, None).await {
-            Ok(scenario) => Some(run_checks(&scenario).render_text(false)),
+        let research = ResearchSeenFromHosting {
+            hosting: &self.reader,
+            research_account: self.research_account.as_deref(),
+            partition: ferry_core::region::partition_of(&target.region),
+        };
+        match read_live(&research, &self.reader, &target, None).await {
+            Ok(scenario) => Some(format!(
+                "{}\nThe research side (bucket policy, the objects' keys, key policies) is readable only in the research account; to judge it there, run with its credentials:\n  ferry check --source {} --execution-role {}\n",
+                run_checks(&scenario).render_text(false),
+                target.source,
+                target.execution_role,
+            )),
             Err(e) => Some(format!("the access check could not run: {e}")),
         }
+    }
+}
+
+/// The research account as the tracker sees it from the hosting account. Only the
+/// folder's listing is read (the bucket policy grants the tracker `s3:ListBucket`):
+/// a bucket policy and a key policy can be read only in their own account, and the
+/// tracker is granted no object reads, so those parts are reported unreadable without
+/// a call that AWS would refuse.
+struct ResearchSeenFromHosting<'a> {
+    hosting: &'a AwsPolicyReader,
+    research_account: Option<&'a str>,
+    partition: &'static str,
+}
+
+fn not_from_hosting(operation: &str, why: &str) -> ReadError {
+    ReadError {
+        operation: operation.to_owned(),
+        code: format!("not readable from the hosting account: {why}"),
+        denied: false,
+    }
+}
+
+impl PolicyReader for ResearchSeenFromHosting<'_> {
+    async fn caller_arn(&self) -> Result<String, ReadError> {
+        match self.research_account {
+            Some(account) => Ok(format!("arn:{}:iam::{account}:root", self.partition)),
+            None => Err(not_from_hosting(
+                "sts:GetCallerIdentity",
+                "set FERRY_RESEARCH_ACCOUNT_ID on the tracker to name the research account",
+            )),
+        }
+    }
+    async fn organization(&self) -> Result<Option<String>, ReadError> {
+        Err(not_from_hosting(
+            "organizations:DescribeOrganization",
+            "the research account's organization",
+        ))
+    }
+    async fn bucket_policy(&self, _bucket: &str) -> Result<Option<String>, ReadError> {
+        Err(not_from_hosting(
+            "s3:GetBucketPolicy",
+            "only the bucket's own account may read its policy",
+        ))
+    }
+    async fn object_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ReadError> {
+        self.hosting.object_keys(bucket, prefix).await
+    }
+    async fn object_kms_key(&self, _bucket: &str, _key: &str) -> Result<Option<String>, ReadError> {
+        Err(not_from_hosting(
+            "s3:HeadObject",
+            "the tracker is granted no reads of the research objects",
+        ))
+    }
+    async fn key_policy(&self, _key_arn: &str) -> Result<String, ReadError> {
+        Err(not_from_hosting(
+            "kms:GetKeyPolicy",
+            "a key policy is readable only in the key's account",
+        ))
+    }
+    async fn role(&self, name: &str) -> Result<RoleInfo, ReadError> {
+        Err(not_from_hosting(
+            "iam:GetRole",
+            &format!("the research role {name}"),
+        ))
+    }
+    async fn inline_policies(&self, role: &str) -> Result<Vec<(String, String)>, ReadError> {
+        Err(not_from_hosting(
+            "iam:ListRolePolicies",
+            &format!("the research role {role}"),
+        ))
+    }
+    async fn attached_policies(&self, role: &str) -> Result<Vec<String>, ReadError> {
+        Err(not_from_hosting(
+            "iam:ListAttachedRolePolicies",
+            &format!("the research role {role}"),
+        ))
+    }
+    async fn managed_policy(&self, arn: &str) -> Result<String, ReadError> {
+        Err(not_from_hosting("iam:GetPolicy", arn))
     }
 }
 
@@ -168,6 +260,6 @@ pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -
         models: bedrock,
         usage: CloudWatchUsage::new(crate::config::cloudwatch_client(sdk)),
         content: S3Content::new(sdk),
-        diagnose: AccessDiagnosis::new(sdk, config.start.clone(), config.region.clone()),
+        diagnose: AccessDiagnosis::new(sdk, config),
     }
 }

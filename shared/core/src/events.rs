@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::text::{echo, ECHO_MAX_CHARS};
+
 /// One object that was created (or removed) in S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectEvent {
@@ -20,13 +22,28 @@ pub struct ObjectEvent {
 /// A whole invocation payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
-    /// An SQS batch: each message is judged on its own (partial batch failures).
-    Sqs(Vec<SqsMessage>),
-    /// S3 objects, from a direct, EventBridge or SNS delivery.
-    Objects(Vec<ObjectEvent>),
-    /// Not an event Ferry acts on (an `s3:TestEvent`, another service's event).
+    /// Records or an EventBridge event with something Ferry may act on.
+    Events(Events),
+    /// Nothing Ferry acts on (an `s3:TestEvent`, another service's event).
     Ignored(String),
 }
+
+/// What one payload holds. Each record is judged on its own: a record of another
+/// source is ignored (noted in `ignored`) and the S3 records beside it are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Events {
+    /// SQS messages (top level only): each is judged on its own (partial batch failures).
+    pub messages: Vec<SqsMessage>,
+    /// S3 objects, from a direct, EventBridge or SNS delivery.
+    pub objects: Vec<ObjectEvent>,
+    /// Why each ignored record was ignored, with its path; at most [`MAX_IGNORED`]
+    /// notes (the last one counts the rest).
+    pub ignored: Vec<String>,
+}
+
+/// Notes kept of ignored records: a hostile list of many foreign records makes a few
+/// log lines, not thousands.
+pub const MAX_IGNORED: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsMessage {
@@ -51,21 +68,7 @@ fn error(field: impl Into<String>, problem: impl Into<String>) -> EventError {
 
 /// Classifies the top-level payload the function was invoked with.
 pub fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
-    if let Some(records) = event.get("Records") {
-        let records = records
-            .as_array()
-            .ok_or_else(|| error("Records", "is not a list"))?;
-        let source = |r: &Value| {
-            r.get("eventSource")
-                .or_else(|| r.get("EventSource"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        if records.first().and_then(source).as_deref() == Some("aws:sqs") {
-            return parse_sqs(records).map(Invocation::Sqs);
-        }
-    }
-    parse_payload(event, "")
+    parse_payload(event, "", true)
 }
 
 /// Parses a message body (from SQS) or the payload itself: S3 notification,
@@ -73,10 +76,11 @@ pub fn parse_invocation(event: &Value) -> Result<Invocation, EventError> {
 pub fn parse_body(body: &str) -> Result<Invocation, EventError> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| error("body", format!("is not JSON ({e})")))?;
-    parse_payload(&value, "body.")
+    parse_payload(&value, "body.", false)
 }
 
-fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
+/// `top`: the function's own payload, where SQS batches are delivered.
+fn parse_payload(value: &Value, at: &str, top: bool) -> Result<Invocation, EventError> {
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Invocation::Ignored(
             "s3:TestEvent sent when the notification was configured".into(),
@@ -87,7 +91,7 @@ fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
         let message = str_field(value, "Message", at)?;
         let inner: Value = serde_json::from_str(message)
             .map_err(|e| error(format!("{at}Message"), format!("is not JSON ({e})")))?;
-        return parse_payload(&inner, &format!("{at}Message."));
+        return parse_payload(&inner, &format!("{at}Message."), false);
     }
     if let Some(source) = value.get("source").and_then(Value::as_str) {
         return parse_eventbridge(value, source, at);
@@ -98,50 +102,78 @@ fn parse_payload(value: &Value, at: &str) -> Result<Invocation, EventError> {
     let records = records
         .as_array()
         .ok_or_else(|| error(format!("{at}Records"), "is not a list"))?;
-    let mut objects = Vec::new();
+    let mut events = Events::default();
     for (i, record) in records.iter().enumerate() {
-        let path = format!("{at}Records[{i}].");
-        let source = record
-            .get("eventSource")
-            .or_else(|| record.get("EventSource"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        match source {
-            "aws:s3" => objects.push(parse_s3_record(record, &path)?),
-            "aws:sns" => {
-                let sns = record
-                    .get("Sns")
-                    .ok_or_else(|| error(format!("{path}Sns"), "is missing"))?;
-                let message = str_field(sns, "Message", &format!("{path}Sns."))?;
-                let inner: Value = serde_json::from_str(message).map_err(|e| {
-                    error(format!("{path}Sns.Message"), format!("is not JSON ({e})"))
-                })?;
-                match parse_payload(&inner, &format!("{path}Sns.Message."))? {
-                    Invocation::Objects(more) => objects.extend(more),
-                    Invocation::Ignored(_) | Invocation::Sqs(_) => {}
-                }
-            }
-            "" => return Err(error(format!("{path}eventSource"), "is missing")),
-            other => {
-                return Ok(Invocation::Ignored(format!("records from {other}, not S3")));
-            }
-        }
+        parse_record(record, &format!("{at}Records[{i}]"), top, &mut events)?;
     }
-    Ok(Invocation::Objects(objects))
+    // Only foreign records: the payload as a whole is not for Ferry.
+    if events.messages.is_empty() && events.objects.is_empty() && !events.ignored.is_empty() {
+        return Ok(Invocation::Ignored(cap_notes(events.ignored).join("; ")));
+    }
+    events.ignored = cap_notes(events.ignored);
+    Ok(Invocation::Events(events))
 }
 
-fn parse_sqs(records: &[Value]) -> Result<Vec<SqsMessage>, EventError> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            let at = format!("Records[{i}].");
-            Ok(SqsMessage {
-                message_id: str_field(record, "messageId", &at)?.to_owned(),
-                body: str_field(record, "body", &at)?.to_owned(),
-            })
-        })
-        .collect()
+/// One record of a `Records` list, judged by its own source.
+fn parse_record(
+    record: &Value,
+    path: &str,
+    top: bool,
+    events: &mut Events,
+) -> Result<(), EventError> {
+    let source = record
+        .get("eventSource")
+        .or_else(|| record.get("EventSource"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match source {
+        "aws:s3" => events
+            .objects
+            .push(parse_s3_record(record, &format!("{path}."))?),
+        "aws:sqs" if top => events
+            .messages
+            .push(parse_sqs(record, &format!("{path}."))?),
+        "aws:sns" => match parse_sns(record, &format!("{path}.Sns"))? {
+            Invocation::Events(inner) => {
+                events.objects.extend(inner.objects);
+                events.ignored.extend(inner.ignored);
+            }
+            Invocation::Ignored(reason) => {
+                events.ignored.push(format!("{path}.Sns.Message: {reason}"))
+            }
+        },
+        "" => return Err(error(format!("{path}.eventSource"), "is missing")),
+        other => events
+            .ignored
+            .push(format!("{path}: a record from {}, not S3", echo(other))),
+    }
+    Ok(())
+}
+
+/// An SNS record's message, itself an S3 notification (or anything else).
+fn parse_sns(record: &Value, at: &str) -> Result<Invocation, EventError> {
+    let sns = record.get("Sns").ok_or_else(|| error(at, "is missing"))?;
+    let message = str_field(sns, "Message", &format!("{at}."))?;
+    let inner: Value = serde_json::from_str(message)
+        .map_err(|e| error(format!("{at}.Message"), format!("is not JSON ({e})")))?;
+    parse_payload(&inner, &format!("{at}.Message."), false)
+}
+
+/// Keeps the first notes and counts the rest.
+fn cap_notes(mut notes: Vec<String>) -> Vec<String> {
+    if notes.len() > MAX_IGNORED {
+        let rest = notes.len() - (MAX_IGNORED - 1);
+        notes.truncate(MAX_IGNORED - 1);
+        notes.push(format!("and {rest} more record(s) of other sources"));
+    }
+    notes
+}
+
+fn parse_sqs(record: &Value, at: &str) -> Result<SqsMessage, EventError> {
+    Ok(SqsMessage {
+        message_id: str_field(record, "messageId", at)?.to_owned(),
+        body: str_field(record, "body", at)?.to_owned(),
+    })
 }
 
 fn parse_s3_record(record: &Value, at: &str) -> Result<ObjectEvent, EventError> {
@@ -195,7 +227,7 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         .get("object")
         .ok_or_else(|| error(format!("{at}detail.object"), "is missing"))?;
     let object_at = format!("{at}detail.object.");
-    Ok(Invocation::Objects(vec![ObjectEvent {
+    let object = ObjectEvent {
         bucket: str_field(bucket, "name", &format!("{at}detail.bucket."))?.to_owned(),
         key: decode_key(
             str_field(object, "key", &object_at)?,
@@ -206,7 +238,11 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         version_id: opt_str(object, "version-id", &object_at)?,
         sequencer: opt_str(object, "sequencer", &object_at)?,
         created,
-    }]))
+    };
+    Ok(Invocation::Events(Events {
+        objects: vec![object],
+        ..Events::default()
+    }))
 }
 
 /// S3 form-encodes keys in events: `+` is a space, `%XX` a byte.
@@ -215,7 +251,7 @@ pub fn decode_key(raw: &str, field: &str) -> Result<String, EventError> {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|k| k.into_owned())
-        .map_err(|_| error(field, format!("{raw:?} does not decode to UTF-8")))
+        .map_err(|_| error(field, format!("{:?} does not decode to UTF-8", echo(raw))))
 }
 
 fn str_field<'v>(value: &'v Value, name: &str, at: &str) -> Result<&'v str, EventError> {
@@ -223,7 +259,7 @@ fn str_field<'v>(value: &'v Value, name: &str, at: &str) -> Result<&'v str, Even
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(error(
             format!("{at}{name}"),
-            format!("is {other}, not a string"),
+            format!("is {}, not a string", echo_value(other)),
         )),
         None => Err(error(format!("{at}{name}"), "is missing")),
     }
@@ -235,7 +271,7 @@ fn opt_str(value: &Value, name: &str, at: &str) -> Result<Option<String>, EventE
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(error(
             format!("{at}{name}"),
-            format!("is {other}, not a string"),
+            format!("is {}, not a string", echo_value(other)),
         )),
     }
 }
@@ -246,7 +282,7 @@ fn opt_u64(value: &Value, name: &str, at: &str) -> Result<Option<u64>, EventErro
         Some(v) => v.as_u64().map(Some).ok_or_else(|| {
             error(
                 format!("{at}{name}"),
-                format!("is {v}, not a size in bytes"),
+                format!("is {}, not a size in bytes", echo_value(v)),
             )
         }),
     }
@@ -255,13 +291,48 @@ fn opt_u64(value: &Value, name: &str, at: &str) -> Result<Option<u64>, EventErro
 fn describe_foreign(value: &Value) -> String {
     match value {
         Value::Object(map) => {
-            let keys: Vec<&str> = map.keys().map(String::as_str).take(5).collect();
+            let keys: Vec<String> = map.keys().take(5).map(|k| echo(k).into_owned()).collect();
             format!("an event with fields {keys:?}, not an S3 notification")
         }
+        Value::String(s) if holds_json(s) => {
+            "the payload is a string holding JSON (encoded twice?), not an S3 notification".into()
+        }
         other => format!(
-            "a JSON {} payload, not an S3 notification",
+            "the payload is {}, not an S3 notification",
             crate::validate::json_kind(other)
         ),
+    }
+}
+
+/// A string that is itself a JSON object or list: JSON encoded twice.
+fn holds_json(s: &str) -> bool {
+    serde_json::from_str::<Value>(s).is_ok_and(|v| v.is_object() || v.is_array())
+}
+
+/// A JSON value as echoed in an error: serialized only as far as it is shown.
+fn echo_value(value: &Value) -> String {
+    // Each char takes at most 4 bytes: the first ECHO_MAX_CHARS + 1 are always whole.
+    let mut out = Capped(Vec::with_capacity(64), 4 * (ECHO_MAX_CHARS + 1));
+    // Stops with an error once the cap is reached: the prefix is what is shown.
+    let _ = serde_json::to_writer(&mut out, value);
+    echo(&String::from_utf8_lossy(&out.0)).into_owned()
+}
+
+/// A writer that keeps at most `.1` bytes and then refuses.
+struct Capped(Vec<u8>, usize);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.1.saturating_sub(self.0.len());
+        if room == 0 && !buf.is_empty() {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let n = room.min(buf.len());
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -288,7 +359,7 @@ mod tests {
 
     fn objects(inv: Invocation) -> Vec<ObjectEvent> {
         match inv {
-            Invocation::Objects(o) => o,
+            Invocation::Events(e) => e.objects,
             other => panic!("expected objects, got {other:?}"),
         }
     }
@@ -325,7 +396,7 @@ mod tests {
         let sqs = json!({"Records": [
             {"messageId": "a", "body": envelope, "eventSource": "aws:sqs"},
             {"messageId": "b", "body": eventbridge("m/x").to_string(), "eventSource": "aws:sqs"}]});
-        let Invocation::Sqs(messages) = parse_invocation(&sqs).unwrap() else {
+        let Invocation::Events(Events { messages, .. }) = parse_invocation(&sqs).unwrap() else {
             panic!()
         };
         assert_eq!(messages.len(), 2);
@@ -394,5 +465,106 @@ mod tests {
         assert_eq!(parse_body("nope").unwrap_err().field, "body");
         let sns_bad = json!({"Type": "Notification", "Message": "{"}).to_string();
         assert_eq!(parse_body(&sns_bad).unwrap_err().field, "body.Message");
+    }
+
+    #[test]
+    fn each_record_is_judged_and_only_foreign_ones_are_ignored() {
+        let inner = json!({"Records": [s3_record("m/b"), {"eventSource": "aws:ses"}]});
+        let event = json!({"Records": [
+            {"eventSource": "aws:dynamodb"},
+            s3_record("m/a"),
+            {"EventSource": "aws:sns", "Sns": {"Message": inner.to_string()}},
+        ]});
+        let Invocation::Events(events) = parse_invocation(&event).unwrap() else {
+            panic!()
+        };
+        let keys: Vec<&str> = events.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["m/a", "m/b"]);
+        assert_eq!(
+            events.ignored,
+            [
+                "Records[0]: a record from aws:dynamodb, not S3",
+                "Records[2].Sns.Message.Records[1]: a record from aws:ses, not S3",
+            ]
+        );
+        // An SQS record inside a message is not a batch: foreign there.
+        let body = json!({"Records": [s3_record("m/c"), {"eventSource": "aws:sqs"}]});
+        let Invocation::Events(events) = parse_body(&body.to_string()).unwrap() else {
+            panic!()
+        };
+        assert_eq!((events.objects.len(), events.messages.len()), (1, 0));
+        assert_eq!(events.ignored.len(), 1);
+    }
+
+    #[test]
+    fn notes_of_ignored_records_are_bounded() {
+        let mut records = vec![json!({"eventSource": "x".repeat(100_000)}); 500];
+        records.push(s3_record("m/a"));
+        let Invocation::Events(events) = parse_invocation(&json!({ "Records": records })).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(events.ignored.len(), MAX_IGNORED);
+        assert_eq!(
+            events.ignored[MAX_IGNORED - 1],
+            "and 491 more record(s) of other sources"
+        );
+        assert!(events.ignored.iter().all(|n| n.chars().count() < 300));
+        records.pop();
+        let Invocation::Ignored(reason) = parse_invocation(&json!({ "Records": records })).unwrap()
+        else {
+            panic!()
+        };
+        assert!(reason.len() < 3000, "{} bytes", reason.len());
+    }
+
+    #[test]
+    fn echoed_values_are_cut_at_200_characters() {
+        let mut event = s3_record("k");
+        event["s3"]["bucket"]["name"] = json!(["é".repeat(100_000)]);
+        let err = parse_invocation(&json!({"Records": [event]})).unwrap_err();
+        let shown = err.problem.strip_prefix("is ").unwrap();
+        let shown = shown.strip_suffix(", not a string").unwrap();
+        assert_eq!(shown.chars().count(), ECHO_MAX_CHARS, "{shown}");
+        assert!(
+            shown.starts_with("[\"ééé") && shown.ends_with("é…"),
+            "{shown}"
+        );
+
+        let key = format!("%FF{}", "a".repeat(10_000));
+        let err = parse_invocation(&json!({"Records": [s3_record(&key)]})).unwrap_err();
+        assert!(err.problem.len() < 300, "{}", err.problem);
+
+        let mut fields = serde_json::Map::new();
+        fields.insert("k".repeat(50_000), json!(1));
+        let Invocation::Ignored(reason) = parse_invocation(&Value::Object(fields)).unwrap() else {
+            panic!()
+        };
+        assert!(reason.len() < 400, "{reason}");
+        // Short values are shown whole.
+        assert_eq!(echo_value(&json!([1, 2])), "[1,2]");
+    }
+
+    #[test]
+    fn a_payload_that_is_not_an_object_is_named_plainly() {
+        let twice = json!(json!({"Records": []}).to_string());
+        let cases = [
+            (
+                twice,
+                "the payload is a string holding JSON (encoded twice?), not an S3 notification",
+            ),
+            (
+                json!("hi"),
+                "the payload is a string, not an S3 notification",
+            ),
+            (json!([1]), "the payload is a list, not an S3 notification"),
+            (json!(null), "the payload is null, not an S3 notification"),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(
+                parse_invocation(&payload).unwrap(),
+                Invocation::Ignored(expected.into())
+            );
+        }
     }
 }

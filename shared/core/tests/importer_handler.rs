@@ -972,3 +972,105 @@ async fn a_model_cleanup_deleted_is_imported_again_on_request() {
     assert_eq!(again.name, format!("{}-r1", item.name));
     assert_eq!(again.failure.as_deref(), Some(""));
 }
+
+fn ready_model(world: &World, name: &str) {
+    for (key, bytes) in model_files(name, "mistral", 1) {
+        world.bucket.put(&key, bytes);
+    }
+}
+
+#[tokio::test]
+async fn an_s3_record_beside_records_of_other_sources_is_handled() {
+    let world = World::default();
+    let config = config(None);
+    ready_model(&world, "m");
+    let mut event = s3_event("fine-tunes/m/config.json");
+    let records = event["Records"].as_array_mut().unwrap();
+    records.insert(
+        0,
+        json!({"eventSource": "aws:dynamodb", "eventName": "INSERT"}),
+    );
+    records.push(json!({"eventSource": "aws:kinesis"}));
+    let out = handle(&event, &world, &config).await.unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+    assert_eq!(out["ignored"].as_array().map(Vec::len), Some(2), "{out}");
+    assert_eq!(world.bedrock.creates().len(), 1);
+}
+
+#[tokio::test]
+async fn an_sns_message_with_an_s3_record_and_a_foreign_one_keeps_the_s3_record() {
+    let world = World::default();
+    let config = config(None);
+    ready_model(&world, "m");
+    let s3 = s3_event("fine-tunes/m/config.json")["Records"][0].clone();
+    let message = json!({"Records": [s3, {"eventSource": "aws:codecommit"}]}).to_string();
+    let event = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "Sns": {"Type": "Notification", "MessageId": "x", "Message": message}}]});
+    let out = handle(&event, &world, &config).await.unwrap();
+    assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+    let ignored = out["ignored"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ignored.len(), 1, "{out}");
+    assert!(
+        ignored[0].as_str().unwrap().contains("aws:codecommit"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_sqs_batch_beside_records_of_other_sources_keeps_its_messages() {
+    let world = World::default();
+    let config = config(None);
+    ready_model(&world, "m");
+    ready_model(&world, "n");
+    let batch = json!({"Records": [
+        {"messageId": "ok", "body": s3_event("fine-tunes/m/config.json").to_string(), "eventSource": "aws:sqs"},
+        {"eventSource": "aws:dynamodb", "eventName": "INSERT"},
+        s3_event("fine-tunes/n/config.json")["Records"][0].clone(),
+    ]});
+    let out = handle(&batch, &world, &config).await.unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    let decisions: Vec<&str> = out["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 2, "both folders judged: {out}");
+    assert!(decisions.contains(&"started"), "{out}");
+    assert_eq!(out["ignored"].as_array().map(Vec::len), Some(1), "{out}");
+}
+
+#[tokio::test]
+async fn a_huge_field_of_the_wrong_type_is_echoed_truncated() {
+    let world = World::default();
+    let config = config(None);
+    let mut event = s3_event("k");
+    event["Records"][0]["s3"]["object"]["key"] = json!(vec![0; 200_000]);
+    let err = handle(&event, &world, &config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+    assert!(
+        err.starts_with("malformed event: Records[0].s3.object.key: is [0,0,0,"),
+        "{err}"
+    );
+    assert!(err.ends_with("…, not a string"), "{err}");
+}
+
+#[tokio::test]
+async fn a_payload_that_is_a_json_string_of_json_is_named_so() {
+    let world = World::default();
+    let config = config(None);
+    let twice = json!(s3_event("fine-tunes/m/config.json").to_string());
+    let out = handle(&twice, &world, &config).await.unwrap();
+    assert_eq!(
+        out["ignored"],
+        "the payload is a string holding JSON (encoded twice?), not an S3 notification"
+    );
+    let out = handle(&json!("hello"), &world, &config).await.unwrap();
+    assert_eq!(
+        out["ignored"],
+        "the payload is a string, not an S3 notification"
+    );
+}

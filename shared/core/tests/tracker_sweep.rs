@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::import::Ledger;
+use ferry_core::import::LedgerUpdate;
 use ferry_core::import::{
     Alert, Alerts, ContentCheck, CreateOutcome, Hosting, ImportRequest, ImportService, ImportState,
     JobInfo, JobStatus, LedgerItem, MemoryLedger, PortError, PortErrorKind,
 };
 use ferry_core::track::{
-    run_cleanup, sweep, Diagnose, ModelInfo, ModelRegistry, Tracker, TrackerConfig, Usage,
+    handle, run_cleanup, sweep, Diagnose, ModelInfo, ModelRegistry, Tracker, TrackerConfig, Usage,
 };
+use serde_json::json;
 
 const NOW: u64 = 2_000_000_000;
 const DAY: u64 = 24 * 3600;
@@ -29,6 +31,8 @@ struct BedrockState {
     deleted: Vec<String>,
     /// The imported-models quota Bedrock enforces on Create.
     quota: Option<usize>,
+    /// Bedrock unreachable: every job call fails.
+    down: bool,
 }
 
 impl Bedrock {
@@ -47,6 +51,16 @@ impl Bedrock {
                 end_time: (status != JobStatus::InProgress).then_some(NOW - 120),
             },
         );
+    }
+    fn unreachable(&self, operation: &str) -> Result<(), PortError> {
+        if self.0.lock().unwrap().down {
+            return Err(PortError::new(
+                PortErrorKind::Retryable,
+                operation,
+                "dispatch failure: connection timed out",
+            ));
+        }
+        Ok(())
     }
     fn model(&self, name: &str, age_days: u64, ferry: bool) {
         let mut tags = vec![];
@@ -67,6 +81,7 @@ impl Bedrock {
 
 impl ImportService for Bedrock {
     async fn running_job(&self) -> Result<Option<JobInfo>, PortError> {
+        self.unreachable("bedrock:ListModelImportJobs")?;
         Ok(self
             .0
             .lock()
@@ -95,6 +110,7 @@ impl ImportService for Bedrock {
         })
     }
     async fn get_job(&self, arn: &str) -> Result<Option<JobInfo>, PortError> {
+        self.unreachable("bedrock:GetModelImportJob")?;
         let state = self.0.lock().unwrap();
         if state.failing_gets.iter().any(|f| arn.ends_with(f.as_str())) {
             return Err(PortError::new(
@@ -484,4 +500,121 @@ async fn a_dry_run_plans_the_same_and_deletes_nothing() {
     assert_eq!(dry.plan, real.plan, "same plan");
     assert_eq!(real.deleted.len(), 2);
     assert_eq!(w.models.0.lock().unwrap().deleted.len(), 2);
+}
+
+/// A ledger that cannot be reached.
+struct DownLedger;
+
+fn ledger_down<T>() -> Result<T, PortError> {
+    Err(PortError::new(
+        PortErrorKind::Denied,
+        "dynamodb:Query",
+        "AccessDeniedException: not authorized to perform dynamodb:Query",
+    ))
+}
+
+impl Ledger for DownLedger {
+    async fn get(&self, _fingerprint: &str) -> Result<Option<LedgerItem>, PortError> {
+        ledger_down()
+    }
+    async fn insert_new(&self, _item: &LedgerItem) -> Result<bool, PortError> {
+        ledger_down()
+    }
+    async fn transition(
+        &self,
+        _fingerprint: &str,
+        _from: ImportState,
+        _update: &LedgerUpdate,
+    ) -> Result<bool, PortError> {
+        ledger_down()
+    }
+    async fn oldest_pending(&self) -> Result<Option<LedgerItem>, PortError> {
+        ledger_down()
+    }
+    async fn items_in_state(&self, _state: ImportState) -> Result<Vec<LedgerItem>, PortError> {
+        ledger_down()
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_that_cannot_reach_the_ledger_fails_the_invocation() {
+    let bedrock = Bedrock::default();
+    let tracker = Tracker {
+        hosting: Hosting {
+            ledger: DownLedger,
+            imports: bedrock.clone(),
+            alerts: Sns::default(),
+        },
+        models: bedrock,
+        usage: Metrics::default(),
+        content: Current,
+        diagnose: Diagnosis,
+    };
+    let err = handle(&json!({"action": "sweep"}), &tracker, &config(), NOW)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("the sweep could not do its work"), "{err}");
+    assert!(
+        err.contains("dynamodb:Query: AccessDeniedException"),
+        "{err}"
+    );
+    assert!(err.contains("ledger"), "says what to check: {err}");
+}
+
+#[tokio::test]
+async fn a_sweep_that_cannot_reach_bedrock_fails_the_invocation() {
+    let w = world();
+    item(&w, "a", ImportState::Submitted, NOW - 300).await;
+    item(&w, "b", ImportState::Submitted, NOW - 200).await;
+    item(&w, "c", ImportState::Pending, NOW - 100).await;
+    w.models.0.lock().unwrap().down = true;
+    let err = handle(&json!({"action": "sweep"}), &w, &config(), NOW)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("the sweep could not do its work"), "{err}");
+    assert!(err.contains("3 call(s) failed"), "{err}");
+    assert!(err.contains("bedrock:GetModelImportJob"), "{err}");
+    assert_eq!(state_of(&w, "a").state, ImportState::Submitted);
+    assert_eq!(state_of(&w, "c").state, ImportState::Pending);
+}
+
+#[tokio::test]
+async fn one_failing_item_among_successes_does_not_fail_the_invocation() {
+    let w = world();
+    item(&w, "a", ImportState::Submitted, NOW - 300).await;
+    item(&w, "b", ImportState::Submitted, NOW - 200).await;
+    w.models.job("a", JobStatus::Completed, None);
+    w.models.job("b", JobStatus::Completed, None);
+    w.models.0.lock().unwrap().failing_gets.push("/a".into());
+    let out = handle(&json!({"action": "sweep"}), &w, &config(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(out["completed"], json!(["b"]));
+    assert_eq!(out["errors"].as_array().map(Vec::len), Some(1), "{out}");
+}
+
+#[tokio::test]
+async fn a_sweep_with_nothing_to_do_succeeds() {
+    let w = world();
+    let out = handle(&json!({"action": "sweep"}), &w, &config(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(out["errors"], json!([]));
+}
+
+#[tokio::test]
+async fn a_sweep_whose_only_item_fails_fails_the_invocation() {
+    // The slot check succeeding is not the sweep's work done when the queue is empty:
+    // nothing the sweep was there for got done.
+    let w = world();
+    item(&w, "a", ImportState::Submitted, NOW - 300).await;
+    w.models.job("a", JobStatus::Completed, None);
+    w.models.0.lock().unwrap().failing_gets.push("/a".into());
+    let err = handle(&json!({"action": "sweep"}), &w, &config(), NOW)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 call(s) failed"), "{err}");
 }

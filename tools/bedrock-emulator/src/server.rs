@@ -58,6 +58,8 @@ pub struct State {
     requests: u64,
     counters: Counters,
     next_id: u64,
+    /// Jobs that end now fail as if the execution role could not read the artifacts.
+    deny_reads: bool,
 }
 
 impl State {
@@ -115,6 +117,7 @@ impl Emulator {
             requests: 0,
             counters: Counters::default(),
             next_id: 0,
+            deny_reads: false,
         }));
         let serving = state.clone();
         let server = tokio::spawn(async move {
@@ -155,6 +158,12 @@ impl Emulator {
     /// Replaces the injected faults (the request count carries on).
     pub fn set_faults(&self, faults: Vec<crate::Fault>) {
         lock(&self.state).config.faults = faults;
+    }
+
+    /// Makes the jobs that end from now on fail with AWS's access message (`true`), as if
+    /// the chain broke while they ran, or read normally again (`false`).
+    pub fn deny_artifact_reads(&self, deny: bool) {
+        lock(&self.state).deny_reads = deny;
     }
 
     /// Names of the imported models the account holds.
@@ -438,7 +447,7 @@ fn create_job(state: &Shared, input: &Value) -> Outcome {
 /// Waits out the job's duration, reads the artifacts as the role, records the end.
 async fn run_job(state: Shared, job_arn: String, duration: Duration) {
     tokio::time::sleep(duration).await;
-    let (source, region, role, uri) = {
+    let (source, region, role, uri, denied) = {
         let s = lock(&state);
         let Some(job) = s.jobs.iter().find(|j| j.arn == job_arn) else {
             return;
@@ -448,9 +457,11 @@ async fn run_job(state: Shared, job_arn: String, duration: Duration) {
             s.config.region.clone(),
             job.role_arn.clone(),
             job.s3_uri.clone(),
+            s.deny_reads,
         )
     };
     let read = match &source {
+        _ if denied => Err(artifacts::no_access_message(&uri)),
         Some(source) => artifacts::read(source, &region, &role, &uri).await,
         None => Ok(artifacts::Artifacts {
             architecture: "LlamaForCausalLM".into(),

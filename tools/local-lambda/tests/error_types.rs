@@ -180,6 +180,10 @@ async fn tracker_failures_carry_their_error_types() {
     let (kind, message) = error_of(&mut tracker, json!({"action": "defrag"})).await;
     assert_eq!(kind, "Ferry.MalformedEvent", "{message}");
 
+    // A sweep that reaches neither the ledger nor Bedrock gets none of its work done.
+    let (kind, message) = error_of(&mut tracker, sample("tracker-sweep.json")).await;
+    assert_eq!(kind, "Ferry.SweepFailed", "{message}");
+
     // Cleanup cannot list the imported models.
     let (kind, message) = error_of(&mut tracker, sample("tracker-cleanup-dry-run.json")).await;
     assert_eq!(kind, "Ferry.HostingAccess", "{message}");

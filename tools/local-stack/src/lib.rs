@@ -6,6 +6,7 @@
 //! serves the hosting account's imports and reads the artifacts from moto as the
 //! passed role. Alerts are read back through an SQS subscription.
 
+mod grants;
 pub mod recipe;
 
 use std::collections::BTreeMap;
@@ -406,6 +407,7 @@ impl LocalStack {
                 ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
                 ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
                 ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
+                ("FERRY_RESEARCH_ACCOUNT_ID", d.research_account.clone()),
                 (
                     "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
                     d.imported_model_kms_key.clone().unwrap_or_default(),

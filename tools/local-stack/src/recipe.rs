@@ -97,6 +97,7 @@ pub fn tracker_env() -> Vec<(&'static str, String)> {
             "FERRY_EXECUTION_ROLE_ARN",
             format!("arn:aws:iam::{HOSTING}:role/FerryBedrockImportExecution"),
         ),
+        ("FERRY_RESEARCH_ACCOUNT_ID", crate::RESEARCH.to_owned()),
     ]);
     env
 }

@@ -44,6 +44,7 @@ fn the_recipe_names_are_the_deployments() {
     assert_eq!(tracker["FERRY_LEDGER_TABLE"], d.names.ledger_table);
     assert_eq!(tracker["FERRY_ALERT_TOPIC_ARN"], d.alert_topic_arn());
     assert_eq!(tracker["FERRY_EXECUTION_ROLE_ARN"], d.execution_role_arn());
+    assert_eq!(tracker["FERRY_RESEARCH_ACCOUNT_ID"], d.research_account);
 
     // The tracker's profile assumes the tracker's role.
     let config = std::fs::read_to_string(workspace_root().join(recipe::AWS_CONFIG_FILE)).unwrap();

@@ -14,7 +14,9 @@ use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortE
 use super::start::{send_alert, start_next, Hosting, StartResult};
 use crate::access::checks::deny_tests_network_keys;
 use crate::access::{run_checks, LiveTarget, Scenario};
-use crate::events::{parse_body, parse_invocation, EventError, Invocation, ObjectEvent};
+use crate::events::{
+    parse_body, parse_invocation, EventError, Invocation, ObjectEvent, SqsMessage,
+};
 use crate::model_folder::{folder_of, identify, readiness, Identity, Readiness};
 use crate::s3_uri::S3Uri;
 use crate::source::{FolderSource, SourceError};
@@ -110,58 +112,84 @@ pub enum ImportError {
 
 /// Handles one invocation payload. For SQS batches the answer lists the messages to
 /// retry (`batchItemFailures`); for other deliveries any failure fails the invocation.
+/// Records of other sources beside Ferry's are ignored, each logged.
 pub async fn handle<C: Connect>(
     event: &Value,
     connect: &C,
     config: &ImporterConfig,
 ) -> Result<Value, ImportError> {
-    match parse_invocation(event)? {
+    let events = match parse_invocation(event)? {
         Invocation::Ignored(reason) => {
             tracing::info!(decision = "ignored", %reason, "event ignored");
-            Ok(json!({"ignored": reason}))
+            return Ok(json!({"ignored": reason}));
         }
-        Invocation::Objects(objects) => {
-            let mut done = BTreeSet::new();
-            let decisions = process_objects(&objects, connect, config, &mut done).await?;
-            emit_metrics(&decisions);
-            Ok(json!({"decisions": decisions}))
-        }
-        Invocation::Sqs(messages) => {
-            let mut failures = Vec::new();
-            let mut decisions = Vec::new();
-            // Folders already judged in this batch: their other events change nothing.
-            let mut done = BTreeSet::new();
-            for message in &messages {
-                let outcome = match parse_body(&message.body) {
-                    Ok(Invocation::Objects(objects)) => {
-                        process_objects(&objects, connect, config, &mut done).await
-                    }
-                    Ok(Invocation::Ignored(reason)) => {
-                        tracing::info!(message_id = %message.message_id, decision = "ignored", %reason, "message ignored");
-                        Ok(Vec::new())
-                    }
-                    Ok(Invocation::Sqs(_)) => Ok(Vec::new()),
-                    Err(err) => Err(ImportError::Event(err)),
-                };
-                match outcome {
-                    Ok(d) => decisions.extend(d),
-                    Err(err) => {
-                        tracing::error!(message_id = %message.message_id, error = %err, "message failed; SQS will retry it");
-                        failures.push(json!({"itemIdentifier": message.message_id}));
-                    }
-                }
+        Invocation::Events(events) => events,
+    };
+    log_ignored(&events.ignored, None);
+    // Folders already judged in this invocation: their other events change nothing.
+    let mut done = BTreeSet::new();
+    // S3 records beside an SQS batch (never sent by AWS, but judged): their failure
+    // fails the invocation, and SQS retries the whole batch (every step is idempotent).
+    let mut decisions = process_objects(&events.objects, connect, config, &mut done).await?;
+    let mut out = json!({});
+    if !events.messages.is_empty() {
+        let failures =
+            handle_batch(&events.messages, connect, config, &mut done, &mut decisions).await?;
+        out["batchItemFailures"] = json!(failures);
+    }
+    emit_metrics(&decisions);
+    out["decisions"] = json!(decisions);
+    if !events.ignored.is_empty() {
+        out["ignored"] = json!(events.ignored);
+    }
+    Ok(out)
+}
+
+/// Each message of an SQS batch on its own; returns the failed ones' identifiers.
+async fn handle_batch<C: Connect>(
+    messages: &[SqsMessage],
+    connect: &C,
+    config: &ImporterConfig,
+    done: &mut BTreeSet<S3Uri>,
+    decisions: &mut Vec<Decision>,
+) -> Result<Vec<Value>, ImportError> {
+    let mut failures = Vec::new();
+    for message in messages {
+        let id = message.message_id.as_str();
+        let outcome = match parse_body(&message.body) {
+            Ok(Invocation::Events(events)) => {
+                log_ignored(&events.ignored, Some(id));
+                process_objects(&events.objects, connect, config, done).await
             }
-            // Every message failed (say, the hosting role cannot be assumed): fail the
-            // invocation too, so the function's Errors alarm fires; SQS retries them all.
-            if !messages.is_empty() && failures.len() == messages.len() {
-                return Err(ImportError::Batch(format!(
-                    "all {} message(s) of the batch failed; see the log lines above",
-                    messages.len()
-                )));
+            Ok(Invocation::Ignored(reason)) => {
+                tracing::info!(message_id = %id, decision = "ignored", %reason, "message ignored");
+                Ok(Vec::new())
             }
-            emit_metrics(&decisions);
-            Ok(json!({"batchItemFailures": failures, "decisions": decisions}))
+            Err(err) => Err(ImportError::Event(err)),
+        };
+        match outcome {
+            Ok(d) => decisions.extend(d),
+            Err(err) => {
+                tracing::error!(message_id = %id, error = %err, "message failed; SQS will retry it");
+                failures.push(json!({"itemIdentifier": id}));
+            }
         }
+    }
+    // Every message failed (say, the hosting role cannot be assumed): fail the
+    // invocation too, so the function's Errors alarm fires; SQS retries them all.
+    if failures.len() == messages.len() {
+        return Err(ImportError::Batch(format!(
+            "all {} message(s) of the batch failed; see the log lines above",
+            messages.len()
+        )));
+    }
+    Ok(failures)
+}
+
+/// One line per ignored record (their number is capped by the parser).
+fn log_ignored(notes: &[String], message_id: Option<&str>) {
+    for reason in notes {
+        tracing::info!(message_id, decision = "ignored", %reason, "record ignored");
     }
 }
 

@@ -21,6 +21,9 @@ pub struct TrackerConfig {
     pub models_quota: Option<usize>,
     /// The region of the imports (for the failure diagnosis).
     pub region: Option<String>,
+    /// The research account, which the failure diagnosis names: the tracker's own
+    /// credentials are of the hosting account.
+    pub research_account: Option<String>,
 }
 
 /// Every variable, for the README's table and for error messages.
@@ -31,6 +34,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", false, "as for the importer"),
     ("FERRY_VPC_SUBNET_IDS", false, "as for the importer"),
     ("FERRY_VPC_SECURITY_GROUP_IDS", false, "as for the importer"),
+    ("FERRY_RESEARCH_ACCOUNT_ID", false, "the research account that holds the weights: the diagnosis of a failed job names it (unset: the research side is not judged)"),
     ("FERRY_NOTIFY_COMPLETED", false, "on (default) or off: alert when an import completes"),
     ("FERRY_MAX_JOB_HOURS", false, "a job running longer is reported once (default 6)"),
     ("FERRY_CLEANUP", false, "on (default) or off: the daily cleanup deletes idle models (off: it only plans)"),
@@ -75,6 +79,15 @@ impl TrackerConfig {
             "",
         );
         let (imported_model_kms_key_arn, vpc) = start_options(&get, &mut problems);
+        let research_account = get("FERRY_RESEARCH_ACCOUNT_ID");
+        if let Some(account) = &research_account {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push(format!(
+                    "FERRY_RESEARCH_ACCOUNT_ID must be a 12-digit account id, not {:?}",
+                    crate::text::echo(account)
+                ));
+            }
+        }
         let mut switch = |name: &str| match get(name).as_deref() {
             None | Some("on") => true,
             Some("off") => false,
@@ -134,6 +147,7 @@ impl TrackerConfig {
             },
             models_quota: quota.map(|q| usize::try_from(q).unwrap_or(usize::MAX)),
             region: get("AWS_REGION"),
+            research_account,
         })
     }
 }

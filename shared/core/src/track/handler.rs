@@ -8,6 +8,7 @@ use super::metrics::{emf_line, Metric};
 use super::ports::{Diagnose, ModelRegistry, Usage};
 use super::sweep::{sweep, Tracker};
 use crate::import::{Alerts, ContentCheck, ImportService, Ledger, PortError};
+use crate::text::echo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -24,6 +25,15 @@ pub enum TrackError {
     /// Cleanup went through every model but some calls failed.
     #[error("{} call(s) failed during cleanup: {}", .0.len(), .0.join("; "))]
     Partial(Vec<String>),
+    /// The sweep got none of its work done ([`crate::track::SweepReport::could_not_work`]).
+    #[error(
+        "the sweep could not do its work: {} call(s) failed and none of its work succeeded (first: {}). \
+         Check that the tracker's role can reach the ledger table (DynamoDB) and Bedrock in this \
+         region; the error lines of this invocation name every failed call; the next sweep retries",
+        .0.len(),
+        echo(.0.first().map_or("", String::as_str))
+    )]
+    Sweep(Vec<String>),
 }
 
 /// `{"action":"sweep"}`, `{"action":"cleanup","dry_run":true}`, or a bare EventBridge
@@ -73,11 +83,14 @@ where
                 errors = report.errors.len(),
                 "sweep done"
             );
-            // Failed calls are reported (SweepErrors metric, error log lines) but do not
-            // fail the invocation: an async retry would only repeat the sweep, and the
-            // next scheduled sweep retries every item anyway.
             for error in &report.errors {
                 tracing::error!(%error, "sweep call failed; the next sweep retries it");
+            }
+            // One failing item among successes is reported (SweepErrors and its alarm,
+            // the lines above) and the invocation succeeds; a sweep that got nothing
+            // done fails it, for the function's Errors alarm.
+            if report.could_not_work() {
+                return Err(TrackError::Sweep(report.errors));
             }
             Ok(serde_json::to_value(&report).unwrap_or_default())
         }

@@ -46,9 +46,23 @@ pub struct SweepReport {
     pub job_seconds: Vec<u64>,
     /// Calls that failed; the sweep went on with the other items.
     pub errors: Vec<String>,
+    /// Units of work that succeeded: Submitted items followed (state read, and recorded
+    /// when ended), owed alerts sent, and the queue step when imports are queued (the
+    /// slot checked, the head started or left waiting).
+    pub work_done: usize,
 }
 
 impl SweepReport {
+    /// The sweep could not do its work: a call failed and no unit of work succeeded
+    /// (the ledger or Bedrock unreachable, or the role denied). The invocation then
+    /// fails so that the function's Errors alarm fires. Reading the ledger, or checking
+    /// the slot with nothing queued, is not work done: a sweep that can only do that
+    /// has failed at everything it was there for. One failing item among successes
+    /// is not this: it is logged and counted (SweepErrors), and the next sweep retries.
+    pub fn could_not_work(&self) -> bool {
+        !self.errors.is_empty() && self.work_done == 0
+    }
+
     /// The sweep's metrics (EMF): no extra API calls.
     pub fn metrics(&self) -> Vec<Metric> {
         let started = usize::from(matches!(self.start, Some(StartResult::Started { .. })));
@@ -119,8 +133,10 @@ where
                 };
                 for item in items.iter().filter(|i| !i.alerted).filter(recent) {
                     match send_alert(hosting, &item.fingerprint).await {
-                        Ok(true) => report.alerts_resent += 1,
-                        Ok(false) => {}
+                        Ok(sent) => {
+                            report.alerts_resent += usize::from(sent);
+                            report.work_done += 1;
+                        }
                         Err(e) => report.errors.push(format!("{}: {e}", item.name)),
                     }
                 }
@@ -172,6 +188,7 @@ async fn follow<L, I, A, M, U, C, D>(
         Some(job) => match job.status {
             JobStatus::InProgress => {
                 report.running += 1;
+                report.work_done += 1;
                 if now.saturating_sub(submitted_at) > config.max_job_seconds && !item.alerted {
                     match send_alert(hosting, &item.fingerprint).await {
                         Ok(true) => report.stuck.push(item.name.clone()),
@@ -221,8 +238,11 @@ async fn follow<L, I, A, M, U, C, D>(
         .await
     {
         // Another sweep recorded it first.
-        Ok(false) => return,
-        Ok(true) => {}
+        Ok(false) => {
+            report.work_done += 1;
+            return;
+        }
+        Ok(true) => report.work_done += 1,
         Err(e) => {
             report.errors.push(format!("{}: {e}", item.name));
             return;
@@ -295,6 +315,7 @@ async fn start_queue<L, I, A, M, U, C, D>(
             if !ours {
                 report_foreign(hosting, &job.job_name, &job.job_arn, now, report).await;
             }
+            report.work_done += usize::from(!pending.is_empty());
             return;
         }
         Ok(None) => {}
@@ -328,6 +349,7 @@ async fn start_queue<L, I, A, M, U, C, D>(
     }
     match result {
         Ok(result) => {
+            report.work_done += 1;
             if matches!(result, StartResult::Started { .. }) {
                 report.queue_depth = report.queue_depth.saturating_sub(1);
             }

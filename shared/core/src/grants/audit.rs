@@ -1,0 +1,308 @@
+//! Every recorded call judged by Ferry's IAM engine against what a deployment grants:
+//! the caller role's identity policies, the resource's policy where it has one (bucket,
+//! key, trust), across accounts as AWS does; and the reverse, every granted action no
+//! call used.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::needs::{needs, Call, Caller, Need, NeedError};
+use crate::iam::matcher::{action_matches, glob};
+use crate::iam::{
+    decide, Context, Denial, Inputs, Missing, NamedPolicy, Policy, Request, RequestPrincipal, Rule,
+};
+
+/// A role of the deployment and the identity policies attached to it.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub arn: String,
+    /// (label, policy): the label names it in findings (`importer role policy`).
+    pub policies: Vec<(String, Policy)>,
+}
+
+/// A resource policy and the resources it governs (an ARN pattern).
+#[derive(Debug, Clone)]
+pub struct ResourcePolicy {
+    pub covers: String,
+    pub account: String,
+    pub label: String,
+    pub policy: Policy,
+}
+
+/// Resources (objects, topics) encrypted with a KMS key: the service uses the key with
+/// the caller's permissions (`kms:ViaService`).
+#[derive(Debug, Clone)]
+pub struct Encrypted {
+    pub covers: String,
+    pub key_arn: String,
+    pub via: String,
+    pub actions: Vec<&'static str>,
+    pub aliases: Vec<String>,
+}
+
+/// What a deployment grants.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    pub roles: Vec<Role>,
+    pub resource_policies: Vec<ResourcePolicy>,
+    pub encrypted: Vec<Encrypted>,
+}
+
+/// A recorded call with the role that made it.
+#[derive(Debug, Clone)]
+pub struct MadeCall {
+    /// The function or command that made it (`importer`, `tracker`).
+    pub by: String,
+    pub role_arn: String,
+    pub call: Call,
+}
+
+/// One permission of one call, judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Judged {
+    pub by: String,
+    pub role: String,
+    pub operation: String,
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+    /// The statements that allowed it (`policy#sid`), or what is missing.
+    pub because: Vec<String>,
+}
+
+/// Judges every permission every call needs. Errors: calls the table cannot map.
+pub fn audit(calls: &[MadeCall], grants: &Grants) -> Result<Vec<Judged>, NeedError> {
+    let mut judged = Vec::new();
+    for made in calls {
+        let (account, partition) = role_account(&made.role_arn);
+        let caller = Caller { account, partition };
+        // Reading an object's data (not its head) decrypts it; publishing encrypts.
+        let uses_key = matches!(made.call.operation.as_str(), "GetObject" | "Publish");
+        for need in needs(&made.call, caller)? {
+            let needs = if uses_key {
+                with_encryption(need, grants)
+            } else {
+                vec![need]
+            };
+            for need in needs {
+                judged.push(judge(made, &need, caller, grants));
+            }
+        }
+    }
+    judged.sort_by(|a, b| {
+        (&a.by, &a.operation, &a.action, &a.resource).cmp(&(
+            &b.by,
+            &b.operation,
+            &b.action,
+            &b.resource,
+        ))
+    });
+    judged.dedup();
+    Ok(judged)
+}
+
+/// `arn:P:iam::ACCOUNT:role/NAME` → (ACCOUNT, P).
+fn role_account(arn: &str) -> (&str, &str) {
+    let mut parts = arn.split(':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or_default();
+    (account, partition)
+}
+
+/// The need, and the key permissions a service uses on the caller's behalf for it
+/// (S3 decrypting an SSE-KMS object, SNS encrypting a message for its topic).
+fn with_encryption(need: Need, grants: &Grants) -> Vec<Need> {
+    let mut out = Vec::new();
+    for encrypted in &grants.encrypted {
+        let applies = glob(&encrypted.covers, &need.resource, false)
+            && matches!(need.action, "s3:GetObject" | "sns:Publish");
+        if !applies {
+            continue;
+        }
+        for action in &encrypted.actions {
+            let mut context = vec![("kms:ViaService", vec![encrypted.via.clone()])];
+            if !encrypted.aliases.is_empty() {
+                context.push(("kms:ResourceAliases", encrypted.aliases.clone()));
+            }
+            out.push(Need {
+                action,
+                resource: encrypted.key_arn.clone(),
+                context,
+                rule: Rule::Kms,
+            });
+        }
+    }
+    out.insert(0, need);
+    out
+}
+
+fn judge(made: &MadeCall, need: &Need, caller: Caller<'_>, grants: &Grants) -> Judged {
+    let resource_policy = grants
+        .resource_policies
+        .iter()
+        .find(|r| glob(&r.covers, &need.resource, false));
+    let resource_account = need
+        .resource
+        .split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .or(resource_policy.map(|r| r.account.as_str()))
+        .unwrap_or(caller.account);
+    let mut context = Context::default();
+    context.insert("aws:PrincipalArn", made.role_arn.clone());
+    context.insert("aws:PrincipalAccount", caller.account);
+    context.insert("aws:ResourceAccount", resource_account);
+    context.insert("aws:SecureTransport", "true");
+    for (key, values) in &need.context {
+        for value in values {
+            context.insert(key, value.clone());
+        }
+    }
+    let role_name = made.role_arn.rsplit('/').next().unwrap_or_default();
+    let request = Request {
+        principal: RequestPrincipal::Aws {
+            arn: made.role_arn.clone(),
+            session_arn: Some(format!(
+                "arn:{}:sts::{}:assumed-role/{role_name}/{}",
+                caller.partition, caller.account, made.by
+            )),
+            account: caller.account.to_owned(),
+            partition: caller.partition.to_owned(),
+        },
+        action: need.action.to_owned(),
+        resource: need.resource.clone(),
+        context,
+    };
+    let role = grants.roles.iter().find(|r| r.arn == made.role_arn);
+    let identity: Vec<NamedPolicy<'_>> = role
+        .map(|r| {
+            r.policies
+                .iter()
+                .map(|(label, policy)| NamedPolicy { label, policy })
+                .collect()
+        })
+        .unwrap_or_default();
+    let inputs = Inputs {
+        identity,
+        resource: resource_policy.map(|r| NamedPolicy {
+            label: &r.label,
+            policy: &r.policy,
+        }),
+        rule: Some(need.rule),
+        same_account: resource_account == caller.account,
+        ..Default::default()
+    };
+    let decision = decide(&request, &inputs);
+    let because = match &decision.denial {
+        None => decision
+            .matched
+            .iter()
+            .map(|m| format!("{}#{}", m.policy, m.sid))
+            .collect(),
+        Some(Denial::Explicit) => decision
+            .matched
+            .iter()
+            .map(|m| format!("denied by {}#{}", m.policy, m.sid))
+            .collect(),
+        Some(Denial::Implicit(missing)) => missing
+            .iter()
+            .map(|m| missing_text(m, role, resource_policy))
+            .collect(),
+    };
+    Judged {
+        by: made.by.clone(),
+        role: made.role_arn.clone(),
+        operation: format!("{}.{}", made.call.service, made.call.operation),
+        action: need.action.to_owned(),
+        resource: need.resource.clone(),
+        allowed: decision.allowed(),
+        because,
+    }
+}
+
+fn missing_text(
+    missing: &Missing,
+    role: Option<&Role>,
+    resource: Option<&ResourcePolicy>,
+) -> String {
+    match (missing, role, resource) {
+        (Missing::Identity, None, _) => {
+            "no identity policy: the role is not in the deployment".into()
+        }
+        (Missing::Identity, Some(role), _) => {
+            format!("no Allow in the identity policies of {}", role.arn)
+        }
+        (Missing::Resource, _, Some(r)) => format!("no Allow for the caller in the {}", r.label),
+        (Missing::Resource, _, None) => "no resource policy allows it".into(),
+        (Missing::Boundary, _, _) => "the permissions boundary does not allow it".into(),
+        (Missing::Scp { level }, _, _) => format!("SCP level {level} does not allow it"),
+    }
+}
+
+/// A statement's action that no judged call used, for one role.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Unused {
+    pub role: String,
+    pub policy: String,
+    pub sid: String,
+    pub action: String,
+}
+
+/// Every action a role's Allow statements list that no allowed call of that role
+/// matched (wildcard actions count as used when any call matches them).
+pub fn unused(judged: &[Judged], grants: &Grants) -> Vec<Unused> {
+    let mut out = BTreeSet::new();
+    for role in &grants.roles {
+        let used: Vec<&str> = judged
+            .iter()
+            .filter(|j| j.allowed && j.role == role.arn)
+            .map(|j| j.action.as_str())
+            .collect();
+        for (label, policy) in &role.policies {
+            for statement in &policy.statements {
+                if statement.effect != crate::iam::Effect::Allow {
+                    continue;
+                }
+                let Some(actions) = &statement.actions else {
+                    continue;
+                };
+                for pattern in &actions.patterns {
+                    if !used.iter().any(|a| action_matches(pattern, a)) {
+                        out.insert(Unused {
+                            role: role.arn.clone(),
+                            policy: label.clone(),
+                            sid: statement.label(),
+                            action: pattern.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// A Markdown table of each role's calls, the permissions they need and the statements
+/// that allow them (resources left out: one row per operation and action).
+pub fn table(judged: &[Judged]) -> String {
+    let rows: BTreeSet<(String, &str, &str, String)> = judged
+        .iter()
+        .map(|j| {
+            let role = j.role.rsplit('/').next().unwrap_or_default().to_owned();
+            let allowed_by = if j.allowed {
+                j.because.join(", ")
+            } else {
+                format!("**not allowed**: {}", j.because.join("; "))
+            };
+            (role, j.operation.as_str(), j.action.as_str(), allowed_by)
+        })
+        .collect();
+    let mut out = String::from("| Role | Call | Needs | Allowed by |\n|---|---|---|---|\n");
+    for (role, operation, action, allowed_by) in rows {
+        out.push_str(&format!(
+            "| {role} | {operation} | `{action}` | {allowed_by} |\n"
+        ));
+    }
+    out
+}
