@@ -17,6 +17,11 @@ impl MotoServer {
     /// Starts moto_server on 127.0.0.1. Fails with a message naming `scripts/setup`
     /// when the venv is missing: these tests never skip silently.
     pub fn start() -> Result<Self> {
+        Self::start_on(free_port()?)
+    }
+
+    /// Starts moto_server on `127.0.0.1:port` (the local-run recipe's fixed endpoint).
+    pub fn start_on(port: u16) -> Result<Self> {
         let binary = moto_binary();
         if !binary.exists() {
             bail!(
@@ -25,7 +30,9 @@ impl MotoServer {
                 binary.display()
             );
         }
-        let port = free_port()?;
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            bail!("127.0.0.1:{port} is already in use: is another local stack running?");
+        }
         // moto's own app, served one request at a time (see scripts/moto_serial.py).
         let python = binary.with_file_name("python");
         let launcher = workspace_root().join("scripts/moto_serial.py");

@@ -1,12 +1,14 @@
 //! The importer Lambda (research account): S3 events in, one validated, queued Bedrock
-//! import per folder content out. Wiring only; the logic is `ferry_core::import`.
+//! import per folder content out. Wiring only; the logic is `ferry_core::import`, the
+//! error types Lambda reports are `ferry_lambda::ErrorType`.
 
 use ferry_aws::AwsConnect;
 use ferry_core::import::{handle, ImporterConfig};
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use ferry_lambda::{fail_init, FunctionError};
+use lambda_runtime::{run_concurrent, service_fn, tracing, LambdaEvent};
 use serde_json::Value;
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
     // Before the runtime's threads start: validation's large buffers go back to the
     // system when freed (the function has 128 MB).
     ferry_aws::memory::return_large_frees_to_the_system();
@@ -16,16 +18,28 @@ fn main() -> Result<(), Error> {
         .block_on(serve())
 }
 
-async fn serve() -> Result<(), Error> {
+async fn serve() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
-    // Every problem at once, at cold start, before any event is taken.
-    let config = ImporterConfig::from_env(|name| std::env::var(name).ok())?;
+    // Every problem at once, at cold start, before any event is taken; reported to the
+    // Runtime API's init/error as Ferry.InvalidConfig.
+    let config = match ImporterConfig::from_env(|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(problems) => return Err(fail_init(FunctionError::config(problems)).await.into()),
+    };
     let connect = AwsConnect::from_env(&config).await;
-    let (config, connect) = (&config, &connect);
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
+    // Lives as long as the process (a warm container): every invocation borrows it.
+    let state: &'static (ImporterConfig, AwsConnect) = Box::leak(Box::new((config, connect)));
+    // run_concurrent, not run: `cargo lambda watch` (AWS_LAMBDA_MAX_CONCURRENCY=1) and
+    // Lambda Managed Instances set AWS_LAMBDA_MAX_CONCURRENCY, and `run` warns that it
+    // ignores it. Unset or 1 (classic Lambda, the templates), one invocation at a time;
+    // above 1, that many at once, which the importer allows: the ledger's conditional
+    // writes and start lease arbitrate between invocations as between processes, and
+    // the API-call counter's lines still add up (a call is counted in some line once).
+    run_concurrent(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (config, connect) = state;
         let outcome = handle(&event.payload, connect, config).await;
         ferry_aws::api_calls::emit_metrics();
-        outcome.map_err(Error::from)
+        outcome.map_err(FunctionError::from)
     }))
     .await
 }

@@ -1,21 +1,30 @@
 //! The tracker Lambda (hosting account): EventBridge schedules and operators' calls in;
 //! jobs followed, the queue started, alerts and cleanup out. Wiring only; the logic is
-//! `ferry_core::track`.
+//! `ferry_core::track`, the error types Lambda reports are `ferry_lambda::ErrorType`.
 
-use ferry_aws::aws_tracker;
+use ferry_aws::{aws_tracker, AwsTracker};
 use ferry_core::track::{handle, TrackerConfig};
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use ferry_lambda::{fail_init, FunctionError};
+use lambda_runtime::{run_concurrent, service_fn, tracing, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
-    // Every problem at once, at cold start, before any event is taken.
-    let config = TrackerConfig::from_env(|name| std::env::var(name).ok())?;
+    // Every problem at once, at cold start, before any event is taken; reported to the
+    // Runtime API's init/error as Ferry.InvalidConfig.
+    let config = match TrackerConfig::from_env(|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(problems) => return Err(fail_init(FunctionError::config(problems)).await.into()),
+    };
     let sdk = ferry_aws::load_sdk_config().await;
     let tracker = aws_tracker(&sdk, &config);
-    let (config, tracker) = (&config, &tracker);
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
+    // Lives as long as the process (a warm container): every invocation borrows it.
+    let state: &'static (TrackerConfig, AwsTracker) = Box::leak(Box::new((config, tracker)));
+    // run_concurrent, not run: see the importer's main. Overlapping sweeps are safe (every
+    // ledger update is conditional), in one process as across processes.
+    run_concurrent(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (config, tracker) = state;
         let outcome = handle(
             &event.payload,
             tracker,
@@ -24,7 +33,7 @@ async fn main() -> Result<(), Error> {
         )
         .await;
         ferry_aws::api_calls::emit_metrics();
-        outcome.map_err(Error::from)
+        outcome.map_err(FunctionError::from)
     }))
     .await
 }

@@ -37,6 +37,10 @@ struct Args {
     /// on hostile-but-valid folders); prints its table and judges its bounds
     #[arg(long)]
     hostile_only: bool,
+    /// `cargo lambda build --release --arm64`'s output folder (`target/lambda`): report
+    /// the functions' arm64 sizes beside the x86_64 ones
+    #[arg(long)]
+    arm64: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +79,7 @@ async fn main() -> Result<()> {
     eprintln!("bench: access checker (criterion estimates)");
     let access = access_check::read(&args.criterion)?;
     eprintln!("bench: binary and zip sizes");
-    let sizes = sizes::measure(!args.quick)?;
+    let sizes = sizes::measure(!args.quick, args.arm64.as_deref())?;
     eprintln!("bench: bytes read for sparse models");
     let bytes = bytes_read::measure(&plan.shards, &plan.shard_sizes).await?;
     eprintln!("bench: starting the local stack");

@@ -308,6 +308,14 @@ impl Report {
                 "| `{name}` size (x86_64) | {}{zip} | |",
                 mb(size.binary_bytes)
             );
+            if let (Some(binary), Some(zip)) = (size.arm64_binary_bytes, size.arm64_zip_bytes) {
+                let _ = writeln!(
+                    s,
+                    "| `{name}` size (arm64, as deployed) | {}, zip {} | |",
+                    mb(binary),
+                    mb(zip)
+                );
+            }
         }
         s
     }
@@ -402,13 +410,16 @@ impl Report {
             "\n## Access check evaluation\n\ncriterion (`cargo bench -p ferry-core --bench access_check`): the seed's chain ({} checks) takes {:.1} µs; one pass over the {} corpus scenarios ({} checks) takes {:.0} µs: {:.0} chains per second, {:.2} µs per check on average.",
             a.checks_in_baseline, a.baseline_chain_us, a.scenarios, a.checks_in_corpus, a.corpus_pass_us, a.chains_per_second, a.per_check_us
         );
-        s.push_str("\n## Sizes\n\nx86_64 binaries of this build (Lambda runs the arm64 build of the same code); the zip holds the binary as `bootstrap`.\n\n| Binary | Size | Zip |\n|---|---|---|\n");
+        s.push_str("\n## Sizes\n\nx86_64 binaries of this build, and the functions' arm64 `bootstrap` as the templates deploy it (`cargo lambda build --release --arm64`, each function's own crate, as `sam build` builds it); each zip holds the binary as `bootstrap`.\n\n| Binary | x86_64 | zip | arm64 | zip |\n|---|---|---|---|---|\n");
+        let or_dash = |v: Option<u64>| v.map(mb).unwrap_or_else(|| "-".into());
         for (name, size) in &self.sizes {
             let _ = writeln!(
                 s,
-                "| `{name}` | {} | {} |",
+                "| `{name}` | {} | {} | {} | {} |",
                 mb(size.binary_bytes),
-                size.zip_bytes.map(mb).unwrap_or_else(|| "-".into())
+                or_dash(size.zip_bytes),
+                or_dash(size.arm64_binary_bytes),
+                or_dash(size.arm64_zip_bytes)
             );
         }
         let m = &self.machine;

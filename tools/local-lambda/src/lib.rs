@@ -207,6 +207,12 @@ impl LocalLambda {
         self.take_logs()
     }
 
+    /// The document the process posted to `init/error` (`{errorType, errorMessage}`), if
+    /// its last start failed that way.
+    pub fn init_error(&self) -> Option<Value> {
+        lock(&self.shared).init_error.clone()
+    }
+
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)

@@ -7,6 +7,7 @@
 //! passed role. Alerts are read back through an SQS subscription.
 
 mod grants;
+pub mod recipe;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -153,6 +154,13 @@ pub struct Options {
     pub break_research_key: bool,
     /// Bedrock reports its times this much in the past (cleanup's age rules).
     pub backdate: Duration,
+    /// The research bucket and the watched folder in it.
+    pub bucket: String,
+    pub prefix: String,
+    /// moto's port on 127.0.0.1 (`None`: a free one).
+    pub moto_port: Option<u16>,
+    /// The Bedrock emulator's port on 127.0.0.1 (0: a free one).
+    pub emulator_port: u16,
 }
 
 impl Default for Options {
@@ -161,6 +169,10 @@ impl Default for Options {
             job_duration: Duration::from_secs(1),
             break_research_key: false,
             backdate: Duration::ZERO,
+            bucket: BUCKET.to_owned(),
+            prefix: PREFIX.to_owned(),
+            moto_port: None,
+            emulator_port: 0,
         }
     }
 }
@@ -182,7 +194,11 @@ pub struct LocalStack {
 
 impl LocalStack {
     pub async fn start(options: Options) -> Result<LocalStack> {
-        let moto = MotoServer::start()?;
+        let moto = match options.moto_port {
+            Some(port) => MotoServer::start_on(port)?,
+            None => MotoServer::start()?,
+        };
+        let (bucket, prefix) = (options.bucket.as_str(), options.prefix.as_str());
         let research = moto.sdk_config().await;
         let hosting = assumed(&research, &format!("arn:aws:iam::{HOSTING}:role/Deployer")).await?;
         let emulator = Emulator::start(
@@ -196,13 +212,13 @@ impl LocalStack {
                 }),
                 ..EmulatorConfig::default()
             },
-            0,
+            options.emulator_port,
         )
         .await?;
 
         // The research team's bucket and key exist before Ferry.
         let s3 = ferry_testkit::s3::s3_client(&research);
-        ferry_testkit::s3::create_bucket(&s3, BUCKET).await?;
+        ferry_testkit::s3::create_bucket(&s3, bucket).await?;
         let kms = aws_sdk_kms::Client::new(&research);
         let research_key = kms
             .create_key()
@@ -220,8 +236,8 @@ impl LocalStack {
             "hosting.yaml",
             &[
                 ("ResearchAccountId", RESEARCH),
-                ("ResearchBucketName", BUCKET),
-                ("ResearchPrefix", PREFIX),
+                ("ResearchBucketName", bucket),
+                ("ResearchPrefix", prefix),
                 ("ResearchKmsKeyArn", &research_key),
                 ("CreateImportedModelKey", "true"),
                 ("ExternalId", EXTERNAL_ID),
@@ -242,8 +258,8 @@ impl LocalStack {
             "research.yaml",
             &[
                 ("HostingAccountId", HOSTING),
-                ("BucketName", BUCKET),
-                ("Prefix", PREFIX),
+                ("BucketName", bucket),
+                ("Prefix", prefix),
                 ("ResearchKmsKeyArn", &research_key),
                 ("ImportedModelKeyArn", &imported_key),
                 ("ExternalId", EXTERNAL_ID),
@@ -251,7 +267,7 @@ impl LocalStack {
         )
         .await?;
 
-        let mut d = Deployment::new(RESEARCH, HOSTING, REGION, BUCKET, PREFIX);
+        let mut d = Deployment::new(RESEARCH, HOSTING, REGION, bucket, prefix);
         d.research_kms_key = Some(research_key.clone());
         d.imported_model_kms_key = Some(imported_key.clone());
         d.external_id = Some(EXTERNAL_ID.into());
@@ -270,7 +286,7 @@ impl LocalStack {
 
         // What the research team merges by hand, as `ferry policies` prints it.
         s3.put_bucket_policy()
-            .bucket(BUCKET)
+            .bucket(bucket)
             .policy(bucket_policy(&deployment).to_string())
             .send()
             .await
@@ -287,7 +303,7 @@ impl LocalStack {
         // S3 -> EventBridge, as infra/README.md asks of the bucket's owner; moto then
         // runs the research stack's rule, which sends the events to its SQS queue.
         s3.put_bucket_notification_configuration()
-            .bucket(BUCKET)
+            .bucket(bucket)
             .notification_configuration(
                 aws_sdk_s3::types::NotificationConfiguration::builder()
                     .event_bridge_configuration(
@@ -559,14 +575,15 @@ impl LocalStack {
 pub type Uploaded = (String, i64);
 
 impl LocalStack {
-    /// Uploads a model folder to `s3://BUCKET/PREFIX{name}/`, SSE-KMS with the research
+    /// Uploads a model folder to `s3://{bucket}/{prefix}{name}/`, SSE-KMS with the research
     /// key, as a research team's training job would.
     pub async fn upload_model(&self, name: &str, dir: &std::path::Path) -> Result<Vec<Uploaded>> {
         let s3 = ferry_testkit::s3::s3_client(&self.research);
-        let folder = format!("{PREFIX}{name}/");
+        let bucket = self.deployment.bucket.as_str();
+        let folder = format!("{}{name}/", self.deployment.prefix);
         ferry_testkit::s3::upload_dir_encrypted(
             &s3,
-            BUCKET,
+            bucket,
             &folder,
             dir,
             self.deployment.research_kms_key.as_deref(),
@@ -574,7 +591,7 @@ impl LocalStack {
         .await?;
         let listed = s3
             .list_objects_v2()
-            .bucket(BUCKET)
+            .bucket(bucket)
             .prefix(&folder)
             .send()
             .await
@@ -594,6 +611,7 @@ impl LocalStack {
     /// The importer's event for `objects` as the research stack delivers it: one SQS
     /// batch whose messages are EventBridge "Object Created" events.
     pub fn upload_events(&self, objects: &[Uploaded]) -> Value {
+        let bucket = self.deployment.bucket.as_str();
         let records: Vec<Value> = objects
             .iter()
             .enumerate()
@@ -606,10 +624,10 @@ impl LocalStack {
                     "account": RESEARCH,
                     "time": "2026-11-22T10:00:00Z",
                     "region": REGION,
-                    "resources": [format!("arn:aws:s3:::{BUCKET}")],
+                    "resources": [format!("arn:aws:s3:::{bucket}")],
                     "detail": {
                         "version": "0",
-                        "bucket": {"name": BUCKET},
+                        "bucket": {"name": bucket},
                         "object": {"key": key, "size": size, "sequencer": format!("{n:016X}")},
                         "reason": "PutObject"
                     }
