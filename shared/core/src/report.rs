@@ -61,14 +61,14 @@ impl Code {
             | Code::InvalidSourceUri
             | Code::UnsupportedRegion
             | Code::LimitExceeded
-            | Code::InvalidFileName
-            | Code::InvalidContext => Severity::Error,
+            | Code::InvalidFileName => Severity::Error,
             Code::UnusualDtype
             | Code::UnexpectedFile
             | Code::ArchitectureMismatch
             | Code::MissingIndex
             | Code::UnindexedWeights
-            | Code::UnreadableContext => Severity::Warning,
+            | Code::UnreadableContext
+            | Code::InvalidContext => Severity::Warning,
         }
     }
 
@@ -110,6 +110,9 @@ pub struct Finding {
 /// The longest message a finding keeps: every echoed value in it is already shortened
 /// to [`crate::text::ECHO_MAX_CHARS`]; this bounds the sentence around them too.
 pub const MAX_MESSAGE_CHARS: usize = 1_000;
+/// The longest file name a finding keeps: S3's key limit (1,024 bytes), so a real key is
+/// never shortened.
+pub const MAX_FILE_CHARS: usize = 1_024;
 
 impl Finding {
     /// A finding whose file name and message are shortened as every echoed value is,
@@ -123,7 +126,8 @@ impl Finding {
         Self {
             code,
             severity: code.severity(),
-            file: file.map(|f| crate::text::echo(f).into_owned()),
+            // Kept whole up to S3's own key limit, so tools can match it to the folder.
+            file: file.map(|f| crate::text::truncate(f, MAX_FILE_CHARS).into_owned()),
             message,
         }
     }
@@ -216,7 +220,14 @@ mod tests {
     fn findings_shorten_what_they_echo() {
         let long = "é".repeat(100_000);
         let f = Finding::new(Code::InvalidSafetensors, Some(&long), long.clone());
-        assert_eq!(f.file.as_deref().map(|f| f.chars().count()), Some(200));
+        assert_eq!(
+            f.file.as_deref().map(|f| f.chars().count()),
+            Some(MAX_FILE_CHARS)
+        );
+        // S3's longest key is kept whole, so tools can match it to the folder.
+        let key = "k".repeat(1024);
+        let kept = Finding::new(Code::InvalidSafetensors, Some(&key), "m");
+        assert_eq!(kept.file.as_deref(), Some(key.as_str()));
         assert_eq!(f.message.chars().count(), MAX_MESSAGE_CHARS);
         assert!(f.message.ends_with('…'));
     }

@@ -207,8 +207,23 @@ impl FolderSource for LocalFolder {
     }
 }
 
+/// A file name as UTF-8, with the bytes of a name that is not escaped as `\xNN`.
+fn escaped_name(name: &std::ffi::OsStr) -> String {
+    if let Some(text) = name.to_str() {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// A recursive listing: the entries, and the real paths of those whose listed name is
-/// a lossy rendering of one that is not UTF-8.
+/// an escaped rendering of one that is not UTF-8.
 #[derive(Default)]
 struct Walk {
     entries: Vec<FileEntry>,
@@ -216,6 +231,21 @@ struct Walk {
 }
 
 impl Walk {
+    /// `rel`, or `rel (2)`, `rel (3)`...: the first not listed yet, so that a rendered
+    /// name never stands for two files.
+    fn unique(&self, rel: String) -> String {
+        let taken = |name: &str| {
+            self.undecodable.contains_key(name) || self.entries.iter().any(|e| e.path == name)
+        };
+        if !taken(&rel) {
+            return rel;
+        }
+        (2..)
+            .map(|n| format!("{rel} ({n})"))
+            .find(|candidate| !taken(candidate))
+            .unwrap_or(rel)
+    }
+
     fn dir(
         &mut self,
         dir: &Path,
@@ -227,10 +257,11 @@ impl Walk {
         let read_dir = std::fs::read_dir(dir).map_err(|e| io_error(context(), &e))?;
         for entry in read_dir {
             let entry = entry.map_err(|e| io_error(context(), &e))?;
-            // A name that is not UTF-8 is listed lossily (U+FFFD), not skipped: it still
-            // counts in the size and is judged, and validation says it cannot be uploaded.
+            // A name that is not UTF-8 is listed with its bytes escaped (`\xFF`), not
+            // skipped: it still counts in the size and is judged, and validation says it
+            // cannot be uploaded. Escapes (not U+FFFD) keep two such names apart.
             let file_name = entry.file_name();
-            let name = file_name.to_string_lossy().into_owned();
+            let name = escaped_name(&file_name);
             let lossy = lossy || file_name.to_str().is_none();
             let rel = if prefix.is_empty() {
                 name
@@ -248,9 +279,13 @@ impl Walk {
             // symlinked directories are not followed, so loops are impossible.
             match std::fs::metadata(entry.path()) {
                 Ok(meta) if meta.is_file() => {
-                    if lossy {
+                    let rel = if lossy {
+                        let rel = self.unique(rel);
                         self.undecodable.insert(rel.clone(), entry.path());
-                    }
+                        rel
+                    } else {
+                        rel
+                    };
                     self.entries.push(FileEntry {
                         path: rel,
                         size: meta.len(),

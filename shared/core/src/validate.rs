@@ -58,6 +58,9 @@ pub const MAX_HEADER_BYTES: u64 = 32 * 1024 * 1024;
 /// The most tensors Ferry keeps across a folder's headers (8 bytes each), to check the
 /// index against; the largest published models declare about 100,000.
 pub const MAX_TENSORS: usize = 1_000_000;
+/// The most `.safetensors` files Ferry reads the headers of; the largest published
+/// models have a few hundred shards.
+pub const MAX_WEIGHT_FILES: usize = 10_000;
 /// Findings of one code a report lists; the rest are summed up in one more finding.
 pub const MAX_FINDINGS_PER_CODE: usize = 20;
 
@@ -144,10 +147,24 @@ pub async fn validate_listed<S: FolderSource>(
     let weight_files: Vec<&FileEntry> =
         entries.iter().filter(|e| is_weight_file(&e.path)).collect();
     let total_bytes: u64 = weight_files.iter().map(|e| e.size).sum();
-    let mut headers = run.read_headers(source, &weight_files, options).await?;
-    run.check_headers(&entries, &weight_files, &mut headers);
-    let index = run.read_index(source, &sizes, &headers).await?;
-    run.check_weights(&weight_files, index.as_ref(), &headers);
+    if weight_files.len() > MAX_WEIGHT_FILES {
+        // Each header judged costs about a kilobyte kept: refuse rather than exhaust memory.
+        run.find(
+            Code::LimitExceeded,
+            None,
+            format!(
+                "the folder holds {} .safetensors files, more than the {} Ferry judges (the largest \
+                 published models have a few hundred shards): their headers and the index are not checked",
+                thousands(weight_files.len() as u64),
+                thousands(MAX_WEIGHT_FILES as u64)
+            ),
+        );
+    } else {
+        let mut headers = run.read_headers(source, &weight_files, options).await?;
+        run.check_headers(&entries, &weight_files, &mut headers);
+        let index = run.read_index(source, &sizes, &headers).await?;
+        run.check_weights(&weight_files, index.as_ref(), &headers);
+    }
 
     let limit = if report_arch.multimodal {
         architecture::MULTIMODAL_SIZE_LIMIT

@@ -878,7 +878,7 @@ async fn a_weight_file_whose_name_is_not_utf8_is_counted_and_refused() {
     let report = run(dir.path()).await;
     assert!(!report.ok);
     let f = finding(&report, Code::InvalidFileName);
-    assert_eq!(f.file.as_deref(), Some("extra-\u{fffd}.safetensors"));
+    assert_eq!(f.file.as_deref(), Some("extra-\\xFF.safetensors"));
     let size = 8 + ONE_TENSOR.len() as u64 + 4;
     assert_eq!(
         report.total_bytes,
@@ -886,4 +886,59 @@ async fn a_weight_file_whose_name_is_not_utf8_is_counted_and_refused() {
         "the file counts in the size"
     );
     assert_eq!(report.weight_files, 2);
+}
+
+/// Two names that differ only in bytes that are not UTF-8 stay two files (both were
+/// listed as `extra-\u{fffd}.safetensors`, read the same file at two sizes, and
+/// validation stopped with a read error).
+#[cfg(unix)]
+#[tokio::test]
+async fn names_that_differ_only_in_undecodable_bytes_stay_apart() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    for (name, padding) in [
+        (&b"extra-\xff.safetensors"[..], 4),
+        (&b"extra-\xfe.safetensors"[..], 12),
+    ] {
+        write_raw_safetensors(
+            &dir.path().join(std::ffi::OsStr::from_bytes(name)),
+            ONE_TENSOR.len() as u64,
+            ONE_TENSOR.as_bytes(),
+            padding,
+        )
+        .unwrap();
+    }
+    let report = run(dir.path()).await;
+    let named: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::InvalidFileName)
+        .filter_map(|f| f.file.as_deref())
+        .collect();
+    assert_eq!(
+        named,
+        ["extra-\\xFE.safetensors", "extra-\\xFF.safetensors"],
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(report.weight_files, 3);
+}
+
+/// A folder of more weight files than Ferry judges is refused before any header is read
+/// (each judged header keeps about a kilobyte).
+#[tokio::test]
+async fn more_weight_files_than_ferry_judges_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), &family("llama-3.1"), 1).unwrap();
+    for n in 0..ferry_core::validate::MAX_WEIGHT_FILES {
+        // Empty: reading any of their headers would be an invalid-safetensors finding.
+        std::fs::write(dir.path().join(format!("extra-{n:05}.safetensors")), b"").unwrap();
+    }
+    let report = run(dir.path()).await;
+    assert!(!report.ok);
+    assert_eq!(codes(&report), ["limit-exceeded"], "{:#?}", report.findings);
+    assert!(report.findings[0]
+        .message
+        .contains("10,001 .safetensors files"));
 }
