@@ -29,6 +29,12 @@ pub struct Hostile {
     pub exit_status: i32,
     /// The report's finding codes, each once, in order of first appearance.
     pub codes: Vec<String>,
+    /// Codes the verdict must hold, and codes it must not: a case that a limit stops
+    /// early, or that fails for another reason, must not pass as measured.
+    #[serde(skip)]
+    pub must: &'static [&'static str],
+    #[serde(skip)]
+    pub must_not: &'static [&'static str],
 }
 
 impl Hostile {
@@ -46,6 +52,22 @@ impl Hostile {
                 "hostile folder {:?}: a {}-byte report, over the {REPORT_LIMIT_BYTES}-byte bound",
                 self.case, self.report_bytes
             ));
+        }
+        for code in self.must {
+            if !self.codes.iter().any(|c| c == code) {
+                broken.push(format!(
+                    "hostile folder {:?}: no {code} finding (codes: {:?}): the case did not test what it should",
+                    self.case, self.codes
+                ));
+            }
+        }
+        for code in self.must_not {
+            if self.codes.iter().any(|c| c == code) {
+                broken.push(format!(
+                    "hostile folder {:?}: a {code} finding: a limit stopped the case before it was judged",
+                    self.case
+                ));
+            }
         }
         if !matches!(self.exit_status, 0 | 1) {
             broken.push(format!(
@@ -103,7 +125,9 @@ type Writer<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
 pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
     let ferry = ferry_local_lambda::workspace_binary("ferry")?;
     let mut rows = Vec::new();
-    let cases: Vec<(&str, String, Writer)> = vec![
+    // (case, what it holds, writer, codes it must give, codes it must not give)
+    type Codes = &'static [&'static str];
+    let cases: Vec<(&str, String, Writer, Codes, Codes)> = vec![
         (
             "many tensors, index naming them all",
             format!(
@@ -113,6 +137,8 @@ pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
                 scale.tensor_shards * scale.tensors_per_shard
             ),
             Box::new(|dir| many_tensors(dir, scale.tensor_shards, scale.tensors_per_shard, true)),
+            &[],
+            &["limit-exceeded", "incomplete-shards", "invalid-safetensors"],
         ),
         (
             "big headers",
@@ -121,6 +147,8 @@ pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
                 scale.big_headers, scale.big_header_tensors
             ),
             Box::new(|dir| many_tensors(dir, scale.big_headers, scale.big_header_tensors, false)),
+            &[],
+            &["invalid-safetensors"],
         ),
         (
             "index naming absent shards",
@@ -129,24 +157,32 @@ pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
                 scale.absent_shards
             ),
             Box::new(|dir| absent_shards(dir, scale.absent_shards)),
+            &["incomplete-shards"],
+            &["limit-exceeded"],
         ),
         (
             "huge dtype string",
             format!("a dtype string of {} bytes", scale.huge_string),
             Box::new(|dir| huge_string(dir, scale.huge_string, true)),
+            &["invalid-safetensors"],
+            &["limit-exceeded"],
         ),
         (
             "huge tensor name",
             format!("a tensor name of {} bytes", scale.huge_string),
             Box::new(|dir| huge_string(dir, scale.huge_string, false)),
+            &[],
+            &["limit-exceeded"],
         ),
         (
             "dense config",
             "a config.json of 1 MiB, a list of 500,000 zeros".to_owned(),
             Box::new(dense_config),
+            &[],
+            &[],
         ),
     ];
-    for (case, holds, write) in cases {
+    for (case, holds, write, must, must_not) in cases {
         if case == "big headers" && scale.big_headers == 0 {
             continue;
         }
@@ -166,6 +202,8 @@ pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
             millis: run.millis,
             exit_status: run.exit_status,
             codes: run.codes,
+            must,
+            must_not,
         });
     }
     Ok(rows)
@@ -430,13 +468,17 @@ mod tests {
             report_bytes: REPORT_LIMIT_BYTES,
             millis: 0.0,
             exit_status: 1,
-            codes: vec![],
+            codes: vec!["incomplete-shards".into()],
+            must: &["incomplete-shards"],
+            must_not: &["limit-exceeded"],
         };
         assert!(row.broken().is_empty());
         row.peak_rss_bytes += 1;
         row.report_bytes += 1;
         row.exit_status = 2;
         assert_eq!(row.broken().len(), 3);
+        row.codes = vec!["limit-exceeded".into()];
+        assert_eq!(row.broken().len(), 5, "{:?}", row.broken());
     }
 
     #[test]
