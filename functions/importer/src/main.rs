@@ -34,7 +34,9 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     // ignores it. Unset or 1 (classic Lambda, the templates), one invocation at a time;
     // above 1, that many at once, which the importer allows: the ledger's conditional
     // writes and start lease arbitrate between invocations as between processes, and
-    // the API-call counter's lines still add up (a call is counted in some line once).
+    // the API-call counter's lines still add up (a call is counted in some line once,
+    // though not always in its own invocation's). Validation's memory bounds hold per
+    // invocation: N at once need N times the memory (the templates give 128 MB for one).
     run_concurrent(service_fn(move |event: LambdaEvent<Value>| async move {
         let (config, connect) = state;
         let outcome = handle(&event.payload, connect, config).await;
