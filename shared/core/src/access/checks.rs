@@ -739,34 +739,7 @@ fn identity_fix(check: &Check<'_>, missing: &Missing, statement: Value) -> Fix {
 
 /// The requester for a role (its session) or user ARN.
 fn aws_principal(arn: &str, partition: &str) -> RequestPrincipal {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let account = parts.get(4).copied().unwrap_or_default().to_owned();
-    let resource = parts.get(5).copied().unwrap_or_default();
-    // The principal's own partition (its ARN's), for its session ARN too.
-    let partition = parts.get(1).copied().unwrap_or(partition).to_owned();
-    let (role_arn, session_arn) = if let Some(path) = resource.strip_prefix("role/") {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        (
-            arn.to_owned(),
-            Some(format!(
-                "arn:{partition}:sts::{account}:assumed-role/{name}/{BEDROCK_SESSION}"
-            )),
-        )
-    } else if let Some(rest) = resource.strip_prefix("assumed-role/") {
-        let name = rest.split('/').next().unwrap_or(rest);
-        (
-            format!("arn:{partition}:iam::{account}:role/{name}"),
-            Some(arn.to_owned()),
-        )
-    } else {
-        (arn.to_owned(), None)
-    };
-    RequestPrincipal::Aws {
-        arn: role_arn,
-        session_arn,
-        account,
-        partition,
-    }
+    RequestPrincipal::from_arn(arn, partition, BEDROCK_SESSION)
 }
 
 /// The context keys every request by a role or user carries.

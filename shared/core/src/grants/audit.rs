@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::needs::{needs, Call, Caller, Need, NeedError};
 use crate::iam::matcher::{action_matches, glob};
 use crate::iam::{
-    decide, Context, Denial, Inputs, Missing, NamedPolicy, Policy, Request, RequestPrincipal, Rule,
+    decide, Context, Decision, Denial, Inputs, Missing, NamedPolicy, Policy, Request,
+    RequestPrincipal, Rule,
 };
 
 /// A role of the deployment and the identity policies attached to it.
@@ -75,7 +76,14 @@ pub struct Judged {
 pub fn audit(calls: &[MadeCall], grants: &Grants) -> Result<Vec<Judged>, NeedError> {
     let mut judged = Vec::new();
     for made in calls {
-        let (account, partition) = role_account(&made.role_arn);
+        // The session is named for the function, so a policy naming it could match.
+        let principal = RequestPrincipal::from_arn(&made.role_arn, "aws", &made.by);
+        let RequestPrincipal::Aws {
+            account, partition, ..
+        } = &principal
+        else {
+            continue;
+        };
         let caller = Caller { account, partition };
         // Reading an object's data (not its head) decrypts it; publishing encrypts.
         let uses_key = matches!(made.call.operation.as_str(), "GetObject" | "Publish");
@@ -86,7 +94,7 @@ pub fn audit(calls: &[MadeCall], grants: &Grants) -> Result<Vec<Judged>, NeedErr
                 vec![need]
             };
             for need in needs {
-                judged.push(judge(made, &need, caller, grants));
+                judged.push(judge(made, &principal, &need, caller, grants));
             }
         }
     }
@@ -100,14 +108,6 @@ pub fn audit(calls: &[MadeCall], grants: &Grants) -> Result<Vec<Judged>, NeedErr
     });
     judged.dedup();
     Ok(judged)
-}
-
-/// `arn:P:iam::ACCOUNT:role/NAME` → (ACCOUNT, P).
-fn role_account(arn: &str) -> (&str, &str) {
-    let mut parts = arn.split(':');
-    let partition = parts.nth(1).unwrap_or("aws");
-    let account = parts.nth(2).unwrap_or_default();
-    (account, partition)
 }
 
 /// The need, and the key permissions a service uses on the caller's behalf for it
@@ -138,7 +138,13 @@ fn with_encryption(need: Need, grants: &Grants) -> Vec<Need> {
     out
 }
 
-fn judge(made: &MadeCall, need: &Need, caller: Caller<'_>, grants: &Grants) -> Judged {
+fn judge(
+    made: &MadeCall,
+    principal: &RequestPrincipal,
+    need: &Need,
+    caller: Caller<'_>,
+    grants: &Grants,
+) -> Judged {
     let resource_policy = grants
         .resource_policies
         .iter()
@@ -150,6 +156,56 @@ fn judge(made: &MadeCall, need: &Need, caller: Caller<'_>, grants: &Grants) -> J
         .filter(|a| !a.is_empty())
         .or(resource_policy.map(|r| r.account.as_str()))
         .unwrap_or(caller.account);
+    let role = grants.roles.iter().find(|r| r.arn == made.role_arn);
+    let (allowed, because) = if need.same_account_only && resource_account != caller.account {
+        (
+            false,
+            vec![format!(
+                "AWS refuses {} across accounts (account {} asking of {resource_account}), whatever the policies say",
+                need.action, caller.account
+            )],
+        )
+    } else {
+        let request = Request {
+            principal: principal.clone(),
+            action: need.action.to_owned(),
+            resource: need.resource.clone(),
+            context: context(made, need, caller, resource_account),
+        };
+        let inputs = Inputs {
+            identity: role
+                .map(|r| {
+                    r.policies
+                        .iter()
+                        .map(|(label, policy)| NamedPolicy { label, policy })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            resource: resource_policy.map(|r| NamedPolicy {
+                label: &r.label,
+                policy: &r.policy,
+            }),
+            rule: Some(need.rule),
+            same_account: resource_account == caller.account,
+            ..Default::default()
+        };
+        let decision = decide(&request, &inputs);
+        let because = explain(&decision, role, resource_policy);
+        (decision.allowed(), because)
+    };
+    Judged {
+        by: made.by.clone(),
+        role: made.role_arn.clone(),
+        operation: format!("{}.{}", made.call.service, made.call.operation),
+        action: need.action.to_owned(),
+        resource: need.resource.clone(),
+        allowed,
+        because,
+    }
+}
+
+/// The request's context: the principal's keys, the resource's account, the need's own.
+fn context(made: &MadeCall, need: &Need, caller: Caller<'_>, resource_account: &str) -> Context {
     let mut context = Context::default();
     context.insert("aws:PrincipalArn", made.role_arn.clone());
     context.insert("aws:PrincipalAccount", caller.account);
@@ -160,56 +216,16 @@ fn judge(made: &MadeCall, need: &Need, caller: Caller<'_>, grants: &Grants) -> J
             context.insert(key, value.clone());
         }
     }
-    let role_name = made.role_arn.rsplit('/').next().unwrap_or_default();
-    let request = Request {
-        principal: RequestPrincipal::Aws {
-            arn: made.role_arn.clone(),
-            session_arn: Some(format!(
-                "arn:{}:sts::{}:assumed-role/{role_name}/{}",
-                caller.partition, caller.account, made.by
-            )),
-            account: caller.account.to_owned(),
-            partition: caller.partition.to_owned(),
-        },
-        action: need.action.to_owned(),
-        resource: need.resource.clone(),
-        context,
-    };
-    let role = grants.roles.iter().find(|r| r.arn == made.role_arn);
-    let identity: Vec<NamedPolicy<'_>> = role
-        .map(|r| {
-            r.policies
-                .iter()
-                .map(|(label, policy)| NamedPolicy { label, policy })
-                .collect()
-        })
-        .unwrap_or_default();
-    let inputs = Inputs {
-        identity,
-        resource: resource_policy.map(|r| NamedPolicy {
-            label: &r.label,
-            policy: &r.policy,
-        }),
-        rule: Some(need.rule),
-        same_account: resource_account == caller.account,
-        ..Default::default()
-    };
-    if need.same_account_only && resource_account != caller.account {
-        return Judged {
-            by: made.by.clone(),
-            role: made.role_arn.clone(),
-            operation: format!("{}.{}", made.call.service, made.call.operation),
-            action: need.action.to_owned(),
-            resource: need.resource.clone(),
-            allowed: false,
-            because: vec![format!(
-                "AWS refuses {} across accounts (account {} asking of {resource_account}), whatever the policies say",
-                need.action, caller.account
-            )],
-        };
-    }
-    let decision = decide(&request, &inputs);
-    let because = match &decision.denial {
+    context
+}
+
+/// The statements that allowed the request, or what is missing or denies it.
+fn explain(
+    decision: &Decision,
+    role: Option<&Role>,
+    resource_policy: Option<&ResourcePolicy>,
+) -> Vec<String> {
+    match &decision.denial {
         None => decision
             .matched
             .iter()
@@ -224,15 +240,6 @@ fn judge(made: &MadeCall, need: &Need, caller: Caller<'_>, grants: &Grants) -> J
             .iter()
             .map(|m| missing_text(m, role, resource_policy))
             .collect(),
-    };
-    Judged {
-        by: made.by.clone(),
-        role: made.role_arn.clone(),
-        operation: format!("{}.{}", made.call.service, made.call.operation),
-        action: need.action.to_owned(),
-        resource: need.resource.clone(),
-        allowed: decision.allowed(),
-        because,
     }
 }
 

@@ -176,6 +176,41 @@ pub enum RequestPrincipal {
     },
 }
 
+impl RequestPrincipal {
+    /// The requester an ARN stands for: a role (through a session named `session`), an
+    /// assumed-role session, or a user. The partition is the ARN's own, `partition`
+    /// when it has none.
+    pub fn from_arn(arn: &str, partition: &str, session: &str) -> Self {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let account = parts.get(4).copied().unwrap_or_default().to_owned();
+        let resource = parts.get(5).copied().unwrap_or_default();
+        let partition = parts.get(1).copied().unwrap_or(partition).to_owned();
+        let (role_arn, session_arn) = if let Some(path) = resource.strip_prefix("role/") {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            (
+                arn.to_owned(),
+                Some(format!(
+                    "arn:{partition}:sts::{account}:assumed-role/{name}/{session}"
+                )),
+            )
+        } else if let Some(rest) = resource.strip_prefix("assumed-role/") {
+            let name = rest.split('/').next().unwrap_or(rest);
+            (
+                format!("arn:{partition}:iam::{account}:role/{name}"),
+                Some(arn.to_owned()),
+            )
+        } else {
+            (arn.to_owned(), None)
+        };
+        RequestPrincipal::Aws {
+            arn: role_arn,
+            session_arn,
+            account,
+            partition,
+        }
+    }
+}
+
 /// How a `Principal` element names the requester. The difference matters: an account
 /// grant delegates to the account's identity policies; only a session grant escapes a
 /// permissions boundary.
