@@ -74,154 +74,174 @@ fn own_account(action: &'static str, resource: impl Into<String>) -> Need {
 
 /// The permissions `call` needs when `caller` makes it.
 pub fn needs(call: &Call, caller: Caller<'_>) -> Result<Vec<Need>, NeedError> {
-    let p = caller.partition;
-    let param = |name: &'static str| -> Result<&str, NeedError> {
-        call.params
+    let ask = Ask { call, caller };
+    let op = call.operation.as_str();
+    let known = match call.service.as_str() {
+        "S3" => s3(&ask, op)?,
+        "STS" => sts(&ask, op)?,
+        "KMS" if op == "GetKeyPolicy" => Some(vec![Need {
+            rule: Rule::Kms,
+            ..own_account(
+                "kms:GetKeyPolicy",
+                ask.arn_or("kms", "key/", ask.param("key_id")?),
+            )
+        }]),
+        "IAM" => iam(&ask, op)?,
+        "Organizations" if op == "DescribeOrganization" => {
+            Some(vec![need("organizations:DescribeOrganization", "*")])
+        }
+        "DynamoDB" => dynamodb(&ask, op)?,
+        "SNS" if op == "Publish" => Some(vec![need("sns:Publish", ask.param("topic_arn")?)]),
+        "Bedrock" => bedrock(&ask, op)?,
+        "CloudWatch" if op == "GetMetricStatistics" => {
+            Some(vec![need("cloudwatch:GetMetricStatistics", "*")])
+        }
+        _ => None,
+    };
+    known.ok_or_else(|| NeedError::UnknownOperation {
+        service: call.service.clone(),
+        operation: call.operation.clone(),
+    })
+}
+
+/// One call and who makes it: its parameters, and ARNs in the caller's account.
+struct Ask<'a> {
+    call: &'a Call,
+    caller: Caller<'a>,
+}
+
+impl Ask<'_> {
+    fn param(&self, name: &'static str) -> Result<&str, NeedError> {
+        self.call
+            .params
             .get(name)
             .and_then(Value::as_str)
             .ok_or_else(|| NeedError::MissingParam {
-                service: call.service.clone(),
-                operation: call.operation.clone(),
+                service: self.call.service.clone(),
+                operation: self.call.operation.clone(),
                 param: name,
             })
-    };
-    let bedrock = |resource: &str| {
-        format!(
-            "arn:{p}:bedrock:{}:{}:{resource}",
-            call.region, caller.account
-        )
-    };
-    let object = || -> Result<String, NeedError> {
-        Ok(format!(
-            "arn:{p}:s3:::{}/{}",
-            param("bucket")?,
-            param("key")?
-        ))
-    };
-    let needs = match (call.service.as_str(), call.operation.as_str()) {
-        ("S3", "ListObjectsV2") => {
-            let mut list = need(
-                "s3:ListBucket",
-                format!("arn:{p}:s3:::{}", param("bucket")?),
-            );
-            let prefix = call.params.get("prefix").and_then(Value::as_str);
-            list.context
-                .push(("s3:prefix", vec![prefix.unwrap_or_default().to_owned()]));
+    }
+
+    fn optional(&self, name: &str) -> Option<&str> {
+        self.call.params.get(name).and_then(Value::as_str)
+    }
+
+    /// `identifier` when it is an ARN, else the ARN of `service`'s `kind``identifier`
+    /// in the caller's account and the call's region.
+    fn arn_or(&self, service: &str, kind: &str, identifier: &str) -> String {
+        if identifier.starts_with("arn:") {
+            return identifier.to_owned();
+        }
+        let Caller { account, partition } = self.caller;
+        let region = &self.call.region;
+        format!("arn:{partition}:{service}:{region}:{account}:{kind}{identifier}")
+    }
+
+    fn bucket_arn(&self, resource: &str) -> String {
+        format!("arn:{}:s3:::{resource}", self.caller.partition)
+    }
+}
+
+fn s3(ask: &Ask<'_>, op: &str) -> Result<Option<Vec<Need>>, NeedError> {
+    Ok(Some(match op {
+        "ListObjectsV2" => {
+            let mut list = need("s3:ListBucket", ask.bucket_arn(ask.param("bucket")?));
+            let prefix = ask.optional("prefix").unwrap_or_default().to_owned();
+            list.context.push(("s3:prefix", vec![prefix]));
             vec![list]
         }
         // HeadObject is authorized as GetObject.
-        ("S3", "GetObject" | "HeadObject") => vec![need("s3:GetObject", object()?)],
-        ("S3", "GetBucketPolicy") => vec![own_account(
+        "GetObject" | "HeadObject" => {
+            let object = format!("{}/{}", ask.param("bucket")?, ask.param("key")?);
+            vec![need("s3:GetObject", ask.bucket_arn(&object))]
+        }
+        "GetBucketPolicy" => vec![own_account(
             "s3:GetBucketPolicy",
-            format!("arn:{p}:s3:::{}", param("bucket")?),
+            ask.bucket_arn(ask.param("bucket")?),
         )],
-        ("STS", "GetCallerIdentity") => Vec::new(), // needs no permission
-        ("STS", "AssumeRole") => {
-            let mut assume = need("sts:AssumeRole", param("role_arn")?);
-            if let Some(id) = call.params.get("external_id").and_then(Value::as_str) {
+        _ => return Ok(None),
+    }))
+}
+
+fn sts(ask: &Ask<'_>, op: &str) -> Result<Option<Vec<Need>>, NeedError> {
+    Ok(Some(match op {
+        "GetCallerIdentity" => Vec::new(), // needs no permission
+        "AssumeRole" => {
+            let mut assume = need("sts:AssumeRole", ask.param("role_arn")?);
+            if let Some(id) = ask.optional("external_id") {
                 assume.context.push(("sts:ExternalId", vec![id.to_owned()]));
             }
             vec![assume]
         }
-        ("KMS", "GetKeyPolicy") => {
-            let key = param("key_id")?;
-            let arn = if key.starts_with("arn:") {
-                key.to_owned()
-            } else {
-                format!("arn:{p}:kms:{}:{}:key/{key}", call.region, caller.account)
-            };
-            vec![Need {
-                rule: Rule::Kms,
-                ..own_account("kms:GetKeyPolicy", arn)
-            }]
-        }
-        (
-            "IAM",
-            op @ ("GetRole" | "ListRolePolicies" | "GetRolePolicy" | "ListAttachedRolePolicies"),
-        ) => {
-            let action = match op {
-                "GetRole" => "iam:GetRole",
-                "ListRolePolicies" => "iam:ListRolePolicies",
-                "GetRolePolicy" => "iam:GetRolePolicy",
-                _ => "iam:ListAttachedRolePolicies",
-            };
-            let role = format!(
-                "arn:{p}:iam::{}:role/{}",
-                caller.account,
-                param("role_name")?
-            );
-            vec![own_account(action, role)]
-        }
-        ("IAM", "GetPolicy") => vec![own_account("iam:GetPolicy", param("policy_arn")?)],
-        ("IAM", "GetPolicyVersion") => {
-            vec![own_account("iam:GetPolicyVersion", param("policy_arn")?)]
-        }
-        ("Organizations", "DescribeOrganization") => {
-            vec![need("organizations:DescribeOrganization", "*")]
-        }
-        ("DynamoDB", op @ ("GetItem" | "PutItem" | "UpdateItem" | "Query")) => {
-            let action = match op {
-                "GetItem" => "dynamodb:GetItem",
-                "PutItem" => "dynamodb:PutItem",
-                "UpdateItem" => "dynamodb:UpdateItem",
-                _ => "dynamodb:Query",
-            };
-            let table = param("table")?;
-            let mut arn = if table.starts_with("arn:") {
-                table.to_owned()
-            } else {
-                format!(
-                    "arn:{p}:dynamodb:{}:{}:table/{table}",
-                    call.region, caller.account
-                )
-            };
-            if let Some(index) = call.params.get("index").and_then(Value::as_str) {
-                arn = format!("{arn}/index/{index}");
-            }
-            vec![need(action, arn)]
-        }
-        ("SNS", "Publish") => vec![need("sns:Publish", param("topic_arn")?)],
-        ("Bedrock", "CreateModelImportJob") => create_import_job(call, caller, &param)?,
-        ("Bedrock", "ListModelImportJobs") => vec![need("bedrock:ListModelImportJobs", "*")],
-        ("Bedrock", "ListImportedModels") => vec![need("bedrock:ListImportedModels", "*")],
-        ("Bedrock", "GetModelImportJob") => {
-            let job = param("job")?;
-            let arn = arn_or(job, || bedrock(&format!("model-import-job/{job}")));
-            vec![need("bedrock:GetModelImportJob", arn)]
-        }
-        ("Bedrock", op @ ("GetImportedModel" | "DeleteImportedModel")) => {
-            let action = if op == "GetImportedModel" {
-                "bedrock:GetImportedModel"
-            } else {
-                "bedrock:DeleteImportedModel"
-            };
-            // A name stands where AWS would put the model's id: the grants are by prefix.
-            let model = param("model")?;
-            vec![need(
-                action,
-                arn_or(model, || bedrock(&format!("imported-model/{model}"))),
-            )]
-        }
-        ("Bedrock", "ListTagsForResource") => {
-            vec![need("bedrock:ListTagsForResource", param("resource_arn")?)]
-        }
-        ("CloudWatch", "GetMetricStatistics") => vec![need("cloudwatch:GetMetricStatistics", "*")],
-        _ => {
-            return Err(NeedError::UnknownOperation {
-                service: call.service.clone(),
-                operation: call.operation.clone(),
-            })
-        }
-    };
-    Ok(needs)
+        _ => return Ok(None),
+    }))
 }
 
-fn arn_or(identifier: &str, build: impl FnOnce() -> String) -> String {
-    if identifier.starts_with("arn:") {
-        identifier.to_owned()
+fn iam(ask: &Ask<'_>, op: &str) -> Result<Option<Vec<Need>>, NeedError> {
+    let action = match op {
+        "GetRole" => "iam:GetRole",
+        "ListRolePolicies" => "iam:ListRolePolicies",
+        "GetRolePolicy" => "iam:GetRolePolicy",
+        "ListAttachedRolePolicies" => "iam:ListAttachedRolePolicies",
+        "GetPolicy" => "iam:GetPolicy",
+        "GetPolicyVersion" => "iam:GetPolicyVersion",
+        _ => return Ok(None),
+    };
+    let resource = if matches!(op, "GetPolicy" | "GetPolicyVersion") {
+        ask.param("policy_arn")?.to_owned()
     } else {
-        build()
+        let Caller { account, partition } = ask.caller;
+        format!(
+            "arn:{partition}:iam::{account}:role/{}",
+            ask.param("role_name")?
+        )
+    };
+    Ok(Some(vec![own_account(action, resource)]))
+}
+
+fn dynamodb(ask: &Ask<'_>, op: &str) -> Result<Option<Vec<Need>>, NeedError> {
+    let action = match op {
+        "GetItem" => "dynamodb:GetItem",
+        "PutItem" => "dynamodb:PutItem",
+        "UpdateItem" => "dynamodb:UpdateItem",
+        "Query" => "dynamodb:Query",
+        _ => return Ok(None),
+    };
+    let mut table = ask.arn_or("dynamodb", "table/", ask.param("table")?);
+    if let Some(index) = ask.optional("index") {
+        table = format!("{table}/index/{index}");
     }
+    Ok(Some(vec![need(action, table)]))
+}
+
+fn bedrock(ask: &Ask<'_>, op: &str) -> Result<Option<Vec<Need>>, NeedError> {
+    // A name stands where AWS would put an id: the grants are by prefix.
+    let arn = |kind: &str, param: &'static str| -> Result<String, NeedError> {
+        Ok(ask.arn_or("bedrock", kind, ask.param(param)?))
+    };
+    Ok(Some(match op {
+        "CreateModelImportJob" => create_import_job(ask)?,
+        "ListModelImportJobs" => vec![need("bedrock:ListModelImportJobs", "*")],
+        "ListImportedModels" => vec![need("bedrock:ListImportedModels", "*")],
+        "GetModelImportJob" => vec![need(
+            "bedrock:GetModelImportJob",
+            arn("model-import-job/", "job")?,
+        )],
+        "GetImportedModel" => vec![need(
+            "bedrock:GetImportedModel",
+            arn("imported-model/", "model")?,
+        )],
+        "DeleteImportedModel" => vec![need(
+            "bedrock:DeleteImportedModel",
+            arn("imported-model/", "model")?,
+        )],
+        "ListTagsForResource" => vec![need(
+            "bedrock:ListTagsForResource",
+            ask.param("resource_arn")?,
+        )],
+        _ => return Ok(None),
+    }))
 }
 
 fn tag_keys(call: &Call, name: &str) -> Vec<String> {
@@ -241,17 +261,8 @@ fn tag_keys(call: &Call, name: &str) -> Vec<String> {
 /// execution role to Bedrock, tagging the job and the model it creates (as the
 /// templates grant it), and, with a key for the imported model, the key operations
 /// Bedrock performs with the caller's session.
-fn create_import_job<'p>(
-    call: &Call,
-    caller: Caller<'_>,
-    param: &impl Fn(&'static str) -> Result<&'p str, NeedError>,
-) -> Result<Vec<Need>, NeedError> {
-    let bedrock = |resource: &str| {
-        format!(
-            "arn:{}:bedrock:{}:{}:{resource}",
-            caller.partition, call.region, caller.account
-        )
-    };
+fn create_import_job(ask: &Ask<'_>) -> Result<Vec<Need>, NeedError> {
+    let call = ask.call;
     let job_tags = tag_keys(call, "job_tag_keys");
     let model_tags = tag_keys(call, "imported_model_tag_keys");
     let mut all_tags: Vec<String> = job_tags.iter().chain(&model_tags).cloned().collect();
@@ -261,28 +272,25 @@ fn create_import_job<'p>(
     if !all_tags.is_empty() {
         create.context.push(("aws:TagKeys", all_tags));
     }
-    let mut pass = need("iam:PassRole", param("role_arn")?);
+    let mut pass = need("iam:PassRole", ask.param("role_arn")?);
     pass.context
         .push(("iam:PassedToService", vec![BEDROCK.to_owned()]));
     let mut needs = vec![create, pass];
-    for (keys, resource) in [
-        (job_tags, format!("model-import-job/{}", param("job_name")?)),
+    for (keys, kind, name) in [
+        (job_tags, "model-import-job/", ask.param("job_name")?),
         (
             model_tags,
-            format!("imported-model/{}", param("imported_model_name")?),
+            "imported-model/",
+            ask.param("imported_model_name")?,
         ),
     ] {
         if !keys.is_empty() {
-            let mut tag = need("bedrock:TagResource", bedrock(&resource));
+            let mut tag = need("bedrock:TagResource", ask.arn_or("bedrock", kind, name));
             tag.context.push(("aws:TagKeys", keys));
             needs.push(tag);
         }
     }
-    if let Some(key) = call
-        .params
-        .get("imported_model_kms_key_id")
-        .and_then(Value::as_str)
-    {
+    if let Some(key) = ask.optional("imported_model_kms_key_id") {
         let via = format!("bedrock.{}.amazonaws.com", call.region);
         for action in [
             "kms:CreateGrant",
