@@ -42,10 +42,7 @@ impl ApiCallCounter {
     }
 
     fn record(&self, cfg: &ConfigBag, call: bool) {
-        let (service, operation) = match cfg.load::<Metadata>() {
-            Some(m) => (m.service().to_owned(), m.name().to_owned()),
-            None => ("unknown".to_owned(), "unknown".to_owned()),
-        };
+        let (service, operation) = operation(cfg);
         let mut tally = self.lock();
         let entry = tally.entry((service, operation)).or_default();
         if call {
@@ -66,6 +63,15 @@ impl ApiCallCounter {
                 attempts,
             })
             .collect()
+    }
+}
+
+/// The (service, operation) of the call `cfg` configures, as the SDK names them
+/// (`S3`, `GetObject`).
+pub(crate) fn operation(cfg: &ConfigBag) -> (String, String) {
+    match cfg.load::<Metadata>() {
+        Some(m) => (m.service().to_owned(), m.name().to_owned()),
+        None => ("unknown".to_owned(), "unknown".to_owned()),
     }
 }
 

@@ -17,10 +17,11 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeTransmitInterceptorContextRef, Input,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use serde_json::{json, Map, Value};
+
+use crate::api_calls::operation;
 
 /// The variable that turns the record on.
 pub const ENV: &str = "FERRY_REQUEST_LOG";
@@ -40,7 +41,6 @@ pub struct RequestLog;
 #[derive(Debug, Clone)]
 struct Pending {
     params: Map<String, Value>,
-    logged: bool,
 }
 
 impl Storable for Pending {
@@ -59,10 +59,7 @@ impl Intercept for RequestLog {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let params = params(context.input());
-        cfg.interceptor_state().store_put(Pending {
-            params,
-            logged: false,
-        });
+        cfg.interceptor_state().store_put(Pending { params });
         Ok(())
     }
 
@@ -73,12 +70,10 @@ impl Intercept for RequestLog {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(pending) = cfg.load::<Pending>().cloned() else {
+        // Unset once logged: a retry finds nothing to log.
+        let Some(pending) = cfg.load::<Pending>() else {
             return Ok(());
         };
-        if pending.logged {
-            return Ok(());
-        }
         let (service, operation) = operation(cfg);
         let authorization = context
             .request()
@@ -91,13 +86,10 @@ impl Intercept for RequestLog {
             "operation": operation,
             "access_key": access_key,
             "region": region,
-            "params": pending.params,
+            "params": &pending.params,
         }});
         println!("{line}");
-        cfg.interceptor_state().store_put(Pending {
-            logged: true,
-            ..pending
-        });
+        cfg.interceptor_state().unset::<Pending>();
         Ok(())
     }
 
@@ -125,13 +117,6 @@ impl Intercept for RequestLog {
             println!("{line}");
         }
         Ok(())
-    }
-}
-
-fn operation(cfg: &ConfigBag) -> (String, String) {
-    match cfg.load::<Metadata>() {
-        Some(m) => (m.service().to_owned(), m.name().to_owned()),
-        None => ("unknown".to_owned(), "unknown".to_owned()),
     }
 }
 
