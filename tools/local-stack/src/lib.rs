@@ -366,23 +366,9 @@ impl LocalStack {
 
     /// The importer's environment: research credentials, the hosting stack's names.
     pub fn importer_env(&self) -> Vec<(String, String)> {
-        let d = &self.deployment;
         let mut env = self.aws_env("testing", "testing", None);
-        env.extend(
-            [
-                ("FERRY_WATCH_PREFIXES", d.source_uri()),
-                ("FERRY_HOSTING_ROLE_ARN", d.automation_role_arn()),
-                ("FERRY_EXTERNAL_ID", EXTERNAL_ID.to_owned()),
-                ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
-                ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
-                ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
-                (
-                    "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
-                    d.imported_model_kms_key.clone().unwrap_or_default(),
-                ),
-            ]
-            .map(|(k, v)| (k.to_owned(), v)),
-        );
+        env.extend(owned(importer_settings(&self.deployment)));
+        env.push(self.imported_model_key());
         env
     }
 
@@ -402,43 +388,31 @@ impl LocalStack {
             creds.secret_access_key(),
             Some(creds.session_token()),
         );
-        env.extend(
-            [
-                ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
-                ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
-                ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
-                ("FERRY_RESEARCH_ACCOUNT_ID", d.research_account.clone()),
-                (
-                    "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
-                    d.imported_model_kms_key.clone().unwrap_or_default(),
-                ),
-            ]
-            .map(|(k, v)| (k.to_owned(), v)),
-        );
+        env.extend(owned(tracker_settings(d)));
+        env.push(self.imported_model_key());
         Ok(env)
     }
 
+    fn imported_model_key(&self) -> (String, String) {
+        (
+            "FERRY_IMPORTED_MODEL_KMS_KEY_ARN".to_owned(),
+            self.deployment
+                .imported_model_kms_key
+                .clone()
+                .unwrap_or_default(),
+        )
+    }
+
     fn aws_env(&self, key: &str, secret: &str, token: Option<&str>) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
-            ("AWS_REGION", REGION.to_owned()),
+        let mut env = owned(endpoint_env(
+            &self.moto.endpoint(),
+            self.emulator.endpoint(),
+        ));
+        env.extend(owned(vec![
             ("AWS_ACCESS_KEY_ID", key.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
-            ("AWS_ENDPOINT_URL", self.moto.endpoint()),
-            (
-                "AWS_ENDPOINT_URL_BEDROCK",
-                self.emulator.endpoint().to_owned(),
-            ),
-            // moto 5.2 lacks CloudWatch's rpcv2Cbor protocol; the emulator answers
-            // GetMetricStatistics (no invocations).
-            (
-                "AWS_ENDPOINT_URL_CLOUDWATCH",
-                self.emulator.endpoint().to_owned(),
-            ),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v))
-        .to_vec();
+        ]));
         if let Some(token) = token {
             env.push(("AWS_SESSION_TOKEN".into(), token.to_owned()));
         }
@@ -659,6 +633,46 @@ impl LocalStack {
     pub async fn start_tracker(&self, extra: &[(&str, &str)]) -> Result<LocalLambda> {
         start_function("ferry-tracker", self.tracker_env().await?, extra).await
     }
+}
+
+/// Where both functions' AWS calls go: moto for every service, the emulator for
+/// Bedrock and CloudWatch.
+pub fn endpoint_env(moto: &str, emulator: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ENDPOINT_URL", moto.to_owned()),
+        ("AWS_ENDPOINT_URL_BEDROCK", emulator.to_owned()),
+        // moto 5.2 lacks CloudWatch's rpcv2Cbor protocol; the emulator answers
+        // GetMetricStatistics (no invocations).
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", emulator.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
+/// The importer's `FERRY_*` settings for deployment `d`, as the research stack sets them.
+pub fn importer_settings(d: &Deployment) -> Vec<(&'static str, String)> {
+    vec![
+        ("FERRY_WATCH_PREFIXES", d.source_uri()),
+        ("FERRY_HOSTING_ROLE_ARN", d.automation_role_arn()),
+        ("FERRY_EXTERNAL_ID", EXTERNAL_ID.to_owned()),
+        ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
+        ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
+        ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
+    ]
+}
+
+/// The tracker's `FERRY_*` settings for deployment `d`, as the hosting stack sets them.
+pub fn tracker_settings(d: &Deployment) -> Vec<(&'static str, String)> {
+    vec![
+        ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
+        ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
+        ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
+        ("FERRY_RESEARCH_ACCOUNT_ID", d.research_account.clone()),
+    ]
+}
+
+fn owned(env: Vec<(&'static str, String)>) -> Vec<(String, String)> {
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 async fn start_function(

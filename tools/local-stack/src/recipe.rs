@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
-use crate::{Options, HOSTING, REGION};
+use ferry_core::policies::Deployment;
+
+use crate::{
+    endpoint_env, importer_settings, tracker_settings, Options, HOSTING, REGION, RESEARCH,
+};
 
 /// moto (both accounts) on `127.0.0.1:MOTO_PORT`.
 pub const MOTO_PORT: u16 = 9461;
@@ -40,65 +44,40 @@ pub fn options() -> Options {
     }
 }
 
-/// What every AWS call of both functions needs to reach the local stack.
-fn aws_env() -> Vec<(&'static str, String)> {
-    let moto = format!("http://127.0.0.1:{MOTO_PORT}");
-    let emulator = format!("http://127.0.0.1:{EMULATOR_PORT}");
-    vec![
-        ("AWS_REGION", REGION.to_owned()),
-        ("AWS_ENDPOINT_URL", moto),
-        ("AWS_ENDPOINT_URL_BEDROCK", emulator.clone()),
-        // moto 5.2 lacks CloudWatch's rpcv2Cbor protocol; the emulator answers
-        // GetMetricStatistics (no invocations).
-        ("AWS_ENDPOINT_URL_CLOUDWATCH", emulator),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ]
+/// The deployment the recipe's stack serves (the stacks' default names).
+pub fn deployment() -> Deployment {
+    Deployment::new(RESEARCH, HOSTING, REGION, BUCKET, PREFIX)
+}
+
+/// Both functions' endpoints: the stack at its fixed addresses.
+fn endpoints() -> Vec<(&'static str, String)> {
+    endpoint_env(
+        &format!("http://127.0.0.1:{MOTO_PORT}"),
+        &format!("http://127.0.0.1:{EMULATOR_PORT}"),
+    )
 }
 
 /// The importer's environment: the research account's credentials (moto's default
 /// account), the hosting stack's names.
 pub fn importer_env() -> Vec<(&'static str, String)> {
-    let mut env = aws_env();
+    let mut env = endpoints();
     env.extend([
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("FERRY_WATCH_PREFIXES", format!("s3://{BUCKET}/{PREFIX}")),
-        (
-            "FERRY_HOSTING_ROLE_ARN",
-            format!("arn:aws:iam::{HOSTING}:role/FerryAutomation"),
-        ),
-        ("FERRY_EXTERNAL_ID", crate::EXTERNAL_ID.to_owned()),
-        (
-            "FERRY_EXECUTION_ROLE_ARN",
-            format!("arn:aws:iam::{HOSTING}:role/FerryBedrockImportExecution"),
-        ),
-        ("FERRY_LEDGER_TABLE", "ferry-ledger".to_owned()),
-        (
-            "FERRY_ALERT_TOPIC_ARN",
-            format!("arn:aws:sns:{REGION}:{HOSTING}:ferry-alerts"),
-        ),
     ]);
+    env.extend(importer_settings(&deployment()));
     env
 }
 
 /// The tracker's environment: the tracker role in the hosting account, through the
 /// profile in [`AWS_CONFIG_FILE`] (moto's STS gives its credentials).
 pub fn tracker_env() -> Vec<(&'static str, String)> {
-    let mut env = aws_env();
+    let mut env = endpoints();
     env.extend([
         ("AWS_CONFIG_FILE", AWS_CONFIG_FILE.to_owned()),
         ("AWS_PROFILE", TRACKER_PROFILE.to_owned()),
-        ("FERRY_LEDGER_TABLE", "ferry-ledger".to_owned()),
-        (
-            "FERRY_ALERT_TOPIC_ARN",
-            format!("arn:aws:sns:{REGION}:{HOSTING}:ferry-alerts"),
-        ),
-        (
-            "FERRY_EXECUTION_ROLE_ARN",
-            format!("arn:aws:iam::{HOSTING}:role/FerryBedrockImportExecution"),
-        ),
-        ("FERRY_RESEARCH_ACCOUNT_ID", crate::RESEARCH.to_owned()),
     ]);
+    env.extend(tracker_settings(&deployment()));
     env
 }
 

@@ -13,13 +13,13 @@ use std::time::Duration;
 use ferry_core::grants::{audit, unused, Grants, Judged, MadeCall};
 use ferry_core::iam::matcher::glob;
 use ferry_local_lambda::{LocalLambda, Outcome};
-use ferry_local_stack::{LocalStack, Options};
+use ferry_local_stack::{LocalStack, Options, Uploaded};
 use serde_json::json;
 
 const CALL: Duration = Duration::from_secs(60);
 const RECORD: (&str, &str) = ("FERRY_REQUEST_LOG", "1");
 
-async fn upload(stack: &LocalStack, name: &str, shards: usize) -> Vec<(String, i64)> {
+async fn upload(stack: &LocalStack, name: &str, shards: usize) -> Vec<Uploaded> {
     let dir = tempfile::tempdir().unwrap();
     let family = ferry_testkit::families::family("llama-3.1");
     ferry_testkit::fixtures::write_model(dir.path(), &family, shards).unwrap();
@@ -44,22 +44,25 @@ async fn sweep_until_all_ended(stack: &LocalStack, tracker: &mut LocalLambda, jo
     panic!("the jobs never ended: {:?}", stack.emulator.jobs());
 }
 
-/// Runs the flow with both functions recording, and returns what they called.
-async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
-    let mut importer = stack.start_importer(&[RECORD]).await.unwrap();
-    let mut tracker = stack
-        .start_tracker(&[RECORD, ("FERRY_CLEANUP", "on")])
-        .await
-        .unwrap();
-    let mut both = upload(stack, "alpha", 1).await;
-    both.extend(upload(stack, "beta", 1).await);
+/// The importer's answer to the upload events of `objects`.
+async fn import(
+    stack: &LocalStack,
+    importer: &mut LocalLambda,
+    objects: &[Uploaded],
+) -> serde_json::Value {
     let outcome = importer
-        .invoke(stack.upload_events(&both), CALL)
+        .invoke(stack.upload_events(objects), CALL)
         .await
         .unwrap();
-    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
-    sweep_until_all_ended(stack, &mut tracker, 2).await;
-    // A folder validation rejects: the importer alerts through the automation role.
+    let Outcome::Response(response) = outcome else {
+        panic!("importer: {outcome:?}");
+    };
+    response
+}
+
+/// A folder validation rejects (a BERT config): the importer alerts through the
+/// automation role.
+async fn upload_rejected(stack: &LocalStack, name: &str) -> Vec<Uploaded> {
     let dir = tempfile::tempdir().unwrap();
     let family = ferry_testkit::families::family("llama-3.1");
     ferry_testkit::fixtures::write_model(dir.path(), &family, 1).unwrap();
@@ -69,23 +72,27 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
     bert["architectures"] = json!(["BertForMaskedLM"]);
     bert["model_type"] = json!("bert");
     std::fs::write(&config, bert.to_string()).unwrap();
-    let rejected = stack.upload_model("gamma", dir.path()).await.unwrap();
-    let outcome = importer
-        .invoke(stack.upload_events(&rejected), CALL)
+    stack.upload_model(name, dir.path()).await.unwrap()
+}
+
+/// Runs the flow with both functions recording, and returns what they called.
+async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
+    let mut importer = stack.start_importer(&[RECORD]).await.unwrap();
+    let mut tracker = stack
+        .start_tracker(&[RECORD, ("FERRY_CLEANUP", "on")])
         .await
         .unwrap();
-    let Outcome::Response(response) = outcome else {
-        panic!("importer: {outcome:?}");
-    };
+    let mut both = upload(stack, "alpha", 1).await;
+    both.extend(upload(stack, "beta", 1).await);
+    import(stack, &mut importer, &both).await;
+    sweep_until_all_ended(stack, &mut tracker, 2).await;
+    let rejected = upload_rejected(stack, "gamma").await;
+    let response = import(stack, &mut importer, &rejected).await;
     assert!(response.to_string().contains("rejected"), "{response}");
     // A job that fails for lack of access: the tracker reads the chain to diagnose it.
     stack.emulator.deny_artifact_reads(true);
     let denied = upload(stack, "delta", 1).await;
-    let outcome = importer
-        .invoke(stack.upload_events(&denied), CALL)
-        .await
-        .unwrap();
-    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    import(stack, &mut importer, &denied).await;
     sweep_until_all_ended(stack, &mut tracker, 3).await;
     stack.emulator.deny_artifact_reads(false);
     let alerts = stack.alerts().await.unwrap().join("\n");
@@ -95,11 +102,7 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
         "the diagnosis names what only the research account can judge: {alerts}"
     );
     let again = upload(stack, "alpha", 2).await;
-    let outcome = importer
-        .invoke(stack.upload_events(&again), CALL)
-        .await
-        .unwrap();
-    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+    import(stack, &mut importer, &again).await;
     sweep_until_all_ended(stack, &mut tracker, 4).await;
     for action in [
         json!({"action": "cleanup", "dry_run": true}),
@@ -113,7 +116,15 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
         2,
         "cleanup deleted the old alpha"
     );
+    calls_of(stack, importer, tracker).await
+}
 
+/// What both functions recorded, once they have stopped (every line read).
+async fn calls_of(
+    stack: &LocalStack,
+    mut importer: LocalLambda,
+    mut tracker: LocalLambda,
+) -> Vec<MadeCall> {
     let d = &stack.deployment;
     let importer_logs = importer.stop_and_take_logs().await;
     let tracker_logs = tracker.stop_and_take_logs().await;
