@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::safetensors_header::Header;
+use crate::safetensors_header::{Header, Key};
 use crate::text::echo;
 
 /// The most `weight_map` entries Ferry judges (8 bytes each at most are kept).
@@ -188,7 +188,7 @@ impl<'de> Visitor<'de> for RootSeed<'_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut found = false;
-        while let Some(key) = map.next_key::<Str<'de>>()? {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
             if key.0 == "weight_map" {
                 found |= map.next_value_seed(WeightMapSeed {
                     state: &mut *self.state,
@@ -220,7 +220,7 @@ impl<'de> Visitor<'de> for WeightMapSeed<'_, '_> {
         f.write_str("a map of tensor names to shard files")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        while let Some(tensor) = map.next_key::<Str<'de>>()? {
+        while let Some(tensor) = map.next_key::<Key<'de>>()? {
             if self.state.check.entries >= MAX_INDEX_ENTRIES as u64 {
                 self.state.check.beyond_limit = true;
                 return Err(de::Error::custom("beyond the entry limit"));
@@ -252,20 +252,6 @@ impl<'de> Visitor<'de> for WeightMapSeed<'_, '_> {
     }
     fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
         Ok(false)
-    }
-}
-
-/// A string borrowed from the index when it has no escapes.
-struct Str<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_str(ShardNameVisitor)
-            .and_then(|s| {
-                s.0.map(Str)
-                    .map_err(|_| de::Error::custom("expected a string"))
-            })
     }
 }
 
