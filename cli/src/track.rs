@@ -57,11 +57,7 @@ fn age(now: u64, then: u64) -> String {
 
 fn first_line(text: Option<&str>, max: usize) -> String {
     let line = text.unwrap_or("").lines().next().unwrap_or("");
-    if line.chars().count() > max {
-        format!("{}…", line.chars().take(max - 1).collect::<String>())
-    } else {
-        line.to_owned()
-    }
+    ferry_core::text::truncate(line, max).into_owned()
 }
 
 pub async fn status(args: StatusArgs) -> Result<ExitCode> {

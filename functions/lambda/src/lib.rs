@@ -163,11 +163,9 @@ pub async fn report_init_error(error: &FunctionError) -> Result<(), ReportError>
                 .map_err(|_| ReportError::BadAddress(address))?,
         )
         .build();
-    let body = serde_json::json!({
-        "errorType": error.error_type.as_str(),
-        "errorMessage": error.message,
-    })
-    .to_string();
+    // The same `{errorType, errorMessage}` document an invocation's error becomes.
+    let body = serde_json::to_string(&Diagnostic::from(error.clone()))
+        .map_err(|e| ReportError::Post(e.to_string()))?;
     let request = lambda_runtime_api_client::build_request()
         .method("POST")
         .uri("/2018-06-01/runtime/init/error")

@@ -88,10 +88,7 @@ fn parse_payload(value: &Value, at: &str, top: bool) -> Result<Invocation, Event
     }
     // SNS envelope as SQS delivers it without raw message delivery.
     if value.get("Type").and_then(Value::as_str) == Some("Notification") {
-        let message = str_field(value, "Message", at)?;
-        let inner: Value = serde_json::from_str(message)
-            .map_err(|e| error(format!("{at}Message"), format!("is not JSON ({e})")))?;
-        return parse_payload(&inner, &format!("{at}Message."), false);
+        return parse_sns_message(value, at);
     }
     if let Some(source) = value.get("source").and_then(Value::as_str) {
         return parse_eventbridge(value, source, at);
@@ -153,10 +150,15 @@ fn parse_record(
 /// An SNS record's message, itself an S3 notification (or anything else).
 fn parse_sns(record: &Value, at: &str) -> Result<Invocation, EventError> {
     let sns = record.get("Sns").ok_or_else(|| error(at, "is missing"))?;
-    let message = str_field(sns, "Message", &format!("{at}."))?;
+    parse_sns_message(sns, &format!("{at}."))
+}
+
+/// The `Message` of an SNS notification (`at` is its path, ending in `.` unless empty).
+fn parse_sns_message(sns: &Value, at: &str) -> Result<Invocation, EventError> {
+    let message = str_field(sns, "Message", at)?;
     let inner: Value = serde_json::from_str(message)
-        .map_err(|e| error(format!("{at}.Message"), format!("is not JSON ({e})")))?;
-    parse_payload(&inner, &format!("{at}.Message."), false)
+        .map_err(|e| error(format!("{at}Message"), format!("is not JSON ({e})")))?;
+    parse_payload(&inner, &format!("{at}Message."), false)
 }
 
 /// Keeps the first notes and counts the rest.

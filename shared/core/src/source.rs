@@ -48,8 +48,8 @@ pub trait FolderSource: Sync {
     /// Every file under the folder, recursively, in any order.
     fn list(&self) -> impl Future<Output = Result<Vec<FileEntry>, SourceError>> + Send;
 
-    /// Whether the listed `path` stands for a name that is not UTF-8 (shown with U+FFFD
-    /// in its place): such a file cannot become an S3 key under its name. Only local
+    /// Whether the listed `path` stands for a name that is not UTF-8 (its undecodable
+    /// bytes shown as `\xNN`): such a file cannot become an S3 key under its name. Only local
     /// folders have such names.
     fn has_undecodable_name(&self, _path: &str) -> bool {
         false
@@ -209,6 +209,7 @@ impl FolderSource for LocalFolder {
 
 /// A file name as UTF-8, with the bytes of a name that is not escaped as `\xNN`.
 fn escaped_name(name: &std::ffi::OsStr) -> String {
+    use std::fmt::Write;
     if let Some(text) = name.to_str() {
         return text.to_owned();
     }
@@ -216,7 +217,7 @@ fn escaped_name(name: &std::ffi::OsStr) -> String {
     for chunk in name.as_encoded_bytes().utf8_chunks() {
         out.push_str(chunk.valid());
         for byte in chunk.invalid() {
-            out.push_str(&format!("\\x{byte:02X}"));
+            let _ = write!(out, "\\x{byte:02X}");
         }
     }
     out

@@ -414,7 +414,7 @@ impl Run {
                     Code::InvalidFileName,
                     Some(&entry.path),
                     format!(
-                        "the name of {} is not valid UTF-8 (shown with U+FFFD): S3 keys are UTF-8, so it \
+                        "the name of {} is not valid UTF-8 (its undecodable bytes shown as \\xNN): S3 keys are UTF-8, so it \
                          cannot be uploaded under this name and Bedrock cannot read it as named; rename it",
                         echo(&entry.path)
                     ),
