@@ -4,6 +4,8 @@
 //! policies must allow (naming the account delegates to identity policies); a role's
 //! trust policy alone decides whether a service may assume it.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::condition;
@@ -137,13 +139,7 @@ fn applies(
     has_boundary: bool,
 ) -> Option<Option<PrincipalMatch>> {
     let variables = policy.uses_variables();
-    let resolve = |text: &str| {
-        if variables {
-            substitute(text, &request.context)
-        } else {
-            Some(pattern_without_variables(text).into_owned())
-        }
-    };
+    let resolve = |text| resolve(text, variables, &request.context);
 
     let actions = statement.actions.as_ref()?;
     let action_hit = actions
@@ -190,7 +186,10 @@ fn applies(
                 | condition::Base::ArnLike
         );
         let values: Vec<String> = if substitutes {
-            c.values.iter().filter_map(|v| resolve(v)).collect()
+            c.values
+                .iter()
+                .filter_map(|v| resolve(v).map(Cow::into_owned))
+                .collect()
         } else {
             c.values.clone()
         };
@@ -209,6 +208,16 @@ fn applies(
         }
     }
     Some(named)
+}
+
+/// A policy's text as a pattern: its variables substituted where the policy's version
+/// has them (borrowed when there is nothing to substitute).
+fn resolve<'t>(text: &'t str, variables: bool, context: &Context) -> Option<Cow<'t, str>> {
+    if variables {
+        substitute(text, context)
+    } else {
+        Some(pattern_without_variables(text))
+    }
 }
 
 /// The partition the request lives in: its resource's, else its principal's.

@@ -298,10 +298,10 @@ fn named(principals: &Principals, who: &RequestPrincipal, partition: &str) -> Ve
 /// Substitutes `${key}` policy variables from the request context (first value);
 /// `${*}`, `${?}`, `${$}` are the literal characters; `${key, 'default'}` has a
 /// fallback. `None` when a variable cannot be resolved: the pattern then matches
-/// nothing, as in AWS.
-pub fn substitute(text: &str, context: &Context) -> Option<String> {
+/// nothing, as in AWS. Borrowed when there is nothing to substitute (the usual case).
+pub fn substitute<'t>(text: &'t str, context: &Context) -> Option<Cow<'t, str>> {
     if !text.contains("${") {
-        return Some(pattern_without_variables(text).into_owned());
+        return Some(pattern_without_variables(text));
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -324,7 +324,7 @@ pub fn substitute(text: &str, context: &Context) -> Option<String> {
         rest = &after[end + 1..];
     }
     push_escaped(&mut out, rest, &[]);
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -365,7 +365,8 @@ mod tests {
         let ctx = Context::default();
         let written = literal_in_policy("mist*/a?b$c/");
         assert_eq!(written, "mist${*}/a${?}b${$}c/");
-        let pattern = substitute(&format!("{written}*"), &ctx).unwrap();
+        let text = format!("{written}*");
+        let pattern = substitute(&text, &ctx).unwrap();
         assert!(glob(&pattern, "mist*/a?b$c/w.safetensors", false));
         assert!(!glob(&pattern, "mistral/a?b$c/w.safetensors", false));
         assert!(!glob(&pattern, "mist*/aXb$c/w", false));
