@@ -90,7 +90,7 @@ fn scenario_file(path: &PathBuf) -> Result<Scenario> {
 
 /// Checks an ARN flag's shape before any call is made.
 fn arn_flag(value: &str, flag: &str, service: &str, resource: &str) -> Result<()> {
-    if ferry_core::arn::account_of(value, service, resource).is_none() {
+    if ferry_core::aws_names::arn::account_of(value, service, resource).is_none() {
         bail!(
             "{flag}: {value:?} is not an ARN of the form arn:aws:{service}::ACCOUNT:{resource}..."
         );

@@ -5,11 +5,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use ferry_core::aws_names::region::is_region_name;
 use ferry_core::policies::{
     bucket_folder, check_account, customization_role, deny_inference, Deployment, Document,
     DocumentSet, InputError, Names, Side,
 };
-use ferry_core::region::is_region_name;
 
 use crate::Format;
 
@@ -165,7 +165,7 @@ fn deny_inference_set(args: &Args) -> Result<DocumentSet> {
         check_account("--hosting-account", account).map_err(input)?;
     }
     let document = deny_inference(&args.region, &args.deny_inference).map_err(input)?;
-    let partition = ferry_core::region::partition_of(&args.region);
+    let partition = ferry_core::aws_names::region::partition_of(&args.region);
     Ok(DocumentSet {
         partition,
         region: args.region.clone(),
@@ -220,7 +220,7 @@ fn customization_set(args: &Args) -> Result<DocumentSet> {
         document: body,
     };
     Ok(DocumentSet {
-        partition: ferry_core::region::partition_of(&args.region),
+        partition: ferry_core::aws_names::region::partition_of(&args.region),
         region: args.region.clone(),
         warnings: Vec::new(),
         documents: vec![

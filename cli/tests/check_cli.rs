@@ -7,7 +7,8 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/scenarios/{name}.json"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../shared/testkit/scenarios/{name}.json"))
 }
 
 fn check(args: &[&str]) -> std::process::Output {

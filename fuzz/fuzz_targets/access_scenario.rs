@@ -6,7 +6,7 @@ use ferry_core::access::{run_checks, CheckDecision, Scenario};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-const BASELINE: &str = include_str!("../../tests/scenarios/baseline.json");
+const BASELINE: &str = include_str!("../../shared/testkit/scenarios/baseline.json");
 
 fuzz_target!(|input: &[u8]| {
     let Ok(value) = serde_json::from_slice::<Value>(input) else { return };

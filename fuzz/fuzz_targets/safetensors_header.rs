@@ -3,7 +3,7 @@
 //! again from the JSON, independently of the parser's own compact records).
 #![no_main]
 
-use ferry_core::safetensors_header::{header_len, parse_header};
+use ferry_core::validate::safetensors_header::{header_len, parse_header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|file: &[u8]| {

@@ -1,7 +1,7 @@
 //! The payloads in `events/` are what the importer is sent: each must parse to the
 //! objects it describes.
 
-use ferry_core::events::{parse_body, parse_invocation, Events, Invocation};
+use ferry_core::import::events::{parse_body, parse_invocation, Events, Invocation};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {

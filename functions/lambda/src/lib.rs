@@ -202,7 +202,7 @@ pub async fn fail_init(error: FunctionError) -> FunctionError {
 mod tests {
     use super::*;
     use ferry_core::import::{PortError, PortErrorKind};
-    use ferry_core::source::{SourceError, SourceErrorKind};
+    use ferry_core::validate::source::{SourceError, SourceErrorKind};
 
     #[test]
     fn every_type_is_ferry_dot_name_and_distinct() {
@@ -219,7 +219,7 @@ mod tests {
     fn importer_errors_map_to_their_types() {
         let port = PortError::new(PortErrorKind::Denied, "sts:AssumeRole", "AccessDenied");
         let source = SourceError::new(SourceErrorKind::AccessDenied, "could not list", "denied");
-        let event = ferry_core::events::EventError {
+        let event = ferry_core::import::events::EventError {
             field: "Records[0].s3.object.key".into(),
             problem: "missing".into(),
         };

@@ -29,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             &event.payload,
             tracker,
             config,
-            ferry_core::time::now_secs(),
+            ferry_core::text::time::now_secs(),
         )
         .await;
         ferry_aws::api_calls::emit_metrics();

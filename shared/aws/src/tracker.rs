@@ -7,8 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use ferry_core::access::{read_live, run_checks, LiveTarget, PolicyReader, ReadError, RoleInfo};
+use ferry_core::import::fingerprint::identify;
 use ferry_core::import::{ContentCheck, LedgerItem, PortError, PortErrorKind, StartConfig};
-use ferry_core::model_folder::identify;
 use ferry_core::track::{Diagnose, Usage};
 use ferry_core::{FolderSource, S3Uri, SourceErrorKind};
 
@@ -143,7 +143,7 @@ impl Diagnose for AccessDiagnosis {
         };
         let research = ResearchSeenFromHosting {
             research_account,
-            partition: ferry_core::region::partition_of(&target.region),
+            partition: ferry_core::aws_names::region::partition_of(&target.region),
         };
         match read_live(&research, &self.reader, &target, None).await {
             Ok(scenario) => Some(format!(

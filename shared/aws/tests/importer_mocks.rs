@@ -265,7 +265,7 @@ fn assume_role_output() -> AssumeRoleOutput {
                 .secret_access_key("secret")
                 .session_token("token")
                 .expiration(DateTime::from_secs(
-                    i64::try_from(ferry_core::time::now_secs()).unwrap() + 3600,
+                    i64::try_from(ferry_core::text::time::now_secs()).unwrap() + 3600,
                 ))
                 .build()
                 .unwrap(),

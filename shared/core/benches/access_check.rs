@@ -6,7 +6,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferry_core::access::{run_checks, Scenario};
 
-/// Every scenario of the checker's corpus (`tests/scenarios`), by file name.
+/// Every scenario of the checker's corpus (`shared/testkit/scenarios`), by file name.
 fn corpus() -> Vec<(String, Scenario)> {
     ferry_testkit::scenarios::corpus()
         .unwrap_or_else(|e| panic!("the scenario corpus: {e:#}"))

@@ -1,4 +1,4 @@
-//! The scenario corpus (`tests/scenarios/`): the seed's procedure and one mutation per
+//! The scenario corpus (`shared/testkit/scenarios/`): the seed's procedure and one mutation per
 //! kind of mistake, each with the decision AWS's evaluation logic gives every check.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use ferry_core::access::{run_checks, CheckDecision, Scenario};
 use serde_json::Value;
 
 fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testkit/scenarios")
 }
 
 fn load(name: &str) -> Scenario {

@@ -260,7 +260,10 @@ impl ContentCheck for Current {
     async fn still_current(&self, item: &LedgerItem) -> Result<bool, PortError> {
         let uri = S3Uri::parse(&item.source_uri).unwrap();
         let entries = self.0.folder(&uri).list().await.unwrap();
-        Ok(ferry_core::model_folder::identify(&uri, &entries).fingerprint == item.fingerprint)
+        Ok(
+            ferry_core::import::fingerprint::identify(&uri, &entries).fingerprint
+                == item.fingerprint,
+        )
     }
 }
 

@@ -65,7 +65,7 @@ const CASES: [Case; 5] = [
 ];
 
 fn partition(region: &str) -> &'static str {
-    ferry_core::region::partition_of(region)
+    ferry_core::aws_names::region::partition_of(region)
 }
 
 fn research_key(c: &Case) -> String {

@@ -21,7 +21,7 @@ fn deployment(region: &str, prefix: &str, keys: bool) -> Deployment {
         prefix,
     );
     if keys {
-        let p = ferry_core::region::partition_of(region);
+        let p = ferry_core::aws_names::region::partition_of(region);
         d.research_kms_key = Some(format!("arn:{p}:kms:{region}:{RESEARCH}:key/b5b6e052"));
         d.imported_model_kms_key = Some(format!("arn:{p}:kms:{region}:{HOSTING}:key/6cd5d3bf"));
     }

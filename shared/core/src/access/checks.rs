@@ -780,7 +780,7 @@ fn principal_context(scenario: &Scenario, arn: &str, partition: &str) -> Context
     context.insert("aws:SecureTransport", "true");
     context.insert(
         "aws:CurrentTime",
-        crate::time::rfc3339(crate::time::now_secs()),
+        crate::text::time::rfc3339(crate::text::time::now_secs()),
     );
     context.insert("aws:RequestedRegion", scenario.region.clone());
     if let Some(org) = scenario.organizations.get(&account) {

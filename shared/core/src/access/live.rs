@@ -206,7 +206,7 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
     target: &LiveTarget,
     cache: Option<&PolicyCache>,
 ) -> Result<Scenario, LiveError> {
-    let hosting_account = crate::arn::account_of(&target.execution_role, "iam", "role/")
+    let hosting_account = crate::aws_names::arn::account_of(&target.execution_role, "iam", "role/")
         .ok_or_else(|| LiveError::ExecutionRole(target.execution_role.clone()))?
         .to_owned();
     let research = Side {

@@ -163,14 +163,14 @@ fn policy_map(v: &Value, key: &str, at: &str) -> Result<Vec<(String, Policy)>, S
     }
 }
 
-/// An ARN of `service` whose resource starts with `resource_prefix` (see [`crate::arn`]).
+/// An ARN of `service` whose resource starts with `resource_prefix` (see [`crate::aws_names::arn`]).
 fn check_arn(
     arn: &str,
     field: &str,
     service: &str,
     resource_prefix: &str,
 ) -> Result<(), ScenarioError> {
-    if crate::arn::account_of(arn, service, resource_prefix).is_some() {
+    if crate::aws_names::arn::account_of(arn, service, resource_prefix).is_some() {
         Ok(())
     } else {
         Err(err(field, format!("{arn:?} is not an ARN of the form arn:aws:{service}:...:ACCOUNT:{resource_prefix}...")))
@@ -383,4 +383,4 @@ impl Scenario {
     }
 }
 
-pub use crate::region::partition_of;
+pub use crate::aws_names::region::partition_of;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::ledger::{ImportState, LedgerItem};
 use super::ports::Alert;
-use crate::report::{Report, Severity};
+use crate::validate::report::{Report, Severity};
 
 const MAX_SUBJECT: usize = 100;
 /// Lines of a rejection kept in the ledger and the alert: DynamoDB items stop at
@@ -166,7 +166,7 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
                 "The import job of {} ({}) has been running since {}, longer than FERRY_MAX_JOB_HOURS.",
                 item.source_uri,
                 item.job_arn.as_deref().unwrap_or(&item.name),
-                crate::time::rfc3339(item.submitted_at.unwrap_or(item.created_at))
+                crate::text::time::rfc3339(item.submitted_at.unwrap_or(item.created_at))
             ),
             "Check the job in the Bedrock console (Imported models > Jobs); Ferry keeps following it and alerts \
              when it ends."
@@ -205,7 +205,7 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
         "name": item.name,
         "job_arn": item.job_arn,
         "attempts": item.attempts,
-        "created_at": crate::time::rfc3339(item.created_at),
+        "created_at": crate::text::time::rfc3339(item.created_at),
     });
     let details = serde_json::to_string_pretty(&details).unwrap_or_else(|_| details.to_string());
     Some(Alert {
@@ -294,8 +294,8 @@ mod tests {
     fn long_rejections_are_capped() {
         let findings = (0..500)
             .map(|i| {
-                crate::report::Finding::new(
-                    crate::report::Code::UnexpectedFile,
+                crate::validate::report::Finding::new(
+                    crate::validate::report::Code::UnexpectedFile,
                     Some("x"),
                     "y".repeat(2000 + i),
                 )

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::ports::VpcConfig;
-use crate::s3_uri::S3Uri;
+use crate::aws_names::s3_uri::S3Uri;
 
 /// How imports are started (shared with the tracker, which starts queued ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +247,7 @@ pub(crate) fn check_arn(
     if arn.is_empty() {
         return None;
     }
-    if let Some(account) = crate::arn::account_of(arn, service, resource_prefix) {
+    if let Some(account) = crate::aws_names::arn::account_of(arn, service, resource_prefix) {
         Some(account.to_owned())
     } else {
         problems.push(format!(

@@ -14,13 +14,14 @@ use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortE
 use super::start::{send_alert, start_next, Hosting, StartResult};
 use crate::access::checks::deny_tests_network_keys;
 use crate::access::{run_checks, LiveTarget, Scenario};
-use crate::events::{
+use crate::aws_names::s3_uri::S3Uri;
+use crate::import::events::{
     parse_body, parse_invocation, EventError, Invocation, ObjectEvent, SqsMessage,
 };
-use crate::model_folder::{folder_of, identify, readiness, Identity, Readiness};
-use crate::s3_uri::S3Uri;
-use crate::source::{FolderSource, SourceError};
-use crate::time::now_secs;
+use crate::import::fingerprint::{identify, Identity};
+use crate::import::readiness::{folder_of, readiness, Readiness};
+use crate::text::time::now_secs;
+use crate::validate::source::{FolderSource, SourceError};
 use crate::validate::{validate_listed, ValidateOptions};
 
 /// How the handler reaches both accounts. `ferry-aws` implements it with the SDK; the
@@ -472,7 +473,7 @@ pub async fn retry_failed<C: Connect>(
     let retry = item.retry + 1;
     let requeue = LedgerUpdate {
         state: Some(ImportState::Pending),
-        now: crate::time::now_secs(),
+        now: crate::text::time::now_secs(),
         set_name: Some(super::start::retry_name(&identity.name, retry)),
         add_retry: true,
         // Cleared: a Pending item with a failure text is one that waits for a limit.

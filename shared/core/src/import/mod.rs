@@ -3,9 +3,12 @@
 
 pub mod alert;
 pub mod config;
+pub mod events;
+pub mod fingerprint;
 pub mod importer;
 pub mod ledger;
 pub mod ports;
+pub mod readiness;
 pub mod start;
 
 pub use config::{ImporterConfig, StartConfig};

@@ -10,8 +10,8 @@ use super::ports::{
     Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, Ledger, PortError,
     PortErrorKind,
 };
-use crate::model_folder::tag_value;
-use crate::time::now_secs;
+use crate::import::fingerprint::tag_value;
+use crate::text::time::now_secs;
 
 /// How long a handler may take between claiming an item and recording the outcome of
 /// its CreateModelImportJob call. Hosting clients time operations out well before it.

@@ -5,8 +5,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::inputs::{Deployment, InputError};
+use crate::aws_names::region::{
+    dns_suffix, offers_custom_model_import, CUSTOM_MODEL_IMPORT_REGIONS,
+};
 use crate::import::TAG_KEYS;
-use crate::region::{dns_suffix, offers_custom_model_import, CUSTOM_MODEL_IMPORT_REGIONS};
 
 const BEDROCK: &str = "bedrock.amazonaws.com";
 

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::inputs::InputError;
-use crate::region::partition_of;
+use crate::aws_names::region::partition_of;
 
 /// A policy denying inference on the given foundation models in every region of the
 /// partition. Model ids are checked: a `*` here would block far more than was asked.

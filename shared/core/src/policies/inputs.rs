@@ -1,7 +1,7 @@
 //! What a deployment's policies are made of: two accounts, one bucket prefix, one region,
 //! optional keys, and the names both stacks agree on.
 
-use crate::region::{is_region_name, partition_of};
+use crate::aws_names::region::{is_region_name, partition_of};
 
 /// Names of the resources Ferry's two stacks create. They are fixed by parameter rather
 /// than generated, because each account's policies name the other account's resources

@@ -3,6 +3,9 @@
 //! finding, an error or a log line, and control characters are escaped before text
 //! reaches a person's terminal. One place, so every part of Ferry bounds them alike.
 
+pub mod time;
+pub mod units;
+
 use std::borrow::Cow;
 use std::fmt::Write;
 

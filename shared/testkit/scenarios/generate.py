@@ -1,7 +1,7 @@
 """Writes the access-check scenario corpus: the seed's baseline procedure
 (../shared/seeds/000_a3e1ca149e69ac40.txt) and one mutation per kind of mistake.
 expected.json maps each file to the decision of every check (denied if any request
-of that check is denied). Run: python3 tests/scenarios/generate.py"""
+of that check is denied). Run: python3 shared/testkit/scenarios/generate.py"""
 import copy, json, os
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::s3_uri::S3Uri;
+use crate::aws_names::s3_uri::S3Uri;
 
 /// One file of a model folder.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 
 use std::fmt::Write;
 
-use crate::architecture::{MULTIMODAL_SIZE_LIMIT, TEXT_SIZE_LIMIT};
-use crate::report::{Report, Severity};
 use crate::text::escape_controls;
-use crate::units::format_bytes;
+use crate::text::units::format_bytes;
+use crate::validate::architecture::{MULTIMODAL_SIZE_LIMIT, TEXT_SIZE_LIMIT};
+use crate::validate::report::{Report, Severity};
 
 impl Report {
     /// The model's name: the last segment of the folder path or S3 prefix.
@@ -109,7 +109,7 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{Code, Finding, Report};
+    use crate::validate::report::{Code, Finding, Report};
 
     fn report(findings: Vec<Finding>) -> Report {
         Report {

@@ -1,11 +1,11 @@
-//! The access checker's scenario corpus (`tests/scenarios/*.json`, not `expected.json`)
+//! The access checker's scenario corpus (`shared/testkit/scenarios/*.json`, not `expected.json`)
 //! as JSON documents by file name, sorted: for tests, fuzzing seeds and benchmarks.
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
 pub fn corpus() -> Result<Vec<(String, Value)>> {
-    let dir = crate::moto::workspace_root().join("tests/scenarios");
+    let dir = crate::moto::workspace_root().join("shared/testkit/scenarios");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
         let path = entry?.path();

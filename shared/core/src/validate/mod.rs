@@ -1,19 +1,26 @@
 //! Judges a model folder as `../shared/specs/validate.md` says: every finding, from
 //! small files and safetensors headers only.
 
+pub mod architecture;
+pub mod report;
+mod report_text;
+pub mod safetensors_header;
+pub mod shard_index;
+pub mod source;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
-use crate::architecture::{self, ContextReading, Declared, Verdict};
-use crate::report::{Code, Finding, Report};
-use crate::safetensors_header::{self, Dtype, Header, HeaderError, LEN_PREFIX};
-use crate::shard_index::{self, IndexCheck, Tally, MAX_INDEX_ENTRIES};
-use crate::source::{FileEntry, FolderSource, SourceError};
 use crate::text::echo;
-use crate::units::{format_bytes, thousands};
+use crate::text::units::{format_bytes, thousands};
+use architecture::{ContextReading, Declared, Verdict};
+use report::{Code, Finding, Report};
+use safetensors_header::{Dtype, Header, HeaderError, LEN_PREFIX};
+use shard_index::{IndexCheck, Tally, MAX_INDEX_ENTRIES};
+use source::{FileEntry, FolderSource, SourceError};
 
 pub const CONFIG: &str = "config.json";
 pub const INDEX: &str = "model.safetensors.index.json";
@@ -195,7 +202,7 @@ pub async fn validate_listed<S: FolderSource>(
     Ok(Report {
         ok: !findings
             .iter()
-            .any(|f| f.severity == crate::report::Severity::Error),
+            .any(|f| f.severity == crate::validate::report::Severity::Error),
         source: source.describe(),
         architecture: report_arch.class,
         model_type: report_arch.model_type,
@@ -825,7 +832,7 @@ async fn read_header<S: FolderSource>(
             let permits = len.div_ceil(1024 * 1024).clamp(1, HEADER_BUDGET_MIB) as u32;
             let _held = limits.budget.acquire_many(permits).await.map_err(|_| {
                 SourceError::new(
-                    crate::source::SourceErrorKind::Other,
+                    crate::validate::source::SourceErrorKind::Other,
                     format!("could not read {}", echo(&path)),
                     "the read budget closed",
                 )
@@ -861,7 +868,7 @@ async fn read_exact<S: FolderSource>(
     let bytes = source.read_range(path, range).await?;
     if bytes.len() as u64 != expected {
         return Err(SourceError::new(
-            crate::source::SourceErrorKind::Other,
+            crate::validate::source::SourceErrorKind::Other,
             format!("could not read {}", echo(path)),
             format!(
                 "asked for {expected} bytes, got {}; was the file changed while Ferry read it?",

@@ -9,8 +9,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::safetensors_header::{Header, Key};
 use crate::text::echo;
+use crate::validate::safetensors_header::{Header, Key};
 
 /// The most `weight_map` entries Ferry judges (8 bytes each at most are kept).
 pub const MAX_INDEX_ENTRIES: usize = 2_000_000;
@@ -55,7 +55,10 @@ impl Tally {
             .join(", ");
         let more = self.count.saturating_sub(self.examples.len() as u64);
         if more > 0 {
-            text.push_str(&format!(" and {} more", crate::units::thousands(more)));
+            text.push_str(&format!(
+                " and {} more",
+                crate::text::units::thousands(more)
+            ));
         }
         text
     }
@@ -305,7 +308,7 @@ impl<'de> Visitor<'de> for ShardNameVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::safetensors_header::parse_header;
+    use crate::validate::safetensors_header::parse_header;
 
     fn shard() -> Header {
         parse_header(

@@ -2,7 +2,7 @@
 //! object, the bucket policy and the research key policy in moto's default account;
 //! the execution role (trust + managed policy), the imported-model key and the
 //! automation role in the hosting account. The documents are the corpus baseline's
-//! (`tests/scenarios/baseline.json`) with moto's account and key ids filled in.
+//! (`shared/testkit/scenarios/baseline.json`) with moto's account and key ids filled in.
 
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
@@ -38,7 +38,7 @@ pub struct Chain {
 }
 
 fn baseline() -> Result<Value> {
-    let path = workspace_root().join("tests/scenarios/baseline.json");
+    let path = workspace_root().join("shared/testkit/scenarios/baseline.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
     Ok(serde_json::from_str(
         &text.replace("111122223333", RESEARCH_ACCOUNT),
