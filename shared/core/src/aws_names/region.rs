@@ -25,6 +25,7 @@ pub fn dns_suffix(region: &str) -> &'static str {
     }
 }
 
+/// Whether Bedrock Custom Model Import is offered in `region` (FACTS: four Regions).
 pub fn offers_custom_model_import(region: &str) -> bool {
     CUSTOM_MODEL_IMPORT_REGIONS.contains(&region)
 }

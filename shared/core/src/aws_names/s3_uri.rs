@@ -8,14 +8,19 @@ use std::fmt;
 /// `models/llama` never matches `models/llama-2/`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct S3Uri {
+    /// The bucket's name.
     pub bucket: String,
+    /// Empty for the bucket's root, otherwise ending with `/`.
     pub prefix: String,
 }
 
+/// Why a text is not an `s3://` folder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum S3UriError {
+    /// It does not start with `s3://`.
     #[error("{0:?} is not an s3:// URI (expected s3://BUCKET/PREFIX/)")]
     NotS3(String),
+    /// Nothing between `s3://` and the first `/`.
     #[error("{0:?} names no bucket (expected s3://BUCKET/PREFIX/)")]
     NoBucket(String),
 }
@@ -23,6 +28,7 @@ pub enum S3UriError {
 const MAX_URI_LEN: usize = 1024;
 
 impl S3Uri {
+    /// Reads `s3://BUCKET/PREFIX`; a prefix without a trailing `/` gets one.
     pub fn parse(uri: &str) -> Result<Self, S3UriError> {
         let rest = uri
             .strip_prefix("s3://")

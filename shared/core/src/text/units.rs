@@ -1,5 +1,6 @@
 //! Byte counts for people. Decimal units, as AWS states its limits (200 GB = 200×10⁹ bytes).
 
+/// `1.50 GB`, `200.00 GB`, `512 bytes`: decimal units with two decimals.
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: &[(u64, &str)] = &[
         (1_000_000_000_000, "TB"),
