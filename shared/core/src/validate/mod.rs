@@ -114,12 +114,7 @@ pub async fn validate_listed<S: FolderSource>(
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let sizes: BTreeMap<&str, u64> = entries.iter().map(|e| (e.path.as_str(), e.size)).collect();
     let mut run = Run::default();
-
-    if let Some(uri) = source.s3_uri() {
-        if let Some(problem) = uri.bedrock_pattern_violation() {
-            run.find(Code::InvalidSourceUri, None, format!("{uri}: {problem}"));
-        }
-    }
+    run.check_source_uri(source);
 
     let config = run.read_config(source, &sizes).await?;
     let embedding_marker = architecture::EMBEDDING_MARKER_FILES
@@ -132,69 +127,16 @@ pub async fn validate_listed<S: FolderSource>(
     }
     // A dense config's tree can take many times its 1 MiB: gone before the headers.
     drop(config);
-
-    if let (Some(regions), Some(region)) = (report_arch.only_regions, options.region.as_deref()) {
-        if !regions.contains(&region) {
-            run.find(
-                Code::UnsupportedRegion,
-                Some(CONFIG),
-                format!(
-                    "{} models are imported only in {}, and this import would run in {region}: import it in {}",
-                    report_arch.family.as_deref().unwrap_or("these"),
-                    regions.join(", "),
-                    regions.join(" or ")
-                ),
-            );
-        }
-    }
-
+    run.check_region(&report_arch, options.region.as_deref());
     run.check_tokenizer(&sizes);
     run.check_file_names(source, &entries);
 
     let weight_files: Vec<&FileEntry> =
         entries.iter().filter(|e| is_weight_file(&e.path)).collect();
     let total_bytes: u64 = weight_files.iter().map(|e| e.size).sum();
-    if weight_files.len() > MAX_WEIGHT_FILES {
-        // Each header judged costs about a kilobyte kept: refuse rather than exhaust memory.
-        run.find(
-            Code::LimitExceeded,
-            None,
-            format!(
-                "the folder holds {} .safetensors files, more than the {} Ferry judges (the largest \
-                 published models have a few hundred shards): their headers and the index are not checked",
-                thousands(weight_files.len() as u64),
-                thousands(MAX_WEIGHT_FILES as u64)
-            ),
-        );
-    } else {
-        let mut headers = run.read_headers(source, &weight_files, options).await?;
-        run.check_headers(&entries, &weight_files, &mut headers);
-        let index = run.read_index(source, &sizes, &headers).await?;
-        run.check_weights(&weight_files, index.as_ref(), &headers);
-    }
-
-    let limit = if report_arch.multimodal {
-        architecture::MULTIMODAL_SIZE_LIMIT
-    } else {
-        architecture::TEXT_SIZE_LIMIT
-    };
-    if total_bytes >= limit {
-        run.find(
-            Code::TooLarge,
-            None,
-            format!(
-                "the weights total {} ({total_bytes} bytes); Bedrock imports {} models under {}: \
-                 quantize or prune the model, or choose a smaller variant",
-                format_bytes(total_bytes),
-                if report_arch.multimodal {
-                    "multimodal"
-                } else {
-                    "text"
-                },
-                format_bytes(limit)
-            ),
-        );
-    }
+    run.judge_weight_files(source, &entries, &sizes, &weight_files, options)
+        .await?;
+    run.check_size(total_bytes, report_arch.multimodal);
     run.check_unexpected_files(&entries);
 
     let bytes_read = run.bytes_read;
@@ -290,6 +232,87 @@ impl Run {
             ));
         }
         self.findings
+    }
+
+    /// An S3 source whose URI Bedrock's pattern refuses.
+    fn check_source_uri<S: FolderSource>(&mut self, source: &S) {
+        if let Some(uri) = source.s3_uri() {
+            if let Some(problem) = uri.bedrock_pattern_violation() {
+                self.find(Code::InvalidSourceUri, None, format!("{uri}: {problem}"));
+            }
+        }
+    }
+
+    /// A family imported only in some regions, when the import would run elsewhere.
+    fn check_region(&mut self, facts: &ArchitectureFacts, region: Option<&str>) {
+        let (Some(regions), Some(region)) = (facts.only_regions, region) else {
+            return;
+        };
+        if !regions.contains(&region) {
+            self.find(
+                Code::UnsupportedRegion,
+                Some(CONFIG),
+                format!(
+                    "{} models are imported only in {}, and this import would run in {region}: import it in {}",
+                    facts.family.as_deref().unwrap_or("these"),
+                    regions.join(", "),
+                    regions.join(" or ")
+                ),
+            );
+        }
+    }
+
+    /// The weight files' headers, then the index against them; past
+    /// [`MAX_WEIGHT_FILES`] neither is read.
+    async fn judge_weight_files<S: FolderSource>(
+        &mut self,
+        source: &S,
+        entries: &[FileEntry],
+        sizes: &BTreeMap<&str, u64>,
+        weight_files: &[&FileEntry],
+        options: &ValidateOptions<'_>,
+    ) -> Result<(), SourceError> {
+        if weight_files.len() > MAX_WEIGHT_FILES {
+            // Each header judged costs about a kilobyte kept: refuse rather than exhaust memory.
+            self.find(
+                Code::LimitExceeded,
+                None,
+                format!(
+                    "the folder holds {} .safetensors files, more than the {} Ferry judges (the largest \
+                     published models have a few hundred shards): their headers and the index are not checked",
+                    thousands(weight_files.len() as u64),
+                    thousands(MAX_WEIGHT_FILES as u64)
+                ),
+            );
+            return Ok(());
+        }
+        let mut headers = self.read_headers(source, weight_files, options).await?;
+        self.check_headers(entries, weight_files, &mut headers);
+        let index = self.read_index(source, sizes, &headers).await?;
+        self.check_weights(weight_files, index.as_ref(), &headers);
+        Ok(())
+    }
+
+    /// Weights at or over Bedrock's limit for text or multimodal models.
+    fn check_size(&mut self, total_bytes: u64, multimodal: bool) {
+        let limit = if multimodal {
+            architecture::MULTIMODAL_SIZE_LIMIT
+        } else {
+            architecture::TEXT_SIZE_LIMIT
+        };
+        if total_bytes >= limit {
+            self.find(
+                Code::TooLarge,
+                None,
+                format!(
+                    "the weights total {} ({total_bytes} bytes); Bedrock imports {} models under {}: \
+                     quantize or prune the model, or choose a smaller variant",
+                    format_bytes(total_bytes),
+                    if multimodal { "multimodal" } else { "text" },
+                    format_bytes(limit)
+                ),
+            );
+        }
     }
 
     async fn read<S: FolderSource>(
