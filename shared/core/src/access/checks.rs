@@ -18,6 +18,7 @@ const SAMPLE_JOB_ID: &str = "a1b2c3d4e5f6";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// What a check concluded.
 pub enum CheckDecision {
     Allowed,
     Denied,
@@ -25,6 +26,7 @@ pub enum CheckDecision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// The statement that makes a denied check pass, and the policy to add it to.
 pub struct Fix {
     #[serde(rename = "where")]
     pub location: String,
@@ -35,6 +37,7 @@ pub struct Fix {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// One check of the chain: the request, its decision and, when denied, why and the fix.
 pub struct CheckResult {
     pub id: &'static str,
     pub decision: CheckDecision,
@@ -53,6 +56,7 @@ pub struct CheckResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// Every check of the chain; `ok` when none is denied.
 pub struct AccessReport {
     pub ok: bool,
     pub checks: Vec<CheckResult>,
@@ -71,6 +75,7 @@ impl AccessReport {
         self.checks.iter().all(|c| c.unreadable.is_none())
     }
 
+    /// The denied checks.
     pub fn denied(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks
             .iter()
@@ -500,7 +505,7 @@ const NETWORK_KEYS: [&str; 5] = [
 
 /// Whether a Deny statement of the chain tests a network key: a denial may then come
 /// from a path Ferry cannot see rather than from a missing grant.
-pub fn deny_tests_network_keys(scenario: &Scenario) -> bool {
+pub(crate) fn deny_tests_network_keys(scenario: &Scenario) -> bool {
     chain_policies(scenario).iter().any(|p| {
         p.statements.iter().any(|s| {
             s.effect == crate::iam::Effect::Deny

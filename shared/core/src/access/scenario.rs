@@ -61,7 +61,7 @@ pub enum Part {
 
 impl Policy {
     /// Stands in for an unreadable identity policy or boundary: allows everything.
-    pub fn unknown_identity() -> Policy {
+    pub(crate) fn unknown_identity() -> Policy {
         Policy::parse(
             &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "unreadable", "Effect": "Allow", "Action": "*", "Resource": "*"}]}),
             "unreadable",
@@ -264,7 +264,7 @@ impl Scenario {
     }
 
     /// The bucket and the prefix (verbatim, with a trailing `/` when non-empty).
-    pub fn bucket_and_prefix(&self) -> (String, String) {
+    pub(crate) fn bucket_and_prefix(&self) -> (String, String) {
         let rest = self.source_uri.trim_start_matches("s3://");
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let mut prefix = prefix.to_owned();

@@ -17,6 +17,7 @@ use super::policy::{Effect, Policy, Statement};
 use super::Context;
 
 #[derive(Debug, Clone)]
+/// One request: who, what, on which resource, with which context keys.
 pub struct Request {
     pub principal: RequestPrincipal,
     pub action: String,
@@ -26,7 +27,7 @@ pub struct Request {
 
 /// A policy with the name reports give it (`bucket policy of model-artifacts`).
 #[derive(Debug, Clone, Copy)]
-pub struct NamedPolicy<'a> {
+pub(crate) struct NamedPolicy<'a> {
     pub label: &'a str,
     pub policy: &'a Policy,
 }
@@ -44,7 +45,7 @@ pub enum Rule {
 
 /// Everything that applies to one request.
 #[derive(Debug, Clone, Default)]
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub identity: Vec<NamedPolicy<'a>>,
     pub resource: Option<NamedPolicy<'a>>,
     pub boundary: Option<NamedPolicy<'a>>,
@@ -72,6 +73,7 @@ pub enum Missing {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a request is denied.
 pub enum Denial {
     Explicit,
     /// Implicit: the policies that would each have to allow (in order of where to fix).
@@ -79,12 +81,15 @@ pub enum Denial {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// The decision on a request and the statements it rests on (the denying ones for an
+/// explicit deny, none for an implicit one).
 pub struct Decision {
     pub denial: Option<Denial>,
     pub matched: Vec<Matched>,
 }
 
 impl Decision {
+    /// No denial.
     pub fn allowed(&self) -> bool {
         self.denial.is_none()
     }
@@ -408,7 +413,7 @@ impl Grants {
 
 /// Decides one request: an explicit Deny wins, then every SCP level must allow, then
 /// the resource's rule weighs the identity, boundary and resource grants.
-pub fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
+pub(crate) fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
     let outcomes = Outcomes::evaluate(request, inputs);
     let denies = outcomes.explicit_denies();
     if !denies.is_empty() {

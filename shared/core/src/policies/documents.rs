@@ -611,7 +611,8 @@ impl DocumentSet {
     }
 }
 
-pub fn region_warnings(region: &str) -> Vec<String> {
+/// A warning when Custom Model Import is not offered in the region (none when it is).
+pub(crate) fn region_warnings(region: &str) -> Vec<String> {
     if offers_custom_model_import(region) {
         return Vec::new();
     }

@@ -5,7 +5,8 @@ pub mod architecture;
 pub mod report;
 mod report_text;
 pub mod safetensors_header;
-pub mod shard_index;
+/// The shard index (`model.safetensors.index.json`) checked against the weights.
+pub(crate) mod shard_index;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -22,13 +23,15 @@ use safetensors_header::{Dtype, Header, HeaderError, LEN_PREFIX};
 use shard_index::{IndexCheck, Tally, MAX_INDEX_ENTRIES};
 use source::{FileEntry, FolderSource, SourceError};
 
-pub const CONFIG: &str = "config.json";
-pub const INDEX: &str = "model.safetensors.index.json";
+/// The model's configuration, at the top of the folder.
+pub(crate) const CONFIG: &str = "config.json";
+/// The shard index of a model split into several weight files.
+pub(crate) const INDEX: &str = "model.safetensors.index.json";
 const WEIGHT_SUFFIX: &str = ".safetensors";
 
 /// Files Bedrock uses besides the weights; anything else of [`UNEXPECTED_FILE_SIZE`]
 /// or more is reported.
-pub const USED_FILES: &[&str] = &[
+pub(crate) const USED_FILES: &[&str] = &[
     CONFIG,
     INDEX,
     "generation_config.json",
@@ -57,7 +60,7 @@ const OTHER_WEIGHT_SUFFIXES: &[&str] = &[
 /// take 16 times its size: 1 MiB keeps that within the importer's memory.)
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The largest published indexes (600B+ MoE models) are about 10 MB.
-pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// The largest safetensors header Ferry reads (the format allows 100,000,000 bytes):
 /// also the header bytes held at once across concurrent reads, so that judging stays
 /// within the importer's 128 MB of Lambda memory. Real headers are a few hundred KB.
@@ -106,7 +109,7 @@ pub async fn validate<S: FolderSource>(
 
 /// [`validate`] on a listing the caller already has (the importer lists once to judge
 /// readiness and identity, then validates without listing again).
-pub async fn validate_listed<S: FolderSource>(
+pub(crate) async fn validate_listed<S: FolderSource>(
     source: &S,
     mut entries: Vec<FileEntry>,
     options: &ValidateOptions<'_>,
@@ -161,17 +164,17 @@ pub async fn validate_listed<S: FolderSource>(
 
 /// The contract's tokenizer rule: `tokenizer.json`, `tokenizer.model`, `spiece.model`,
 /// or `vocab.json` with `merges.txt`.
-pub fn has_tokenizer(has: impl Fn(&str) -> bool) -> bool {
+pub(crate) fn has_tokenizer(has: impl Fn(&str) -> bool) -> bool {
     TOKENIZER_FILES.iter().any(|f| has(f)) || (has("vocab.json") && has("merges.txt"))
 }
 
 /// Whether Bedrock uses the file: the weights and the small files it reads.
-pub fn is_used_file(path: &str) -> bool {
+pub(crate) fn is_used_file(path: &str) -> bool {
     !path.contains('/') && (USED_FILES.contains(&path) || path.ends_with(WEIGHT_SUFFIX))
 }
 
 /// A top-level `.safetensors` file: what Bedrock loads as weights.
-pub fn is_weight_file(path: &str) -> bool {
+pub(crate) fn is_weight_file(path: &str) -> bool {
     !path.contains('/') && path.ends_with(WEIGHT_SUFFIX)
 }
 
