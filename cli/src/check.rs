@@ -11,6 +11,7 @@ use ferry_aws::{AwsPolicyReader, S3Prober};
 use ferry_core::access::{
     probe, read_live, run_checks, AccessReport, LiveTarget, PolicyReader, ProbeReport, Scenario,
 };
+use ferry_core::text::time::now_secs;
 use ferry_core::S3Uri;
 
 use crate::{Format, EXIT_UNUSABLE};
@@ -45,7 +46,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<ExitCode> {
     let report = match &args.scenario {
-        Some(path) => run_checks(&scenario_file(path)?),
+        Some(path) => run_checks(&scenario_file(path)?, now_secs()),
         None => live(&args).await?,
     };
 
@@ -139,7 +140,7 @@ async fn live(args: &Args) -> Result<AccessReport> {
         caller_role: args.hosting_role.clone(),
     };
     let scenario = read_live(&research, &hosting, &target, None).await?;
-    let mut report = run_checks(&scenario);
+    let mut report = run_checks(&scenario, now_secs());
     if args.probe {
         report.probe = Some(run_probe(&report, &scenario, &hosting_config, &hosting).await);
     }

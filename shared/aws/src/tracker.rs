@@ -148,7 +148,7 @@ impl Diagnose for AccessDiagnosis {
         match read_live(&research, &self.reader, &target, None).await {
             Ok(scenario) => Some(format!(
                 "{}\nThe research side (bucket policy, the objects' keys, key policies) is readable only in the research account; to judge it there, run with its credentials:\n  ferry check --source {} --execution-role {}\n",
-                run_checks(&scenario).render_text(false),
+                run_checks(&scenario, ferry_core::text::time::now_secs()).render_text(false),
                 target.source,
                 target.execution_role,
             )),

@@ -5,6 +5,7 @@
 use ferry_aws::hosting::assume_role;
 use ferry_aws::{AwsPolicyReader, S3Prober};
 use ferry_core::access::{probe, read_live, run_checks, CheckDecision, LiveTarget, PolicyReader};
+use ferry_core::text::time::now_secs;
 use ferry_core::S3Uri;
 use ferry_testkit::chain::{install_chain, Mistake, AUTOMATION_ROLE, EXECUTION_ROLE};
 use ferry_testkit::moto::MotoServer;
@@ -59,7 +60,7 @@ async fn the_installed_chain_reads_back_and_passes() {
     assert!(scenario.unreadable.is_empty(), "{:?}", scenario.unreadable);
     assert_eq!(scenario.research_account, "123456789012");
     assert_eq!(scenario.objects.len(), 2);
-    let report = run_checks(&scenario);
+    let report = run_checks(&scenario, now_secs());
     for check in &report.checks {
         assert_eq!(check.decision, CheckDecision::Allowed, "{check:?}");
     }
@@ -77,7 +78,7 @@ async fn a_missing_key_grant_is_found_and_the_probe_disagrees_where_moto_does_no
     let scenario = read_live(&research, &hosting, &target(&chain), None)
         .await
         .unwrap();
-    let report = run_checks(&scenario);
+    let report = run_checks(&scenario, now_secs());
     let denied: Vec<_> = report.denied().map(|c| c.id).collect();
     assert_eq!(denied, ["kms-source"]);
 
@@ -108,7 +109,7 @@ async fn a_policy_that_cannot_be_read_is_named() {
     target.source = S3Uri::parse("s3://no-such-bucket-ferry/m/").unwrap();
     target.execution_role = "arn:aws:iam::777788889999:role/NoSuchRole".into();
     let scenario = read_live(&research, &hosting, &target, None).await.unwrap();
-    let report = run_checks(&scenario);
+    let report = run_checks(&scenario, now_secs());
     let messages = report.unreadable.join("\n");
     assert!(messages.contains("could not read the bucket policy of no-such-bucket-ferry: NoSuchBucket (s3:GetBucketPolicy)"), "{messages}");
     assert!(messages.contains("could not read the role arn:aws:iam::777788889999:role/NoSuchRole: NoSuchEntity (iam:GetRole)"), "{messages}");

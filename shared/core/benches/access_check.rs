@@ -20,15 +20,18 @@ fn corpus() -> Vec<(String, Scenario)> {
 
 fn access_check(c: &mut Criterion) {
     let corpus = corpus();
+    let now = ferry_core::text::time::now_secs();
     let mut group = c.benchmark_group("access_check");
     if let Some((_, baseline)) = corpus.iter().find(|(name, _)| name == "baseline.json") {
-        group.bench_function("baseline", |b| b.iter(|| run_checks(black_box(baseline))));
+        group.bench_function("baseline", |b| {
+            b.iter(|| run_checks(black_box(baseline), now))
+        });
     }
     // The whole corpus once per iteration: every rule, deny and condition path.
     group.bench_function("corpus", |b| {
         b.iter(|| {
             for (_, scenario) in &corpus {
-                black_box(run_checks(black_box(scenario)));
+                black_box(run_checks(black_box(scenario), now));
             }
         })
     });

@@ -14,4 +14,4 @@ pub mod validate;
 pub use aws_names::s3_uri::S3Uri;
 pub use validate::report::{Code, Finding, Report, Severity};
 pub use validate::source::{FileEntry, FolderSource, LocalFolder, SourceError, SourceErrorKind};
-pub use validate::{validate, validate_listed, ValidateOptions};
+pub use validate::{validate, ValidateOptions};

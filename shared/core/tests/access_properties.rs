@@ -1,6 +1,7 @@
 //! Properties of the evaluation logic over the scenario corpus.
 
 use ferry_core::access::{run_checks, CheckDecision, Scenario};
+use ferry_core::text::time::now_secs;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -131,7 +132,7 @@ fn add_deny(scenario: &mut Value, target: usize, mut statement: Value) {
 }
 
 fn denied(scenario: &Value) -> Vec<(String, Option<String>, Option<String>, bool)> {
-    run_checks(&Scenario::parse(scenario).unwrap())
+    run_checks(&Scenario::parse(scenario).unwrap(), now_secs())
         .checks
         .into_iter()
         .map(|c| {

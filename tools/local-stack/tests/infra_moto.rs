@@ -14,6 +14,7 @@ use ferry_core::policies::{
     automation_role_policy, automation_role_trust, execution_role_policy, execution_role_trust,
     imported_model_key_statement, importer_role_policy, key_policy, tracker_role_policy,
 };
+use ferry_core::text::time::now_secs;
 use ferry_core::S3Uri;
 use ferry_local_stack::{
     LocalStack, Options, Stack, BUCKET, EXTERNAL_ID, HOSTING, NOT_IN_MOTO, PREFIX,
@@ -182,7 +183,7 @@ async fn both_stacks_create_in_moto_with_the_generated_policies_and_pass_the_che
     .await
     .unwrap();
     assert!(scenario.unreadable.is_empty(), "{:?}", scenario.unreadable);
-    let report = run_checks(&scenario);
+    let report = run_checks(&scenario, now_secs());
     assert!(report.ok, "{}", report.render_text(false));
     assert!(report
         .checks

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::scenario::{Part, Principal, Scenario, Unreadable};
+use super::scenario::{Part, Principal, Scenario};
 use crate::iam::matcher::literal_in_policy;
 use crate::iam::{
     decide, Context, Decision, Denial, Inputs, Matched, Missing, NamedPolicy, Policy, Request,
@@ -18,6 +18,7 @@ const SAMPLE_JOB_ID: &str = "a1b2c3d4e5f6";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// What a check concluded.
 pub enum CheckDecision {
     Allowed,
     Denied,
@@ -25,6 +26,7 @@ pub enum CheckDecision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// The statement that makes a denied check pass, and the policy to add it to.
 pub struct Fix {
     #[serde(rename = "where")]
     pub location: String,
@@ -35,6 +37,7 @@ pub struct Fix {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// One check of the chain: the request, its decision and, when denied, why and the fix.
 pub struct CheckResult {
     pub id: &'static str,
     pub decision: CheckDecision,
@@ -53,6 +56,7 @@ pub struct CheckResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// Every check of the chain; `ok` when none is denied.
 pub struct AccessReport {
     pub ok: bool,
     pub checks: Vec<CheckResult>,
@@ -71,6 +75,7 @@ impl AccessReport {
         self.checks.iter().all(|c| c.unreadable.is_none())
     }
 
+    /// The denied checks.
     pub fn denied(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks
             .iter()
@@ -90,215 +95,82 @@ struct Check<'a> {
     rule: Rule,
 }
 
-pub fn run_checks(scenario: &Scenario) -> AccessReport {
-    let partition = scenario.partition();
-    let (bucket, prefix) = scenario.bucket_and_prefix();
-    let role = &scenario.execution_role;
-    let role_principal = aws_principal(&role.arn, partition);
-    // Every request by one principal starts from the same context: build it once.
-    let role_context = principal_context(scenario, &role.arn, partition);
-    let empty = Policy {
-        version: None,
-        statements: Vec::new(),
-    };
-    let bucket_policy = scenario.bucket_policy.as_ref().unwrap_or(&empty);
-    let bucket_label = format!("bucket policy of {bucket}");
-    let mut results = Vec::new();
+/// A policy with no statements: stands in for an absent bucket or trust policy.
+static NO_POLICY: Policy = Policy {
+    version: None,
+    statements: Vec::new(),
+};
 
-    // trust: Bedrock assumes the execution role.
-    let mut trust_context = Context::default();
-    trust_context.insert("aws:SourceAccount", scenario.hosting_account.clone());
-    trust_context.insert(
-        "aws:SourceArn",
-        format!(
-            "arn:{partition}:bedrock:{}:{}:model-import-job/{SAMPLE_JOB_ID}",
-            scenario.region, scenario.hosting_account
-        ),
-    );
-    let trust = role.trust_policy.as_ref().unwrap_or(&empty);
-    results.push(evaluate(
-        scenario,
-        Check {
-            id: "trust",
-            who: role,
-            principal: RequestPrincipal::Service("bedrock.amazonaws.com".into()),
-            action: "sts:AssumeRole".into(),
-            resource: role.arn.clone(),
-            context: trust_context,
-            resource_policy: Some((format!("trust policy of {}", role.arn), trust)),
-            rule: Rule::Trust,
-        },
-    ));
+/// What the checks of one scenario share, built once.
+struct Chain<'a> {
+    scenario: &'a Scenario,
+    partition: &'static str,
+    bucket: String,
+    prefix: String,
+    role: &'a Principal,
+    role_principal: RequestPrincipal,
+    /// Every request by the execution role starts from this context.
+    role_context: Context,
+    bucket_policy: &'a Policy,
+    bucket_label: String,
+    /// The request time (seconds since the epoch), for `aws:CurrentTime`.
+    now: u64,
+}
 
-    // s3-list and s3-get: the execution role reads the research bucket.
-    let mut list_context = role_context.clone();
-    list_context.insert("s3:prefix", prefix.clone());
-    s3_context(scenario, &mut list_context);
-    results.push(evaluate(
-        scenario,
-        Check {
-            id: "s3-list",
-            who: role,
-            principal: role_principal.clone(),
-            action: "s3:ListBucket".into(),
-            resource: format!("arn:{partition}:s3:::{bucket}"),
-            context: list_context,
-            resource_policy: Some((bucket_label.clone(), bucket_policy)),
-            rule: Rule::Standard,
-        },
-    ));
-    let keys: Vec<String> = if scenario.objects.is_empty() {
-        vec![format!("{prefix}config.json")]
-    } else {
-        scenario.objects.iter().map(|o| o.key.clone()).collect()
-    };
-    for key in keys {
-        let mut context = role_context.clone();
-        s3_context(scenario, &mut context);
-        results.push(evaluate(
+impl<'a> Chain<'a> {
+    fn new(scenario: &'a Scenario, now: u64) -> Self {
+        let partition = scenario.partition();
+        let (bucket, prefix) = scenario.bucket_and_prefix();
+        let role = &scenario.execution_role;
+        Chain {
             scenario,
+            partition,
+            bucket_label: format!("bucket policy of {bucket}"),
+            bucket,
+            prefix,
+            role,
+            role_principal: aws_principal(&role.arn, partition),
+            role_context: principal_context(scenario, &role.arn, partition, now),
+            bucket_policy: scenario.bucket_policy.as_ref().unwrap_or(&NO_POLICY),
+            now,
+        }
+    }
+
+    /// A check by the execution role, starting from its context.
+    fn role_check(
+        &self,
+        id: &'static str,
+        action: &str,
+        resource: String,
+        context: Context,
+        resource_policy: (String, &'a Policy),
+        rule: Rule,
+    ) -> CheckResult {
+        evaluate(
+            self.scenario,
             Check {
-                id: "s3-get",
-                who: role,
-                principal: role_principal.clone(),
-                action: "s3:GetObject".into(),
-                resource: format!("arn:{partition}:s3:::{bucket}/{key}"),
+                id,
+                who: self.role,
+                principal: self.role_principal.clone(),
+                action: action.into(),
+                resource,
                 context,
-                resource_policy: Some((bucket_label.clone(), bucket_policy)),
-                rule: Rule::Standard,
+                resource_policy: Some(resource_policy),
+                rule,
             },
-        ));
+        )
     }
+}
 
-    // kms-source: every distinct key of the objects.
-    let mut source_keys: Vec<&String> = scenario
-        .objects
-        .iter()
-        .filter_map(|o| o.kms_key_arn.as_ref())
-        .collect();
-    source_keys.sort();
-    source_keys.dedup();
-    let unknown_encryption: Vec<&Unreadable> = scenario
-        .unreadable
-        .iter()
-        .filter(|u| matches!(u.part, Part::ObjectList | Part::ObjectEncryption(_)))
-        .collect();
-    for unknown in &unknown_encryption {
-        let mut result = skipped("kms-source", "the encryption of the objects is unknown");
-        result.principal = Some(role.arn.clone());
-        result.action = Some("kms:Decrypt".into());
-        result.resource = Some(match &unknown.part {
-            Part::ObjectEncryption(key) => format!("arn:{partition}:s3:::{bucket}/{key}"),
-            _ => format!("arn:{partition}:s3:::{bucket}/{prefix}*"),
-        });
-        result.detail = Some(format!("cannot be judged: {}", unknown.message));
-        result.unreadable = Some(unknown.message.clone());
-        results.push(result);
-    }
-    if source_keys.is_empty() && unknown_encryption.is_empty() {
-        results.push(skipped(
-            "kms-source",
-            "no object is encrypted with a customer managed KMS key",
-        ));
-    }
-    for key in source_keys {
-        let Some(policy) = scenario.source_keys.get(key) else {
-            continue;
-        };
-        let mut context = role_context.clone();
-        context.insert(
-            "kms:ViaService",
-            format!("s3.{}.amazonaws.com", scenario.region),
-        );
-        context.insert("kms:CallerAccount", scenario.hosting_account.clone());
-        resource_org(scenario, &mut context);
-        results.push(evaluate(
-            scenario,
-            Check {
-                id: "kms-source",
-                who: role,
-                principal: role_principal.clone(),
-                action: "kms:Decrypt".into(),
-                resource: key.clone(),
-                context,
-                resource_policy: Some((format!("key policy of {key}"), policy)),
-                rule: Rule::Kms,
-            },
-        ));
-    }
-
-    // kms-imported-model: the hosting key that encrypts the imported model.
-    match &scenario.imported_model_key {
-        None => results.push(skipped(
-            "kms-imported-model",
-            "no imported-model KMS key is configured",
-        )),
-        Some((arn, policy)) => {
-            for action in [
-                "kms:Encrypt",
-                "kms:Decrypt",
-                "kms:GenerateDataKey",
-                "kms:DescribeKey",
-            ] {
-                let mut context = role_context.clone();
-                context.insert("kms:CallerAccount", scenario.hosting_account.clone());
-                results.push(evaluate(
-                    scenario,
-                    Check {
-                        id: "kms-imported-model",
-                        who: role,
-                        principal: role_principal.clone(),
-                        action: action.into(),
-                        resource: arn.clone(),
-                        context,
-                        resource_policy: Some((format!("key policy of {arn}"), policy)),
-                        rule: Rule::Kms,
-                    },
-                ));
-            }
-        }
-    }
-
-    // pass-role and create-job: the caller starts the import.
-    match &scenario.caller {
-        None => {
-            results.push(skipped("pass-role", "no caller is given"));
-            results.push(skipped("create-job", "no caller is given"));
-        }
-        Some(caller) => {
-            let caller_principal = aws_principal(&caller.arn, partition);
-            let caller_context = principal_context(scenario, &caller.arn, partition);
-            let mut pass_context = caller_context.clone();
-            pass_context.insert("iam:PassedToService", "bedrock.amazonaws.com");
-            results.push(evaluate(
-                scenario,
-                Check {
-                    id: "pass-role",
-                    who: caller,
-                    principal: caller_principal.clone(),
-                    action: "iam:PassRole".into(),
-                    resource: role.arn.clone(),
-                    context: pass_context,
-                    resource_policy: None,
-                    rule: Rule::Standard,
-                },
-            ));
-            results.push(evaluate(
-                scenario,
-                Check {
-                    id: "create-job",
-                    who: caller,
-                    principal: caller_principal,
-                    action: "bedrock:CreateModelImportJob".into(),
-                    resource: "*".into(),
-                    context: caller_context.clone(),
-                    resource_policy: None,
-                    rule: Rule::Standard,
-                },
-            ));
-        }
-    }
-
+/// Runs every check of the chain for `scenario`, as of `now` (seconds since the epoch,
+/// the requests' `aws:CurrentTime`).
+pub fn run_checks(scenario: &Scenario, now: u64) -> AccessReport {
+    let chain = Chain::new(scenario, now);
+    let mut results = vec![check_trust(&chain), check_s3_list(&chain)];
+    results.extend(check_s3_get(&chain));
+    results.extend(check_kms_source(&chain));
+    results.extend(check_kms_imported_model(&chain));
+    results.extend(check_caller(&chain));
     if !scenario.unreadable.is_empty() {
         let org_keys = mentions_org_keys(scenario);
         for result in &mut results {
@@ -315,6 +187,232 @@ pub fn run_checks(scenario: &Scenario) -> AccessReport {
             .collect(),
         probe: None,
     }
+}
+
+/// trust: Bedrock assumes the execution role for an import job of the hosting account.
+fn check_trust(chain: &Chain<'_>) -> CheckResult {
+    let scenario = chain.scenario;
+    let role = chain.role;
+    let mut context = Context::default();
+    context.insert("aws:SourceAccount", scenario.hosting_account.clone());
+    context.insert(
+        "aws:SourceArn",
+        format!(
+            "arn:{}:bedrock:{}:{}:model-import-job/{SAMPLE_JOB_ID}",
+            chain.partition, scenario.region, scenario.hosting_account
+        ),
+    );
+    let trust = role.trust_policy.as_ref().unwrap_or(&NO_POLICY);
+    evaluate(
+        scenario,
+        Check {
+            id: "trust",
+            who: role,
+            principal: RequestPrincipal::Service("bedrock.amazonaws.com".into()),
+            action: "sts:AssumeRole".into(),
+            resource: role.arn.clone(),
+            context,
+            resource_policy: Some((format!("trust policy of {}", role.arn), trust)),
+            rule: Rule::Trust,
+        },
+    )
+}
+
+/// s3-list: the execution role lists the folder in the research bucket.
+fn check_s3_list(chain: &Chain<'_>) -> CheckResult {
+    let mut context = chain.role_context.clone();
+    context.insert("s3:prefix", chain.prefix.clone());
+    s3_context(chain.scenario, &mut context);
+    chain.role_check(
+        "s3-list",
+        "s3:ListBucket",
+        format!("arn:{}:s3:::{}", chain.partition, chain.bucket),
+        context,
+        (chain.bucket_label.clone(), chain.bucket_policy),
+        Rule::Standard,
+    )
+}
+
+/// s3-get: the execution role reads every object (a sample key when none is known).
+fn check_s3_get(chain: &Chain<'_>) -> Vec<CheckResult> {
+    let scenario = chain.scenario;
+    let keys: Vec<String> = if scenario.objects.is_empty() {
+        vec![format!("{}config.json", chain.prefix)]
+    } else {
+        scenario.objects.iter().map(|o| o.key.clone()).collect()
+    };
+    keys.into_iter()
+        .map(|key| {
+            let mut context = chain.role_context.clone();
+            s3_context(scenario, &mut context);
+            chain.role_check(
+                "s3-get",
+                "s3:GetObject",
+                format!("arn:{}:s3:::{}/{key}", chain.partition, chain.bucket),
+                context,
+                (chain.bucket_label.clone(), chain.bucket_policy),
+                Rule::Standard,
+            )
+        })
+        .collect()
+}
+
+/// kms-source: the execution role decrypts with every distinct key of the objects
+/// (through S3); objects of unknown encryption cannot be judged.
+fn check_kms_source(chain: &Chain<'_>) -> Vec<CheckResult> {
+    let scenario = chain.scenario;
+    let mut source_keys: Vec<&String> = scenario
+        .objects
+        .iter()
+        .filter_map(|o| o.kms_key_arn.as_ref())
+        .collect();
+    source_keys.sort();
+    source_keys.dedup();
+    let mut results = unknown_encryption(chain);
+    if source_keys.is_empty() && results.is_empty() {
+        results.push(skipped(
+            "kms-source",
+            "no object is encrypted with a customer managed KMS key",
+        ));
+    }
+    for key in source_keys {
+        let Some(policy) = scenario.source_keys.get(key) else {
+            continue;
+        };
+        let mut context = chain.role_context.clone();
+        context.insert(
+            "kms:ViaService",
+            format!("s3.{}.amazonaws.com", scenario.region),
+        );
+        context.insert("kms:CallerAccount", scenario.hosting_account.clone());
+        resource_org(scenario, &mut context);
+        results.push(chain.role_check(
+            "kms-source",
+            "kms:Decrypt",
+            key.clone(),
+            context,
+            (format!("key policy of {key}"), policy),
+            Rule::Kms,
+        ));
+    }
+    results
+}
+
+/// Live mode: a skipped kms-source for each object list or object whose encryption
+/// could not be read.
+fn unknown_encryption(chain: &Chain<'_>) -> Vec<CheckResult> {
+    let (partition, bucket, prefix) = (chain.partition, &chain.bucket, &chain.prefix);
+    chain
+        .scenario
+        .unreadable
+        .iter()
+        .filter(|u| matches!(u.part, Part::ObjectList | Part::ObjectEncryption(_)))
+        .map(|unknown| {
+            let mut result = skipped("kms-source", "the encryption of the objects is unknown");
+            result.principal = Some(chain.role.arn.clone());
+            result.action = Some("kms:Decrypt".into());
+            result.resource = Some(match &unknown.part {
+                Part::ObjectEncryption(key) => format!("arn:{partition}:s3:::{bucket}/{key}"),
+                _ => format!("arn:{partition}:s3:::{bucket}/{prefix}*"),
+            });
+            result.detail = Some(format!("cannot be judged: {}", unknown.message));
+            result.unreadable = Some(unknown.message.clone());
+            result
+        })
+        .collect()
+}
+
+/// kms-imported-model: the execution role uses the hosting key that encrypts the
+/// imported model, for each action Bedrock needs.
+fn check_kms_imported_model(chain: &Chain<'_>) -> Vec<CheckResult> {
+    let scenario = chain.scenario;
+    let Some((arn, policy)) = &scenario.imported_model_key else {
+        return vec![skipped(
+            "kms-imported-model",
+            "no imported-model KMS key is configured",
+        )];
+    };
+    [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "kms:DescribeKey",
+    ]
+    .into_iter()
+    .map(|action| {
+        let mut context = chain.role_context.clone();
+        context.insert("kms:CallerAccount", scenario.hosting_account.clone());
+        chain.role_check(
+            "kms-imported-model",
+            action,
+            arn.clone(),
+            context,
+            (format!("key policy of {arn}"), policy),
+            Rule::Kms,
+        )
+    })
+    .collect()
+}
+
+/// pass-role and create-job: the caller starts the import (both skipped without one).
+fn check_caller(chain: &Chain<'_>) -> Vec<CheckResult> {
+    let Some(caller) = &chain.scenario.caller else {
+        return vec![
+            skipped("pass-role", "no caller is given"),
+            skipped("create-job", "no caller is given"),
+        ];
+    };
+    let principal = aws_principal(&caller.arn, chain.partition);
+    let context = principal_context(chain.scenario, &caller.arn, chain.partition, chain.now);
+    vec![
+        check_pass_role(chain, caller, principal.clone(), context.clone()),
+        check_create_job(chain, caller, principal, context),
+    ]
+}
+
+/// pass-role: the caller passes the execution role to Bedrock.
+fn check_pass_role(
+    chain: &Chain<'_>,
+    caller: &Principal,
+    principal: RequestPrincipal,
+    mut context: Context,
+) -> CheckResult {
+    context.insert("iam:PassedToService", "bedrock.amazonaws.com");
+    evaluate(
+        chain.scenario,
+        Check {
+            id: "pass-role",
+            who: caller,
+            principal,
+            action: "iam:PassRole".into(),
+            resource: chain.role.arn.clone(),
+            context,
+            resource_policy: None,
+            rule: Rule::Standard,
+        },
+    )
+}
+
+/// create-job: the caller creates the import job.
+fn check_create_job(
+    chain: &Chain<'_>,
+    caller: &Principal,
+    principal: RequestPrincipal,
+    context: Context,
+) -> CheckResult {
+    evaluate(
+        chain.scenario,
+        Check {
+            id: "create-job",
+            who: caller,
+            principal,
+            action: "bedrock:CreateModelImportJob".into(),
+            resource: "*".into(),
+            context,
+            resource_policy: None,
+            rule: Rule::Standard,
+        },
+    )
 }
 
 /// The parts of the chain a check's decision rests on.
@@ -407,7 +505,7 @@ const NETWORK_KEYS: [&str; 5] = [
 
 /// Whether a Deny statement of the chain tests a network key: a denial may then come
 /// from a path Ferry cannot see rather than from a missing grant.
-pub fn deny_tests_network_keys(scenario: &Scenario) -> bool {
+pub(crate) fn deny_tests_network_keys(scenario: &Scenario) -> bool {
     chain_policies(scenario).iter().any(|p| {
         p.statements.iter().any(|s| {
             s.effect == crate::iam::Effect::Deny
@@ -445,70 +543,77 @@ fn evaluate(scenario: &Scenario, check: Check<'_>) -> CheckResult {
         RequestPrincipal::Service(_) => None,
     };
     let resource_account = resource_account(scenario, &check);
-    let identity: Vec<NamedPolicy<'_>> = if check.rule == Rule::Trust {
-        Vec::new()
-    } else {
-        check
-            .who
-            .identity_policies
-            .iter()
-            .map(|(label, policy)| NamedPolicy { label, policy })
-            .collect()
-    };
     let boundary_label = format!("permissions boundary of {}", check.who.arn);
-    let boundary = match check.rule {
-        Rule::Trust => None,
-        _ => check
-            .who
-            .permissions_boundary
-            .as_ref()
-            .map(|policy| NamedPolicy {
-                label: &boundary_label,
-                policy,
-            }),
-    };
-    let scp_labels: Vec<String> = principal_account
+    let scp_levels = principal_account
         .as_ref()
         .and_then(|a| scenario.scps.get(a))
-        .map(|levels| {
-            (0..levels.len())
-                .map(|i| {
-                    format!(
-                        "SCP level {i} of account {}",
-                        principal_account.as_deref().unwrap_or("")
-                    )
-                })
-                .collect()
-        })
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    let scps: Vec<Vec<NamedPolicy<'_>>> = principal_account
-        .as_ref()
-        .and_then(|a| scenario.scps.get(a))
-        .map(|levels| {
-            levels
-                .iter()
-                .zip(&scp_labels)
-                .map(|(docs, label)| {
-                    docs.iter()
-                        .map(|policy| NamedPolicy { label, policy })
-                        .collect()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let scp_labels = scp_labels(scp_levels, principal_account.as_deref());
     let inputs = Inputs {
-        identity,
+        identity: identity_policies(&check),
         resource: check
             .resource_policy
             .as_ref()
             .map(|(label, policy)| NamedPolicy { label, policy }),
-        boundary,
-        scps,
+        boundary: boundary_policy(&check, &boundary_label),
+        scps: scp_policies(scp_levels, &scp_labels),
         rule: Some(check.rule),
         same_account: principal_account.is_some() && principal_account == resource_account,
     };
     let decision = decide(&request, &inputs);
     describe(scenario, &check, decision)
+}
+
+/// The requester's identity policies (none for a service assuming a role: the trust
+/// policy alone decides).
+fn identity_policies<'a>(check: &Check<'a>) -> Vec<NamedPolicy<'a>> {
+    if check.rule == Rule::Trust {
+        return Vec::new();
+    }
+    check
+        .who
+        .identity_policies
+        .iter()
+        .map(|(label, policy)| NamedPolicy { label, policy })
+        .collect()
+}
+
+/// The requester's permissions boundary, under `label` (none for a service).
+fn boundary_policy<'a>(check: &Check<'a>, label: &'a str) -> Option<NamedPolicy<'a>> {
+    match check.rule {
+        Rule::Trust => None,
+        _ => check
+            .who
+            .permissions_boundary
+            .as_ref()
+            .map(|policy| NamedPolicy { label, policy }),
+    }
+}
+
+/// The name reports give each SCP level of the requester's account.
+fn scp_labels(levels: &[Vec<Policy>], principal_account: Option<&str>) -> Vec<String> {
+    (0..levels.len())
+        .map(|i| {
+            format!(
+                "SCP level {i} of account {}",
+                principal_account.unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// The SCP levels of the requester's account, each level's documents named by `labels`.
+fn scp_policies<'a>(levels: &'a [Vec<Policy>], labels: &'a [String]) -> Vec<Vec<NamedPolicy<'a>>> {
+    levels
+        .iter()
+        .zip(labels)
+        .map(|(docs, label)| {
+            docs.iter()
+                .map(|policy| NamedPolicy { label, policy })
+                .collect()
+        })
+        .collect()
 }
 
 /// The account that owns the resource of a check, from its ARN.
@@ -595,106 +700,20 @@ fn fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
     fix
 }
 
+/// The fix for the policy `missing` names, by the kind of check.
 fn fix_statement(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
-    let partition = scenario.partition();
-    let (bucket, prefix) = scenario.bucket_and_prefix();
-    // A folder's own `*`, `?` or `$` must not widen the grant operators copy.
-    let prefix = literal_in_policy(&prefix);
-    let hosting = &scenario.hosting_account;
-    let who = &check.who.arn;
-    let object_scope = format!("arn:{partition}:s3:::{bucket}/{prefix}*");
     match (check.id, missing) {
-        ("trust", _) => Fix {
-            note: None,
-            location: format!("trust policy of {who}"),
-            statement: json!({
-                "Sid": "AllowBedrockModelImport",
-                "Effect": "Allow",
-                "Principal": {"Service": "bedrock.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": hosting},
-                    "ArnEquals": {"aws:SourceArn": format!("arn:{partition}:bedrock:{}:{hosting}:model-import-job/*", scenario.region)}
-                }
-            }),
-        },
-        ("s3-list" | "s3-get", Missing::Resource) => {
-            let (action, resource, extra) = if check.id == "s3-list" {
-                (
-                    "s3:ListBucket",
-                    check.resource.clone(),
-                    prefix_condition(&prefix),
-                )
-            } else {
-                ("s3:GetObject", object_scope, None)
-            };
-            let mut condition = json!({"ArnLike": {"aws:PrincipalArn": who}});
-            if let Some(extra) = extra {
-                condition["StringLike"] = extra;
-            }
-            Fix {
-                note: None,
-                location: format!("bucket policy of {bucket}"),
-                statement: json!({
-                    "Sid": if check.id == "s3-list" { "FerryBedrockImportList" } else { "FerryBedrockImportRead" },
-                    "Effect": "Allow",
-                    "Principal": {"AWS": principal_root(&check.principal).unwrap_or_else(|| format!("arn:{partition}:iam::{hosting}:root"))},
-                    "Action": action,
-                    "Resource": resource,
-                    "Condition": condition
-                }),
-            }
-        }
-        ("s3-list" | "s3-get", _) => {
-            let (action, resource, extra) = if check.id == "s3-list" {
-                (
-                    "s3:ListBucket",
-                    check.resource.clone(),
-                    prefix_condition(&prefix),
-                )
-            } else {
-                ("s3:GetObject", object_scope, None)
-            };
-            let mut condition =
-                json!({"StringEquals": {"aws:ResourceAccount": scenario.research_account}});
-            if let Some(extra) = extra {
-                condition["StringLike"] = extra;
-            }
-            identity_fix(
-                check,
-                missing,
-                json!({"Effect": "Allow", "Action": action, "Resource": resource, "Condition": condition}),
-            )
-        }
-        ("kms-source", Missing::Resource) => Fix {
-            note: None,
-            location: format!("key policy of {}", check.resource),
-            statement: json!({
-                "Sid": "Allow use of the key by the destination account",
-                "Effect": "Allow",
-                "Principal": {"AWS": who},
-                "Action": "kms:Decrypt",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", scenario.region)}}
-            }),
-        },
+        ("trust", _) => trust_fix(scenario, check),
+        ("s3-list" | "s3-get", Missing::Resource) => bucket_fix(scenario, check),
+        ("s3-list" | "s3-get", _) => s3_identity_fix(scenario, check, missing),
+        ("kms-source", Missing::Resource) => source_key_fix(scenario, check),
         ("kms-source", _) => identity_fix(
             check,
             missing,
             json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": check.resource,
                    "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", scenario.region)}}}),
         ),
-        ("kms-imported-model", Missing::Resource) => Fix {
-            note: None,
-            location: format!("key policy of {}", check.resource),
-            statement: json!({
-                "Sid": "Allow use of the key",
-                "Effect": "Allow",
-                "Principal": {"AWS": who},
-                "Action": check.action,
-                "Resource": "*"
-            }),
-        },
+        ("kms-imported-model", Missing::Resource) => imported_model_key_fix(check),
         ("pass-role", _) => identity_fix(
             check,
             missing,
@@ -706,6 +725,122 @@ fn fix_statement(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> F
             missing,
             json!({"Effect": "Allow", "Action": check.action, "Resource": check.resource}),
         ),
+    }
+}
+
+/// The trust policy lets Bedrock's import jobs of the hosting account assume the role.
+fn trust_fix(scenario: &Scenario, check: &Check<'_>) -> Fix {
+    let partition = scenario.partition();
+    let hosting = &scenario.hosting_account;
+    Fix {
+        note: None,
+        location: format!("trust policy of {}", check.who.arn),
+        statement: json!({
+            "Sid": "AllowBedrockModelImport",
+            "Effect": "Allow",
+            "Principal": {"Service": "bedrock.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": hosting},
+                "ArnEquals": {"aws:SourceArn": format!("arn:{partition}:bedrock:{}:{hosting}:model-import-job/*", scenario.region)}
+            }
+        }),
+    }
+}
+
+/// The S3 action, resource and extra `StringLike` condition of an s3-list or s3-get
+/// grant, limited to the folder.
+fn s3_grant(scenario: &Scenario, check: &Check<'_>) -> (&'static str, String, Option<Value>) {
+    let (bucket, prefix) = scenario.bucket_and_prefix();
+    // A folder's own `*`, `?` or `$` must not widen the grant operators copy.
+    let prefix = literal_in_policy(&prefix);
+    if check.id == "s3-list" {
+        (
+            "s3:ListBucket",
+            check.resource.clone(),
+            prefix_condition(&prefix),
+        )
+    } else {
+        let partition = scenario.partition();
+        (
+            "s3:GetObject",
+            format!("arn:{partition}:s3:::{bucket}/{prefix}*"),
+            None,
+        )
+    }
+}
+
+/// The bucket policy grants the hosting account, for the execution role only.
+fn bucket_fix(scenario: &Scenario, check: &Check<'_>) -> Fix {
+    let (bucket, _) = scenario.bucket_and_prefix();
+    let (action, resource, extra) = s3_grant(scenario, check);
+    let mut condition = json!({"ArnLike": {"aws:PrincipalArn": check.who.arn}});
+    if let Some(extra) = extra {
+        condition["StringLike"] = extra;
+    }
+    let root = principal_root(&check.principal).unwrap_or_else(|| {
+        format!(
+            "arn:{}:iam::{}:root",
+            scenario.partition(),
+            scenario.hosting_account
+        )
+    });
+    Fix {
+        note: None,
+        location: format!("bucket policy of {bucket}"),
+        statement: json!({
+            "Sid": if check.id == "s3-list" { "FerryBedrockImportList" } else { "FerryBedrockImportRead" },
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": action,
+            "Resource": resource,
+            "Condition": condition
+        }),
+    }
+}
+
+/// The role's side of an S3 grant, limited to the research account.
+fn s3_identity_fix(scenario: &Scenario, check: &Check<'_>, missing: &Missing) -> Fix {
+    let (action, resource, extra) = s3_grant(scenario, check);
+    let mut condition = json!({"StringEquals": {"aws:ResourceAccount": scenario.research_account}});
+    if let Some(extra) = extra {
+        condition["StringLike"] = extra;
+    }
+    identity_fix(
+        check,
+        missing,
+        json!({"Effect": "Allow", "Action": action, "Resource": resource, "Condition": condition}),
+    )
+}
+
+/// The research key's policy lets the role decrypt through S3.
+fn source_key_fix(scenario: &Scenario, check: &Check<'_>) -> Fix {
+    Fix {
+        note: None,
+        location: format!("key policy of {}", check.resource),
+        statement: json!({
+            "Sid": "Allow use of the key by the destination account",
+            "Effect": "Allow",
+            "Principal": {"AWS": check.who.arn},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", scenario.region)}}
+        }),
+    }
+}
+
+/// The imported-model key's policy lets the role use the key for the check's action.
+fn imported_model_key_fix(check: &Check<'_>) -> Fix {
+    Fix {
+        note: None,
+        location: format!("key policy of {}", check.resource),
+        statement: json!({
+            "Sid": "Allow use of the key",
+            "Effect": "Allow",
+            "Principal": {"AWS": check.who.arn},
+            "Action": check.action,
+            "Resource": "*"
+        }),
     }
 }
 
@@ -743,7 +878,7 @@ fn aws_principal(arn: &str, partition: &str) -> RequestPrincipal {
 }
 
 /// The context keys every request by a role or user carries.
-fn principal_context(scenario: &Scenario, arn: &str, partition: &str) -> Context {
+fn principal_context(scenario: &Scenario, arn: &str, partition: &str, now: u64) -> Context {
     let mut context = Context::default();
     let RequestPrincipal::Aws {
         arn: principal_arn,
@@ -778,10 +913,7 @@ fn principal_context(scenario: &Scenario, arn: &str, partition: &str) -> Context
         context.insert("aws:username", name);
     }
     context.insert("aws:SecureTransport", "true");
-    context.insert(
-        "aws:CurrentTime",
-        crate::text::time::rfc3339(crate::text::time::now_secs()),
-    );
+    context.insert("aws:CurrentTime", crate::text::time::rfc3339(now));
     context.insert("aws:RequestedRegion", scenario.region.clone());
     if let Some(org) = scenario.organizations.get(&account) {
         context.insert("aws:PrincipalOrgID", org.clone());

@@ -224,92 +224,127 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
     let (research_arn, hosting_me) =
         futures_util::join!(research.caller_arn(), hosting.caller_arn());
     let research_arn = research_arn.map_err(LiveError::ResearchIdentity)?;
-    let research_account = research_arn.split(':').nth(4).unwrap_or("").to_owned();
-    let partition = partition_of(&target.region);
-    let bucket = target.source.bucket.as_str();
-    let prefix = target.source.prefix.as_str();
-
-    let (bucket_policy, objects, organizations, execution_role, caller, imported_model_key) = futures_util::join!(
-        read_bucket_policy(&research, bucket),
-        read_objects(
-            &research,
-            bucket,
-            prefix,
-            partition,
-            &target.region,
-            &research_account
-        ),
-        read_organizations(
-            &research,
-            &hosting,
-            &hosting_me,
-            &research_account,
-            &hosting_account
-        ),
-        read_role(&hosting, &target.execution_role, RoleParts::EXECUTION),
-        read_caller(
-            &hosting,
-            target.caller_role.as_deref(),
-            &hosting_me,
-            &hosting_account
-        ),
-        read_key(
-            &hosting,
-            target.imported_model_key.as_deref(),
-            Part::ImportedModelKeyPolicy
-        ),
-    );
-    let mut unreadable = Vec::new();
-    let (bucket_policy, u) = bucket_policy;
+    let accounts = Accounts {
+        research: research_arn.split(':').nth(4).unwrap_or("").to_owned(),
+        hosting: hosting_account,
+        hosting_me,
+    };
+    let (chain, mut unreadable) = read_chain(&research, &hosting, target, &accounts).await;
+    let (source_keys, u) = read_source_keys(&research, &hosting, &chain.objects, &accounts).await;
     unreadable.extend(u);
-    let (objects, u) = objects;
-    unreadable.extend(u);
-    let (organizations, u) = organizations;
-    unreadable.extend(u);
-    let (execution_role, u) = execution_role;
-    unreadable.extend(u);
-    let (caller, u) = caller;
-    unreadable.extend(u);
-    let (imported_model_key, u) = imported_model_key;
-    unreadable.extend(u);
-
-    // The research keys of the objects, each read in the account that owns it.
-    let key_arns: BTreeSet<&String> = objects
-        .iter()
-        .filter_map(|o| o.kms_key_arn.as_ref())
-        .collect();
-    let mut source_keys = BTreeMap::new();
-    for arn in key_arns {
-        let part = Part::SourceKeyPolicy(arn.clone());
-        let owner = arn.split(':').nth(4).unwrap_or("");
-        let (policy, u) = if owner == hosting_account && owner != research_account {
-            read_key(&hosting, Some(arn), part).await
-        } else {
-            read_key(&research, Some(arn), part).await
-        };
-        unreadable.extend(u);
-        if let Some((_, policy)) = policy {
-            source_keys.insert(arn.clone(), policy);
-        }
-    }
     unreadable.sort_by(|a, b| a.part.cmp(&b.part));
     unreadable.dedup();
 
     Ok(Scenario {
         region: target.region.clone(),
         source_uri: target.source.to_string(),
-        research_account,
-        hosting_account,
-        organizations,
-        bucket_policy,
-        objects,
+        research_account: accounts.research,
+        hosting_account: accounts.hosting,
+        organizations: chain.organizations,
+        bucket_policy: chain.bucket_policy,
+        objects: chain.objects,
         source_keys,
-        execution_role,
-        imported_model_key,
-        caller,
+        execution_role: chain.execution_role,
+        imported_model_key: chain.imported_model_key,
+        caller: chain.caller,
         scps: BTreeMap::new(),
         unreadable,
     })
+}
+
+/// The two accounts of the chain, and who the hosting side's credentials are.
+struct Accounts {
+    research: String,
+    hosting: String,
+    /// The hosting reader's own ARN.
+    hosting_me: Result<String, ReadError>,
+}
+
+/// The parts of the chain read at once (all but the research keys' policies).
+struct ChainParts {
+    bucket_policy: Option<Policy>,
+    objects: Vec<ObjectInfo>,
+    organizations: BTreeMap<String, String>,
+    execution_role: Principal,
+    caller: Option<Principal>,
+    imported_model_key: Option<(String, Policy)>,
+}
+
+/// Reads the bucket policy, the objects, the organizations, the roles and the
+/// imported-model key concurrently; with every part that could not be read.
+async fn read_chain<R: PolicyReader, H: PolicyReader>(
+    research: &Side<'_, R>,
+    hosting: &Side<'_, H>,
+    target: &LiveTarget,
+    accounts: &Accounts,
+) -> (ChainParts, Vec<Unreadable>) {
+    let partition = partition_of(&target.region);
+    let bucket = target.source.bucket.as_str();
+    let prefix = target.source.prefix.as_str();
+    let (bucket_policy, objects, organizations, execution_role, caller, imported_model_key) = futures_util::join!(
+        read_bucket_policy(research, bucket),
+        read_objects(
+            research,
+            bucket,
+            prefix,
+            partition,
+            &target.region,
+            &accounts.research
+        ),
+        read_organizations(research, hosting, accounts),
+        read_role(hosting, &target.execution_role, RoleParts::EXECUTION),
+        read_caller(hosting, target.caller_role.as_deref(), accounts),
+        read_key(
+            hosting,
+            target.imported_model_key.as_deref(),
+            Part::ImportedModelKeyPolicy
+        ),
+    );
+    let mut unreadable = Vec::new();
+    let parts = ChainParts {
+        bucket_policy: keep(&mut unreadable, bucket_policy),
+        objects: keep(&mut unreadable, objects),
+        organizations: keep(&mut unreadable, organizations),
+        execution_role: keep(&mut unreadable, execution_role),
+        caller: keep(&mut unreadable, caller),
+        imported_model_key: keep(&mut unreadable, imported_model_key),
+    };
+    (parts, unreadable)
+}
+
+/// The value of a read, its unreadable parts added to `unreadable`.
+fn keep<T>(unreadable: &mut Vec<Unreadable>, (value, problems): (T, Vec<Unreadable>)) -> T {
+    unreadable.extend(problems);
+    value
+}
+
+/// The research keys of the objects, each read in the account that owns it.
+async fn read_source_keys<R: PolicyReader, H: PolicyReader>(
+    research: &Side<'_, R>,
+    hosting: &Side<'_, H>,
+    objects: &[ObjectInfo],
+    accounts: &Accounts,
+) -> (BTreeMap<String, Policy>, Vec<Unreadable>) {
+    let key_arns: BTreeSet<&String> = objects
+        .iter()
+        .filter_map(|o| o.kms_key_arn.as_ref())
+        .collect();
+    let mut source_keys = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for arn in key_arns {
+        let part = Part::SourceKeyPolicy(arn.clone());
+        let owner = arn.split(':').nth(4).unwrap_or("");
+        let (policy, u) = if owner == accounts.hosting && owner != accounts.research {
+            read_key(hosting, Some(arn), part).await
+        } else {
+            read_key(research, Some(arn), part).await
+        };
+        unreadable.extend(u);
+        if let Some((_, policy)) = policy {
+            source_keys.insert(arn.clone(), policy);
+        }
+    }
+    (source_keys, unreadable)
 }
 
 fn unreadable(part: Part, what: &str, err: impl std::fmt::Display) -> Unreadable {
@@ -396,13 +431,13 @@ async fn read_objects<R: PolicyReader>(
 async fn read_organizations<R: PolicyReader, H: PolicyReader>(
     research: &Side<'_, R>,
     hosting: &Side<'_, H>,
-    hosting_me: &Result<String, ReadError>,
-    research_account: &str,
-    hosting_account: &str,
+    accounts: &Accounts,
 ) -> (BTreeMap<String, String>, Vec<Unreadable>) {
+    let (research_account, hosting_account) =
+        (accounts.research.as_str(), accounts.hosting.as_str());
     let (r, h) = futures_util::join!(research.organization(), hosting.organization());
     // The hosting reader's organization is the hosting account's only if it is in it.
-    let h = match hosting_me {
+    let h = match &accounts.hosting_me {
         Ok(me) if me.split(':').nth(4) != Some(hosting_account) => Err(ReadError {
             operation: "organizations:DescribeOrganization".into(),
             code: format!(
@@ -450,6 +485,19 @@ impl RoleParts {
         policies: || Part::CallerPolicies,
         boundary: || Part::CallerBoundary,
     };
+
+    /// Every part the role's reading fills, each unreadable for the same reason.
+    fn all_unreadable(self, message: &str) -> Vec<Unreadable> {
+        self.trust
+            .into_iter()
+            .map(|p| p())
+            .chain([(self.policies)(), (self.boundary)()])
+            .map(|part| Unreadable {
+                part,
+                message: message.to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// The name of a role from its ARN (`role/path/name` → `name`) or assumed-role ARN.
@@ -462,12 +510,13 @@ fn role_name(arn: &str) -> Option<&str> {
     }
 }
 
+/// A role and its policies; what cannot be read stays the optimistic stand-in and is
+/// reported.
 async fn read_role<R: PolicyReader>(
     side: &Side<'_, R>,
     arn: &str,
     parts: RoleParts,
 ) -> (Principal, Vec<Unreadable>) {
-    let mut problems = Vec::new();
     let mut principal = Principal {
         arn: arn.to_owned(),
         trust_policy: parts.trust.map(|_| Policy::unknown_resource()),
@@ -479,45 +528,11 @@ async fn read_role<R: PolicyReader>(
         // count as "has a boundary" for Deny statements with NotPrincipal.
         permissions_boundary: None,
     };
-    let all_parts = || {
-        parts
-            .trust
-            .into_iter()
-            .map(|p| p())
-            .chain([(parts.policies)(), (parts.boundary)()])
+    let (name, info) = match find_role(side, arn).await {
+        Ok(found) => found,
+        Err(message) => return (principal, parts.all_unreadable(&message)),
     };
-    let Some(name) = role_name(arn) else {
-        for part in all_parts() {
-            problems.push(Unreadable {
-                part,
-                message: format!("could not read the policies of {arn}: Ferry reads roles only, and it is not a role ARN"),
-            });
-        }
-        return (principal, problems);
-    };
-    let info = match side.role(name).await {
-        Ok(info) => info,
-        Err(e) => {
-            for part in all_parts() {
-                problems.push(unreadable(part, &format!("the role {arn}"), &e));
-            }
-            return (principal, problems);
-        }
-    };
-    let expected = arn.split(':').nth(4).unwrap_or("");
-    let got = info.arn.split(':').nth(4).unwrap_or("");
-    if got != expected {
-        for part in all_parts() {
-            problems.push(Unreadable {
-                part,
-                message: format!(
-                    "could not read the role {arn}: the credentials read account {got}'s role of that name, not \
-                     account {expected}'s; read the hosting side with that account's credentials (--hosting-role)"
-                ),
-            });
-        }
-        return (principal, problems);
-    }
+    let mut problems = Vec::new();
     principal.arn = info.arn.clone();
     if let Some(trust_part) = parts.trust {
         match parse_document(&info.trust_policy, "trust_policy") {
@@ -529,18 +544,10 @@ async fn read_role<R: PolicyReader>(
             )),
         }
     }
-    let (identity, boundary) =
-        futures_util::join!(read_identity_policies(side, name, &info.arn), async {
-            match &info.boundary_arn {
-                None => Ok(None),
-                Some(b) => side
-                    .managed_policy(b)
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| parse_document(&text, "permissions_boundary"))
-                    .map(Some),
-            }
-        });
+    let (identity, boundary) = futures_util::join!(
+        read_identity_policies(side, name, &info.arn),
+        read_boundary(side, &info)
+    );
     match identity {
         Ok(policies) => principal.identity_policies = policies,
         Err(e) => problems.push(unreadable(
@@ -551,16 +558,55 @@ async fn read_role<R: PolicyReader>(
     }
     match boundary {
         Ok(boundary) => principal.permissions_boundary = boundary,
-        Err(e) => {
-            principal.permissions_boundary = None;
-            problems.push(unreadable(
-                (parts.boundary)(),
-                &format!("the permissions boundary of {}", info.arn),
-                e,
-            ))
-        }
+        Err(e) => problems.push(unreadable(
+            (parts.boundary)(),
+            &format!("the permissions boundary of {}", info.arn),
+            e,
+        )),
     }
     (principal, problems)
+}
+
+/// The role's name and IAM's description of it, in the account its ARN names; `Err`:
+/// why none of its parts can be read.
+async fn find_role<'a, R: PolicyReader>(
+    side: &Side<'_, R>,
+    arn: &'a str,
+) -> Result<(&'a str, RoleInfo), String> {
+    let Some(name) = role_name(arn) else {
+        return Err(format!(
+            "could not read the policies of {arn}: Ferry reads roles only, and it is not a role ARN"
+        ));
+    };
+    let info = side
+        .role(name)
+        .await
+        .map_err(|e| format!("could not read the role {arn}: {e}"))?;
+    let expected = arn.split(':').nth(4).unwrap_or("");
+    let got = info.arn.split(':').nth(4).unwrap_or("");
+    if got != expected {
+        return Err(format!(
+            "could not read the role {arn}: the credentials read account {got}'s role of that name, not \
+             account {expected}'s; read the hosting side with that account's credentials (--hosting-role)"
+        ));
+    }
+    Ok((name, info))
+}
+
+/// The role's permissions boundary, if it has one.
+async fn read_boundary<R: PolicyReader>(
+    side: &Side<'_, R>,
+    info: &RoleInfo,
+) -> Result<Option<Policy>, String> {
+    match &info.boundary_arn {
+        None => Ok(None),
+        Some(b) => side
+            .managed_policy(b)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|text| parse_document(&text, "permissions_boundary"))
+            .map(Some),
+    }
 }
 
 /// Inline policies by name, managed policies by ARN, labelled as the offline mode does.
@@ -592,12 +638,11 @@ async fn read_identity_policies<R: PolicyReader>(
 async fn read_caller<R: PolicyReader>(
     side: &Side<'_, R>,
     caller_role: Option<&str>,
-    hosting_me: &Result<String, ReadError>,
-    hosting_account: &str,
+    accounts: &Accounts,
 ) -> (Option<Principal>, Vec<Unreadable>) {
     let arn = match caller_role {
         Some(arn) => arn.to_owned(),
-        None => match hosting_me {
+        None => match &accounts.hosting_me {
             Ok(arn) => arn.clone(),
             Err(e) => {
                 let message = format!("could not identify the caller: {e}");
@@ -613,7 +658,7 @@ async fn read_caller<R: PolicyReader>(
         },
     };
     // A caller outside the hosting account cannot pass its role: nothing to judge.
-    if arn.split(':').nth(4) != Some(hosting_account) {
+    if arn.split(':').nth(4) != Some(accounts.hosting.as_str()) {
         return (None, Vec::new());
     }
     let (principal, problems) = read_role(side, &arn, RoleParts::CALLER).await;

@@ -61,7 +61,7 @@ pub enum Part {
 
 impl Policy {
     /// Stands in for an unreadable identity policy or boundary: allows everything.
-    pub fn unknown_identity() -> Policy {
+    pub(crate) fn unknown_identity() -> Policy {
         Policy::parse(
             &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "unreadable", "Effect": "Allow", "Action": "*", "Resource": "*"}]}),
             "unreadable",
@@ -218,137 +218,29 @@ impl Principal {
 }
 
 impl Scenario {
+    /// A scenario file (`ferry check --scenario`); the error names the first field
+    /// that is wrong.
     pub fn parse(v: &Value) -> Result<Self, ScenarioError> {
         if !v.is_object() {
             return Err(err("(top level)", "is not a JSON object"));
         }
-        let source_uri = text(v, "source_uri", "")?;
-        let bucket = source_uri
-            .strip_prefix("s3://")
-            .map(|rest| rest.split('/').next().unwrap_or(""));
-        if bucket.is_none_or(str::is_empty) {
-            return Err(err(
-                "source_uri",
-                format!("{source_uri:?} is not an s3://BUCKET/PREFIX/ URI"),
-            ));
-        }
-        let region = text(v, "region", "")?;
-        if region.is_empty()
-            || !region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(err("region", format!("{region:?} is not a region name")));
-        }
-        let organizations = match v.get("organizations") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(acct, org)| {
-                    org.as_str()
-                        .map(|o| (acct.clone(), o.to_owned()))
-                        .ok_or_else(|| err(format!("organizations.{acct}"), "is not a string"))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(err("organizations", "is not an object")),
-        };
-        let objects = match v.get("objects") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, o)| {
-                    let at = format!("objects[{i}].");
-                    Ok(ObjectInfo {
-                        key: text(o, "key", &at)?,
-                        kms_key_arn: match o.get("kms_key_arn") {
-                            None | Some(Value::Null) => None,
-                            Some(Value::String(s)) => {
-                                check_arn(s, &format!("{at}kms_key_arn"), "kms", "key/")?;
-                                Some(s.clone())
-                            }
-                            Some(_) => {
-                                return Err(err(format!("{at}kms_key_arn"), "is not a string"))
-                            }
-                        },
-                    })
-                })
-                .collect::<Result<_, ScenarioError>>()?,
-            Some(_) => return Err(err("objects", "is not a list")),
-        };
-        let mut source_keys = BTreeMap::new();
-        match v.get("source_keys") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) => {
-                for (i, k) in items.iter().enumerate() {
-                    let at = format!("source_keys[{i}].");
-                    let arn = text(k, "arn", &at)?;
-                    let policy = k
-                        .get("policy")
-                        .filter(|p| !p.is_null())
-                        .ok_or_else(|| err(format!("{at}policy"), "is missing"))?;
-                    source_keys.insert(arn, Policy::parse(policy, &format!("{at}policy"))?);
-                }
-            }
-            Some(_) => return Err(err("source_keys", "is not a list")),
-        }
-        for (i, o) in objects.iter().enumerate() {
-            if let Some(key) = &o.kms_key_arn {
-                if !source_keys.contains_key(key) {
-                    return Err(err(
-                        format!("objects[{i}].kms_key_arn"),
-                        format!("{key} has no entry in source_keys: add its key policy to judge kms-source"),
-                    ));
-                }
-            }
-        }
+        let source_uri = source_uri(v)?;
+        let region = region(v)?;
+        let organizations = organizations(v)?;
+        let objects = objects(v)?;
+        let source_keys = source_keys(v)?;
+        check_object_keys(&objects, &source_keys)?;
         let execution_role = match v.get("execution_role") {
             Some(r) if !r.is_null() => Principal::parse(r, "execution_role.", true)?,
             _ => return Err(err("execution_role", "is missing")),
         };
-        let imported_model_key = match v.get("imported_model_key") {
-            None | Some(Value::Null) => None,
-            Some(k) => {
-                let arn = text(k, "arn", "imported_model_key.")?;
-                check_arn(&arn, "imported_model_key.arn", "kms", "key/")?;
-                let policy = k
-                    .get("policy")
-                    .filter(|p| !p.is_null())
-                    .ok_or_else(|| err("imported_model_key.policy", "is missing"))?;
-                Some((arn, Policy::parse(policy, "imported_model_key.policy")?))
-            }
-        };
+        let imported_model_key = imported_model_key(v)?;
         let caller = if is_absent(v.get("caller")) {
             None
         } else {
             Some(Principal::parse(&v["caller"], "caller.", false)?)
         };
-        let mut scps = BTreeMap::new();
-        match v.get("scps") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(map)) => {
-                for (acct, levels) in map {
-                    let levels = levels
-                        .as_array()
-                        .ok_or_else(|| err(format!("scps.{acct}"), "is not a list of levels"))?;
-                    let mut parsed = Vec::new();
-                    for (i, level) in levels.iter().enumerate() {
-                        let at = format!("scps.{acct}[{i}]");
-                        let docs = match level {
-                            Value::Array(docs) => docs
-                                .iter()
-                                .enumerate()
-                                .map(|(j, d)| Policy::parse(d, &format!("{at}[{j}]")))
-                                .collect::<Result<Vec<_>, _>>()?,
-                            doc => vec![Policy::parse(doc, &at)?],
-                        };
-                        parsed.push(docs);
-                    }
-                    scps.insert(acct.clone(), parsed);
-                }
-            }
-            Some(_) => return Err(err("scps", "is not an object")),
-        }
+        let scps = scps(v)?;
         Ok(Self {
             region,
             source_uri,
@@ -372,7 +264,7 @@ impl Scenario {
     }
 
     /// The bucket and the prefix (verbatim, with a trailing `/` when non-empty).
-    pub fn bucket_and_prefix(&self) -> (String, String) {
+    pub(crate) fn bucket_and_prefix(&self) -> (String, String) {
         let rest = self.source_uri.trim_start_matches("s3://");
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let mut prefix = prefix.to_owned();
@@ -380,6 +272,171 @@ impl Scenario {
             prefix.push('/');
         }
         (bucket.to_owned(), prefix)
+    }
+}
+
+/// `source_uri`: an `s3://BUCKET/PREFIX/` URI with a bucket.
+fn source_uri(v: &Value) -> Result<String, ScenarioError> {
+    let source_uri = text(v, "source_uri", "")?;
+    let bucket = source_uri
+        .strip_prefix("s3://")
+        .map(|rest| rest.split('/').next().unwrap_or(""));
+    if bucket.is_none_or(str::is_empty) {
+        return Err(err(
+            "source_uri",
+            format!("{source_uri:?} is not an s3://BUCKET/PREFIX/ URI"),
+        ));
+    }
+    Ok(source_uri)
+}
+
+/// `region`: lowercase letters, digits and dashes.
+fn region(v: &Value) -> Result<String, ScenarioError> {
+    let region = text(v, "region", "")?;
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(err("region", format!("{region:?} is not a region name")));
+    }
+    Ok(region)
+}
+
+/// `organizations`: account id → organization id.
+fn organizations(v: &Value) -> Result<BTreeMap<String, String>, ScenarioError> {
+    match v.get("organizations") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(acct, org)| {
+                org.as_str()
+                    .map(|o| (acct.clone(), o.to_owned()))
+                    .ok_or_else(|| err(format!("organizations.{acct}"), "is not a string"))
+            })
+            .collect(),
+        Some(_) => Err(err("organizations", "is not an object")),
+    }
+}
+
+/// `objects`: each a key and, when SSE-KMS, its key's ARN.
+fn objects(v: &Value) -> Result<Vec<ObjectInfo>, ScenarioError> {
+    match v.get("objects") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, o)| object(o, &format!("objects[{i}].")))
+            .collect(),
+        Some(_) => Err(err("objects", "is not a list")),
+    }
+}
+
+fn object(o: &Value, at: &str) -> Result<ObjectInfo, ScenarioError> {
+    Ok(ObjectInfo {
+        key: text(o, "key", at)?,
+        kms_key_arn: match o.get("kms_key_arn") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                check_arn(s, &format!("{at}kms_key_arn"), "kms", "key/")?;
+                Some(s.clone())
+            }
+            Some(_) => return Err(err(format!("{at}kms_key_arn"), "is not a string")),
+        },
+    })
+}
+
+/// `source_keys`: key ARN → key policy.
+fn source_keys(v: &Value) -> Result<BTreeMap<String, Policy>, ScenarioError> {
+    let mut source_keys = BTreeMap::new();
+    match v.get("source_keys") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, k) in items.iter().enumerate() {
+                let at = format!("source_keys[{i}].");
+                let arn = text(k, "arn", &at)?;
+                let policy = k
+                    .get("policy")
+                    .filter(|p| !p.is_null())
+                    .ok_or_else(|| err(format!("{at}policy"), "is missing"))?;
+                source_keys.insert(arn, Policy::parse(policy, &format!("{at}policy"))?);
+            }
+        }
+        Some(_) => return Err(err("source_keys", "is not a list")),
+    }
+    Ok(source_keys)
+}
+
+/// Every object's key has a policy in `source_keys`.
+fn check_object_keys(
+    objects: &[ObjectInfo],
+    source_keys: &BTreeMap<String, Policy>,
+) -> Result<(), ScenarioError> {
+    for (i, o) in objects.iter().enumerate() {
+        if let Some(key) = &o.kms_key_arn {
+            if !source_keys.contains_key(key) {
+                return Err(err(
+                    format!("objects[{i}].kms_key_arn"),
+                    format!(
+                        "{key} has no entry in source_keys: add its key policy to judge kms-source"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `imported_model_key`: its ARN and key policy, when configured.
+fn imported_model_key(v: &Value) -> Result<Option<(String, Policy)>, ScenarioError> {
+    let k = match v.get("imported_model_key") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(k) => k,
+    };
+    let arn = text(k, "arn", "imported_model_key.")?;
+    check_arn(&arn, "imported_model_key.arn", "kms", "key/")?;
+    let policy = k
+        .get("policy")
+        .filter(|p| !p.is_null())
+        .ok_or_else(|| err("imported_model_key.policy", "is missing"))?;
+    Ok(Some((
+        arn,
+        Policy::parse(policy, "imported_model_key.policy")?,
+    )))
+}
+
+/// `scps`: account id → levels (root first), each one document or a list of them.
+fn scps(v: &Value) -> Result<BTreeMap<String, Vec<Vec<Policy>>>, ScenarioError> {
+    let mut scps = BTreeMap::new();
+    match v.get("scps") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (acct, levels) in map {
+                let levels = levels
+                    .as_array()
+                    .ok_or_else(|| err(format!("scps.{acct}"), "is not a list of levels"))?;
+                let parsed = levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, level)| scp_level(level, &format!("scps.{acct}[{i}]")))
+                    .collect::<Result<_, _>>()?;
+                scps.insert(acct.clone(), parsed);
+            }
+        }
+        Some(_) => return Err(err("scps", "is not an object")),
+    }
+    Ok(scps)
+}
+
+/// One SCP level: a document, or a list of them.
+fn scp_level(level: &Value, at: &str) -> Result<Vec<Policy>, ScenarioError> {
+    match level {
+        Value::Array(docs) => docs
+            .iter()
+            .enumerate()
+            .map(|(j, d)| Ok(Policy::parse(d, &format!("{at}[{j}]"))?))
+            .collect(),
+        doc => Ok(vec![Policy::parse(doc, at)?]),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::checks::{AccessReport, CheckDecision};
+use super::checks::{AccessReport, CheckDecision, CheckResult};
 use super::probe::{Observed, ProbeReport};
 
 struct Style {
@@ -24,6 +24,19 @@ impl AccessReport {
     /// `color`: ANSI colors (for a terminal).
     pub fn render_text(&self, color: bool) -> String {
         let style = Style { color };
+        let mut out = self.check_lines(&style);
+        for check in self.denied() {
+            out.push_str(&denial_text(check, &style));
+        }
+        if let Some(probe) = &self.probe {
+            out.push_str(&probe_text(probe, &style));
+        }
+        out.push_str(&self.verdict(&style));
+        out
+    }
+
+    /// One line per check, in columns (two for one that could not be judged).
+    fn check_lines(&self, style: &Style) -> String {
         let mut out = String::new();
         let id_width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
         let action_width = self
@@ -34,85 +47,50 @@ impl AccessReport {
             .max()
             .unwrap_or(0);
         for check in &self.checks {
-            let mark = match check.decision {
-                CheckDecision::Allowed => style.paint("32", "✓"),
-                CheckDecision::Denied => style.paint("31", "✗"),
-                CheckDecision::Skipped if check.unreadable.is_some() => style.paint("33", "?"),
-                CheckDecision::Skipped => style.paint("2", "-"),
+            let action = check.action.as_deref().unwrap_or("");
+            let resource = check.resource.as_deref().unwrap_or("");
+            let detail = check.detail.as_deref().unwrap_or("");
+            let _ = match check.decision {
+                CheckDecision::Skipped if check.unreadable.is_some() => writeln!(
+                    out,
+                    "{} {:<id_width$}  {action:<action_width$}  {resource}\n  {:<id_width$}  {}",
+                    style.paint("33", "?"),
+                    check.id,
+                    "",
+                    style.paint("33", detail)
+                ),
+                CheckDecision::Skipped => writeln!(
+                    out,
+                    "{} {:<id_width$}  skipped: {detail}",
+                    style.paint("2", "-"),
+                    check.id,
+                ),
+                decision => {
+                    let mark = if decision == CheckDecision::Allowed {
+                        style.paint("32", "✓")
+                    } else {
+                        style.paint("31", "✗")
+                    };
+                    writeln!(
+                        out,
+                        "{mark} {:<id_width$}  {action:<action_width$}  {resource}",
+                        check.id
+                    )
+                }
             };
-            match check.decision {
-                CheckDecision::Skipped if check.unreadable.is_some() => {
-                    let _ = writeln!(
-                        out,
-                        "{mark} {:<id_width$}  {:<action_width$}  {}\n  {:<id_width$}  {}",
-                        check.id,
-                        check.action.as_deref().unwrap_or(""),
-                        check.resource.as_deref().unwrap_or(""),
-                        "",
-                        style.paint("33", check.detail.as_deref().unwrap_or(""))
-                    );
-                }
-                CheckDecision::Skipped => {
-                    let _ = writeln!(
-                        out,
-                        "{mark} {:<id_width$}  skipped: {}",
-                        check.id,
-                        check.detail.as_deref().unwrap_or("")
-                    );
-                }
-                _ => {
-                    let _ = writeln!(
-                        out,
-                        "{mark} {:<id_width$}  {:<action_width$}  {}",
-                        check.id,
-                        check.action.as_deref().unwrap_or(""),
-                        check.resource.as_deref().unwrap_or("")
-                    );
-                }
-            }
         }
-        for check in self
-            .checks
-            .iter()
-            .filter(|c| c.decision == CheckDecision::Denied)
-        {
-            let _ = writeln!(
-                out,
-                "\n{} {}: {} on {} by {}",
-                style.paint("31", "✗"),
-                style.paint("1", check.id),
-                check.action.as_deref().unwrap_or(""),
-                check.resource.as_deref().unwrap_or(""),
-                check.principal.as_deref().unwrap_or("")
-            );
-            if let Some(detail) = &check.detail {
-                let _ = writeln!(out, "  why: {detail}");
-            }
-            if let Some(fix) = &check.fix {
-                let statement = serde_json::to_string_pretty(&fix.statement).unwrap_or_default();
-                let _ = writeln!(out, "  add to the {}:", fix.location);
-                for line in statement.lines() {
-                    let _ = writeln!(out, "    {}", style.paint("36", line));
-                }
-                if let Some(note) = &fix.note {
-                    let _ = writeln!(out, "  note: {note}");
-                }
-            }
-        }
-        let denied = self
-            .checks
-            .iter()
-            .filter(|c| c.decision == CheckDecision::Denied)
-            .count();
+        out
+    }
+
+    /// The last line: allowed, denied, or allowed as far as the chain could be read.
+    fn verdict(&self, style: &Style) -> String {
+        let denied = self.denied().count();
         let judged = self
             .checks
             .iter()
             .filter(|c| c.decision != CheckDecision::Skipped)
             .count();
-        if let Some(probe) = &self.probe {
-            out.push_str(&probe_text(probe, &style));
-        }
-        let verdict = if self.ok && !self.complete() {
+        if self.ok && !self.complete() {
             style.paint(
                 "33",
                 &format!(
@@ -137,10 +115,36 @@ impl AccessReport {
             )
         } else {
             style.paint("31", &format!("\n✗ {denied} of {judged} checks denied: Bedrock would fail with \"does not have access\" or refuse the job\n"))
-        };
-        out.push_str(&verdict);
-        out
+        }
     }
+}
+
+/// A denied check explained: what was refused, why, and the statement to add.
+fn denial_text(check: &CheckResult, style: &Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} {}: {} on {} by {}",
+        style.paint("31", "✗"),
+        style.paint("1", check.id),
+        check.action.as_deref().unwrap_or(""),
+        check.resource.as_deref().unwrap_or(""),
+        check.principal.as_deref().unwrap_or("")
+    );
+    if let Some(detail) = &check.detail {
+        let _ = writeln!(out, "  why: {detail}");
+    }
+    if let Some(fix) = &check.fix {
+        let statement = serde_json::to_string_pretty(&fix.statement).unwrap_or_default();
+        let _ = writeln!(out, "  add to the {}:", fix.location);
+        for line in statement.lines() {
+            let _ = writeln!(out, "    {}", style.paint("36", line));
+        }
+        if let Some(note) = &fix.note {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    out
 }
 
 fn probe_text(probe: &ProbeReport, style: &Style) -> String {

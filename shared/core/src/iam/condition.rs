@@ -182,7 +182,7 @@ fn numeric(policy: &str, value: &str, op: impl Fn(f64, f64) -> bool) -> bool {
 /// Dates in the W3C profile of ISO 8601 that AWS accepts (`YYYY`, `YYYY-MM`,
 /// `YYYY-MM-DD`, then `Thh:mm[:ss[.s]]` with `Z` or `±hh:mm`), or epoch seconds;
 /// seconds since the epoch, negative before 1970.
-pub fn parse_date(text: &str) -> Option<i64> {
+pub(crate) fn parse_date(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<i64>() {
         return Some(secs);

@@ -17,6 +17,7 @@ use super::policy::{Effect, Policy, Statement};
 use super::Context;
 
 #[derive(Debug, Clone)]
+/// One request: who, what, on which resource, with which context keys.
 pub struct Request {
     pub principal: RequestPrincipal,
     pub action: String,
@@ -26,7 +27,7 @@ pub struct Request {
 
 /// A policy with the name reports give it (`bucket policy of model-artifacts`).
 #[derive(Debug, Clone, Copy)]
-pub struct NamedPolicy<'a> {
+pub(crate) struct NamedPolicy<'a> {
     pub label: &'a str,
     pub policy: &'a Policy,
 }
@@ -44,7 +45,7 @@ pub enum Rule {
 
 /// Everything that applies to one request.
 #[derive(Debug, Clone, Default)]
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub identity: Vec<NamedPolicy<'a>>,
     pub resource: Option<NamedPolicy<'a>>,
     pub boundary: Option<NamedPolicy<'a>>,
@@ -72,6 +73,7 @@ pub enum Missing {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a request is denied.
 pub enum Denial {
     Explicit,
     /// Implicit: the policies that would each have to allow (in order of where to fix).
@@ -79,12 +81,15 @@ pub enum Denial {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// The decision on a request and the statements it rests on (the denying ones for an
+/// explicit deny, none for an implicit one).
 pub struct Decision {
     pub denial: Option<Denial>,
     pub matched: Vec<Matched>,
 }
 
 impl Decision {
+    /// No denial.
     pub fn allowed(&self) -> bool {
         self.denial.is_none()
     }
@@ -139,43 +144,67 @@ fn applies(
     has_boundary: bool,
 ) -> Option<Option<PrincipalMatch>> {
     let variables = policy.uses_variables();
-    let resolve = |text| resolve(text, variables, &request.context);
+    if !action_applies(statement, request) || !resource_applies(statement, request, variables) {
+        return None;
+    }
+    let named = if resource_policy {
+        requester_named(statement, request, has_boundary)?
+    } else {
+        None
+    };
+    conditions_hold(statement, request, variables).then_some(named)
+}
 
-    let actions = statement.actions.as_ref()?;
-    let action_hit = actions
+/// `Action` (or `NotAction`) covers the request's action; a statement without
+/// either applies to nothing.
+fn action_applies(statement: &Statement, request: &Request) -> bool {
+    let Some(actions) = statement.actions.as_ref() else {
+        return false;
+    };
+    let hit = actions
         .patterns
         .iter()
         .any(|p| action_matches(p, &request.action));
-    if action_hit == actions.negated {
-        return None;
-    }
-    if let Some(resources) = &statement.resources {
-        let hit = resources
-            .patterns
-            .iter()
-            .filter_map(|p| resolve(p))
-            .any(|p| p == "*" || resource_matches(&p, &request.resource));
-        if hit == resources.negated {
-            return None;
-        }
-    }
+    hit != actions.negated
+}
+
+/// `Resource` (or `NotResource`) covers the request's resource; without either the
+/// statement applies to any resource.
+fn resource_applies(statement: &Statement, request: &Request, variables: bool) -> bool {
+    let Some(resources) = &statement.resources else {
+        return true;
+    };
+    let hit = resources
+        .patterns
+        .iter()
+        .filter_map(|p| resolve(p, variables, &request.context))
+        .any(|p| p == "*" || resource_matches(&p, &request.resource));
+    hit != resources.negated
+}
+
+/// In a resource policy, the `Principal` element must name the requester; `None`:
+/// the statement does not apply to it.
+fn requester_named(
+    statement: &Statement,
+    request: &Request,
+    has_boundary: bool,
+) -> Option<Option<PrincipalMatch>> {
     let partition = request_partition(request);
-    let mut named = None;
-    if resource_policy {
-        match (&statement.principal, &statement.not_principal) {
-            (Some(p), _) => named = Some(principal_match(p, &request.principal, &partition)?),
-            // "NotPrincipal must be used with Deny": an Allow with it grants nothing.
-            (None, Some(_)) if statement.effect == Effect::Allow => return None,
-            (None, Some(not)) => {
-                let excluded = not_principal_excludes(not, &request.principal, &partition);
-                let boundary_rule = has_boundary;
-                if excluded && !boundary_rule {
-                    return None;
-                }
-            }
-            (None, None) => return None,
+    match (&statement.principal, &statement.not_principal) {
+        (Some(p), _) => Some(Some(principal_match(p, &request.principal, &partition)?)),
+        // "NotPrincipal must be used with Deny": an Allow with it grants nothing.
+        (None, Some(_)) if statement.effect == Effect::Allow => None,
+        // A Deny with NotPrincipal applies to a principal with a boundary whatever it lists.
+        (None, Some(not)) => {
+            let excluded = not_principal_excludes(not, &request.principal, &partition);
+            (!excluded || has_boundary).then_some(None)
         }
+        (None, None) => None,
     }
+}
+
+/// Every condition of the statement holds for the request's context.
+fn conditions_hold(statement: &Statement, request: &Request, variables: bool) -> bool {
     for c in &statement.conditions {
         // Policy variables work in String and Arn conditions only.
         let substitutes = matches!(
@@ -188,7 +217,7 @@ fn applies(
         let values: Vec<String> = if substitutes {
             c.values
                 .iter()
-                .filter_map(|v| resolve(v).map(Cow::into_owned))
+                .filter_map(|v| resolve(v, variables, &request.context).map(Cow::into_owned))
                 .collect()
         } else {
             c.values.clone()
@@ -201,13 +230,13 @@ fn applies(
             if c.operator.negated || (c.operator.if_exists && absent) {
                 continue;
             }
-            return None;
+            return false;
         }
         if !condition::evaluate(c.operator, &values, request_values) {
-            return None;
+            return false;
         }
     }
-    Some(named)
+    true
 }
 
 /// A policy's text as a pattern: its variables substituted where the policy's version
@@ -243,197 +272,287 @@ fn resource_matches(pattern: &str, resource: &str) -> bool {
     }
 }
 
-/// Decides one request.
-pub fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
-    let service = matches!(request.principal, RequestPrincipal::Service(_));
-    let has_boundary = inputs.boundary.is_some();
-    let identity: Vec<Outcome> = inputs
-        .identity
-        .iter()
-        .map(|p| evaluate_policy(*p, request, false, has_boundary))
-        .collect();
-    let resource = inputs
-        .resource
-        .map(|p| evaluate_policy(p, request, true, has_boundary));
-    let boundary = inputs
-        .boundary
-        .map(|p| evaluate_policy(p, request, false, has_boundary));
-    let scps: Vec<Vec<Outcome>> = if service {
-        Vec::new() // SCPs never apply to service principals
-    } else {
-        inputs
-            .scps
-            .iter()
-            .map(|level| {
-                level
-                    .iter()
-                    .map(|p| evaluate_policy(*p, request, false, has_boundary))
-                    .collect()
-            })
-            .collect()
-    };
+/// What every policy that applies to one request says, each evaluated once.
+struct Outcomes {
+    identity: Vec<Outcome>,
+    resource: Option<Outcome>,
+    boundary: Option<Outcome>,
+    /// Per SCP level, root first; empty for a service principal.
+    scps: Vec<Vec<Outcome>>,
+}
 
-    // 1. An explicit Deny in any applicable policy wins.
-    let denies: Vec<Matched> = identity
-        .iter()
-        .chain(resource.iter())
-        .chain(boundary.iter())
-        .chain(scps.iter().flatten())
-        .flat_map(|o| o.denies.iter().cloned())
-        .collect();
+impl Outcomes {
+    fn evaluate(request: &Request, inputs: &Inputs<'_>) -> Self {
+        let service = matches!(request.principal, RequestPrincipal::Service(_));
+        let has_boundary = inputs.boundary.is_some();
+        let evaluate = |p: NamedPolicy<'_>, resource_policy| {
+            evaluate_policy(p, request, resource_policy, has_boundary)
+        };
+        Outcomes {
+            identity: inputs
+                .identity
+                .iter()
+                .map(|p| evaluate(*p, false))
+                .collect(),
+            resource: inputs.resource.map(|p| evaluate(p, true)),
+            boundary: inputs.boundary.map(|p| evaluate(p, false)),
+            scps: if service {
+                Vec::new() // SCPs never apply to service principals
+            } else {
+                inputs
+                    .scps
+                    .iter()
+                    .map(|level| level.iter().map(|p| evaluate(*p, false)).collect())
+                    .collect()
+            },
+        }
+    }
+
+    /// Every Deny statement that applies, in any policy.
+    fn explicit_denies(&self) -> Vec<Matched> {
+        self.identity
+            .iter()
+            .chain(self.resource.iter())
+            .chain(self.boundary.iter())
+            .chain(self.scps.iter().flatten())
+            .flat_map(|o| o.denies.iter().cloned())
+            .collect()
+    }
+}
+
+/// The allows a decision rests on, and the policies that still lack one.
+#[derive(Default)]
+struct Verdict {
+    matched: Vec<Matched>,
+    missing: Vec<Missing>,
+}
+
+impl Verdict {
+    fn into_decision(self) -> Decision {
+        if self.missing.is_empty() {
+            Decision {
+                denial: None,
+                matched: self.matched,
+            }
+        } else {
+            Decision {
+                denial: Some(Denial::Implicit(self.missing)),
+                matched: Vec::new(),
+            }
+        }
+    }
+}
+
+/// What the identity policies, the boundary and the resource policy allow.
+struct Grants {
+    identity_allows: Vec<Matched>,
+    /// `None`: no boundary.
+    boundary_allows: Option<Vec<Matched>>,
+    resource_allows: Vec<(Matched, Option<PrincipalMatch>)>,
+    /// How the resource grants name the requester, most specifically.
+    strongest: Option<PrincipalMatch>,
+}
+
+impl Grants {
+    fn new(identity: &[Outcome], boundary: Option<&Outcome>, resource: Option<Outcome>) -> Self {
+        let resource_allows: Vec<(Matched, Option<PrincipalMatch>)> =
+            resource.map(|o| o.allows).unwrap_or_default();
+        Grants {
+            identity_allows: identity
+                .iter()
+                .flat_map(|o| o.allows.iter().map(|(m, _)| m.clone()))
+                .collect(),
+            boundary_allows: boundary.map(|o| o.allows.iter().map(|(m, _)| m.clone()).collect()),
+            strongest: resource_allows.iter().filter_map(|(_, p)| *p).max(),
+            resource_allows,
+        }
+    }
+
+    /// No boundary, or one that allows.
+    fn boundary_ok(&self) -> bool {
+        self.boundary_allows.as_ref().is_none_or(|a| !a.is_empty())
+    }
+
+    /// An identity grant that the boundary lets through.
+    fn identity_ok(&self) -> bool {
+        !self.identity_allows.is_empty() && self.boundary_ok()
+    }
+
+    fn resource_ok(&self) -> bool {
+        !self.resource_allows.is_empty()
+    }
+
+    /// The decision rests on the identity grant (and the boundary's allow).
+    fn use_identity(&self, verdict: &mut Verdict) {
+        verdict.matched.extend(self.identity_allows.iter().cloned());
+        verdict
+            .matched
+            .extend(self.boundary_allows.iter().flatten().cloned());
+    }
+
+    /// The decision rests on the resource grant.
+    fn use_resource(&self, verdict: &mut Verdict) {
+        verdict
+            .matched
+            .extend(self.resource_allows.iter().map(|(m, _)| m.clone()));
+    }
+
+    /// Every policy an identity grant still needs: the identity policy, the boundary, or
+    /// both (a fix must make the check pass, not just move the denial).
+    fn identity_gaps(&self) -> Vec<Missing> {
+        let mut gaps = Vec::new();
+        if self.identity_allows.is_empty() {
+            gaps.push(Missing::Identity);
+        }
+        if self.boundary_allows.as_ref().is_some_and(|a| a.is_empty()) {
+            gaps.push(Missing::Boundary);
+        }
+        gaps
+    }
+}
+
+/// Decides one request: an explicit Deny wins, then every SCP level must allow, then
+/// the resource's rule weighs the identity, boundary and resource grants.
+pub(crate) fn decide(request: &Request, inputs: &Inputs<'_>) -> Decision {
+    let outcomes = Outcomes::evaluate(request, inputs);
+    let denies = outcomes.explicit_denies();
     if !denies.is_empty() {
         return Decision {
             denial: Some(Denial::Explicit),
             matched: denies,
         };
     }
+    let mut verdict = Verdict::default();
+    scp_levels_allow(&outcomes.scps, &mut verdict);
+    let grants = Grants::new(
+        &outcomes.identity,
+        outcomes.boundary.as_ref(),
+        outcomes.resource,
+    );
+    match inputs.rule.unwrap_or(Rule::Standard) {
+        Rule::Trust => trust_rule(&grants, &mut verdict),
+        Rule::Standard if inputs.resource.is_none() => identity_rule(&grants, &mut verdict),
+        Rule::Standard if inputs.same_account => same_account_rule(&grants, &mut verdict),
+        Rule::Standard => cross_account_rule(&grants, &mut verdict),
+        Rule::Kms => kms_rule(&grants, inputs.same_account, &mut verdict),
+    }
+    verdict.into_decision()
+}
 
-    let mut matched: Vec<Matched> = Vec::new();
-    let mut missing: Vec<Missing> = Vec::new();
-
-    // 2. Every SCP level must allow.
+/// Every SCP level must allow.
+fn scp_levels_allow(scps: &[Vec<Outcome>], verdict: &mut Verdict) {
     for (level, outcomes) in scps.iter().enumerate() {
         let allows: Vec<&Matched> = outcomes
             .iter()
             .flat_map(|o| o.allows.iter().map(|(m, _)| m))
             .collect();
         if allows.is_empty() {
-            missing.push(Missing::Scp { level });
+            verdict.missing.push(Missing::Scp { level });
         }
-        matched.extend(allows.into_iter().cloned());
+        verdict.matched.extend(allows.into_iter().cloned());
     }
+}
 
-    let identity_allows: Vec<Matched> = identity
-        .iter()
-        .flat_map(|o| o.allows.iter().map(|(m, _)| m.clone()))
-        .collect();
-    let boundary_allows: Option<Vec<Matched>> = boundary
-        .as_ref()
-        .map(|o| o.allows.iter().map(|(m, _)| m.clone()).collect());
-    let boundary_ok = boundary_allows.as_ref().is_none_or(|a| !a.is_empty());
-    let identity_ok = !identity_allows.is_empty() && boundary_ok;
-    let resource_allows: Vec<(Matched, Option<PrincipalMatch>)> =
-        resource.map(|o| o.allows).unwrap_or_default();
-    let strongest = resource_allows.iter().filter_map(|(_, p)| *p).max();
-    let resource_ok = !resource_allows.is_empty();
-
-    let use_identity = |matched: &mut Vec<Matched>| {
-        matched.extend(identity_allows.iter().cloned());
-        matched.extend(boundary_allows.iter().flatten().cloned());
-    };
-    let use_resource =
-        |matched: &mut Vec<Matched>| matched.extend(resource_allows.iter().map(|(m, _)| m.clone()));
-    // What an identity grant is missing: the identity policy itself or the boundary.
-    // Every policy an identity grant still needs: the identity policy, the boundary, or
-    // both (a fix must make the check pass, not just move the denial).
-    let boundary_blocks = boundary_allows.as_ref().is_some_and(|a| a.is_empty());
-    let identity_gaps = || {
-        let mut gaps = Vec::new();
-        if identity_allows.is_empty() {
-            gaps.push(Missing::Identity);
-        }
-        if boundary_blocks {
-            gaps.push(Missing::Boundary);
-        }
-        gaps
-    };
-
-    match inputs.rule.unwrap_or(Rule::Standard) {
-        Rule::Trust => {
-            if resource_ok {
-                use_resource(&mut matched);
-            } else {
-                missing.push(Missing::Resource);
-            }
-        }
-        Rule::Standard if inputs.resource.is_none() => {
-            if identity_ok {
-                use_identity(&mut matched);
-            } else {
-                missing.extend(identity_gaps());
-            }
-        }
-        Rule::Standard if inputs.same_account => {
-            // A resource grant naming the session escapes the boundary; naming the role
-            // (or everyone) is limited by it; naming the account delegates to IAM.
-            let by_resource = match strongest {
-                Some(PrincipalMatch::Session) => true,
-                Some(PrincipalMatch::Role | PrincipalMatch::Everyone) => boundary_ok,
-                _ => false,
-            };
-            if by_resource {
-                use_resource(&mut matched);
-            } else if identity_ok {
-                use_identity(&mut matched);
-            } else {
-                missing.extend(identity_gaps());
-            }
-        }
-        Rule::Standard => {
-            // Across accounts both sides must allow.
-            if !identity_ok {
-                missing.extend(identity_gaps());
-            }
-            if !resource_ok {
-                missing.push(Missing::Resource);
-            }
-            if missing.is_empty() {
-                use_identity(&mut matched);
-                use_resource(&mut matched);
-            }
-        }
-        Rule::Kms => {
-            let needs_identity = !inputs.same_account || strongest == Some(PrincipalMatch::Account);
-            if !resource_ok {
-                missing.push(Missing::Resource);
-                if needs_identity || inputs.same_account {
-                    // Across accounts IAM must allow too; in one account a new grant
-                    // naming the role is still limited by the boundary.
-                    missing.extend(
-                        identity_gaps()
-                            .into_iter()
-                            .filter(|g| needs_identity || *g == Missing::Boundary),
-                    );
-                }
-            } else {
-                let key_ok = match strongest {
-                    None => false,
-                    Some(PrincipalMatch::Session) => true,
-                    Some(PrincipalMatch::Role | PrincipalMatch::Everyone) => {
-                        !inputs.same_account || boundary_ok
-                    }
-                    Some(PrincipalMatch::Account) => identity_ok,
-                };
-                if !key_ok
-                    && matches!(
-                        strongest,
-                        Some(PrincipalMatch::Role | PrincipalMatch::Everyone)
-                    )
-                {
-                    missing.push(Missing::Boundary); // the key names the role; the boundary stops it
-                } else if !key_ok || (needs_identity && !identity_ok) {
-                    missing.extend(identity_gaps());
-                }
-            }
-            if missing.is_empty() {
-                use_resource(&mut matched);
-                if needs_identity {
-                    use_identity(&mut matched);
-                }
-            }
-        }
+/// A service assuming a role: the trust policy alone decides.
+fn trust_rule(grants: &Grants, verdict: &mut Verdict) {
+    if grants.resource_ok() {
+        grants.use_resource(verdict);
+    } else {
+        verdict.missing.push(Missing::Resource);
     }
+}
 
-    if missing.is_empty() {
-        Decision {
-            denial: None,
-            matched,
+/// No resource policy: the identity grant decides.
+fn identity_rule(grants: &Grants, verdict: &mut Verdict) {
+    if grants.identity_ok() {
+        grants.use_identity(verdict);
+    } else {
+        verdict.missing.extend(grants.identity_gaps());
+    }
+}
+
+/// Within one account either grant suffices. A resource grant naming the session
+/// escapes the boundary; naming the role (or everyone) is limited by it; naming the
+/// account delegates to IAM.
+fn same_account_rule(grants: &Grants, verdict: &mut Verdict) {
+    let by_resource = match grants.strongest {
+        Some(PrincipalMatch::Session) => true,
+        Some(PrincipalMatch::Role | PrincipalMatch::Everyone) => grants.boundary_ok(),
+        _ => false,
+    };
+    if by_resource {
+        grants.use_resource(verdict);
+    } else if grants.identity_ok() {
+        grants.use_identity(verdict);
+    } else {
+        verdict.missing.extend(grants.identity_gaps());
+    }
+}
+
+/// Across accounts both sides must allow.
+fn cross_account_rule(grants: &Grants, verdict: &mut Verdict) {
+    if !grants.identity_ok() {
+        verdict.missing.extend(grants.identity_gaps());
+    }
+    if !grants.resource_ok() {
+        verdict.missing.push(Missing::Resource);
+    }
+    if verdict.missing.is_empty() {
+        grants.use_identity(verdict);
+        grants.use_resource(verdict);
+    }
+}
+
+/// KMS: the key policy must allow; a key policy naming the account (or a key in
+/// another account) needs an identity grant too.
+fn kms_rule(grants: &Grants, same_account: bool, verdict: &mut Verdict) {
+    let needs_identity = !same_account || grants.strongest == Some(PrincipalMatch::Account);
+    if !grants.resource_ok() {
+        verdict.missing.push(Missing::Resource);
+        if needs_identity || same_account {
+            // Across accounts IAM must allow too; in one account a new grant
+            // naming the role is still limited by the boundary.
+            verdict.missing.extend(
+                grants
+                    .identity_gaps()
+                    .into_iter()
+                    .filter(|g| needs_identity || *g == Missing::Boundary),
+            );
         }
     } else {
-        Decision {
-            denial: Some(Denial::Implicit(missing)),
-            matched: Vec::new(),
+        kms_key_grant_gaps(grants, same_account, needs_identity, verdict);
+    }
+    if verdict.missing.is_empty() {
+        grants.use_resource(verdict);
+        if needs_identity {
+            grants.use_identity(verdict);
         }
+    }
+}
+
+/// KMS with a key policy that allows: what the way it names the requester still needs.
+fn kms_key_grant_gaps(
+    grants: &Grants,
+    same_account: bool,
+    needs_identity: bool,
+    verdict: &mut Verdict,
+) {
+    let key_ok = match grants.strongest {
+        None => false,
+        Some(PrincipalMatch::Session) => true,
+        Some(PrincipalMatch::Role | PrincipalMatch::Everyone) => {
+            !same_account || grants.boundary_ok()
+        }
+        Some(PrincipalMatch::Account) => grants.identity_ok(),
+    };
+    let names_role = matches!(
+        grants.strongest,
+        Some(PrincipalMatch::Role | PrincipalMatch::Everyone)
+    );
+    if !key_ok && names_role {
+        verdict.missing.push(Missing::Boundary); // the key names the role; the boundary stops it
+    } else if !key_ok || (needs_identity && !grants.identity_ok()) {
+        verdict.missing.extend(grants.identity_gaps());
     }
 }
 

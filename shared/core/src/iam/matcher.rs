@@ -82,7 +82,7 @@ pub fn pattern_without_variables(text: &str) -> Cow<'_, str> {
 /// itself: `*`, `?` and `$` become `${*}`, `${?}` and `${$}` (policy version 2012-10-17).
 /// Without this, a grant on the folder `mist*/` would cover every folder starting
 /// with `mist`.
-pub fn literal_in_policy(text: &str) -> Cow<'_, str> {
+pub(crate) fn literal_in_policy(text: &str) -> Cow<'_, str> {
     if !text.contains(['*', '?', '$']) {
         return Cow::Borrowed(text);
     }
@@ -150,13 +150,14 @@ pub fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
 
 /// `ArnLike`/`ArnEquals`: the six `:`-separated parts match one by one, so a wildcard
 /// never reaches across the partition, service, region or account.
-pub fn arn_like(pattern: &str, value: &str) -> bool {
+pub(crate) fn arn_like(pattern: &str, value: &str) -> bool {
     let p: Vec<&str> = pattern.splitn(6, ':').collect();
     let v: Vec<&str> = value.splitn(6, ':').collect();
     p.len() == 6 && v.len() == 6 && p.iter().zip(&v).all(|(p, v)| glob(p, v, false))
 }
 
-pub fn action_matches(pattern: &str, action: &str) -> bool {
+/// An `Action` pattern against an action (`service:Name`, case-insensitive).
+pub(crate) fn action_matches(pattern: &str, action: &str) -> bool {
     glob(pattern, action, true)
 }
 
@@ -180,7 +181,7 @@ impl RequestPrincipal {
     /// The requester an ARN stands for: a role (through a session named `session`), an
     /// assumed-role session, or a user. The partition is the ARN's own, `partition`
     /// when it has none.
-    pub fn from_arn(arn: &str, partition: &str, session: &str) -> Self {
+    pub(crate) fn from_arn(arn: &str, partition: &str, session: &str) -> Self {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let account = parts.get(4).copied().unwrap_or_default().to_owned();
         let resource = parts.get(5).copied().unwrap_or_default();
@@ -215,7 +216,7 @@ impl RequestPrincipal {
 /// grant delegates to the account's identity policies; only a session grant escapes a
 /// permissions boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PrincipalMatch {
+pub(crate) enum PrincipalMatch {
     Account,
     Everyone,
     Role,
@@ -224,7 +225,7 @@ pub enum PrincipalMatch {
 
 /// How `principals` names `who`. A bare account id stands for the account's root in
 /// `partition` (the request's), so it never names an account of another partition.
-pub fn principal_match(
+pub(crate) fn principal_match(
     principals: &Principals,
     who: &RequestPrincipal,
     partition: &str,
@@ -235,7 +236,7 @@ pub fn principal_match(
 /// Whether a `NotPrincipal` list excludes `who`. AWS checks the account, then the role,
 /// then the session: a requester is excluded only when its account and its role (or
 /// session, or user) are both listed; listing only one leaves the Deny in force.
-pub fn not_principal_excludes(
+pub(crate) fn not_principal_excludes(
     principals: &Principals,
     who: &RequestPrincipal,
     partition: &str,

@@ -10,10 +10,9 @@ pub mod policy;
 
 use std::collections::BTreeMap;
 
-pub use evaluate::{
-    decide, Decision, Denial, Inputs, Matched, Missing, NamedPolicy, Request, Rule,
-};
-pub use matcher::{PrincipalMatch, RequestPrincipal};
+pub(crate) use evaluate::{decide, Inputs, NamedPolicy};
+pub use evaluate::{Decision, Denial, Matched, Missing, Request, Rule};
+pub use matcher::RequestPrincipal;
 pub use policy::{Effect, Policy, PolicyError, Statement};
 
 /// The request context: condition keys (case-insensitive) and their values.

@@ -117,12 +117,12 @@ impl Policy {
     }
 
     /// Whether `${...}` policy variables are substituted (they are only in 2012-10-17).
-    pub fn uses_variables(&self) -> bool {
+    pub(crate) fn uses_variables(&self) -> bool {
         self.version.as_deref() == Some("2012-10-17")
     }
 
     /// Every condition key the policy tests, as written.
-    pub fn condition_keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn condition_keys(&self) -> impl Iterator<Item = &str> {
         self.statements
             .iter()
             .flat_map(|s| s.conditions.iter().map(|c| c.key.as_str()))

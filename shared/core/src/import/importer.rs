@@ -292,7 +292,7 @@ pub async fn process_folder<C: Connect>(
         });
     }
 
-    if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
+    if let Some(denied) = access_denial(uri, connect, config, &fingerprint, now_secs()).await? {
         let item = new_item(&identity, uri, ImportState::Rejected, Some(denied.failure));
         if !hosting.ledger.insert_new(&item).await? {
             // A concurrent handler recorded this content first; its decision stands.
@@ -334,12 +334,14 @@ struct AccessDenial {
 
 /// The pre-flight: the live access check of the chain for this folder. `None` when
 /// nothing is denied (or the check is off); a chain that could not be read entirely
-/// is logged and does not stop the import, since Ferry does not guess.
+/// is logged and does not stop the import, since Ferry does not guess. `now`: the
+/// time the checks are judged at (seconds since the epoch).
 async fn access_denial<C: Connect>(
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
     fingerprint: &str,
+    now: u64,
 ) -> Result<Option<AccessDenial>, ImportError> {
     if !config.access_check {
         return Ok(None);
@@ -356,7 +358,7 @@ async fn access_denial<C: Connect>(
         caller_role: Some(config.hosting_role_arn.clone()),
     };
     let scenario = connect.read_access(&target, fingerprint).await?;
-    let report = run_checks(&scenario);
+    let report = run_checks(&scenario, now);
     if !report.complete() {
         tracing::warn!(folder = %uri, %fingerprint, unreadable = ?report.unreadable, "access check incomplete: some policies could not be read; the checks resting on them were not judged");
     }
@@ -507,7 +509,7 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
 ) -> Result<Decision, ImportError> {
     let folder_name = uri.to_string();
     let fingerprint = item.fingerprint.clone();
-    if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
+    if let Some(denied) = access_denial(uri, connect, config, &fingerprint, now_secs()).await? {
         let update = LedgerUpdate {
             now: now_secs(),
             failure: Some(denied.failure),

@@ -244,6 +244,33 @@ pub const GRANTS_NO_TEST_REACHES: &[(&str, &str, &str, &str)] = &[
 /// Statements the importer (through the automation role) and the tracker share: start
 /// and follow import jobs, keep the ledger, publish alerts, read the chain's policies.
 fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec<Value> {
+    let mut statements = import_job_statements(d, tracker);
+    if tracker {
+        statements.push(clean_up_imported_models(d));
+    }
+    statements.push(pass_execution_role(d));
+    statements.extend(ledger_and_alert_statements(d));
+    if tracker {
+        statements.extend([
+            json!({
+                "Sid": "ModelUsage",
+                "Effect": "Allow",
+                "Action": "cloudwatch:GetMetricStatistics",
+                "Resource": "*"
+            }),
+            list_model_artifacts(d, "RelistModelArtifacts"),
+        ]);
+    }
+    statements.extend(read_role_statements(d, reader_role));
+    if let Some(key) = &d.imported_model_kms_key {
+        statements.extend(imported_model_key_statements(d, key));
+    }
+    statements.push(read_organization());
+    statements
+}
+
+/// Start, list, follow and tag import jobs (the tracker also lists imported models).
+fn import_job_statements(d: &Deployment, tracker: bool) -> Vec<Value> {
     let mut unscoped = vec![
         "bedrock:CreateModelImportJob",
         "bedrock:ListModelImportJobs",
@@ -251,7 +278,7 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
     if tracker {
         unscoped.push("bedrock:ListImportedModels");
     }
-    let mut statements = vec![
+    vec![
         json!({
             "Sid": "StartAndListImportJobs",
             "Effect": "Allow",
@@ -272,27 +299,37 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
             "Resource": [d.import_jobs_arn(), d.bedrock_arn("imported-model/*")],
             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": TAG_KEYS}}
         }),
-    ];
-    if tracker {
-        statements.push(json!({
-            "Sid": "CleanUpImportedModels",
-            "Effect": "Allow",
-            "Action": [
-                "bedrock:GetImportedModel",
-                "bedrock:DeleteImportedModel",
-                "bedrock:ListTagsForResource"
-            ],
-            "Resource": d.bedrock_arn("imported-model/*")
-        }));
-    }
-    statements.extend([
-        json!({
-            "Sid": "PassExecutionRole",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": d.execution_role_arn(),
-            "Condition": {"StringEquals": {"iam:PassedToService": BEDROCK}}
-        }),
+    ]
+}
+
+/// The tracker's cleanup: imported models, their tags, their deletion.
+fn clean_up_imported_models(d: &Deployment) -> Value {
+    json!({
+        "Sid": "CleanUpImportedModels",
+        "Effect": "Allow",
+        "Action": [
+            "bedrock:GetImportedModel",
+            "bedrock:DeleteImportedModel",
+            "bedrock:ListTagsForResource"
+        ],
+        "Resource": d.bedrock_arn("imported-model/*")
+    })
+}
+
+/// Pass the execution role, to Bedrock only.
+fn pass_execution_role(d: &Deployment) -> Value {
+    json!({
+        "Sid": "PassExecutionRole",
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": d.execution_role_arn(),
+        "Condition": {"StringEquals": {"iam:PassedToService": BEDROCK}}
+    })
+}
+
+/// Keep the ledger; publish alerts to the topic through its key.
+fn ledger_and_alert_statements(d: &Deployment) -> [Value; 3] {
+    [
         // The tracker's PutItem: foreign jobs and models only (see GRANTS_NO_TEST_REACHES).
         json!({
             "Sid": "Ledger",
@@ -323,19 +360,12 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
                 }
             }
         }),
-    ]);
-    if tracker {
-        statements.extend([
-            json!({
-                "Sid": "ModelUsage",
-                "Effect": "Allow",
-                "Action": "cloudwatch:GetMetricStatistics",
-                "Resource": "*"
-            }),
-            list_model_artifacts(d, "RelistModelArtifacts"),
-        ]);
-    }
-    statements.extend([
+    ]
+}
+
+/// Read the roles' policies for the access check: the execution role and the reader's own.
+fn read_role_statements(d: &Deployment, reader_role: String) -> [Value; 2] {
+    [
         // GetRolePolicy: roles with inline policies only (see GRANTS_NO_TEST_REACHES).
         json!({
             "Sid": "ReadRolePolicies",
@@ -354,29 +384,29 @@ fn hosting_statements(d: &Deployment, reader_role: String, tracker: bool) -> Vec
             "Action": ["iam:GetPolicy", "iam:GetPolicyVersion"],
             "Resource": format!("arn:{}:iam::{}:policy/*", d.partition(), d.hosting_account)
         }),
-    ]);
-    if let Some(key) = &d.imported_model_kms_key {
-        statements.extend([
-            // Bedrock creates its grant on the key with the caller's session.
-            json!({
-                "Sid": "UseImportedModelKey",
-                "Effect": "Allow",
-                "Action": ["kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": key,
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": format!("bedrock.{}.{}", d.region, dns_suffix(&d.region))}
-                }
-            }),
-            json!({
-                "Sid": "ReadImportedModelKeyPolicy",
-                "Effect": "Allow",
-                "Action": "kms:GetKeyPolicy",
-                "Resource": key
-            }),
-        ]);
-    }
-    statements.push(read_organization());
-    statements
+    ]
+}
+
+/// Use the imported-model key through Bedrock, and read its policy.
+fn imported_model_key_statements(d: &Deployment, key: &str) -> [Value; 2] {
+    [
+        // Bedrock creates its grant on the key with the caller's session.
+        json!({
+            "Sid": "UseImportedModelKey",
+            "Effect": "Allow",
+            "Action": ["kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": key,
+            "Condition": {
+                "StringEquals": {"kms:ViaService": format!("bedrock.{}.{}", d.region, dns_suffix(&d.region))}
+            }
+        }),
+        json!({
+            "Sid": "ReadImportedModelKeyPolicy",
+            "Effect": "Allow",
+            "Action": "kms:GetKeyPolicy",
+            "Resource": key
+        }),
+    ]
 }
 
 fn with_prefix(d: &Deployment, mut condition: Value) -> Value {
@@ -581,7 +611,8 @@ impl DocumentSet {
     }
 }
 
-pub fn region_warnings(region: &str) -> Vec<String> {
+/// A warning when Custom Model Import is not offered in the region (none when it is).
+pub(crate) fn region_warnings(region: &str) -> Vec<String> {
     if offers_custom_model_import(region) {
         return Vec::new();
     }

@@ -200,7 +200,8 @@ impl Deployment {
         )
     }
 
-    pub fn account_root(&self, account: &str) -> String {
+    /// `arn:P:iam::ACCOUNT:root`: the account as a principal.
+    pub(crate) fn account_root(&self, account: &str) -> String {
         self.iam_arn(account, "root")
     }
 
@@ -209,7 +210,7 @@ impl Deployment {
     }
 
     /// Every object under the prefix.
-    pub fn objects_arn(&self) -> String {
+    pub(crate) fn objects_arn(&self) -> String {
         format!("{}/{}*", self.bucket_arn(), self.prefix)
     }
 
@@ -217,7 +218,8 @@ impl Deployment {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    pub fn ledger_table_arn(&self) -> String {
+    /// The ledger's DynamoDB table.
+    pub(crate) fn ledger_table_arn(&self) -> String {
         format!(
             "arn:{}:dynamodb:{}:{}:table/{}",
             self.partition(),
@@ -238,11 +240,12 @@ impl Deployment {
     }
 
     /// Import jobs of the hosting account in the region (the trust policy's SourceArn).
-    pub fn import_jobs_arn(&self) -> String {
+    pub(crate) fn import_jobs_arn(&self) -> String {
         self.bedrock_arn("model-import-job/*")
     }
 
-    pub fn bedrock_arn(&self, resource: &str) -> String {
+    /// A Bedrock resource of the hosting account in the region.
+    pub(crate) fn bedrock_arn(&self, resource: &str) -> String {
         format!(
             "arn:{}:bedrock:{}:{}:{resource}",
             self.partition(),

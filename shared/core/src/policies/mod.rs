@@ -13,7 +13,7 @@ mod inputs;
 pub use documents::{
     automation_role_policy, automation_role_trust, bucket_policy, execution_role_policy,
     execution_role_trust, imported_model_key_statement, importer_role_policy, key_policy,
-    region_warnings, research_key_statement, tracker_role_policy, Document, DocumentSet, Side,
+    research_key_statement, tracker_role_policy, Document, DocumentSet, Side,
     GRANTS_NO_TEST_REACHES,
 };
 pub use extra::{customization_role, deny_inference, CustomizationRole};

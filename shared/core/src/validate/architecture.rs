@@ -45,7 +45,7 @@ const fn vision(
 
 /// Every class Bedrock imports. A `model_type` listed here with another class (Qwen3
 /// as a classifier, Mistral as a bare encoder) is refused: the class decides.
-pub const SUPPORTED: &[SupportedClass] = &[
+pub(crate) const SUPPORTED: &[SupportedClass] = &[
     text("LlamaForCausalLM", "llama", "Llama 2 / 3 / 3.1 / 3.2 / 3.3"),
     vision(
         "MllamaForConditionalGeneration",
@@ -72,17 +72,18 @@ pub const SUPPORTED: &[SupportedClass] = &[
 ];
 
 /// Size limits in bytes: a model is refused at this size or more.
-pub const TEXT_SIZE_LIMIT: u64 = 200_000_000_000;
-pub const MULTIMODAL_SIZE_LIMIT: u64 = 100_000_000_000;
+pub(crate) const TEXT_SIZE_LIMIT: u64 = 200_000_000_000;
+/// The limit for multimodal models.
+pub(crate) const MULTIMODAL_SIZE_LIMIT: u64 = 100_000_000_000;
 
 /// The longest context Bedrock imports (Llama 3.1 and GPT-OSS publish exactly this).
-pub const MAX_CONTEXT: u64 = 131_072;
+pub(crate) const MAX_CONTEXT: u64 = 131_072;
 
 /// Where the context length is read, in order; the first present wins. Every
 /// supported family uses one of these: decoder LLMs `max_position_embeddings`, Mllama
 /// `text_config.max_position_embeddings`, GPTBigCode and T5 `n_positions`.
 /// `rope_scaling`, `sliding_window` and the tokenizer's `model_max_length` are not it.
-pub const CONTEXT_FIELDS: &[&[&str]] = &[
+pub(crate) const CONTEXT_FIELDS: &[&[&str]] = &[
     &["max_position_embeddings"],
     &["text_config", "max_position_embeddings"],
     &["n_positions"],
@@ -116,7 +117,7 @@ const NON_GENERATIVE_SUFFIXES: &[&str] = &[
 ];
 
 /// Files that mark a sentence-transformers (embedding) package.
-pub const EMBEDDING_MARKER_FILES: &[&str] = &[
+pub(crate) const EMBEDDING_MARKER_FILES: &[&str] = &[
     "config_sentence_transformers.json",
     "modules.json",
     "1_Pooling/config.json",
@@ -133,7 +134,8 @@ pub struct Declared {
 }
 
 impl Declared {
-    pub fn from_config(config: &Map<String, Value>) -> Self {
+    /// What a `config.json` declares.
+    pub(crate) fn from_config(config: &Map<String, Value>) -> Self {
         let mut declared = Declared::default();
         match config.get("architectures") {
             None | Some(Value::Null) => {}
@@ -169,7 +171,7 @@ impl Declared {
     }
 
     /// The class reports show: the supported one when there is one, else the first.
-    pub fn shown_class(&self, verdict: &Verdict) -> Option<String> {
+    pub(crate) fn shown_class(&self, verdict: &Verdict) -> Option<String> {
         match verdict {
             Verdict::Supported { class, .. } if self.classes.is_some() => {
                 Some(class.class.to_owned())
@@ -306,7 +308,7 @@ fn is_embedding_type(model_type: Option<&str>) -> bool {
 }
 
 /// "Llama 2 / 3 ..., Mistral, ..." with each family once.
-pub fn supported_summary() -> String {
+pub(crate) fn supported_summary() -> String {
     let mut families: Vec<&str> = Vec::new();
     for s in SUPPORTED {
         if !families.contains(&s.family) {

@@ -5,7 +5,8 @@ pub mod architecture;
 pub mod report;
 mod report_text;
 pub mod safetensors_header;
-pub mod shard_index;
+/// The shard index (`model.safetensors.index.json`) checked against the weights.
+pub(crate) mod shard_index;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -22,13 +23,15 @@ use safetensors_header::{Dtype, Header, HeaderError, LEN_PREFIX};
 use shard_index::{IndexCheck, Tally, MAX_INDEX_ENTRIES};
 use source::{FileEntry, FolderSource, SourceError};
 
-pub const CONFIG: &str = "config.json";
-pub const INDEX: &str = "model.safetensors.index.json";
+/// The model's configuration, at the top of the folder.
+pub(crate) const CONFIG: &str = "config.json";
+/// The shard index of a model split into several weight files.
+pub(crate) const INDEX: &str = "model.safetensors.index.json";
 const WEIGHT_SUFFIX: &str = ".safetensors";
 
 /// Files Bedrock uses besides the weights; anything else of [`UNEXPECTED_FILE_SIZE`]
 /// or more is reported.
-pub const USED_FILES: &[&str] = &[
+pub(crate) const USED_FILES: &[&str] = &[
     CONFIG,
     INDEX,
     "generation_config.json",
@@ -57,7 +60,7 @@ const OTHER_WEIGHT_SUFFIXES: &[&str] = &[
 /// take 16 times its size: 1 MiB keeps that within the importer's memory.)
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The largest published indexes (600B+ MoE models) are about 10 MB.
-pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// The largest safetensors header Ferry reads (the format allows 100,000,000 bytes):
 /// also the header bytes held at once across concurrent reads, so that judging stays
 /// within the importer's 128 MB of Lambda memory. Real headers are a few hundred KB.
@@ -106,7 +109,7 @@ pub async fn validate<S: FolderSource>(
 
 /// [`validate`] on a listing the caller already has (the importer lists once to judge
 /// readiness and identity, then validates without listing again).
-pub async fn validate_listed<S: FolderSource>(
+pub(crate) async fn validate_listed<S: FolderSource>(
     source: &S,
     mut entries: Vec<FileEntry>,
     options: &ValidateOptions<'_>,
@@ -114,12 +117,7 @@ pub async fn validate_listed<S: FolderSource>(
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let sizes: BTreeMap<&str, u64> = entries.iter().map(|e| (e.path.as_str(), e.size)).collect();
     let mut run = Run::default();
-
-    if let Some(uri) = source.s3_uri() {
-        if let Some(problem) = uri.bedrock_pattern_violation() {
-            run.find(Code::InvalidSourceUri, None, format!("{uri}: {problem}"));
-        }
-    }
+    run.check_source_uri(source);
 
     let config = run.read_config(source, &sizes).await?;
     let embedding_marker = architecture::EMBEDDING_MARKER_FILES
@@ -132,69 +130,16 @@ pub async fn validate_listed<S: FolderSource>(
     }
     // A dense config's tree can take many times its 1 MiB: gone before the headers.
     drop(config);
-
-    if let (Some(regions), Some(region)) = (report_arch.only_regions, options.region.as_deref()) {
-        if !regions.contains(&region) {
-            run.find(
-                Code::UnsupportedRegion,
-                Some(CONFIG),
-                format!(
-                    "{} models are imported only in {}, and this import would run in {region}: import it in {}",
-                    report_arch.family.as_deref().unwrap_or("these"),
-                    regions.join(", "),
-                    regions.join(" or ")
-                ),
-            );
-        }
-    }
-
+    run.check_region(&report_arch, options.region.as_deref());
     run.check_tokenizer(&sizes);
     run.check_file_names(source, &entries);
 
     let weight_files: Vec<&FileEntry> =
         entries.iter().filter(|e| is_weight_file(&e.path)).collect();
     let total_bytes: u64 = weight_files.iter().map(|e| e.size).sum();
-    if weight_files.len() > MAX_WEIGHT_FILES {
-        // Each header judged costs about a kilobyte kept: refuse rather than exhaust memory.
-        run.find(
-            Code::LimitExceeded,
-            None,
-            format!(
-                "the folder holds {} .safetensors files, more than the {} Ferry judges (the largest \
-                 published models have a few hundred shards): their headers and the index are not checked",
-                thousands(weight_files.len() as u64),
-                thousands(MAX_WEIGHT_FILES as u64)
-            ),
-        );
-    } else {
-        let mut headers = run.read_headers(source, &weight_files, options).await?;
-        run.check_headers(&entries, &weight_files, &mut headers);
-        let index = run.read_index(source, &sizes, &headers).await?;
-        run.check_weights(&weight_files, index.as_ref(), &headers);
-    }
-
-    let limit = if report_arch.multimodal {
-        architecture::MULTIMODAL_SIZE_LIMIT
-    } else {
-        architecture::TEXT_SIZE_LIMIT
-    };
-    if total_bytes >= limit {
-        run.find(
-            Code::TooLarge,
-            None,
-            format!(
-                "the weights total {} ({total_bytes} bytes); Bedrock imports {} models under {}: \
-                 quantize or prune the model, or choose a smaller variant",
-                format_bytes(total_bytes),
-                if report_arch.multimodal {
-                    "multimodal"
-                } else {
-                    "text"
-                },
-                format_bytes(limit)
-            ),
-        );
-    }
+    run.judge_weight_files(source, &entries, &sizes, &weight_files, options)
+        .await?;
+    run.check_size(total_bytes, report_arch.multimodal);
     run.check_unexpected_files(&entries);
 
     let bytes_read = run.bytes_read;
@@ -219,17 +164,17 @@ pub async fn validate_listed<S: FolderSource>(
 
 /// The contract's tokenizer rule: `tokenizer.json`, `tokenizer.model`, `spiece.model`,
 /// or `vocab.json` with `merges.txt`.
-pub fn has_tokenizer(has: impl Fn(&str) -> bool) -> bool {
+pub(crate) fn has_tokenizer(has: impl Fn(&str) -> bool) -> bool {
     TOKENIZER_FILES.iter().any(|f| has(f)) || (has("vocab.json") && has("merges.txt"))
 }
 
 /// Whether Bedrock uses the file: the weights and the small files it reads.
-pub fn is_used_file(path: &str) -> bool {
+pub(crate) fn is_used_file(path: &str) -> bool {
     !path.contains('/') && (USED_FILES.contains(&path) || path.ends_with(WEIGHT_SUFFIX))
 }
 
 /// A top-level `.safetensors` file: what Bedrock loads as weights.
-pub fn is_weight_file(path: &str) -> bool {
+pub(crate) fn is_weight_file(path: &str) -> bool {
     !path.contains('/') && path.ends_with(WEIGHT_SUFFIX)
 }
 
@@ -290,6 +235,87 @@ impl Run {
             ));
         }
         self.findings
+    }
+
+    /// An S3 source whose URI Bedrock's pattern refuses.
+    fn check_source_uri<S: FolderSource>(&mut self, source: &S) {
+        if let Some(uri) = source.s3_uri() {
+            if let Some(problem) = uri.bedrock_pattern_violation() {
+                self.find(Code::InvalidSourceUri, None, format!("{uri}: {problem}"));
+            }
+        }
+    }
+
+    /// A family imported only in some regions, when the import would run elsewhere.
+    fn check_region(&mut self, facts: &ArchitectureFacts, region: Option<&str>) {
+        let (Some(regions), Some(region)) = (facts.only_regions, region) else {
+            return;
+        };
+        if !regions.contains(&region) {
+            self.find(
+                Code::UnsupportedRegion,
+                Some(CONFIG),
+                format!(
+                    "{} models are imported only in {}, and this import would run in {region}: import it in {}",
+                    facts.family.as_deref().unwrap_or("these"),
+                    regions.join(", "),
+                    regions.join(" or ")
+                ),
+            );
+        }
+    }
+
+    /// The weight files' headers, then the index against them; past
+    /// [`MAX_WEIGHT_FILES`] neither is read.
+    async fn judge_weight_files<S: FolderSource>(
+        &mut self,
+        source: &S,
+        entries: &[FileEntry],
+        sizes: &BTreeMap<&str, u64>,
+        weight_files: &[&FileEntry],
+        options: &ValidateOptions<'_>,
+    ) -> Result<(), SourceError> {
+        if weight_files.len() > MAX_WEIGHT_FILES {
+            // Each header judged costs about a kilobyte kept: refuse rather than exhaust memory.
+            self.find(
+                Code::LimitExceeded,
+                None,
+                format!(
+                    "the folder holds {} .safetensors files, more than the {} Ferry judges (the largest \
+                     published models have a few hundred shards): their headers and the index are not checked",
+                    thousands(weight_files.len() as u64),
+                    thousands(MAX_WEIGHT_FILES as u64)
+                ),
+            );
+            return Ok(());
+        }
+        let mut headers = self.read_headers(source, weight_files, options).await?;
+        self.check_headers(entries, weight_files, &mut headers);
+        let index = self.read_index(source, sizes, &headers).await?;
+        self.check_weights(weight_files, index.as_ref(), &headers);
+        Ok(())
+    }
+
+    /// Weights at or over Bedrock's limit for text or multimodal models.
+    fn check_size(&mut self, total_bytes: u64, multimodal: bool) {
+        let limit = if multimodal {
+            architecture::MULTIMODAL_SIZE_LIMIT
+        } else {
+            architecture::TEXT_SIZE_LIMIT
+        };
+        if total_bytes >= limit {
+            self.find(
+                Code::TooLarge,
+                None,
+                format!(
+                    "the weights total {} ({total_bytes} bytes); Bedrock imports {} models under {}: \
+                     quantize or prune the model, or choose a smaller variant",
+                    format_bytes(total_bytes),
+                    if multimodal { "multimodal" } else { "text" },
+                    format_bytes(limit)
+                ),
+            );
+        }
     }
 
     async fn read<S: FolderSource>(

@@ -109,10 +109,10 @@ pub struct Finding {
 
 /// The longest message a finding keeps: every echoed value in it is already shortened
 /// to [`crate::text::ECHO_MAX_CHARS`]; this bounds the sentence around them too.
-pub const MAX_MESSAGE_CHARS: usize = 1_000;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 1_000;
 /// The longest file name a finding keeps: S3's key limit (1,024 bytes), so a real key is
 /// never shortened.
-pub const MAX_FILE_CHARS: usize = 1_024;
+pub(crate) const MAX_FILE_CHARS: usize = 1_024;
 
 impl Finding {
     /// A finding whose file name and message are shortened as every echoed value is,

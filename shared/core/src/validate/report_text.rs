@@ -22,21 +22,29 @@ impl Report {
     /// Every value from the folder (names, paths, messages) is printed with its control
     /// characters escaped: a file name cannot forge a line or hide text.
     pub fn render_text(&self) -> String {
+        let mut out = self.summary_rows();
+        out.push_str(&self.findings_text());
+        let (errors, warnings) = (self.errors(), self.warnings());
+        let verdict = if self.ok {
+            format!("\n✔ Ready for Amazon Bedrock Custom Model Import: no errors, {warnings} warning(s).\n")
+        } else {
+            format!(
+                "\n✖ Bedrock would refuse this folder: {errors} error(s), {warnings} warning(s).\n"
+            )
+        };
+        out.push_str(&verdict);
+        out
+    }
+
+    /// Model, source, architecture, context, size, files and bytes read, one row each.
+    fn summary_rows(&self) -> String {
         let mut out = String::new();
         let row = |out: &mut String, label: &str, value: &str| {
             let _ = writeln!(out, "{label:<14}{}", escape_controls(value));
         };
         row(&mut out, "Model", self.model_name());
         row(&mut out, "Source", &self.source);
-        let architecture = match (&self.architecture, &self.model_type, &self.family) {
-            (Some(class), Some(mt), Some(family)) => format!("{class} ({family}, model_type {mt})"),
-            (Some(class), Some(mt), None) => format!("{class} (model_type {mt})"),
-            (Some(class), None, _) => class.clone(),
-            (None, Some(mt), Some(family)) => format!("model_type {mt} ({family})"),
-            (None, Some(mt), None) => format!("model_type {mt}"),
-            (None, None, _) => "unknown".to_owned(),
-        };
-        row(&mut out, "Architecture", &architecture);
+        row(&mut out, "Architecture", &self.architecture_text());
         if let Some(context) = self.context_length {
             row(&mut out, "Context", &format!("{context} tokens"));
         }
@@ -65,44 +73,53 @@ impl Report {
                 format_bytes(self.bytes_read)
             ),
         );
+        out
+    }
 
-        if !self.findings.is_empty() {
-            out.push_str("\nFindings\n");
-            let code_width = self
-                .findings
-                .iter()
-                .map(|f| f.code.as_str().len())
-                .max()
-                .unwrap_or(0);
-            for f in &self.findings {
-                let mark = match f.severity {
-                    Severity::Error => "✖ error  ",
-                    Severity::Warning => "⚠ warning",
-                };
-                let _ = writeln!(
-                    out,
-                    "  {mark}  {:<code_width$}  {}",
-                    f.code.as_str(),
-                    escape_controls(f.file.as_deref().unwrap_or("(folder)"))
-                );
-                let _ = writeln!(
-                    out,
-                    "  {:<width$}{}",
-                    "",
-                    escape_controls(&f.message),
-                    width = 13 + code_width
-                );
-            }
+    /// The class, family and model_type, as far as they are known.
+    fn architecture_text(&self) -> String {
+        match (&self.architecture, &self.model_type, &self.family) {
+            (Some(class), Some(mt), Some(family)) => format!("{class} ({family}, model_type {mt})"),
+            (Some(class), Some(mt), None) => format!("{class} (model_type {mt})"),
+            (Some(class), None, _) => class.clone(),
+            (None, Some(mt), Some(family)) => format!("model_type {mt} ({family})"),
+            (None, Some(mt), None) => format!("model_type {mt}"),
+            (None, None, _) => "unknown".to_owned(),
         }
-        let (errors, warnings) = (self.errors(), self.warnings());
-        let verdict = if self.ok {
-            format!("\n✔ Ready for Amazon Bedrock Custom Model Import: no errors, {warnings} warning(s).\n")
-        } else {
-            format!(
-                "\n✖ Bedrock would refuse this folder: {errors} error(s), {warnings} warning(s).\n"
-            )
-        };
-        out.push_str(&verdict);
+    }
+
+    /// Each finding: severity, code and file, then its message (nothing without findings).
+    fn findings_text(&self) -> String {
+        let mut out = String::new();
+        if self.findings.is_empty() {
+            return out;
+        }
+        out.push_str("\nFindings\n");
+        let code_width = self
+            .findings
+            .iter()
+            .map(|f| f.code.as_str().len())
+            .max()
+            .unwrap_or(0);
+        for f in &self.findings {
+            let mark = match f.severity {
+                Severity::Error => "✖ error  ",
+                Severity::Warning => "⚠ warning",
+            };
+            let _ = writeln!(
+                out,
+                "  {mark}  {:<code_width$}  {}",
+                f.code.as_str(),
+                escape_controls(f.file.as_deref().unwrap_or("(folder)"))
+            );
+            let _ = writeln!(
+                out,
+                "  {:<width$}{}",
+                "",
+                escape_controls(&f.message),
+                width = 13 + code_width
+            );
+        }
         out
     }
 }

@@ -16,14 +16,14 @@ use serde::Deserialize;
 use crate::text::{echo, echo_quoted};
 
 /// The safetensors library's own limit on the header length.
-pub const MAX_HEADER_LEN: u64 = 100_000_000;
+pub(crate) const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// Size of the length prefix.
-pub const LEN_PREFIX: u64 = 8;
+pub(crate) const LEN_PREFIX: u64 = 8;
 
 /// The most tensors one header may declare: a bound on the records one parse keeps
 /// (24 bytes each) whatever bytes it is given. Real headers hold a few thousand.
-pub const MAX_TENSORS_PER_HEADER: usize = 1_000_000;
+pub(crate) const MAX_TENSORS_PER_HEADER: usize = 1_000_000;
 
 /// Why a file is not valid safetensors. Messages name the offending tensor or value,
 /// shortened to [`crate::text::ECHO_MAX_CHARS`] characters.
@@ -87,7 +87,7 @@ pub enum HeaderError {
 
 impl HeaderError {
     /// A limit of Ferry's (memory bounds), not a fault of the file by the format.
-    pub fn is_ferry_limit(&self) -> bool {
+    pub(crate) fn is_ferry_limit(&self) -> bool {
         matches!(
             self,
             HeaderError::TooManyTensors { .. } | HeaderError::BeyondFerryLimit { .. }
@@ -146,7 +146,7 @@ const DTYPES: &[(Dtype, &str, u64)] = &[
 
 impl Dtype {
     /// Parses the dtype name as written in headers (`"BF16"`, `"F8_E4M3"`).
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         DTYPES
             .iter()
             .find(|(_, n, _)| *n == name)
@@ -165,7 +165,8 @@ impl Dtype {
         self.entry().1
     }
 
-    pub fn bits(self) -> u64 {
+    /// Bits per element.
+    pub(crate) fn bits(self) -> u64 {
         self.entry().2
     }
 }
@@ -190,7 +191,7 @@ pub struct Shape {
 
 impl Shape {
     /// Dimensions a message shows before "…".
-    pub const SHOWN: usize = 8;
+    pub(crate) const SHOWN: usize = 8;
 
     /// The shape of these dimensions.
     pub fn of(dims: &[u64]) -> Self {
@@ -261,7 +262,7 @@ impl<'de> Deserialize<'de> for Shape {
 
 /// How many tensors of one dtype a header holds, with one of their names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DtypeTally {
+pub(crate) struct DtypeTally {
     pub tensors: usize,
     /// The first name in sorted order, shortened as every echoed value is.
     pub example: String,
@@ -304,13 +305,13 @@ impl Header {
 
     /// Drops the name set (8 bytes per tensor): the folder holds more tensors than
     /// Ferry keeps, and the index is then not checked against the headers.
-    pub fn forget_names(&mut self) {
+    pub(crate) fn forget_names(&mut self) {
         self.names = Vec::new();
         self.names_kept = false;
     }
 
     /// Tensors of each dtype, with an example name.
-    pub fn dtypes(&self) -> &BTreeMap<Dtype, DtypeTally> {
+    pub(crate) fn dtypes(&self) -> &BTreeMap<Dtype, DtypeTally> {
         &self.dtypes
     }
 }

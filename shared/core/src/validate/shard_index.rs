@@ -13,7 +13,7 @@ use crate::text::echo;
 use crate::validate::safetensors_header::{Header, Key};
 
 /// The most `weight_map` entries Ferry judges (8 bytes each at most are kept).
-pub const MAX_INDEX_ENTRIES: usize = 2_000_000;
+pub(crate) const MAX_INDEX_ENTRIES: usize = 2_000_000;
 
 /// Examples a tally keeps: the smallest, in sorted order.
 const EXAMPLES: usize = 3;
@@ -66,7 +66,7 @@ impl Tally {
 
 /// What the index says about the folder.
 #[derive(Debug, Default)]
-pub struct IndexCheck {
+pub(crate) struct IndexCheck {
     /// Why the index could not be read at all (not JSON, not an object).
     pub unreadable: Option<String>,
     /// The index has no `weight_map` object.
@@ -86,7 +86,11 @@ pub struct IndexCheck {
 
 /// Judges the index `json` against the folder's top-level weight files (`weight_files`,
 /// sorted) and their parsed headers (`None` where a header was not usable).
-pub fn check_index(json: &[u8], weight_files: &[&str], headers: &[Option<&Header>]) -> IndexCheck {
+pub(crate) fn check_index(
+    json: &[u8],
+    weight_files: &[&str],
+    headers: &[Option<&Header>],
+) -> IndexCheck {
     let mut state = State {
         check: IndexCheck {
             named: vec![false; weight_files.len()],
