@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::alert::{access_failure, is_access_failure, rejection_summary};
+use super::answer::{BatchItemFailure, Handled, ImportAnswer, ImportOutcome};
 use super::config::ImporterConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortErrorKind};
@@ -16,11 +16,10 @@ use crate::access::checks::deny_tests_network_keys;
 use crate::access::{run_checks, LiveTarget, Scenario};
 use crate::aws_names::s3_uri::S3Uri;
 use crate::import::events::{
-    parse_body, parse_invocation, EventError, Invocation, ObjectEvent, SqsMessage,
+    parse_body, EventError, ImporterEvent, Invocation, ObjectEvent, SqsMessage,
 };
 use crate::import::fingerprint::{identify, Identity};
 use crate::import::readiness::{folder_of, readiness, Readiness};
-use crate::text::time::now_secs;
 use crate::validate::source::{FolderSource, SourceError};
 use crate::validate::{validate_listed, ValidateOptions};
 
@@ -55,7 +54,7 @@ pub type HostingOf<C> =
     Hosting<<C as Connect>::Ledger, <C as Connect>::Imports, <C as Connect>::Alerts>;
 
 /// What happened to one folder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     NotReady {
@@ -113,16 +112,20 @@ pub enum ImportError {
 
 /// Handles one invocation payload. For SQS batches the answer lists the messages to
 /// retry (`batchItemFailures`); for other deliveries any failure fails the invocation.
-/// Records of other sources beside Ferry's are ignored, each logged.
+/// Records of other sources beside Ferry's are ignored, each logged. The metrics are
+/// returned for the function to print.
 pub async fn handle<C: Connect>(
-    event: &Value,
+    event: ImporterEvent,
     connect: &C,
     config: &ImporterConfig,
-) -> Result<Value, ImportError> {
-    let events = match parse_invocation(event)? {
+) -> Result<ImportOutcome, ImportError> {
+    let events = match event.invocation? {
         Invocation::Ignored(reason) => {
             tracing::info!(decision = "ignored", %reason, "event ignored");
-            return Ok(json!({"ignored": reason}));
+            return Ok(ImportOutcome {
+                answer: ImportAnswer::Ignored { ignored: reason },
+                metrics: Vec::new(),
+            });
         }
         Invocation::Events(events) => events,
     };
@@ -132,28 +135,35 @@ pub async fn handle<C: Connect>(
     // S3 records beside an SQS batch (never sent by AWS, but judged): their failure
     // fails the invocation, and SQS retries the whole batch (every step is idempotent).
     let mut decisions = process_objects(&events.objects, connect, config, &mut done).await?;
-    let mut out = json!({});
+    let mut batch_item_failures = None;
     if !events.messages.is_empty() {
         let failures =
             handle_batch(&events.messages, connect, config, &mut done, &mut decisions).await?;
-        out["batchItemFailures"] = json!(failures);
+        batch_item_failures = Some(failures);
     }
-    emit_metrics(&decisions);
-    out["decisions"] = json!(decisions);
-    if !events.ignored.is_empty() {
-        out["ignored"] = json!(events.ignored);
-    }
-    Ok(out)
+    let metrics = if decisions.is_empty() {
+        Vec::new()
+    } else {
+        decision_metrics(&decisions)
+    };
+    Ok(ImportOutcome {
+        answer: ImportAnswer::Handled(Handled {
+            batch_item_failures,
+            decisions,
+            ignored: events.ignored,
+        }),
+        metrics,
+    })
 }
 
-/// Each message of an SQS batch on its own; returns the failed ones' identifiers.
+/// Each message of an SQS batch on its own; returns the failed ones.
 async fn handle_batch<C: Connect>(
     messages: &[SqsMessage],
     connect: &C,
     config: &ImporterConfig,
     done: &mut BTreeSet<S3Uri>,
     decisions: &mut Vec<Decision>,
-) -> Result<Vec<Value>, ImportError> {
+) -> Result<Vec<BatchItemFailure>, ImportError> {
     let mut failures = Vec::new();
     for message in messages {
         let id = message.message_id.as_str();
@@ -172,7 +182,9 @@ async fn handle_batch<C: Connect>(
             Ok(d) => decisions.extend(d),
             Err(err) => {
                 tracing::error!(message_id = %id, error = %err, "message failed; SQS will retry it");
-                failures.push(json!({"itemIdentifier": id}));
+                failures.push(BatchItemFailure {
+                    item_identifier: id.to_owned(),
+                });
             }
         }
     }
@@ -277,6 +289,7 @@ pub async fn process_folder<C: Connect>(
     .await?;
     if !report.ok {
         let item = new_item(
+            hosting.now_secs(),
             &identity,
             uri,
             ImportState::Rejected,
@@ -293,7 +306,13 @@ pub async fn process_folder<C: Connect>(
     }
 
     if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
-        let item = new_item(&identity, uri, ImportState::Rejected, Some(denied.failure));
+        let item = new_item(
+            hosting.now_secs(),
+            &identity,
+            uri,
+            ImportState::Rejected,
+            Some(denied.failure),
+        );
         if !hosting.ledger.insert_new(&item).await? {
             // A concurrent handler recorded this content first; its decision stands.
             let state = hosting
@@ -315,7 +334,13 @@ pub async fn process_folder<C: Connect>(
         });
     }
 
-    let item = new_item(&identity, uri, ImportState::Pending, None);
+    let item = new_item(
+        hosting.now_secs(),
+        &identity,
+        uri,
+        ImportState::Pending,
+        None,
+    );
     if !hosting.ledger.insert_new(&item).await? {
         return Ok(Decision::Duplicate {
             folder: folder_name,
@@ -473,7 +498,7 @@ pub async fn retry_failed<C: Connect>(
     let retry = item.retry + 1;
     let requeue = LedgerUpdate {
         state: Some(ImportState::Pending),
-        now: crate::text::time::now_secs(),
+        now: hosting.now_secs(),
         set_name: Some(super::start::retry_name(&identity.name, retry)),
         add_retry: true,
         // Cleared: a Pending item with a failure text is one that waits for a limit.
@@ -509,7 +534,7 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
     let fingerprint = item.fingerprint.clone();
     if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
         let update = LedgerUpdate {
-            now: now_secs(),
+            now: hosting.now_secs(),
             failure: Some(denied.failure),
             ..Default::default()
         };
@@ -525,7 +550,7 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
     }
     let requeue = LedgerUpdate {
         state: Some(ImportState::Pending),
-        now: now_secs(),
+        now: hosting.now_secs(),
         // Cleared: a Pending item with a failure text is one that waits for a limit.
         failure: Some(String::new()),
         set_alerted: Some(false),
@@ -547,12 +572,12 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
 }
 
 fn new_item(
+    now: u64,
     identity: &Identity,
     uri: &S3Uri,
     state: ImportState,
     failure: Option<String>,
 ) -> LedgerItem {
-    let now = now_secs();
     LedgerItem {
         finished_at: (state == ImportState::Rejected).then_some(now),
         failure,
@@ -590,17 +615,6 @@ pub fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metrics::Me
             count(|d| matches!(d, Decision::Failed { .. })),
         ),
     ]
-}
-
-fn emit_metrics(decisions: &[Decision]) {
-    if decisions.is_empty() {
-        return;
-    }
-    let now_ms = now_secs() * 1000;
-    println!(
-        "{}",
-        crate::track::metrics::emf_line(&decision_metrics(decisions), now_ms)
-    );
 }
 
 /// One structured line per decision: fingerprint, folder, decision, reason.

@@ -7,11 +7,10 @@ use super::alert::alert_for;
 use super::config::StartConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{
-    Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, Ledger, PortError,
+    Alerts, Clock, ContentCheck, CreateOutcome, ImportRequest, ImportService, Ledger, PortError,
     PortErrorKind,
 };
 use crate::import::fingerprint::tag_value;
-use crate::text::time::now_secs;
 
 /// How long a handler may take between claiming an item and recording the outcome of
 /// its CreateModelImportJob call. Hosting clients time operations out well before it.
@@ -19,11 +18,19 @@ pub const START_LEASE_SECS: u64 = 120;
 /// How long a handler may take to publish an alert it has claimed.
 pub const ALERT_LEASE_SECS: u64 = 60;
 
-/// The hosting account's ports, bundled.
+/// The hosting account's ports, bundled, with the clock their timestamps are read from.
 pub struct Hosting<L, I, A> {
     pub ledger: L,
     pub imports: I,
     pub alerts: A,
+    pub clock: Clock,
+}
+
+impl<L, I, A> Hosting<L, I, A> {
+    /// The time now, from the ports' clock.
+    pub fn now_secs(&self) -> u64 {
+        (self.clock)()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,7 +75,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>
     let fingerprint = item.fingerprint.clone();
     // Only the handler holding the lease calls Create: with racing handlers, exactly
     // one CreateModelImportJob per item. A crashed holder's lease simply runs out.
-    let now = now_secs();
+    let now = hosting.now_secs();
     let claim = LedgerUpdate {
         now,
         set_lease: Some(now + START_LEASE_SECS),
@@ -92,7 +99,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>
         // Nothing for a person to do: the new content has its own item.
         let superseded = LedgerUpdate {
             set_alerted: Some(true),
-            ..failed(now_secs(), message.clone())
+            ..failed(hosting.now_secs(), message.clone())
         };
         hosting
             .ledger
@@ -108,7 +115,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>
         .imports
         .create_job(&import_request(&item, config))
         .await;
-    let now = now_secs();
+    let now = hosting.now_secs();
     let update = match outcome {
         Ok(CreateOutcome::Started { job_arn }) => submitted(now, job_arn),
         Ok(CreateOutcome::SlotBusy(reason)) => {
@@ -285,7 +292,7 @@ pub async fn send_alert<L: Ledger, I, A: Alerts>(
     let Some(alert) = alert_for(&item) else {
         return Ok(false);
     };
-    let now = now_secs();
+    let now = hosting.now_secs();
     let claim = LedgerUpdate {
         now,
         set_lease: Some(now + ALERT_LEASE_SECS),
@@ -302,7 +309,7 @@ pub async fn send_alert<L: Ledger, I, A: Alerts>(
     }
     let published = hosting.alerts.publish(&alert).await;
     let done = LedgerUpdate {
-        now: now_secs(),
+        now: hosting.now_secs(),
         set_lease: Some(0),
         set_alerted: Some(published.is_ok()),
         ..Default::default()

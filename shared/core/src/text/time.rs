@@ -2,6 +2,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The system clock. Core takes the time as input (a `now` argument, the hosting ports'
+/// `Clock`); the functions, the CLI and the tools read `ferry_aws::clock::now_secs`.
+/// Only the access check's `aws:CurrentTime` still reads this one, until it takes `now`
+/// too (issue 15); then it goes.
 pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

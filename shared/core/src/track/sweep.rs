@@ -8,22 +8,12 @@ use serde::Serialize;
 use super::cleanup::run_cleanup;
 use super::config::TrackerConfig;
 use super::metrics::Metric;
-use super::ports::{Diagnose, ModelRegistry, Usage};
+use super::ports::{Diagnose, ModelRegistry, TrackerPorts};
 use crate::import::start::{send_alert, start_next};
 use crate::import::{
-    Alerts, ContentCheck, Hosting, ImportService, ImportState, JobStatus, Ledger, LedgerItem,
-    LedgerUpdate, StartResult,
+    Alerts, Hosting, ImportService, ImportState, JobStatus, Ledger, LedgerItem, LedgerUpdate,
+    StartResult,
 };
-
-/// Everything the tracker works with.
-pub struct Tracker<L, I, A, M, U, C, D> {
-    pub hosting: Hosting<L, I, A>,
-    pub models: M,
-    pub usage: U,
-    /// Confirms a queued folder still holds its validated content.
-    pub content: C,
-    pub diagnose: D,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SweepReport {
@@ -89,22 +79,9 @@ impl SweepReport {
     }
 }
 
-pub async fn sweep<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
-    config: &TrackerConfig,
-    now: u64,
-) -> SweepReport
-where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-    C: ContentCheck,
-    D: Diagnose,
-{
+pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64) -> SweepReport {
     let mut report = SweepReport::default();
-    let hosting = &tracker.hosting;
+    let hosting = tracker.hosting();
     match hosting.ledger.items_in_state(ImportState::Submitted).await {
         Ok(items) => {
             for item in items {
@@ -150,20 +127,14 @@ where
 }
 
 /// One Submitted import: its job's state, recorded.
-async fn follow<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
+async fn follow(
+    tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     item: LedgerItem,
     now: u64,
     report: &mut SweepReport,
-) where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    D: Diagnose,
-{
-    let hosting = &tracker.hosting;
+) {
+    let hosting = tracker.hosting();
     let job_ref = item.job_arn.clone().unwrap_or_else(|| item.name.clone());
     let job = match hosting.imports.get_job(&job_ref).await {
         Ok(job) => job,
@@ -205,7 +176,7 @@ async fn follow<L, I, A, M, U, C, D>(
                     .imported_model_arn
                     .clone()
                     .unwrap_or_else(|| item.name.clone());
-                match tracker.models.get_model(&model_ref).await {
+                match tracker.models().get_model(&model_ref).await {
                     Ok(Some(model)) => {
                         update.model_arn = Some(model.arn);
                         update.set_architecture = model.architecture;
@@ -223,7 +194,7 @@ async fn follow<L, I, A, M, U, C, D>(
                     .unwrap_or_else(|| "the job failed without a message".into());
                 let mut failure = message.clone();
                 if message.contains("does not have access to the S3 location") {
-                    if let Some(diagnosis) = tracker.diagnose.diagnose(&item).await {
+                    if let Some(diagnosis) = tracker.diagnose().diagnose(&item).await {
                         failure.push_str("\n\nFerry's access check of the chain now:\n\n");
                         failure.push_str(&diagnosis);
                     }
@@ -279,20 +250,13 @@ fn ended(state: ImportState, now: u64, failure: Option<String>) -> LedgerUpdate 
 
 /// Starts the oldest Pending import when the slot is free, after freeing an idle
 /// model if the imported-models quota is full.
-async fn start_queue<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
+async fn start_queue(
+    tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     now: u64,
     report: &mut SweepReport,
-) where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-    C: ContentCheck,
-{
-    let hosting = &tracker.hosting;
+) {
+    let hosting = tracker.hosting();
     let pending = match hosting.ledger.items_in_state(ImportState::Pending).await {
         Ok(items) => items,
         Err(e) => {
@@ -329,13 +293,13 @@ async fn start_queue<L, I, A, M, U, C, D>(
     }
     // Configured quota: make room before the queue would exceed it.
     if let Some(quota) = config.models_quota {
-        match tracker.models.list_models().await {
+        match tracker.models().list_models().await {
             Ok(models) if models.len() >= quota => free_one(tracker, config, now, report).await,
             Ok(_) => {}
             Err(e) => report.errors.push(e.to_string()),
         }
     }
-    let mut result = start_next(hosting, &config.start, &tracker.content).await;
+    let mut result = start_next(hosting, &config.start, tracker.content()).await;
     // Bedrock refused for a quota while no job runs: the imported-models quota is
     // full. Free the idlest candidate once and try again.
     if matches!(result, Ok(StartResult::SlotBusy { .. }))
@@ -344,7 +308,7 @@ async fn start_queue<L, I, A, M, U, C, D>(
     {
         free_one(tracker, config, now, report).await;
         if !report.freed.is_empty() {
-            result = start_next(hosting, &config.start, &tracker.content).await;
+            result = start_next(hosting, &config.start, tracker.content()).await;
         }
     }
     match result {
@@ -360,25 +324,19 @@ async fn start_queue<L, I, A, M, U, C, D>(
 }
 
 /// Deletes the idlest model every cleanup rule lets go (none when cleanup is off).
-async fn free_one<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
+async fn free_one(
+    tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     now: u64,
     report: &mut SweepReport,
-) where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-{
+) {
     if !config.cleanup.apply {
         return;
     }
     match run_cleanup(
-        &tracker.hosting,
-        &tracker.models,
-        &tracker.usage,
+        tracker.hosting(),
+        tracker.models(),
+        tracker.usage(),
         &config.cleanup,
         false,
         Some(1),
