@@ -244,96 +244,47 @@ pub async fn process_folder<C: Connect>(
     connect: &C,
     config: &ImporterConfig,
 ) -> Result<Decision, ImportError> {
-    let folder_name = uri.to_string();
+    let folder = uri.to_string();
     let source = connect.folder(uri);
     let entries = source.list().await?;
     if let Readiness::Waiting(reason) =
         readiness(&source, &entries, config.ready_marker.as_deref()).await?
     {
-        return Ok(Decision::NotReady {
-            folder: folder_name,
-            reason,
-        });
+        return Ok(Decision::NotReady { folder, reason });
     }
     let identity = identify(uri, &entries);
     let fingerprint = identity.fingerprint.clone();
     let hosting = connect.hosting(&fingerprint).await?;
-
     if let Some(existing) = hosting.ledger.get(&fingerprint).await? {
-        match existing.state {
-            // A retry after a throttled start, or the slot freed since: try again.
-            ImportState::Pending => {
-                return start_and_decide(&hosting, connect, config, folder_name, fingerprint).await;
-            }
-            // An alert that did not go out last time goes out now.
-            ImportState::Rejected | ImportState::Failed if !existing.alerted => {
-                send_alert(&hosting, &fingerprint).await?;
-            }
-            _ => {}
-        }
-        return Ok(Decision::Duplicate {
-            folder: folder_name,
-            fingerprint,
-            state: existing.state,
-        });
+        return judged_before(&hosting, connect, config, folder, existing).await;
     }
-
-    let report = validate_listed(
-        &source,
-        entries,
-        &ValidateOptions {
-            region: config.import_region.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let options = ValidateOptions {
+        region: config.import_region.clone(),
+        ..Default::default()
+    };
+    let report = validate_listed(&source, entries, &options).await?;
     if !report.ok {
+        let summary = rejection_summary(&report);
         let item = new_item(
             hosting.now_secs(),
             &identity,
             uri,
             ImportState::Rejected,
-            Some(rejection_summary(&report)),
+            Some(summary),
         );
         if hosting.ledger.insert_new(&item).await? {
             send_alert(&hosting, &fingerprint).await?;
         }
+        let errors = report.errors();
         return Ok(Decision::Rejected {
-            folder: folder_name,
+            folder,
             fingerprint,
-            errors: report.errors(),
+            errors,
         });
     }
-
     if let Some(denied) = access_denial(uri, connect, config, &fingerprint).await? {
-        let item = new_item(
-            hosting.now_secs(),
-            &identity,
-            uri,
-            ImportState::Rejected,
-            Some(denied.failure),
-        );
-        if !hosting.ledger.insert_new(&item).await? {
-            // A concurrent handler recorded this content first; its decision stands.
-            let state = hosting
-                .ledger
-                .get(&fingerprint)
-                .await?
-                .map_or(ImportState::Rejected, |i| i.state);
-            return Ok(Decision::Duplicate {
-                folder: folder_name,
-                fingerprint,
-                state,
-            });
-        }
-        send_alert(&hosting, &fingerprint).await?;
-        return Ok(Decision::AccessDenied {
-            folder: folder_name,
-            fingerprint,
-            denied: denied.ids,
-        });
+        return record_denial(&hosting, &identity, uri, denied).await;
     }
-
     let item = new_item(
         hosting.now_secs(),
         &identity,
@@ -342,13 +293,80 @@ pub async fn process_folder<C: Connect>(
         None,
     );
     if !hosting.ledger.insert_new(&item).await? {
+        let state = ImportState::Pending;
         return Ok(Decision::Duplicate {
-            folder: folder_name,
+            folder,
             fingerprint,
-            state: ImportState::Pending,
+            state,
         });
     }
-    start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
+    start_and_decide(&hosting, connect, config, folder, fingerprint).await
+}
+
+/// A folder whose content the ledger has: a Pending one is started again (a retry
+/// after a throttled start, or the slot freed since), a failure whose alert did not
+/// go out last time alerts now; the decision is a duplicate otherwise.
+async fn judged_before<C: Connect>(
+    hosting: &HostingOf<C>,
+    connect: &C,
+    config: &ImporterConfig,
+    folder: String,
+    existing: LedgerItem,
+) -> Result<Decision, ImportError> {
+    let fingerprint = existing.fingerprint;
+    match existing.state {
+        ImportState::Pending => {
+            return start_and_decide(hosting, connect, config, folder, fingerprint).await;
+        }
+        ImportState::Rejected | ImportState::Failed if !existing.alerted => {
+            send_alert(hosting, &fingerprint).await?;
+        }
+        _ => {}
+    }
+    let state = existing.state;
+    Ok(Decision::Duplicate {
+        folder,
+        fingerprint,
+        state,
+    })
+}
+
+/// Records a folder the access check denied, and alerts; a concurrent handler that
+/// recorded this content first keeps its decision.
+async fn record_denial<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    identity: &Identity,
+    uri: &S3Uri,
+    denied: AccessDenial,
+) -> Result<Decision, ImportError> {
+    let folder = uri.to_string();
+    let fingerprint = identity.fingerprint.clone();
+    let item = new_item(
+        hosting.now_secs(),
+        identity,
+        uri,
+        ImportState::Rejected,
+        Some(denied.failure),
+    );
+    if !hosting.ledger.insert_new(&item).await? {
+        let state = hosting
+            .ledger
+            .get(&fingerprint)
+            .await?
+            .map_or(ImportState::Rejected, |i| i.state);
+        return Ok(Decision::Duplicate {
+            folder,
+            fingerprint,
+            state,
+        });
+    }
+    send_alert(hosting, &fingerprint).await?;
+    let denied = denied.ids;
+    Ok(Decision::AccessDenied {
+        folder,
+        fingerprint,
+        denied,
+    })
 }
 
 /// What the access check denied: the check ids and the failure text for the ledger.

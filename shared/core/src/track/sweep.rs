@@ -11,8 +11,8 @@ use super::metrics::Metric;
 use super::ports::{Diagnose, ModelRegistry, TrackerPorts};
 use crate::import::start::{send_alert, start_next};
 use crate::import::{
-    Alerts, Hosting, ImportService, ImportState, JobStatus, Ledger, LedgerItem, LedgerUpdate,
-    StartResult,
+    Alerts, Hosting, ImportService, ImportState, JobInfo, JobStatus, Ledger, LedgerItem,
+    LedgerUpdate, StartResult,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -134,9 +134,8 @@ async fn follow(
     now: u64,
     report: &mut SweepReport,
 ) {
-    let hosting = tracker.hosting();
     let job_ref = item.job_arn.clone().unwrap_or_else(|| item.name.clone());
-    let job = match hosting.imports.get_job(&job_ref).await {
+    let job = match tracker.hosting().imports.get_job(&job_ref).await {
         Ok(job) => job,
         Err(e) => {
             report.errors.push(format!("{}: {e}", item.name));
@@ -146,80 +145,22 @@ async fn follow(
     let submitted_at = item.submitted_at.unwrap_or(item.created_at);
     let ended_at = job.as_ref().and_then(|j| j.end_time).unwrap_or(now);
     let (update, failed) = match job {
-        None => (
-            ended(
-                ImportState::Failed,
-                now,
-                Some(format!(
-                    "the import job {job_ref} no longer exists at Bedrock"
-                )),
-            ),
-            true,
-        ),
+        None => {
+            let gone = format!("the import job {job_ref} no longer exists at Bedrock");
+            (ended(ImportState::Failed, now, Some(gone)), true)
+        }
         Some(job) => match job.status {
             JobStatus::InProgress => {
-                report.running += 1;
-                report.work_done += 1;
-                if now.saturating_sub(submitted_at) > config.max_job_seconds && !item.alerted {
-                    match send_alert(hosting, &item.fingerprint).await {
-                        Ok(true) => report.stuck.push(item.name.clone()),
-                        Ok(false) => {}
-                        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
-                    }
-                }
+                still_running(tracker.hosting(), config, &item, now, report).await;
                 return;
             }
-            JobStatus::Completed => {
-                let mut update = ended(ImportState::Completed, now, None);
-                update.model_arn.clone_from(&job.imported_model_arn);
-                let model_ref = job
-                    .imported_model_arn
-                    .clone()
-                    .unwrap_or_else(|| item.name.clone());
-                match tracker.models().get_model(&model_ref).await {
-                    Ok(Some(model)) => {
-                        update.model_arn = Some(model.arn);
-                        update.set_architecture = model.architecture;
-                        update.set_custom_model_units = model.custom_model_units;
-                    }
-                    Ok(None) => {}
-                    // The completion is recorded anyway; the details are optional.
-                    Err(e) => report.errors.push(format!("{}: {e}", item.name)),
-                }
-                (update, false)
-            }
-            JobStatus::Failed => {
-                let message = job
-                    .failure_message
-                    .unwrap_or_else(|| "the job failed without a message".into());
-                let mut failure = message.clone();
-                if message.contains("does not have access to the S3 location") {
-                    if let Some(diagnosis) = tracker.diagnose().diagnose(&item).await {
-                        failure.push_str("\n\nFerry's access check of the chain now:\n\n");
-                        failure.push_str(&diagnosis);
-                    }
-                }
-                (ended(ImportState::Failed, now, Some(failure)), true)
-            }
+            JobStatus::Completed => (completion(tracker, &item, &job, now, report).await, false),
+            JobStatus::Failed => (failure(tracker, &item, job, now).await, true),
         },
     };
-    match hosting
-        .ledger
-        .transition(&item.fingerprint, ImportState::Submitted, &update)
-        .await
-    {
-        // Another sweep recorded it first.
-        Ok(false) => {
-            report.work_done += 1;
-            return;
-        }
-        Ok(true) => report.work_done += 1,
-        Err(e) => {
-            report.errors.push(format!("{}: {e}", item.name));
-            return;
-        }
+    if !record_end(tracker.hosting(), &item, &update, report).await {
+        return;
     }
-    tracing::info!(fingerprint = %item.fingerprint, name = %item.name, state = ?update.state, "import ended");
     // From submission to the job's own end (not to the sweep that noticed it).
     report
         .job_seconds
@@ -230,8 +171,106 @@ async fn follow(
         report.completed.push(item.name.clone());
     }
     if failed || config.notify_completed {
-        if let Err(e) = send_alert(hosting, &item.fingerprint).await {
+        if let Err(e) = send_alert(tracker.hosting(), &item.fingerprint).await {
             report.errors.push(format!("{}: {e}", item.name));
+        }
+    }
+}
+
+/// A job still running: counted, and alerted once when it runs longer than the bound.
+async fn still_running<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    config: &TrackerConfig,
+    item: &LedgerItem,
+    now: u64,
+    report: &mut SweepReport,
+) {
+    report.running += 1;
+    report.work_done += 1;
+    let submitted_at = item.submitted_at.unwrap_or(item.created_at);
+    if now.saturating_sub(submitted_at) > config.max_job_seconds && !item.alerted {
+        match send_alert(hosting, &item.fingerprint).await {
+            Ok(true) => report.stuck.push(item.name.clone()),
+            Ok(false) => {}
+            Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+        }
+    }
+}
+
+/// The update of a completed job, with the imported model's details when Bedrock
+/// gives them (the completion is recorded anyway; the details are optional).
+async fn completion(
+    tracker: &impl TrackerPorts,
+    item: &LedgerItem,
+    job: &JobInfo,
+    now: u64,
+    report: &mut SweepReport,
+) -> LedgerUpdate {
+    let mut update = ended(ImportState::Completed, now, None);
+    update.model_arn.clone_from(&job.imported_model_arn);
+    let model_ref = job
+        .imported_model_arn
+        .clone()
+        .unwrap_or_else(|| item.name.clone());
+    match tracker.models().get_model(&model_ref).await {
+        Ok(Some(model)) => {
+            update.model_arn = Some(model.arn);
+            update.set_architecture = model.architecture;
+            update.set_custom_model_units = model.custom_model_units;
+        }
+        Ok(None) => {}
+        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+    }
+    update
+}
+
+/// The update of a failed job: Bedrock's message, with Ferry's access check of the
+/// chain when Bedrock says it could not read the weights.
+async fn failure(
+    tracker: &impl TrackerPorts,
+    item: &LedgerItem,
+    job: JobInfo,
+    now: u64,
+) -> LedgerUpdate {
+    let message = job
+        .failure_message
+        .unwrap_or_else(|| "the job failed without a message".into());
+    let mut failure = message.clone();
+    if message.contains("does not have access to the S3 location") {
+        if let Some(diagnosis) = tracker.diagnose().diagnose(item).await {
+            failure.push_str("\n\nFerry's access check of the chain now:\n\n");
+            failure.push_str(&diagnosis);
+        }
+    }
+    ended(ImportState::Failed, now, Some(failure))
+}
+
+/// Records a job's end on its Submitted item; `false` when this sweep did not record
+/// it (another sweep did first, or the write failed).
+async fn record_end<L: Ledger, I, A>(
+    hosting: &Hosting<L, I, A>,
+    item: &LedgerItem,
+    update: &LedgerUpdate,
+    report: &mut SweepReport,
+) -> bool {
+    match hosting
+        .ledger
+        .transition(&item.fingerprint, ImportState::Submitted, update)
+        .await
+    {
+        // Another sweep recorded it first.
+        Ok(false) => {
+            report.work_done += 1;
+            false
+        }
+        Ok(true) => {
+            report.work_done += 1;
+            tracing::info!(fingerprint = %item.fingerprint, name = %item.name, state = ?update.state, "import ended");
+            true
+        }
+        Err(e) => {
+            report.errors.push(format!("{}: {e}", item.name));
+            false
         }
     }
 }
