@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
+use ferry_aws::clock::now_secs;
 use ferry_aws::hosting::assume_role;
 use ferry_aws::{AwsPolicyReader, S3Prober};
 use ferry_core::access::{
     probe, read_live, run_checks, AccessReport, LiveTarget, PolicyReader, ProbeReport, Scenario,
 };
-use ferry_core::text::time::now_secs;
 use ferry_core::S3Uri;
 
 use crate::{Format, EXIT_UNUSABLE};

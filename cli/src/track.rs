@@ -82,7 +82,7 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
             Some(format!("could not list the account's import jobs: {e}")),
         ),
     };
-    let now = ferry_core::text::time::now_secs();
+    let now = ferry_aws::clock::now_secs();
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -164,7 +164,7 @@ pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {
     let sdk = ferry_aws::load_sdk_config().await;
     let tracker = aws_tracker(&sdk, &config);
     let dry_run = !args.apply;
-    let now = ferry_core::text::time::now_secs();
+    let now = ferry_aws::clock::now_secs();
     let report = tracker.cleanup(&config.cleanup, dry_run, now).await?;
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -17,7 +17,7 @@ fn item(name: &str, state: ImportState, failure: Option<&str>) -> LedgerItem {
             format!("s3://research/fine-tunes/{name}/"),
             name,
             format!("{name}-20261122-abcdef12"),
-            ferry_core::text::time::now_secs() - 7200,
+            ferry_aws::clock::now_secs() - 7200,
         )
     }
 }

@@ -3,10 +3,9 @@
 //! error types Lambda reports are `ferry_lambda::ErrorType`.
 
 use ferry_aws::AwsConnect;
-use ferry_core::import::{handle, ImporterConfig};
-use ferry_lambda::{fail_init, FunctionError};
+use ferry_core::import::{handle, ImporterConfig, ImporterEvent};
+use ferry_lambda::{fail_init, print_metrics, FunctionError};
 use lambda_runtime::{run_concurrent, service_fn, tracing, LambdaEvent};
-use serde_json::Value;
 
 fn main() -> Result<(), lambda_runtime::Error> {
     // Before the runtime's threads start: validation's large buffers go back to the
@@ -37,11 +36,19 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     // the API-call counter's lines still add up (a call is counted in some line once,
     // though not always in its own invocation's). Validation's memory bounds hold per
     // invocation: N at once need N times the memory (the templates give 128 MB for one).
-    run_concurrent(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (config, connect) = state;
-        let outcome = handle(&event.payload, connect, config).await;
-        ferry_aws::api_calls::emit_metrics();
-        outcome.map_err(FunctionError::from)
-    }))
+    // ImporterEvent never fails to deserialize: a malformed event is reported by the
+    // handler, as Ferry.MalformedEvent with the field at fault.
+    run_concurrent(service_fn(
+        move |event: LambdaEvent<ImporterEvent>| async move {
+            let (config, connect) = state;
+            let outcome = handle(event.payload, connect, config).await;
+            let answer = outcome.map(|outcome| {
+                print_metrics(&outcome.metrics, ferry_aws::clock::now_secs());
+                outcome.answer
+            });
+            ferry_aws::api_calls::emit_metrics();
+            answer.map_err(FunctionError::from)
+        },
+    ))
     .await
 }

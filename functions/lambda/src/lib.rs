@@ -8,11 +8,14 @@
 //!   `lambda_runtime` turns into a [`Diagnostic`] with that type;
 //! - [`report_init_error`]: a failure before the runtime starts (an invalid
 //!   configuration) sent to the Runtime API's `init/error` endpoint, so that Lambda and
-//!   `cargo lambda` show it instead of waiting for a function that already exited.
+//!   `cargo lambda` show it instead of waiting for a function that already exited;
+//! - [`print_metrics`]: an invocation's metrics, printed as the EMF line CloudWatch
+//!   Logs turns into metrics (ferry-core returns them and never prints).
 
 use std::fmt;
 
 use ferry_core::import::ImportError;
+use ferry_core::track::metrics::{emf_line, Metric};
 use ferry_core::track::TrackError;
 use lambda_runtime::Diagnostic;
 
@@ -129,6 +132,14 @@ impl From<TrackError> for FunctionError {
             TrackError::Sweep(_) => ErrorType::SweepFailed,
         };
         Self::new(error_type, error.to_string())
+    }
+}
+
+/// Prints an invocation's metrics on stdout as one EMF line stamped `now_secs`; nothing
+/// when there are none.
+pub fn print_metrics(metrics: &[Metric], now_secs: u64) {
+    if !metrics.is_empty() {
+        println!("{}", emf_line(metrics, now_secs * 1000));
     }
 }
 

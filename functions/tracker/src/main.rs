@@ -3,10 +3,9 @@
 //! `ferry_core::track`, the error types Lambda reports are `ferry_lambda::ErrorType`.
 
 use ferry_aws::{aws_tracker, AwsTracker};
-use ferry_core::track::{handle, TrackerConfig};
-use ferry_lambda::{fail_init, FunctionError};
+use ferry_core::track::{handle, TrackerConfig, TrackerEvent};
+use ferry_lambda::{fail_init, print_metrics, FunctionError};
 use lambda_runtime::{run_concurrent, service_fn, tracing, LambdaEvent};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -23,17 +22,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let state: &'static (TrackerConfig, AwsTracker) = Box::leak(Box::new((config, tracker)));
     // run_concurrent, not run: see the importer's main. Overlapping sweeps are safe (every
     // ledger update is conditional), in one process as across processes.
-    run_concurrent(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (config, tracker) = state;
-        let outcome = handle(
-            &event.payload,
-            tracker,
-            config,
-            ferry_core::text::time::now_secs(),
-        )
-        .await;
-        ferry_aws::api_calls::emit_metrics();
-        outcome.map_err(FunctionError::from)
-    }))
+    // TrackerEvent never fails to deserialize: a payload that is not an action is
+    // reported by the handler, as Ferry.MalformedEvent with Ferry's message.
+    run_concurrent(service_fn(
+        move |event: LambdaEvent<TrackerEvent>| async move {
+            let (config, tracker) = state;
+            let now = ferry_aws::clock::now_secs();
+            let outcome = handle(event.payload, tracker, config, now).await;
+            print_metrics(&outcome.metrics, now);
+            ferry_aws::api_calls::emit_metrics();
+            outcome.result.map_err(FunctionError::from)
+        },
+    ))
     .await
 }

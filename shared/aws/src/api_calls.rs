@@ -114,7 +114,7 @@ static FUNCTION: LazyLock<String> = LazyLock::new(|| {
 /// function after every invocation; no line when no call was made.
 pub fn emit_metrics() {
     let counts = ApiCallCounter::process().take();
-    let now_ms = ferry_core::text::time::now_secs() * 1000;
+    let now_ms = crate::clock::now_secs() * 1000;
     for line in ferry_core::track::metrics::api_call_lines(&FUNCTION, &counts, now_ms) {
         println!("{line}");
     }

@@ -96,6 +96,7 @@ impl HostingSession {
                 crate::config::sns_client(&config),
                 &self.target.alert_topic_arn,
             ),
+            clock: crate::clock::now_secs,
         };
         tracing::info!(role = %self.target.role_arn, session = %session_name, "assumed the hosting role");
         *cached = Some((clone_ports(&ports), config.clone(), expires));
@@ -164,6 +165,7 @@ fn clone_ports(ports: &HostingPorts) -> HostingPorts {
         ledger: ports.ledger.clone(),
         imports: ports.imports.clone(),
         alerts: ports.alerts.clone(),
+        clock: ports.clock,
     }
 }
 

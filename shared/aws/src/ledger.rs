@@ -157,84 +157,10 @@ impl Ledger for DynamoLedger {
         from: ImportState,
         update: &LedgerUpdate,
     ) -> Result<bool, PortError> {
-        // Every attribute goes through an alias: several (`name`, `state`) are
-        // DynamoDB reserved words.
-        let mut names: HashMap<String, String> = HashMap::new();
-        let mut values = Item::from([(":from".into(), s(from.as_str()))]);
-        let mut sets = Vec::new();
-        let mut set = |field: &str,
-                       value: AttributeValue,
-                       names: &mut HashMap<String, String>,
-                       values: &mut Item| {
-            names.insert(format!("#{field}"), field.to_owned());
-            values.insert(format!(":{field}"), value);
-            sets.push(format!("#{field} = :{field}"));
-        };
-        set("updated_at", n(update.now), &mut names, &mut values);
-        if let Some(state) = update.state {
-            set("state", s(state.as_str()), &mut names, &mut values);
-        }
-        for (field, value) in [
-            ("job_arn", &update.job_arn),
-            ("model_arn", &update.model_arn),
-            ("failure", &update.failure),
-            ("name", &update.set_name),
-            ("architecture", &update.set_architecture),
-        ] {
-            if let Some(value) = value {
-                set(field, s(value), &mut names, &mut values);
-            }
-        }
-        if update.submitted {
-            set("submitted_at", n(update.now), &mut names, &mut values);
-        }
-        if update.finished {
-            set("finished_at", n(update.now), &mut names, &mut values);
-        }
-        if let Some(alerted) = update.set_alerted {
-            set(
-                "alerted",
-                AttributeValue::Bool(alerted),
-                &mut names,
-                &mut values,
-            );
-        }
-        if let Some(units) = update.set_custom_model_units {
-            set("custom_model_units", n(units), &mut names, &mut values);
-        }
-        if let Some(lease) = update.set_lease {
-            set("lease_until", n(lease), &mut names, &mut values);
-        }
-        let mut expression = format!("SET {}", sets.join(", "));
-        let adds: Vec<&str> = [
-            ("attempts", update.add_attempt),
-            ("retry", update.add_retry),
-        ]
-        .into_iter()
-        .filter_map(|(field, on)| on.then_some(field))
-        .collect();
-        if !adds.is_empty() {
-            for field in &adds {
-                names.insert(format!("#{field}"), (*field).to_owned());
-            }
-            let parts: Vec<String> = adds.iter().map(|f| format!("#{f} :one")).collect();
-            expression.push_str(&format!(" ADD {}", parts.join(", ")));
-            values.insert(":one".into(), n(1));
-        }
-        names.insert("#state".into(), "state".into());
-        names.insert("#fingerprint".into(), "fingerprint".into());
-        let mut condition = "attribute_exists(#fingerprint) AND #state = :from".to_owned();
-        if update.expect_unalerted {
-            names.insert("#alerted".into(), "alerted".into());
-            condition.push_str(" AND (attribute_not_exists(#alerted) OR #alerted = :unalerted)");
-            values.insert(":unalerted".into(), AttributeValue::Bool(false));
-        }
-        if let Some(now) = update.expect_lease_free_at {
-            names.insert("#lease_until".into(), "lease_until".into());
-            condition
-                .push_str(" AND (attribute_not_exists(#lease_until) OR #lease_until < :lease_now)");
-            values.insert(":lease_now".into(), n(now));
-        }
+        let mut aliases = Aliases::new(from);
+        let expression = update_expression(update, &mut aliases);
+        let condition = condition_expression(update, &mut aliases);
+        let Aliases { names, values } = aliases;
         let result = self
             .client
             .update_item()
@@ -302,4 +228,103 @@ impl Ledger for DynamoLedger {
         }
         Ok(items)
     }
+}
+
+/// The names and values of an UpdateItem's expressions. Every attribute goes through
+/// an alias: several (`name`, `state`) are DynamoDB reserved words.
+struct Aliases {
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Aliases {
+    /// `:from`, the state the item must still be in.
+    fn new(from: ImportState) -> Self {
+        Self {
+            names: HashMap::new(),
+            values: Item::from([(":from".into(), s(from.as_str()))]),
+        }
+    }
+
+    /// `#field = :field`, with both aliases recorded.
+    fn set(&mut self, field: &str, value: AttributeValue) -> String {
+        self.names.insert(format!("#{field}"), field.to_owned());
+        self.values.insert(format!(":{field}"), value);
+        format!("#{field} = :{field}")
+    }
+}
+
+/// `SET …` of every field the update changes, then `ADD …` of its counters.
+fn update_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
+    let mut sets = vec![aliases.set("updated_at", n(update.now))];
+    if let Some(state) = update.state {
+        sets.push(aliases.set("state", s(state.as_str())));
+    }
+    for (field, value) in [
+        ("job_arn", &update.job_arn),
+        ("model_arn", &update.model_arn),
+        ("failure", &update.failure),
+        ("name", &update.set_name),
+        ("architecture", &update.set_architecture),
+    ] {
+        if let Some(value) = value {
+            sets.push(aliases.set(field, s(value)));
+        }
+    }
+    if update.submitted {
+        sets.push(aliases.set("submitted_at", n(update.now)));
+    }
+    if update.finished {
+        sets.push(aliases.set("finished_at", n(update.now)));
+    }
+    if let Some(alerted) = update.set_alerted {
+        sets.push(aliases.set("alerted", AttributeValue::Bool(alerted)));
+    }
+    if let Some(units) = update.set_custom_model_units {
+        sets.push(aliases.set("custom_model_units", n(units)));
+    }
+    if let Some(lease) = update.set_lease {
+        sets.push(aliases.set("lease_until", n(lease)));
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    let adds: Vec<&str> = [
+        ("attempts", update.add_attempt),
+        ("retry", update.add_retry),
+    ]
+    .into_iter()
+    .filter_map(|(field, on)| on.then_some(field))
+    .collect();
+    if !adds.is_empty() {
+        for field in &adds {
+            aliases
+                .names
+                .insert(format!("#{field}"), (*field).to_owned());
+        }
+        let parts: Vec<String> = adds.iter().map(|f| format!("#{f} :one")).collect();
+        expression.push_str(&format!(" ADD {}", parts.join(", ")));
+        aliases.values.insert(":one".into(), n(1));
+    }
+    expression
+}
+
+/// The item exists and is still in `:from`; and, when the update asks, its alert is
+/// not sent yet and no lease is held.
+fn condition_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
+    let names = &mut aliases.names;
+    let values = &mut aliases.values;
+    names.insert("#state".into(), "state".into());
+    names.insert("#fingerprint".into(), "fingerprint".into());
+    let mut condition = "attribute_exists(#fingerprint) AND #state = :from".to_owned();
+    if update.expect_unalerted {
+        names.insert("#alerted".into(), "alerted".into());
+        condition.push_str(" AND (attribute_not_exists(#alerted) OR #alerted = :unalerted)");
+        values.insert(":unalerted".into(), AttributeValue::Bool(false));
+    }
+    if let Some(now) = update.expect_lease_free_at {
+        names.insert("#lease_until".into(), "lease_until".into());
+        condition
+            .push_str(" AND (attribute_not_exists(#lease_until) OR #lease_until < :lease_now)");
+        values.insert(":lease_now".into(), n(now));
+    }
+    condition
 }

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod api_calls;
 pub mod bedrock;
+pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod error;

@@ -148,7 +148,7 @@ impl Diagnose for AccessDiagnosis {
         match read_live(&research, &self.reader, &target, None).await {
             Ok(scenario) => Some(format!(
                 "{}\nThe research side (bucket policy, the objects' keys, key policies) is readable only in the research account; to judge it there, run with its credentials:\n  ferry check --source {} --execution-role {}\n",
-                run_checks(&scenario, ferry_core::text::time::now_secs()).render_text(false),
+                run_checks(&scenario, crate::clock::now_secs()).render_text(false),
                 target.source,
                 target.execution_role,
             )),
@@ -246,6 +246,7 @@ pub type AwsTracker = ferry_core::track::Tracker<
     AccessDiagnosis,
 >;
 
+/// The tracker's ports over the SDK, with the system clock.
 pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -> AwsTracker {
     let bedrock = crate::bedrock::BedrockImports::new(crate::config::bedrock_client(sdk));
     ferry_core::track::Tracker {
@@ -259,6 +260,7 @@ pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -
                 crate::config::sns_client(sdk),
                 &config.alert_topic_arn,
             ),
+            clock: crate::clock::now_secs,
         },
         models: bedrock,
         usage: CloudWatchUsage::new(crate::config::cloudwatch_client(sdk)),

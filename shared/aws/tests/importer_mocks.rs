@@ -265,7 +265,7 @@ fn assume_role_output() -> AssumeRoleOutput {
                 .secret_access_key("secret")
                 .session_token("token")
                 .expiration(DateTime::from_secs(
-                    i64::try_from(ferry_core::text::time::now_secs()).unwrap() + 3600,
+                    i64::try_from(ferry_aws::clock::now_secs()).unwrap() + 3600,
                 ))
                 .build()
                 .unwrap(),
@@ -374,6 +374,7 @@ impl Connect for MockConnect {
             ledger: self.ledger.clone(),
             imports: self.bedrock.clone(),
             alerts: self.sns.clone(),
+            clock: ferry_aws::clock::now_secs,
         })
     }
 }
@@ -460,9 +461,11 @@ fn load_model(
     keys
 }
 
-fn event(key: &str) -> serde_json::Value {
-    json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": "research"}, "object": {"key": key, "size": 1, "eTag": "e"}}}]})
+fn event(key: &str) -> ferry_core::import::ImporterEvent {
+    ferry_core::import::ImporterEvent::parse(
+        &json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "research"}, "object": {"key": key, "size": 1, "eTag": "e"}}}]}),
+    )
 }
 
 #[tokio::test]
@@ -493,7 +496,7 @@ async fn forty_events_for_one_sharded_model_make_one_create_call() {
     // 40 events: every key several times, in an interleaved order, duplicates included.
     let events: Vec<&String> = (0..40).map(|i| &keys[(i * 7) % keys.len()]).collect();
     for key in events {
-        handle(&event(key), &connect, &config).await.unwrap();
+        handle(event(key), &connect, &config).await.unwrap();
     }
     assert_eq!(create.num_calls(), 1, "exactly one CreateModelImportJob");
     assert_eq!(publish.num_calls(), 0);
@@ -539,7 +542,7 @@ async fn a_rejected_folder_publishes_one_alert_and_starts_no_job() {
         if key.ends_with("vocab.txt") {
             continue; // not a file that completes a folder
         }
-        handle(&event(key), &connect, &config).await.unwrap();
+        handle(event(key), &connect, &config).await.unwrap();
     }
     assert_eq!(publish.num_calls(), 1);
     assert_eq!(create.num_calls(), 0);
@@ -587,6 +590,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
                 ledger: self.ledger.clone(),
                 imports: self.bedrock.clone(),
                 alerts: self.sns.clone(),
+                clock: ferry_aws::clock::now_secs,
             })
         }
     }
@@ -629,7 +633,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
                 keys[i % keys.len()].clone(),
             );
             tokio::spawn(async move {
-                handle(&event(&key), connect.as_ref(), &config)
+                handle(event(&key), connect.as_ref(), &config)
                     .await
                     .unwrap()
             })

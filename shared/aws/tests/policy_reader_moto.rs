@@ -2,10 +2,10 @@
 //! chain installed as AWS stores it (IAM URL-encodes documents, S3 reports SSE-KMS
 //! keys per object), read back and judged as the scenario file says.
 
+use ferry_aws::clock::now_secs;
 use ferry_aws::hosting::assume_role;
 use ferry_aws::{AwsPolicyReader, S3Prober};
 use ferry_core::access::{probe, read_live, run_checks, CheckDecision, LiveTarget, PolicyReader};
-use ferry_core::text::time::now_secs;
 use ferry_core::S3Uri;
 use ferry_testkit::chain::{install_chain, Mistake, AUTOMATION_ROLE, EXECUTION_ROLE};
 use ferry_testkit::moto::MotoServer;

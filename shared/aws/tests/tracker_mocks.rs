@@ -183,7 +183,7 @@ async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
         .await
         .unwrap();
     let ledger = DynamoLedger::new(dynamo, "ferry-ledger");
-    let now = ferry_core::text::time::now_secs();
+    let now = ferry_aws::clock::now_secs();
     let job_arn = "arn:aws:bedrock:us-east-1:777788889999:model-import-job/aaaaaaaaaaaa";
     let base = LedgerItem {
         submitted_at: Some(now - 900),
@@ -254,6 +254,7 @@ async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
             ledger: ledger.clone(),
             imports: bedrock.clone(),
             alerts: SnsAlerts::new(aws_sdk_sns::Client::new(&sdk), topic.topic_arn().unwrap()),
+            clock: ferry_aws::clock::now_secs,
         },
         models: bedrock,
         usage: CloudWatchUsage::new(mock_client!(aws_sdk_cloudwatch, [&stats])),

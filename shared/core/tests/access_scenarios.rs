@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ferry_core::access::{run_checks, CheckDecision, Scenario};
-use ferry_core::text::time::now_secs;
 use serde_json::Value;
+
+/// The checks' `aws:CurrentTime`: a fixed instant (2026-11-18), so runs agree.
+const NOW: u64 = 1_795_000_000;
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testkit/scenarios")
@@ -20,7 +22,7 @@ fn load(name: &str) -> Scenario {
 /// Per check id: denied if any of its requests is denied.
 fn decisions(scenario: &Scenario) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for check in run_checks(scenario, now_secs()).checks {
+    for check in run_checks(scenario, NOW).checks {
         let decision = match check.decision {
             CheckDecision::Allowed => "allowed",
             CheckDecision::Denied => "denied",
@@ -68,7 +70,7 @@ fn every_scenario_decides_as_expected() {
 
 #[test]
 fn denials_name_the_policy_and_the_statement_to_add() {
-    let report = run_checks(&load("source-key-missing-grant"), now_secs());
+    let report = run_checks(&load("source-key-missing-grant"), NOW);
     let denied: Vec<_> = report
         .checks
         .iter()
@@ -94,7 +96,7 @@ fn denials_name_the_policy_and_the_statement_to_add() {
         "s3.us-east-1.amazonaws.com"
     );
 
-    let report = run_checks(&load("scp-denies-kms-decrypt"), now_secs());
+    let report = run_checks(&load("scp-denies-kms-decrypt"), NOW);
     let check = report.checks.iter().find(|c| c.id == "kms-source").unwrap();
     assert_eq!(check.reason, Some("explicit-deny"));
     assert!(check.fix.is_none());
@@ -107,7 +109,7 @@ fn denials_name_the_policy_and_the_statement_to_add() {
         check.matched
     );
 
-    let report = run_checks(&load("baseline"), now_secs());
+    let report = run_checks(&load("baseline"), NOW);
     let s3_list = report.checks.iter().find(|c| c.id == "s3-list").unwrap();
     let sids: Vec<&str> = s3_list.matched.iter().map(|m| m.sid.as_str()).collect();
     assert_eq!(
@@ -128,13 +130,13 @@ fn applying_each_fix_makes_its_check_pass() {
             &std::fs::read_to_string(corpus().join(format!("{name}.json"))).unwrap(),
         )
         .unwrap();
-        for check in run_checks(&Scenario::parse(&raw).unwrap(), now_secs()).checks {
+        for check in run_checks(&Scenario::parse(&raw).unwrap(), NOW).checks {
             let Some(fix) = check.fix else { continue };
             let mut patched = raw.clone();
             if !apply(&mut patched, &fix.location, fix.statement.clone()) {
                 continue; // a boundary or SCP fix: covered by the engine's tests
             }
-            let after = run_checks(&Scenario::parse(&patched).unwrap(), now_secs());
+            let after = run_checks(&Scenario::parse(&patched).unwrap(), NOW);
             let same = after
                 .checks
                 .iter()
@@ -212,7 +214,7 @@ fn fixes_for_a_folder_with_wildcard_characters_grant_only_that_folder() {
     };
     let mut odd = folder(&raw, "mist*?$/");
     odd["bucket_policy"] = Value::Null;
-    let report = run_checks(&Scenario::parse(&odd).unwrap(), now_secs());
+    let report = run_checks(&Scenario::parse(&odd).unwrap(), NOW);
     let fixes: Vec<&Value> = report
         .checks
         .iter()

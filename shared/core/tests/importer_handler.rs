@@ -7,14 +7,31 @@ use std::sync::{Arc, Mutex};
 
 use ferry_core::access::{LiveTarget, Scenario};
 use ferry_core::import::{
-    handle, retry_failed, Alert, Alerts, Connect, ContentCheck, CreateOutcome, Hosting,
-    ImportRequest, ImportService, ImportState, ImporterConfig, JobInfo, JobStatus, LedgerItem,
-    MemoryLedger, PortError, PortErrorKind,
+    retry_failed, Alert, Alerts, Connect, ContentCheck, CreateOutcome, Hosting, ImportError,
+    ImportRequest, ImportService, ImportState, ImporterConfig, ImporterEvent, JobInfo, JobStatus,
+    LedgerItem, MemoryLedger, PortError, PortErrorKind,
 };
 use ferry_core::{FileEntry, FolderSource, S3Uri, SourceError, SourceErrorKind};
 use ferry_testkit::families::family;
 use ferry_testkit::fixtures::write_model;
 use serde_json::{json, Value};
+
+/// The hosting ports' clock: the system's, as the function has.
+fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The importer's handler on a JSON payload, its answer as JSON (what Lambda returns).
+async fn handle<C: Connect>(
+    event: &Value,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Value, ImportError> {
+    let outcome = ferry_core::import::handle(ImporterEvent::parse(event), connect, config).await?;
+    Ok(serde_json::to_value(outcome.answer).expect("an answer serializes"))
+}
 
 /// A bucket in memory: key → (bytes, etag).
 #[derive(Clone, Default)]
@@ -240,6 +257,7 @@ impl Connect for World {
             ledger: self.ledger.clone(),
             imports: self.bedrock.clone(),
             alerts: self.sns.clone(),
+            clock: system_clock,
         })
     }
     async fn read_access(

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// The checks judged now (the checker takes the time from its caller).
 fn run_checks(scenario: &Scenario) -> AccessReport {
-    ferry_core::access::run_checks(scenario, ferry_core::text::time::now_secs())
+    ferry_core::access::run_checks(scenario, 1_795_000_000)
 }
 
 const RESEARCH: &str = "111122223333";

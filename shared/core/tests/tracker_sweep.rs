@@ -12,12 +12,33 @@ use ferry_core::import::{
     JobInfo, JobStatus, LedgerItem, MemoryLedger, PortError, PortErrorKind,
 };
 use ferry_core::track::{
-    handle, run_cleanup, sweep, Diagnose, ModelInfo, ModelRegistry, Tracker, TrackerConfig, Usage,
+    run_cleanup, sweep, Diagnose, ModelInfo, ModelRegistry, TrackError, Tracker, TrackerConfig,
+    TrackerEvent, TrackerPorts, Usage,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 const NOW: u64 = 2_000_000_000;
 const DAY: u64 = 24 * 3600;
+
+/// The start path's clock: the system's, as the functions have (sweeps get `NOW`).
+fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The tracker's handler on a JSON payload, its answer as JSON (what Lambda returns).
+async fn handle(
+    event: &Value,
+    tracker: &impl TrackerPorts,
+    config: &TrackerConfig,
+    now: u64,
+) -> Result<Value, TrackError> {
+    let outcome = ferry_core::track::handle(TrackerEvent::parse(event), tracker, config, now).await;
+    outcome
+        .result
+        .map(|answer| serde_json::to_value(answer).expect("a report serializes"))
+}
 
 #[derive(Clone, Default)]
 struct Bedrock(Arc<Mutex<BedrockState>>);
@@ -210,6 +231,7 @@ fn world() -> World {
             ledger: Arc::new(MemoryLedger::default()),
             imports: bedrock.clone(),
             alerts: Sns::default(),
+            clock: system_clock,
         },
         models: bedrock,
         usage: Metrics::default(),
@@ -544,6 +566,7 @@ async fn a_sweep_that_cannot_reach_the_ledger_fails_the_invocation() {
             ledger: DownLedger,
             imports: bedrock.clone(),
             alerts: Sns::default(),
+            clock: system_clock,
         },
         models: bedrock,
         usage: Metrics::default(),

@@ -35,7 +35,7 @@ pub fn read(criterion_dir: &Path) -> Result<AccessCheck> {
             .with_context(|| format!("{}: no mean.point_estimate", path.display()))
     };
     let corpus = load()?;
-    let now = ferry_core::text::time::now_secs();
+    let now = ferry_aws::clock::now_secs();
     let checks = |s: &Scenario| run_checks(s, now).checks.len();
     let checks_in_corpus: usize = corpus.iter().map(|(_, s)| checks(s)).sum();
     let checks_in_baseline = corpus

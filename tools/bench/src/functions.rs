@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use ferry_core::import::{Handled, ImportAnswer};
 use ferry_core::track::metrics::sum_api_call_lines;
 use ferry_local_lambda::{workspace_binary, LocalLambda, Outcome};
 use ferry_local_stack::{LocalStack, Uploaded, UPLOAD_BATCH_SIZE};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 const CALL: Duration = Duration::from_secs(120);
@@ -124,10 +125,14 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
             "importer",
         )?;
         times.push(ms(started.elapsed()));
-        ensure!(
-            response["batchItemFailures"] == json!([]),
-            "the importer failed events: {response}"
-        );
+        let all_taken = match ImportAnswer::deserialize(&response) {
+            Ok(ImportAnswer::Handled(Handled {
+                batch_item_failures: Some(failures),
+                ..
+            })) => failures.is_empty(),
+            _ => false,
+        };
+        ensure!(all_taken, "the importer failed events: {response}");
     }
     let importer_peak_rss_kib = peak_rss_kib(&importer)?;
     let importer_log = importer.stop_and_take_logs().await;

@@ -66,7 +66,7 @@ impl Machine {
             memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
             kernel: file("/proc/sys/kernel/osrelease").trim().to_owned(),
             rustc,
-            date: ferry_core::text::time::rfc3339(ferry_core::text::time::now_secs()),
+            date: ferry_core::text::time::rfc3339(ferry_aws::clock::now_secs()),
         }
     }
 }

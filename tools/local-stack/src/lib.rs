@@ -518,14 +518,9 @@ impl LocalStack {
     /// Deletes the messages the importer took (all but its `batchItemFailures`), as
     /// the event source mapping does; the failed ones come back later.
     pub async fn acknowledge(&self, batch: &UploadBatch, response: &Value) -> Result<usize> {
-        let failed: Vec<&str> = response["batchItemFailures"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .filter_map(|i| i["itemIdentifier"].as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let answer: ferry_core::import::ImportAnswer =
+            serde_json::from_value(response.clone()).context("reading the importer's answer")?;
+        let failed: Vec<&str> = answer.failed_messages().collect();
         let sqs = aws_sdk_sqs::Client::new(&self.research);
         let url = self.upload_queue_url()?;
         let mut deleted = 0;

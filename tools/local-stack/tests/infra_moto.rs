@@ -8,13 +8,13 @@ use std::collections::BTreeSet;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use ferry_aws::clock::now_secs;
 use ferry_aws::AwsPolicyReader;
 use ferry_core::access::{read_live, run_checks, CheckDecision, LiveTarget, PolicyReader};
 use ferry_core::policies::{
     automation_role_policy, automation_role_trust, execution_role_policy, execution_role_trust,
     imported_model_key_statement, importer_role_policy, key_policy, tracker_role_policy,
 };
-use ferry_core::text::time::now_secs;
 use ferry_core::S3Uri;
 use ferry_local_stack::{
     LocalStack, Options, Stack, BUCKET, EXTERNAL_ID, HOSTING, NOT_IN_MOTO, PREFIX,

@@ -73,6 +73,18 @@ pub fn is_access_failure(failure: Option<&str>) -> bool {
     failure.is_some_and(|f| f.starts_with(ACCESS_HEADER))
 }
 
+/// What to do after a failure: ask for the retry, since the same content is not
+/// imported again on its own.
+const RETRY: &str =
+    "run `ferry import --retry` on the folder: the same content is not imported again on its own.";
+
+/// An alert's three parts: the subject, what happened, what to do.
+struct AlertText {
+    subject: String,
+    what: String,
+    todo: String,
+}
+
 /// The alert for a Rejected or Failed item, or a Pending one that is blocked; `None`
 /// otherwise.
 pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
@@ -84,119 +96,35 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
         .take(MAX_FAILURE_CHARS)
         .collect();
     let failure = failure.as_str();
-    let retry = "run `ferry import --retry` on the folder: the same content is not imported again on its own.";
-    let (subject, what, todo) = match item.state {
-        ImportState::Rejected if is_access_failure(item.failure.as_deref()) => (
-            format!("Ferry: {} not imported: the access check denied it", item.slug),
-            format!(
-                "Ferry did not start the import of {} because the cross-account access check denied it; \
-                 Amazon Bedrock would fail with \"does not have access to the S3 location\":\n\n{}",
-                item.source_uri,
-                indent(failure)
-            ),
-            format!(
-                "Add each statement above to the policy it names (`ferry check --source {} --execution-role ARN --hosting-role ARN --external-id ID` \
-                 shows the chain again), then {retry}",
-                item.source_uri
-            ),
-        ),
-        ImportState::Rejected => {
-            let errors = failure.lines().filter(|l| l.starts_with("error ")).count();
-            (
-                format!("Ferry: {} rejected, {errors} error(s); not imported", item.slug),
-                format!(
-                    "Ferry did not import {} because Amazon Bedrock Custom Model Import would refuse it:\n\n{}",
-                    item.source_uri,
-                    indent(failure)
-                ),
-                "Fix the folder and upload the changed files: new content gets a new fingerprint and Ferry \
-                 imports it. To judge a folder before uploading it, run `ferry validate DIR`."
-                    .to_owned(),
-            )
+    let text = match item.state {
+        ImportState::Rejected if is_access_failure(item.failure.as_deref()) => {
+            access_denied(item, failure)
         }
-        ImportState::Failed => (
-            format!("Ferry: import of {} failed", item.slug),
-            format!(
-                "The import of {} ({}) failed:\n\n{}",
-                item.source_uri,
-                item.name,
-                indent(failure)
-            ),
-            if failure.contains("does not have access to the S3 location")
-                || failure.contains("AccessDenied")
-            {
-                format!(
-                    "Bedrock could not read the weights with the execution role, or the caller may not start \
-                     the job: check the bucket policy, the execution role's identity and trust policies, the KMS \
-                     key policies of both accounts and iam:PassRole. Then {retry}"
-                )
-            } else {
-                format!("Correct the cause above, then {retry}")
-            },
-        ),
-        ImportState::Pending if item.failure.as_deref().is_some_and(|f| !f.is_empty()) => (
-            format!("Ferry: import of {} is waiting", item.slug),
-            format!(
-                "The import of {} ({}) cannot start yet:\n\n{}",
-                item.source_uri,
-                item.name,
-                indent(failure)
-            ),
-            "Free the limit named above; the queued import starts by itself afterwards.".to_owned(),
-        ),
-        ImportState::Completed => (
-            format!("Ferry: {} imported", item.slug),
-            format!(
-                "{} was imported into Amazon Bedrock as {} ({}{}).",
-                item.source_uri,
-                item.name,
-                item.model_arn.as_deref().unwrap_or("model ARN not reported"),
-                match (&item.architecture, item.custom_model_units) {
-                    (Some(a), Some(u)) => format!("; {a}, {u} custom model unit(s)"),
-                    (Some(a), None) => format!("; {a}"),
-                    _ => String::new(),
-                }
-            ),
-            "Nothing; invoke it with its model ARN.".to_owned(),
-        ),
+        ImportState::Rejected => rejected(item, failure),
+        ImportState::Failed => failed(item, failure),
+        ImportState::Pending if item.failure.as_deref().is_some_and(|f| !f.is_empty()) => {
+            waiting(item, failure)
+        }
+        ImportState::Completed => completed(item),
         // Asked for a Submitted item only when its job runs longer than the bound.
-        ImportState::Submitted => (
-            format!("Ferry: import of {} is taking long", item.slug),
-            format!(
-                "The import job of {} ({}) has been running since {}, longer than FERRY_MAX_JOB_HOURS.",
-                item.source_uri,
-                item.job_arn.as_deref().unwrap_or(&item.name),
-                crate::text::time::rfc3339(item.submitted_at.unwrap_or(item.created_at))
-            ),
-            "Check the job in the Bedrock console (Imported models > Jobs); Ferry keeps following it and alerts \
-             when it ends."
-                .to_owned(),
-        ),
-        ImportState::Deleted => (
-            format!("Ferry: deleted idle model {}", item.name),
-            format!(
-                "Ferry's cleanup deleted the imported model {} ({}):\n\n{}",
-                item.name,
-                item.model_arn.as_deref().unwrap_or(""),
-                indent(failure)
-            ),
-            "Nothing. Its weights are still in S3; import them again with `ferry import --retry` on the folder \
-             if it is needed. Tag a model ferry:protect=true to keep it."
-                .to_owned(),
-        ),
-        ImportState::Foreign => (
-            "Ferry: a job Ferry did not start holds the import slot".to_owned(),
-            format!(
-                "The import job {} ({}) was not started by Ferry. AWS runs one import job per account at a time, \
-                 so queued imports wait until it ends.",
-                item.name,
-                item.job_arn.as_deref().unwrap_or("")
-            ),
-            "Nothing, unless the job is stuck; Ferry leaves it alone and starts the queue when it ends."
-                .to_owned(),
-        ),
+        ImportState::Submitted => taking_long(item),
+        ImportState::Deleted => deleted(item, failure),
+        ImportState::Foreign => foreign(item),
         _ => return None,
     };
+    Some(Alert {
+        subject: one_line(&text.subject),
+        body: format!(
+            "{}\n\nWhat to do: {}\n\n--- details (JSON) ---\n{}\n",
+            text.what,
+            text.todo,
+            details(item)
+        ),
+    })
+}
+
+/// The alert's JSON block, for machines.
+fn details(item: &LedgerItem) -> String {
     let details = json!({
         "event": item.state.as_str(),
         "fingerprint": item.fingerprint,
@@ -207,11 +135,141 @@ pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
         "attempts": item.attempts,
         "created_at": crate::text::time::rfc3339(item.created_at),
     });
-    let details = serde_json::to_string_pretty(&details).unwrap_or_else(|_| details.to_string());
-    Some(Alert {
-        subject: one_line(&subject),
-        body: format!("{what}\n\nWhat to do: {todo}\n\n--- details (JSON) ---\n{details}\n"),
-    })
+    serde_json::to_string_pretty(&details).unwrap_or_else(|_| details.to_string())
+}
+
+fn access_denied(item: &LedgerItem, failure: &str) -> AlertText {
+    AlertText {
+        subject: format!("Ferry: {} not imported: the access check denied it", item.slug),
+        what: format!(
+            "Ferry did not start the import of {} because the cross-account access check denied it; \
+             Amazon Bedrock would fail with \"does not have access to the S3 location\":\n\n{}",
+            item.source_uri,
+            indent(failure)
+        ),
+        todo: format!(
+            "Add each statement above to the policy it names (`ferry check --source {} --execution-role ARN --hosting-role ARN --external-id ID` \
+             shows the chain again), then {RETRY}",
+            item.source_uri
+        ),
+    }
+}
+
+fn rejected(item: &LedgerItem, failure: &str) -> AlertText {
+    let errors = failure.lines().filter(|l| l.starts_with("error ")).count();
+    AlertText {
+        subject: format!("Ferry: {} rejected, {errors} error(s); not imported", item.slug),
+        what: format!(
+            "Ferry did not import {} because Amazon Bedrock Custom Model Import would refuse it:\n\n{}",
+            item.source_uri,
+            indent(failure)
+        ),
+        todo: "Fix the folder and upload the changed files: new content gets a new fingerprint and Ferry \
+               imports it. To judge a folder before uploading it, run `ferry validate DIR`."
+            .to_owned(),
+    }
+}
+
+fn failed(item: &LedgerItem, failure: &str) -> AlertText {
+    let todo = if failure.contains("does not have access to the S3 location")
+        || failure.contains("AccessDenied")
+    {
+        format!(
+            "Bedrock could not read the weights with the execution role, or the caller may not start \
+             the job: check the bucket policy, the execution role's identity and trust policies, the KMS \
+             key policies of both accounts and iam:PassRole. Then {RETRY}"
+        )
+    } else {
+        format!("Correct the cause above, then {RETRY}")
+    };
+    AlertText {
+        subject: format!("Ferry: import of {} failed", item.slug),
+        what: format!(
+            "The import of {} ({}) failed:\n\n{}",
+            item.source_uri,
+            item.name,
+            indent(failure)
+        ),
+        todo,
+    }
+}
+
+fn waiting(item: &LedgerItem, failure: &str) -> AlertText {
+    AlertText {
+        subject: format!("Ferry: import of {} is waiting", item.slug),
+        what: format!(
+            "The import of {} ({}) cannot start yet:\n\n{}",
+            item.source_uri,
+            item.name,
+            indent(failure)
+        ),
+        todo: "Free the limit named above; the queued import starts by itself afterwards."
+            .to_owned(),
+    }
+}
+
+fn completed(item: &LedgerItem) -> AlertText {
+    AlertText {
+        subject: format!("Ferry: {} imported", item.slug),
+        what: format!(
+            "{} was imported into Amazon Bedrock as {} ({}{}).",
+            item.source_uri,
+            item.name,
+            item.model_arn
+                .as_deref()
+                .unwrap_or("model ARN not reported"),
+            match (&item.architecture, item.custom_model_units) {
+                (Some(a), Some(u)) => format!("; {a}, {u} custom model unit(s)"),
+                (Some(a), None) => format!("; {a}"),
+                _ => String::new(),
+            }
+        ),
+        todo: "Nothing; invoke it with its model ARN.".to_owned(),
+    }
+}
+
+fn taking_long(item: &LedgerItem) -> AlertText {
+    AlertText {
+        subject: format!("Ferry: import of {} is taking long", item.slug),
+        what: format!(
+            "The import job of {} ({}) has been running since {}, longer than FERRY_MAX_JOB_HOURS.",
+            item.source_uri,
+            item.job_arn.as_deref().unwrap_or(&item.name),
+            crate::text::time::rfc3339(item.submitted_at.unwrap_or(item.created_at))
+        ),
+        todo: "Check the job in the Bedrock console (Imported models > Jobs); Ferry keeps following it and alerts \
+               when it ends."
+            .to_owned(),
+    }
+}
+
+fn deleted(item: &LedgerItem, failure: &str) -> AlertText {
+    AlertText {
+        subject: format!("Ferry: deleted idle model {}", item.name),
+        what: format!(
+            "Ferry's cleanup deleted the imported model {} ({}):\n\n{}",
+            item.name,
+            item.model_arn.as_deref().unwrap_or(""),
+            indent(failure)
+        ),
+        todo: "Nothing. Its weights are still in S3; import them again with `ferry import --retry` on the folder \
+               if it is needed. Tag a model ferry:protect=true to keep it."
+            .to_owned(),
+    }
+}
+
+fn foreign(item: &LedgerItem) -> AlertText {
+    AlertText {
+        subject: "Ferry: a job Ferry did not start holds the import slot".to_owned(),
+        what: format!(
+            "The import job {} ({}) was not started by Ferry. AWS runs one import job per account at a time, \
+             so queued imports wait until it ends.",
+            item.name,
+            item.job_arn.as_deref().unwrap_or("")
+        ),
+        todo: "Nothing, unless the job is stuck; Ferry leaves it alone and starts the queue when it ends."
+            .to_owned(),
+    }
 }
 
 fn indent(text: &str) -> String {

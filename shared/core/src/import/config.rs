@@ -100,39 +100,9 @@ impl ImporterConfig {
         let ledger_table = required("FERRY_LEDGER_TABLE");
         let alert_topic_arn = required("FERRY_ALERT_TOPIC_ARN");
 
-        let mut watch = Vec::new();
-        for raw in watch_raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            match S3Uri::parse(raw) {
-                Ok(uri) => watch.push(uri),
-                Err(e) => problems.push(format!("FERRY_WATCH_PREFIXES: {e}")),
-            }
-        }
-        let hosting_account = check_arn(
-            &mut problems,
-            "FERRY_HOSTING_ROLE_ARN",
-            &hosting_role_arn,
-            "iam",
-            "role/",
-        );
-        let execution_account = check_arn(
-            &mut problems,
-            "FERRY_EXECUTION_ROLE_ARN",
-            &execution_role_arn,
-            "iam",
-            "role/",
-        );
-        if let (Some(h), Some(e)) = (&hosting_account, &execution_account) {
-            if h != e {
-                problems.push(format!(
-                    "FERRY_EXECUTION_ROLE_ARN is in account {e} but the hosting role in {h}: Bedrock only accepts an \
-                     execution role of the account that runs the import"
-                ));
-            }
-        }
+        // Problems are listed in this order: names first, then their values.
+        let watch = watch_prefixes(&watch_raw, &mut problems);
+        check_roles(&mut problems, &hosting_role_arn, &execution_role_arn);
         check_arn(
             &mut problems,
             "FERRY_ALERT_TOPIC_ARN",
@@ -147,25 +117,9 @@ impl ImporterConfig {
             problems.push("FERRY_LEDGER_TABLE must be 3 to 255 characters".into());
         }
         let (imported_model_kms_key_arn, vpc) = start_options(&get, &mut problems);
-        let access_check = match get("FERRY_ACCESS_CHECK").as_deref() {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                problems.push(format!(
-                    "FERRY_ACCESS_CHECK must be on or off, not {other:?}"
-                ));
-                true
-            }
-        };
-        let policy_cache_seconds = match get("FERRY_POLICY_CACHE_SECONDS") {
-            None => DEFAULT_POLICY_CACHE_SECONDS,
-            Some(raw) => raw.parse().unwrap_or_else(|_| {
-                problems.push(format!(
-                    "FERRY_POLICY_CACHE_SECONDS must be a whole number of seconds, not {raw:?}"
-                ));
-                DEFAULT_POLICY_CACHE_SECONDS
-            }),
-        };
+        let access_check = access_check(get("FERRY_ACCESS_CHECK").as_deref(), &mut problems);
+        let policy_cache_seconds =
+            policy_cache_seconds(get("FERRY_POLICY_CACHE_SECONDS"), &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -186,6 +140,72 @@ impl ImporterConfig {
                 vpc,
             },
         })
+    }
+}
+
+/// `FERRY_WATCH_PREFIXES`: comma-separated `s3://bucket/prefix/` URIs.
+fn watch_prefixes(raw: &str, problems: &mut Vec<String>) -> Vec<S3Uri> {
+    let mut watch = Vec::new();
+    for raw in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match S3Uri::parse(raw) {
+            Ok(uri) => watch.push(uri),
+            Err(e) => problems.push(format!("FERRY_WATCH_PREFIXES: {e}")),
+        }
+    }
+    watch
+}
+
+/// The hosting and execution roles: role ARNs of one account, since Bedrock only
+/// accepts an execution role of the account that runs the import.
+fn check_roles(problems: &mut Vec<String>, hosting_role_arn: &str, execution_role_arn: &str) {
+    let hosting_account = check_arn(
+        problems,
+        "FERRY_HOSTING_ROLE_ARN",
+        hosting_role_arn,
+        "iam",
+        "role/",
+    );
+    let execution_account = check_arn(
+        problems,
+        "FERRY_EXECUTION_ROLE_ARN",
+        execution_role_arn,
+        "iam",
+        "role/",
+    );
+    if let (Some(h), Some(e)) = (&hosting_account, &execution_account) {
+        if h != e {
+            problems.push(format!(
+                "FERRY_EXECUTION_ROLE_ARN is in account {e} but the hosting role in {h}: Bedrock only accepts an \
+                 execution role of the account that runs the import"
+            ));
+        }
+    }
+}
+
+/// `FERRY_ACCESS_CHECK`: on (the default) or off.
+fn access_check(raw: Option<&str>, problems: &mut Vec<String>) -> bool {
+    match raw {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            problems.push(format!(
+                "FERRY_ACCESS_CHECK must be on or off, not {other:?}"
+            ));
+            true
+        }
+    }
+}
+
+/// `FERRY_POLICY_CACHE_SECONDS`: whole seconds, [`DEFAULT_POLICY_CACHE_SECONDS`] unset.
+fn policy_cache_seconds(raw: Option<String>, problems: &mut Vec<String>) -> u64 {
+    match raw {
+        None => DEFAULT_POLICY_CACHE_SECONDS,
+        Some(raw) => raw.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "FERRY_POLICY_CACHE_SECONDS must be a whole number of seconds, not {raw:?}"
+            ));
+            DEFAULT_POLICY_CACHE_SECONDS
+        }),
     }
 }
 

@@ -1,7 +1,11 @@
 //! What the importer is invoked with: S3 notifications, EventBridge "Object Created",
-//! SNS-wrapped S3 notifications, and SQS batches carrying any of these. Parsed from
-//! `serde_json::Value` by hand so that a malformed event names the exact field.
+//! SNS-wrapped S3 notifications, and SQS batches carrying any of these. A payload's
+//! kind is told by a few fields (`Event`, `Type`, `source`, `Records`, each record's
+//! `eventSource`); each kind's fields are read into small `Deserialize` structs through
+//! `serde_path_to_error`, so that a malformed event names the exact field.
 
+use serde::de::{Deserializer, Error as _};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::text::{echo, ECHO_MAX_CHARS};
@@ -45,9 +49,13 @@ pub struct Events {
 /// log lines, not thousands.
 pub const MAX_IGNORED: usize = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message of an SQS batch.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "an SQS record (an object)")]
 pub struct SqsMessage {
+    #[serde(rename = "messageId", deserialize_with = "text")]
     pub message_id: String,
+    #[serde(deserialize_with = "text")]
     pub body: String,
 }
 
@@ -63,6 +71,31 @@ fn error(field: impl Into<String>, problem: impl Into<String>) -> EventError {
     EventError {
         field: field.into(),
         problem: problem.into(),
+    }
+}
+
+/// The importer's payload as the Lambda runtime hands it over, already classified.
+/// Its deserialization never fails: a malformed event is kept as its [`EventError`], so
+/// that the function reports it as `Ferry.MalformedEvent` with Ferry's message rather
+/// than as the runtime's own deserialization error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImporterEvent {
+    /// What the payload holds, or what is wrong with it.
+    pub invocation: Result<Invocation, EventError>,
+}
+
+impl ImporterEvent {
+    /// Classifies a payload (what deserializing does).
+    pub fn parse(payload: &Value) -> Self {
+        Self {
+            invocation: parse_invocation(payload),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ImporterEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::parse(&Value::deserialize(deserializer)?))
     }
 }
 
@@ -123,13 +156,12 @@ fn parse_record(
         .or_else(|| record.get("EventSource"))
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let at = format!("{path}.");
     match source {
         "aws:s3" => events
             .objects
-            .push(parse_s3_record(record, &format!("{path}."))?),
-        "aws:sqs" if top => events
-            .messages
-            .push(parse_sqs(record, &format!("{path}."))?),
+            .push(typed::<S3Record>(record, &at)?.into_object(&at)?),
+        "aws:sqs" if top => events.messages.push(typed(record, &at)?),
         "aws:sns" => match parse_sns(record, &format!("{path}.Sns"))? {
             Invocation::Events(inner) => {
                 events.objects.extend(inner.objects);
@@ -155,8 +187,8 @@ fn parse_sns(record: &Value, at: &str) -> Result<Invocation, EventError> {
 
 /// The `Message` of an SNS notification (`at` is its path, ending in `.` unless empty).
 fn parse_sns_message(sns: &Value, at: &str) -> Result<Invocation, EventError> {
-    let message = str_field(sns, "Message", at)?;
-    let inner: Value = serde_json::from_str(message)
+    let SnsNotification { message } = typed(sns, at)?;
+    let inner: Value = serde_json::from_str(&message)
         .map_err(|e| error(format!("{at}Message"), format!("is not JSON ({e})")))?;
     parse_payload(&inner, &format!("{at}Message."), false)
 }
@@ -169,39 +201,6 @@ fn cap_notes(mut notes: Vec<String>) -> Vec<String> {
         notes.push(format!("and {rest} more record(s) of other sources"));
     }
     notes
-}
-
-fn parse_sqs(record: &Value, at: &str) -> Result<SqsMessage, EventError> {
-    Ok(SqsMessage {
-        message_id: str_field(record, "messageId", at)?.to_owned(),
-        body: str_field(record, "body", at)?.to_owned(),
-    })
-}
-
-fn parse_s3_record(record: &Value, at: &str) -> Result<ObjectEvent, EventError> {
-    let event_name = str_field(record, "eventName", at)?;
-    let s3 = record
-        .get("s3")
-        .ok_or_else(|| error(format!("{at}s3"), "is missing"))?;
-    let bucket = s3
-        .get("bucket")
-        .ok_or_else(|| error(format!("{at}s3.bucket"), "is missing"))?;
-    let object = s3
-        .get("object")
-        .ok_or_else(|| error(format!("{at}s3.object"), "is missing"))?;
-    let object_at = format!("{at}s3.object.");
-    Ok(ObjectEvent {
-        bucket: str_field(bucket, "name", &format!("{at}s3.bucket."))?.to_owned(),
-        key: decode_key(
-            str_field(object, "key", &object_at)?,
-            &format!("{object_at}key"),
-        )?,
-        size: opt_u64(object, "size", &object_at)?,
-        etag: opt_str(object, "eTag", &object_at)?,
-        version_id: opt_str(object, "versionId", &object_at)?,
-        sequencer: opt_str(object, "sequencer", &object_at)?,
-        created: event_name.starts_with("ObjectCreated:"),
-    })
 }
 
 fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation, EventError> {
@@ -219,32 +218,164 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         "Object Deleted" => false,
         other => return Ok(Invocation::Ignored(format!("an S3 {other:?} event"))),
     };
-    let detail = value
-        .get("detail")
-        .ok_or_else(|| error(format!("{at}detail"), "is missing"))?;
-    let bucket = detail
-        .get("bucket")
-        .ok_or_else(|| error(format!("{at}detail.bucket"), "is missing"))?;
-    let object = detail
-        .get("object")
-        .ok_or_else(|| error(format!("{at}detail.object"), "is missing"))?;
+    let EventBridgeS3 { detail } = typed(value, at)?;
     let object_at = format!("{at}detail.object.");
+    let object = detail.object;
     let object = ObjectEvent {
-        bucket: str_field(bucket, "name", &format!("{at}detail.bucket."))?.to_owned(),
-        key: decode_key(
-            str_field(object, "key", &object_at)?,
-            &format!("{object_at}key"),
-        )?,
-        size: opt_u64(object, "size", &object_at)?,
-        etag: opt_str(object, "etag", &object_at)?,
-        version_id: opt_str(object, "version-id", &object_at)?,
-        sequencer: opt_str(object, "sequencer", &object_at)?,
+        bucket: detail.bucket.name,
+        key: decode_key(&object.key, &format!("{object_at}key"))?,
+        size: object.size,
+        etag: object.etag,
+        version_id: object.version_id,
+        sequencer: object.sequencer,
         created,
     };
     Ok(Invocation::Events(Events {
         objects: vec![object],
         ..Events::default()
     }))
+}
+
+/// An S3 notification record (`eventSource` `aws:s3`): the fields Ferry reads.
+#[derive(Deserialize)]
+#[serde(expecting = "an S3 record (an object)")]
+struct S3Record {
+    #[serde(rename = "eventName", deserialize_with = "text")]
+    event_name: String,
+    s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct S3Entity {
+    bucket: Bucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct Bucket {
+    #[serde(deserialize_with = "text")]
+    name: String,
+}
+
+/// The object of an S3 notification (camelCase names).
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct S3Object {
+    #[serde(deserialize_with = "text")]
+    key: String,
+    #[serde(default, deserialize_with = "size")]
+    size: Option<u64>,
+    #[serde(rename = "eTag", default, deserialize_with = "optional_text")]
+    etag: Option<String>,
+    #[serde(rename = "versionId", default, deserialize_with = "optional_text")]
+    version_id: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
+    sequencer: Option<String>,
+}
+
+impl S3Record {
+    fn into_object(self, at: &str) -> Result<ObjectEvent, EventError> {
+        let object = self.s3.object;
+        Ok(ObjectEvent {
+            bucket: self.s3.bucket.name,
+            key: decode_key(&object.key, &format!("{at}s3.object.key"))?,
+            size: object.size,
+            etag: object.etag,
+            version_id: object.version_id,
+            sequencer: object.sequencer,
+            created: self.event_name.starts_with("ObjectCreated:"),
+        })
+    }
+}
+
+/// An EventBridge event from `aws.s3`: its detail.
+#[derive(Deserialize)]
+#[serde(expecting = "an EventBridge event (an object)")]
+struct EventBridgeS3 {
+    detail: EventBridgeDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct EventBridgeDetail {
+    bucket: Bucket,
+    object: EventBridgeObject,
+}
+
+/// The object of an EventBridge S3 event (kebab-case names, `etag` in lower case).
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct EventBridgeObject {
+    #[serde(deserialize_with = "text")]
+    key: String,
+    #[serde(default, deserialize_with = "size")]
+    size: Option<u64>,
+    #[serde(default, deserialize_with = "optional_text")]
+    etag: Option<String>,
+    #[serde(rename = "version-id", default, deserialize_with = "optional_text")]
+    version_id: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
+    sequencer: Option<String>,
+}
+
+/// An SNS notification (an SNS record's `Sns`, or the envelope SQS delivers).
+#[derive(Deserialize)]
+#[serde(expecting = "an SNS notification (an object)")]
+struct SnsNotification {
+    #[serde(rename = "Message", deserialize_with = "text")]
+    message: String,
+}
+
+/// Reads `value` (found at path `at`, ending in `.` unless empty) as a `T`; an error
+/// names the field: a missing one by its own path (`Records[0].s3.object.key: is
+/// missing`), any other by the path of the value at fault.
+fn typed<'v, T: Deserialize<'v>>(value: &'v Value, at: &str) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let problem = e.into_inner().to_string();
+        let missing = problem
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'));
+        match missing {
+            Some(name) if path.is_empty() => error(format!("{at}{name}"), "is missing"),
+            Some(name) => error(format!("{at}{path}.{name}"), "is missing"),
+            None => error(format!("{at}{path}").trim_end_matches('.'), problem),
+        }
+    })
+}
+
+/// A string field; anything else is echoed (`is 5, not a string`).
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(s) => Ok(s),
+        other => Err(not_a_string(&other)),
+    }
+}
+
+/// An optional string field: absent or null is `None`.
+fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        other => Err(not_a_string(&other)),
+    }
+}
+
+fn not_a_string<E: serde::de::Error>(value: &Value) -> E {
+    E::custom(format!("is {}, not a string", echo_value(value)))
+}
+
+/// An object's size in bytes: absent or null is `None`.
+fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        value => value.as_u64().map(Some).ok_or_else(|| {
+            D::Error::custom(format!("is {}, not a size in bytes", echo_value(&value)))
+        }),
+    }
 }
 
 /// S3 form-encodes keys in events: `+` is a space, `%XX` a byte.
@@ -254,40 +385,6 @@ pub fn decode_key(raw: &str, field: &str) -> Result<String, EventError> {
         .decode_utf8()
         .map(|k| k.into_owned())
         .map_err(|_| error(field, format!("{:?} does not decode to UTF-8", echo(raw))))
-}
-
-fn str_field<'v>(value: &'v Value, name: &str, at: &str) -> Result<&'v str, EventError> {
-    match value.get(name) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(error(
-            format!("{at}{name}"),
-            format!("is {}, not a string", echo_value(other)),
-        )),
-        None => Err(error(format!("{at}{name}"), "is missing")),
-    }
-}
-
-fn opt_str(value: &Value, name: &str, at: &str) -> Result<Option<String>, EventError> {
-    match value.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(error(
-            format!("{at}{name}"),
-            format!("is {}, not a string", echo_value(other)),
-        )),
-    }
-}
-
-fn opt_u64(value: &Value, name: &str, at: &str) -> Result<Option<u64>, EventError> {
-    match value.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            error(
-                format!("{at}{name}"),
-                format!("is {}, not a size in bytes", echo_value(v)),
-            )
-        }),
-    }
 }
 
 fn describe_foreign(value: &Value) -> String {

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::alert::{access_failure, is_access_failure, rejection_summary};
+use super::answer::{BatchItemFailure, Handled, ImportAnswer, ImportOutcome};
 use super::config::ImporterConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortErrorKind};
@@ -16,11 +16,10 @@ use crate::access::checks::deny_tests_network_keys;
 use crate::access::{run_checks, LiveTarget, Scenario};
 use crate::aws_names::s3_uri::S3Uri;
 use crate::import::events::{
-    parse_body, parse_invocation, EventError, Invocation, ObjectEvent, SqsMessage,
+    parse_body, EventError, ImporterEvent, Invocation, ObjectEvent, SqsMessage,
 };
 use crate::import::fingerprint::{identify, Identity};
 use crate::import::readiness::{folder_of, readiness, Readiness};
-use crate::text::time::now_secs;
 use crate::validate::source::{FolderSource, SourceError};
 use crate::validate::{validate_listed, ValidateOptions};
 
@@ -55,7 +54,7 @@ pub type HostingOf<C> =
     Hosting<<C as Connect>::Ledger, <C as Connect>::Imports, <C as Connect>::Alerts>;
 
 /// What happened to one folder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     NotReady {
@@ -113,16 +112,20 @@ pub enum ImportError {
 
 /// Handles one invocation payload. For SQS batches the answer lists the messages to
 /// retry (`batchItemFailures`); for other deliveries any failure fails the invocation.
-/// Records of other sources beside Ferry's are ignored, each logged.
+/// Records of other sources beside Ferry's are ignored, each logged. The metrics are
+/// returned for the function to print.
 pub async fn handle<C: Connect>(
-    event: &Value,
+    event: ImporterEvent,
     connect: &C,
     config: &ImporterConfig,
-) -> Result<Value, ImportError> {
-    let events = match parse_invocation(event)? {
+) -> Result<ImportOutcome, ImportError> {
+    let events = match event.invocation? {
         Invocation::Ignored(reason) => {
             tracing::info!(decision = "ignored", %reason, "event ignored");
-            return Ok(json!({"ignored": reason}));
+            return Ok(ImportOutcome {
+                answer: ImportAnswer::Ignored { ignored: reason },
+                metrics: Vec::new(),
+            });
         }
         Invocation::Events(events) => events,
     };
@@ -132,28 +135,35 @@ pub async fn handle<C: Connect>(
     // S3 records beside an SQS batch (never sent by AWS, but judged): their failure
     // fails the invocation, and SQS retries the whole batch (every step is idempotent).
     let mut decisions = process_objects(&events.objects, connect, config, &mut done).await?;
-    let mut out = json!({});
+    let mut batch_item_failures = None;
     if !events.messages.is_empty() {
         let failures =
             handle_batch(&events.messages, connect, config, &mut done, &mut decisions).await?;
-        out["batchItemFailures"] = json!(failures);
+        batch_item_failures = Some(failures);
     }
-    emit_metrics(&decisions);
-    out["decisions"] = json!(decisions);
-    if !events.ignored.is_empty() {
-        out["ignored"] = json!(events.ignored);
-    }
-    Ok(out)
+    let metrics = if decisions.is_empty() {
+        Vec::new()
+    } else {
+        decision_metrics(&decisions)
+    };
+    Ok(ImportOutcome {
+        answer: ImportAnswer::Handled(Handled {
+            batch_item_failures,
+            decisions,
+            ignored: events.ignored,
+        }),
+        metrics,
+    })
 }
 
-/// Each message of an SQS batch on its own; returns the failed ones' identifiers.
+/// Each message of an SQS batch on its own; returns the failed ones.
 async fn handle_batch<C: Connect>(
     messages: &[SqsMessage],
     connect: &C,
     config: &ImporterConfig,
     done: &mut BTreeSet<S3Uri>,
     decisions: &mut Vec<Decision>,
-) -> Result<Vec<Value>, ImportError> {
+) -> Result<Vec<BatchItemFailure>, ImportError> {
     let mut failures = Vec::new();
     for message in messages {
         let id = message.message_id.as_str();
@@ -172,7 +182,9 @@ async fn handle_batch<C: Connect>(
             Ok(d) => decisions.extend(d),
             Err(err) => {
                 tracing::error!(message_id = %id, error = %err, "message failed; SQS will retry it");
-                failures.push(json!({"itemIdentifier": id}));
+                failures.push(BatchItemFailure {
+                    item_identifier: id.to_owned(),
+                });
             }
         }
     }
@@ -232,98 +244,131 @@ pub async fn process_folder<C: Connect>(
     connect: &C,
     config: &ImporterConfig,
 ) -> Result<Decision, ImportError> {
-    let folder_name = uri.to_string();
+    let folder = uri.to_string();
     let source = connect.folder(uri);
     let entries = source.list().await?;
     if let Readiness::Waiting(reason) =
         readiness(&source, &entries, config.ready_marker.as_deref()).await?
     {
-        return Ok(Decision::NotReady {
-            folder: folder_name,
-            reason,
-        });
+        return Ok(Decision::NotReady { folder, reason });
     }
     let identity = identify(uri, &entries);
     let fingerprint = identity.fingerprint.clone();
     let hosting = connect.hosting(&fingerprint).await?;
-
     if let Some(existing) = hosting.ledger.get(&fingerprint).await? {
-        match existing.state {
-            // A retry after a throttled start, or the slot freed since: try again.
-            ImportState::Pending => {
-                return start_and_decide(&hosting, connect, config, folder_name, fingerprint).await;
-            }
-            // An alert that did not go out last time goes out now.
-            ImportState::Rejected | ImportState::Failed if !existing.alerted => {
-                send_alert(&hosting, &fingerprint).await?;
-            }
-            _ => {}
-        }
-        return Ok(Decision::Duplicate {
-            folder: folder_name,
-            fingerprint,
-            state: existing.state,
-        });
+        return judged_before(&hosting, connect, config, folder, existing).await;
     }
-
-    let report = validate_listed(
-        &source,
-        entries,
-        &ValidateOptions {
-            region: config.import_region.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let options = ValidateOptions {
+        region: config.import_region.clone(),
+        ..Default::default()
+    };
+    let report = validate_listed(&source, entries, &options).await?;
     if !report.ok {
+        let summary = rejection_summary(&report);
         let item = new_item(
+            hosting.now_secs(),
             &identity,
             uri,
             ImportState::Rejected,
-            Some(rejection_summary(&report)),
+            Some(summary),
         );
         if hosting.ledger.insert_new(&item).await? {
             send_alert(&hosting, &fingerprint).await?;
         }
+        let errors = report.errors();
         return Ok(Decision::Rejected {
-            folder: folder_name,
+            folder,
             fingerprint,
-            errors: report.errors(),
+            errors,
         });
     }
-
-    if let Some(denied) = access_denial(uri, connect, config, &fingerprint, now_secs()).await? {
-        let item = new_item(&identity, uri, ImportState::Rejected, Some(denied.failure));
-        if !hosting.ledger.insert_new(&item).await? {
-            // A concurrent handler recorded this content first; its decision stands.
-            let state = hosting
-                .ledger
-                .get(&fingerprint)
-                .await?
-                .map_or(ImportState::Rejected, |i| i.state);
-            return Ok(Decision::Duplicate {
-                folder: folder_name,
-                fingerprint,
-                state,
-            });
-        }
-        send_alert(&hosting, &fingerprint).await?;
-        return Ok(Decision::AccessDenied {
-            folder: folder_name,
-            fingerprint,
-            denied: denied.ids,
-        });
+    if let Some(denied) =
+        access_denial(uri, connect, config, &fingerprint, hosting.now_secs()).await?
+    {
+        return record_denial(&hosting, &identity, uri, denied).await;
     }
-
-    let item = new_item(&identity, uri, ImportState::Pending, None);
+    let item = new_item(
+        hosting.now_secs(),
+        &identity,
+        uri,
+        ImportState::Pending,
+        None,
+    );
     if !hosting.ledger.insert_new(&item).await? {
+        let state = ImportState::Pending;
         return Ok(Decision::Duplicate {
-            folder: folder_name,
+            folder,
             fingerprint,
-            state: ImportState::Pending,
+            state,
         });
     }
-    start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
+    start_and_decide(&hosting, connect, config, folder, fingerprint).await
+}
+
+/// A folder whose content the ledger has: a Pending one is started again (a retry
+/// after a throttled start, or the slot freed since), a failure whose alert did not
+/// go out last time alerts now; the decision is a duplicate otherwise.
+async fn judged_before<C: Connect>(
+    hosting: &HostingOf<C>,
+    connect: &C,
+    config: &ImporterConfig,
+    folder: String,
+    existing: LedgerItem,
+) -> Result<Decision, ImportError> {
+    let fingerprint = existing.fingerprint;
+    match existing.state {
+        ImportState::Pending => {
+            return start_and_decide(hosting, connect, config, folder, fingerprint).await;
+        }
+        ImportState::Rejected | ImportState::Failed if !existing.alerted => {
+            send_alert(hosting, &fingerprint).await?;
+        }
+        _ => {}
+    }
+    let state = existing.state;
+    Ok(Decision::Duplicate {
+        folder,
+        fingerprint,
+        state,
+    })
+}
+
+/// Records a folder the access check denied, and alerts; a concurrent handler that
+/// recorded this content first keeps its decision.
+async fn record_denial<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    identity: &Identity,
+    uri: &S3Uri,
+    denied: AccessDenial,
+) -> Result<Decision, ImportError> {
+    let folder = uri.to_string();
+    let fingerprint = identity.fingerprint.clone();
+    let item = new_item(
+        hosting.now_secs(),
+        identity,
+        uri,
+        ImportState::Rejected,
+        Some(denied.failure),
+    );
+    if !hosting.ledger.insert_new(&item).await? {
+        let state = hosting
+            .ledger
+            .get(&fingerprint)
+            .await?
+            .map_or(ImportState::Rejected, |i| i.state);
+        return Ok(Decision::Duplicate {
+            folder,
+            fingerprint,
+            state,
+        });
+    }
+    send_alert(hosting, &fingerprint).await?;
+    let denied = denied.ids;
+    Ok(Decision::AccessDenied {
+        folder,
+        fingerprint,
+        denied,
+    })
 }
 
 /// What the access check denied: the check ids and the failure text for the ledger.
@@ -475,7 +520,7 @@ pub async fn retry_failed<C: Connect>(
     let retry = item.retry + 1;
     let requeue = LedgerUpdate {
         state: Some(ImportState::Pending),
-        now: crate::text::time::now_secs(),
+        now: hosting.now_secs(),
         set_name: Some(super::start::retry_name(&identity.name, retry)),
         add_retry: true,
         // Cleared: a Pending item with a failure text is one that waits for a limit.
@@ -509,9 +554,11 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
 ) -> Result<Decision, ImportError> {
     let folder_name = uri.to_string();
     let fingerprint = item.fingerprint.clone();
-    if let Some(denied) = access_denial(uri, connect, config, &fingerprint, now_secs()).await? {
+    if let Some(denied) =
+        access_denial(uri, connect, config, &fingerprint, hosting.now_secs()).await?
+    {
         let update = LedgerUpdate {
-            now: now_secs(),
+            now: hosting.now_secs(),
             failure: Some(denied.failure),
             ..Default::default()
         };
@@ -527,7 +574,7 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
     }
     let requeue = LedgerUpdate {
         state: Some(ImportState::Pending),
-        now: now_secs(),
+        now: hosting.now_secs(),
         // Cleared: a Pending item with a failure text is one that waits for a limit.
         failure: Some(String::new()),
         set_alerted: Some(false),
@@ -549,12 +596,12 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
 }
 
 fn new_item(
+    now: u64,
     identity: &Identity,
     uri: &S3Uri,
     state: ImportState,
     failure: Option<String>,
 ) -> LedgerItem {
-    let now = now_secs();
     LedgerItem {
         finished_at: (state == ImportState::Rejected).then_some(now),
         failure,
@@ -592,17 +639,6 @@ pub fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metrics::Me
             count(|d| matches!(d, Decision::Failed { .. })),
         ),
     ]
-}
-
-fn emit_metrics(decisions: &[Decision]) {
-    if decisions.is_empty() {
-        return;
-    }
-    let now_ms = now_secs() * 1000;
-    println!(
-        "{}",
-        crate::track::metrics::emf_line(&decision_metrics(decisions), now_ms)
-    );
 }
 
 /// One structured line per decision: fingerprint, folder, decision, reason.

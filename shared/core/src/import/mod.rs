@@ -2,6 +2,7 @@
 //! S3 events into one import per folder content.
 
 pub mod alert;
+pub mod answer;
 pub mod config;
 pub mod events;
 pub mod fingerprint;
@@ -11,12 +12,14 @@ pub mod ports;
 pub mod readiness;
 pub mod start;
 
+pub use answer::{BatchItemFailure, Handled, ImportAnswer, ImportOutcome};
 pub use config::{ImporterConfig, StartConfig};
+pub use events::ImporterEvent;
 pub use importer::{handle, process_folder, retry_failed, Connect, Decision, ImportError};
 pub use ledger::{ImportState, LedgerItem, LedgerUpdate, MemoryLedger};
 pub use ports::{
-    Alert, Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, JobInfo, JobStatus,
-    Ledger, PortError, PortErrorKind, VpcConfig,
+    Alert, Alerts, Clock, ContentCheck, CreateOutcome, ImportRequest, ImportService, JobInfo,
+    JobStatus, Ledger, PortError, PortErrorKind, VpcConfig,
 };
 
 pub use start::{start_next, Hosting, StartResult, TAG_KEYS};

@@ -7,11 +7,10 @@ use super::alert::alert_for;
 use super::config::StartConfig;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{
-    Alerts, ContentCheck, CreateOutcome, ImportRequest, ImportService, Ledger, PortError,
+    Alerts, Clock, ContentCheck, CreateOutcome, ImportRequest, ImportService, Ledger, PortError,
     PortErrorKind,
 };
 use crate::import::fingerprint::tag_value;
-use crate::text::time::now_secs;
 
 /// How long a handler may take between claiming an item and recording the outcome of
 /// its CreateModelImportJob call. Hosting clients time operations out well before it.
@@ -19,11 +18,19 @@ pub const START_LEASE_SECS: u64 = 120;
 /// How long a handler may take to publish an alert it has claimed.
 pub const ALERT_LEASE_SECS: u64 = 60;
 
-/// The hosting account's ports, bundled.
+/// The hosting account's ports, bundled, with the clock their timestamps are read from.
 pub struct Hosting<L, I, A> {
     pub ledger: L,
     pub imports: I,
     pub alerts: A,
+    pub clock: Clock,
+}
+
+impl<L, I, A> Hosting<L, I, A> {
+    /// The time now, from the ports' clock.
+    pub fn now_secs(&self) -> u64 {
+        (self.clock)()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,115 +73,152 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>
         return Ok(StartResult::NothingQueued);
     };
     let fingerprint = item.fingerprint.clone();
-    // Only the handler holding the lease calls Create: with racing handlers, exactly
-    // one CreateModelImportJob per item. A crashed holder's lease simply runs out.
-    let now = now_secs();
+    if !claim_start(hosting, &fingerprint).await? {
+        return Ok(StartResult::LostRace { fingerprint });
+    }
+    if !content.still_current(&item).await? {
+        return supersede(hosting, &item).await;
+    }
+    let outcome = hosting
+        .imports
+        .create_job(&import_request(&item, config))
+        .await;
+    let now = hosting.now_secs();
+    let update = match outcome {
+        Ok(CreateOutcome::Started { job_arn }) => submitted(now, job_arn),
+        Ok(CreateOutcome::SlotBusy(reason)) => return slot_refused(hosting, &item, reason).await,
+        Ok(CreateOutcome::NameConflict(message)) => name_conflict(hosting, &item, message).await?,
+        Err(err) if err.kind == PortErrorKind::Retryable => {
+            release_lease(hosting, &fingerprint).await?;
+            return Err(err);
+        }
+        Err(err) => failed(now, err.to_string()),
+    };
+    record_start(hosting, fingerprint, update).await
+}
+
+/// Takes the start lease: only the handler holding it calls Create, so racing handlers
+/// make exactly one CreateModelImportJob per item; a crashed holder's lease runs out.
+async fn claim_start<L: Ledger, I, A>(
+    hosting: &Hosting<L, I, A>,
+    fingerprint: &str,
+) -> Result<bool, PortError> {
+    let now = hosting.now_secs();
     let claim = LedgerUpdate {
         now,
         set_lease: Some(now + START_LEASE_SECS),
         expect_lease_free_at: Some(now),
         ..Default::default()
     };
-    if !hosting
+    hosting
         .ledger
-        .transition(&fingerprint, ImportState::Pending, &claim)
-        .await?
-    {
-        return Ok(StartResult::LostRace { fingerprint });
-    }
+        .transition(fingerprint, ImportState::Pending, &claim)
+        .await
+}
 
-    if !content.still_current(&item).await? {
-        let message = format!(
-            "the folder {} changed after it was validated, so this version was not imported; its new content \
-             is judged and imported as a version of its own",
-            item.source_uri
-        );
-        // Nothing for a person to do: the new content has its own item.
-        let superseded = LedgerUpdate {
-            set_alerted: Some(true),
-            ..failed(now_secs(), message.clone())
-        };
-        hosting
-            .ledger
-            .transition(&fingerprint, ImportState::Pending, &superseded)
-            .await?;
-        return Ok(StartResult::Failed {
-            fingerprint,
-            message,
+/// Gives the start lease back; the item stays Pending.
+async fn release_lease<L: Ledger, I, A>(
+    hosting: &Hosting<L, I, A>,
+    fingerprint: &str,
+) -> Result<bool, PortError> {
+    let release = LedgerUpdate {
+        now: hosting.now_secs(),
+        set_lease: Some(0),
+        ..Default::default()
+    };
+    hosting
+        .ledger
+        .transition(fingerprint, ImportState::Pending, &release)
+        .await
+}
+
+/// The folder changed after it was validated: this version fails quietly (nothing for
+/// a person to do), as the new content has its own item.
+async fn supersede<L: Ledger, I, A>(
+    hosting: &Hosting<L, I, A>,
+    item: &LedgerItem,
+) -> Result<StartResult, PortError> {
+    let message = format!(
+        "the folder {} changed after it was validated, so this version was not imported; its new content \
+         is judged and imported as a version of its own",
+        item.source_uri
+    );
+    let superseded = LedgerUpdate {
+        set_alerted: Some(true),
+        ..failed(hosting.now_secs(), message.clone())
+    };
+    hosting
+        .ledger
+        .transition(&item.fingerprint, ImportState::Pending, &superseded)
+        .await?;
+    Ok(StartResult::Failed {
+        fingerprint: item.fingerprint.clone(),
+        message,
+    })
+}
+
+/// Bedrock refused Create for a quota. A job running now (ListModelImportJobs lags
+/// behind a Create, so another handler's new job) is the one-job limit: wait. None
+/// running: the imported-models quota is the likely limit, which no waiting fixes;
+/// record it on the item and alert once.
+async fn slot_refused<L: Ledger, I: ImportService, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    item: &LedgerItem,
+    reason: String,
+) -> Result<StartResult, PortError> {
+    let fingerprint = &item.fingerprint;
+    if let Ok(Some(job)) = hosting.imports.running_job().await {
+        release_lease(hosting, fingerprint).await?;
+        return Ok(StartResult::SlotBusy {
+            reason: format!("job {} is in progress", job.job_name),
         });
     }
-
-    let outcome = hosting
-        .imports
-        .create_job(&import_request(&item, config))
-        .await;
-    let now = now_secs();
-    let update = match outcome {
-        Ok(CreateOutcome::Started { job_arn }) => submitted(now, job_arn),
-        Ok(CreateOutcome::SlotBusy(reason)) => {
-            // ListModelImportJobs lags behind a Create: a job another handler just
-            // started is the one-job limit, not the models quota.
-            if let Ok(Some(job)) = hosting.imports.running_job().await {
-                let release = LedgerUpdate {
-                    now,
-                    set_lease: Some(0),
-                    ..Default::default()
-                };
-                hosting
-                    .ledger
-                    .transition(&fingerprint, ImportState::Pending, &release)
-                    .await?;
-                return Ok(StartResult::SlotBusy {
-                    reason: format!("job {} is in progress", job.job_name),
-                });
-            }
-            // No job was running a moment ago: the imported-models quota is the likely
-            // limit, which no amount of waiting fixes. Say so once.
-            let blocked = format!(
-                "{reason}: no import job was running, so the account's imported-models quota (3 by default) is \
-                 probably full; delete an unused imported model or raise the quota, and the import starts"
-            );
-            let attempt = LedgerUpdate {
-                now,
-                add_attempt: true,
-                set_lease: Some(0),
-                failure: Some(blocked.clone()),
-                ..Default::default()
-            };
-            hosting
-                .ledger
-                .transition(&fingerprint, ImportState::Pending, &attempt)
-                .await?;
-            send_alert(hosting, &fingerprint).await?;
-            return Ok(StartResult::SlotBusy { reason: blocked });
-        }
-        Ok(CreateOutcome::NameConflict(message)) => {
-            match hosting.imports.get_job(&item.name).await? {
-                // Our own earlier attempt (same name, same content): record it.
-                Some(job) => submitted(now, job.job_arn),
-                None => failed(
-                    now,
-                    format!(
-                    "{message} (a model named {} exists already: delete it, or rename the folder)",
-                    item.name
-                ),
-                ),
-            }
-        }
-        Err(err) if err.kind == PortErrorKind::Retryable => {
-            let release = LedgerUpdate {
-                now,
-                set_lease: Some(0),
-                ..Default::default()
-            };
-            hosting
-                .ledger
-                .transition(&fingerprint, ImportState::Pending, &release)
-                .await?;
-            return Err(err);
-        }
-        Err(err) => failed(now, err.to_string()),
+    let blocked = format!(
+        "{reason}: no import job was running, so the account's imported-models quota (3 by default) is \
+         probably full; delete an unused imported model or raise the quota, and the import starts"
+    );
+    let attempt = LedgerUpdate {
+        now: hosting.now_secs(),
+        add_attempt: true,
+        set_lease: Some(0),
+        failure: Some(blocked.clone()),
+        ..Default::default()
     };
+    hosting
+        .ledger
+        .transition(fingerprint, ImportState::Pending, &attempt)
+        .await?;
+    send_alert(hosting, fingerprint).await?;
+    Ok(StartResult::SlotBusy { reason: blocked })
+}
+
+/// Create found a job or model of this name: our own earlier attempt (same name, same
+/// content) is recorded as submitted; anything else fails the item.
+async fn name_conflict<L, I: ImportService, A>(
+    hosting: &Hosting<L, I, A>,
+    item: &LedgerItem,
+    message: String,
+) -> Result<LedgerUpdate, PortError> {
+    let now = hosting.now_secs();
+    Ok(match hosting.imports.get_job(&item.name).await? {
+        Some(job) => submitted(now, job.job_arn),
+        None => failed(
+            now,
+            format!(
+                "{message} (a model named {} exists already: delete it, or rename the folder)",
+                item.name
+            ),
+        ),
+    })
+}
+
+/// Records Create's outcome on the item (still Pending, under our lease) and alerts
+/// when it failed.
+async fn record_start<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    fingerprint: String,
+    update: LedgerUpdate,
+) -> Result<StartResult, PortError> {
     if !hosting
         .ledger
         .transition(&fingerprint, ImportState::Pending, &update)
@@ -285,7 +329,7 @@ pub async fn send_alert<L: Ledger, I, A: Alerts>(
     let Some(alert) = alert_for(&item) else {
         return Ok(false);
     };
-    let now = now_secs();
+    let now = hosting.now_secs();
     let claim = LedgerUpdate {
         now,
         set_lease: Some(now + ALERT_LEASE_SECS),
@@ -302,7 +346,7 @@ pub async fn send_alert<L: Ledger, I, A: Alerts>(
     }
     let published = hosting.alerts.publish(&alert).await;
     let done = LedgerUpdate {
-        now: now_secs(),
+        now: hosting.now_secs(),
         set_lease: Some(0),
         set_alerted: Some(published.is_ok()),
         ..Default::default()

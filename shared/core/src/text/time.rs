@@ -1,13 +1,6 @@
 //! Timestamps as Ferry records them: seconds since the Unix epoch, shown as RFC 3339.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use std::time::{Duration, UNIX_EPOCH};
 
 /// `2026-11-22T07:23:46Z`
 /// Clamped to 9999-12-31T23:59:59Z: an absurd time from a misbehaving S3-compatible

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::ports::{ModelInfo, ModelRegistry, Usage};
+use super::ports::{ModelInfo, ModelRegistry, TrackerPorts, Usage};
 use crate::iam::matcher::glob;
 use crate::import::{
     Alerts, Hosting, ImportService, ImportState, Ledger, LedgerItem, LedgerUpdate, PortError,
@@ -182,37 +182,43 @@ pub struct CleanupReport {
     pub errors: Vec<String>,
 }
 
-/// Lists the models, reads the usage of those that could go, plans, and (unless a dry
-/// run) deletes at most `limit` of the planned deletions.
+/// Every imported model judged by `rules` (a dry run only plans): the scheduled
+/// cleanup and `ferry cleanup`.
+pub async fn cleanup(
+    tracker: &impl TrackerPorts,
+    rules: &CleanupRules,
+    dry_run: bool,
+    now: u64,
+) -> Result<CleanupReport, PortError> {
+    run_cleanup(
+        tracker.hosting(),
+        tracker.models(),
+        tracker.usage(),
+        rules,
+        dry_run,
+        None,
+        now,
+    )
+    .await
+}
+
 impl<L, I, A, M, U, C, D> super::Tracker<L, I, A, M, U, C, D>
 where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
+    Self: TrackerPorts,
 {
-    /// Every imported model judged by `rules` (a dry run only plans): the scheduled
-    /// cleanup and `ferry cleanup`.
+    /// [`cleanup`] of this tracker (`ferry cleanup`).
     pub async fn cleanup(
         &self,
         rules: &CleanupRules,
         dry_run: bool,
         now: u64,
     ) -> Result<CleanupReport, PortError> {
-        run_cleanup(
-            &self.hosting,
-            &self.models,
-            &self.usage,
-            rules,
-            dry_run,
-            None,
-            now,
-        )
-        .await
+        cleanup(self, rules, dry_run, now).await
     }
 }
 
+/// Lists the models, reads the usage of those that could go, plans, and (unless a dry
+/// run) deletes at most `limit` of the planned deletions.
 pub async fn run_cleanup<L, I, A, M, U>(
     hosting: &Hosting<L, I, A>,
     registry: &M,

@@ -48,6 +48,8 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
 const DAY: u64 = 24 * 3600;
 
 impl TrackerConfig {
+    /// Reads the configuration through `get` (`std::env::var` in production); every
+    /// problem at once.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             get(name)
@@ -79,52 +81,16 @@ impl TrackerConfig {
             "",
         );
         let (imported_model_kms_key_arn, vpc) = start_options(&get, &mut problems);
-        let research_account = get("FERRY_RESEARCH_ACCOUNT_ID");
-        if let Some(account) = &research_account {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                problems.push(format!(
-                    "FERRY_RESEARCH_ACCOUNT_ID must be a 12-digit account id, not {:?}",
-                    crate::text::echo(account)
-                ));
-            }
-        }
-        let mut switch = |name: &str| match get(name).as_deref() {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                problems.push(format!("{name} must be on or off, not {other:?}"));
-                true
-            }
-        };
-        let notify_completed = switch("FERRY_NOTIFY_COMPLETED");
-        let apply = switch("FERRY_CLEANUP");
-        let mut number = |name: &str, default: u64| match get(name) {
-            None => default,
-            Some(raw) => raw.parse().unwrap_or_else(|_| {
-                problems.push(format!("{name} must be a whole number, not {raw:?}"));
-                default
-            }),
-        };
-        let max_job_hours = number("FERRY_MAX_JOB_HOURS", 6);
-        let min_age_days = number("FERRY_CLEANUP_MIN_AGE_DAYS", 7);
-        let idle_days = number("FERRY_CLEANUP_IDLE_DAYS", 14);
-        let keep = number("FERRY_CLEANUP_KEEP", 1);
-        let quota =
-            get("FERRY_IMPORTED_MODELS_QUOTA").map(|_| number("FERRY_IMPORTED_MODELS_QUOTA", 0));
-        // Bounded so that seconds never overflow (a wrapped minimum age would let
-        // cleanup delete young models).
-        for (name, value, max) in [
-            ("FERRY_MAX_JOB_HOURS", max_job_hours, 24 * 365),
-            ("FERRY_CLEANUP_MIN_AGE_DAYS", min_age_days, 3650),
-            ("FERRY_CLEANUP_IDLE_DAYS", idle_days, 3650),
-        ] {
-            if value == 0 || value > max {
-                problems.push(format!("{name} must be between 1 and {max}, not {value}"));
-            }
-        }
-        if quota == Some(0) {
-            problems.push("FERRY_IMPORTED_MODELS_QUOTA must be at least 1".into());
-        }
+        let research_account = research_account(get("FERRY_RESEARCH_ACCOUNT_ID"), &mut problems);
+        let notify_completed = switch(&get, "FERRY_NOTIFY_COMPLETED", &mut problems);
+        let apply = switch(&get, "FERRY_CLEANUP", &mut problems);
+        let Numbers {
+            max_job_hours,
+            min_age_days,
+            idle_days,
+            keep,
+            quota,
+        } = Numbers::read(&get, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -149,6 +115,88 @@ impl TrackerConfig {
             region: get("AWS_REGION"),
             research_account,
         })
+    }
+}
+
+/// `FERRY_RESEARCH_ACCOUNT_ID`: a 12-digit account id, when set.
+fn research_account(account: Option<String>, problems: &mut Vec<String>) -> Option<String> {
+    if let Some(account) = &account {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            problems.push(format!(
+                "FERRY_RESEARCH_ACCOUNT_ID must be a 12-digit account id, not {:?}",
+                crate::text::echo(account)
+            ));
+        }
+    }
+    account
+}
+
+/// An on/off switch, on when unset.
+fn switch(get: &dyn Fn(&str) -> Option<String>, name: &str, problems: &mut Vec<String>) -> bool {
+    match get(name).as_deref() {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            problems.push(format!("{name} must be on or off, not {other:?}"));
+            true
+        }
+    }
+}
+
+/// A whole number, `default` when unset.
+fn number(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+    problems: &mut Vec<String>,
+) -> u64 {
+    match get(name) {
+        None => default,
+        Some(raw) => raw.parse().unwrap_or_else(|_| {
+            problems.push(format!("{name} must be a whole number, not {raw:?}"));
+            default
+        }),
+    }
+}
+
+/// The tracker's numeric settings, read and bounded.
+struct Numbers {
+    max_job_hours: u64,
+    min_age_days: u64,
+    idle_days: u64,
+    keep: u64,
+    quota: Option<u64>,
+}
+
+impl Numbers {
+    fn read(get: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
+        let max_job_hours = number(get, "FERRY_MAX_JOB_HOURS", 6, problems);
+        let min_age_days = number(get, "FERRY_CLEANUP_MIN_AGE_DAYS", 7, problems);
+        let idle_days = number(get, "FERRY_CLEANUP_IDLE_DAYS", 14, problems);
+        let keep = number(get, "FERRY_CLEANUP_KEEP", 1, problems);
+        let quota = get("FERRY_IMPORTED_MODELS_QUOTA")
+            .map(|_| number(get, "FERRY_IMPORTED_MODELS_QUOTA", 0, problems));
+        // Bounded so that seconds never overflow (a wrapped minimum age would let
+        // cleanup delete young models).
+        for (name, value, max) in [
+            ("FERRY_MAX_JOB_HOURS", max_job_hours, 24 * 365),
+            ("FERRY_CLEANUP_MIN_AGE_DAYS", min_age_days, 3650),
+            ("FERRY_CLEANUP_IDLE_DAYS", idle_days, 3650),
+        ] {
+            if value == 0 || value > max {
+                problems.push(format!("{name} must be between 1 and {max}, not {value}"));
+            }
+        }
+        if quota == Some(0) {
+            problems.push("FERRY_IMPORTED_MODELS_QUOTA must be at least 1".into());
+        }
+        Self {
+            max_job_hours,
+            min_age_days,
+            idle_days,
+            keep,
+            quota,
+        }
     }
 }
 

@@ -1,19 +1,30 @@
 //! The tracker's invocations: EventBridge schedules (their constant input names the
 //! action) and operators' direct calls.
 
-use serde_json::{json, Value};
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::cleanup::{cleanup, CleanupReport};
 use super::config::TrackerConfig;
-use super::metrics::{emf_line, Metric};
-use super::ports::{Diagnose, ModelRegistry, Usage};
-use super::sweep::{sweep, Tracker};
-use crate::import::{Alerts, ContentCheck, ImportService, Ledger, PortError};
+use super::metrics::Metric;
+use super::ports::TrackerPorts;
+use super::sweep::{sweep, SweepReport};
+use crate::import::PortError;
 use crate::text::echo;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an invocation asks: `{"action":"sweep"}` or
+/// `{"action":"cleanup","dry_run":true}` (`dry_run` optional, null meaning false).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
+    /// Follow running jobs, resend owed alerts, start the queue.
     Sweep,
-    Cleanup { dry_run: bool },
+    /// Delete idle models (or only plan, with `dry_run`).
+    Cleanup {
+        #[serde(default, deserialize_with = "dry_run")]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,82 +50,152 @@ pub enum TrackError {
 /// `{"action":"sweep"}`, `{"action":"cleanup","dry_run":true}`, or a bare EventBridge
 /// scheduled event (a sweep).
 pub fn parse_action(event: &Value) -> Result<Action, TrackError> {
-    let bad = |m: String| Err(TrackError::Invocation(m));
-    match event.get("action") {
-        None if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") => {
-            Ok(Action::Sweep)
-        }
-        None => bad("no \"action\" field: expected {\"action\":\"sweep\"} or {\"action\":\"cleanup\",\"dry_run\":true}".into()),
-        Some(Value::String(a)) if a == "sweep" => Ok(Action::Sweep),
-        Some(Value::String(a)) if a == "cleanup" => match event.get("dry_run") {
-            None | Some(Value::Null) => Ok(Action::Cleanup { dry_run: false }),
-            Some(Value::Bool(b)) => Ok(Action::Cleanup { dry_run: *b }),
-            Some(other) => bad(format!("\"dry_run\" must be true or false, not {other}")),
-        },
-        Some(other) => bad(format!("\"action\" must be \"sweep\" or \"cleanup\", not {other}")),
+    let action = event.get("action");
+    if action.is_none()
+        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+    {
+        return Ok(Action::Sweep);
+    }
+    Action::deserialize(event).map_err(|e| {
+        TrackError::Invocation(match action {
+            None => "no \"action\" field: expected {\"action\":\"sweep\"} or {\"action\":\"cleanup\",\"dry_run\":true}".into(),
+            // A known action: the problem is in its fields (`dry_run`'s own message).
+            Some(Value::String(a)) if a == "sweep" || a == "cleanup" => e.to_string(),
+            Some(other) => format!("\"action\" must be \"sweep\" or \"cleanup\", not {other}"),
+        })
+    })
+}
+
+/// `dry_run`: true, false, or null (false).
+fn dry_run<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(false),
+        Value::Bool(b) => Ok(b),
+        other => Err(D::Error::custom(format!(
+            "\"dry_run\" must be true or false, not {other}"
+        ))),
     }
 }
 
-/// Runs one invocation; prints its metrics as an EMF line on stdout.
-pub async fn handle<L, I, A, M, U, C, D>(
-    event: &Value,
-    tracker: &Tracker<L, I, A, M, U, C, D>,
-    config: &TrackerConfig,
-    now: u64,
-) -> Result<Value, TrackError>
-where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-    C: ContentCheck,
-    D: Diagnose,
-{
-    match parse_action(event)? {
-        Action::Sweep => {
-            let report = sweep(tracker, config, now).await;
-            println!("{}", emf_line(&report.metrics(), now * 1000));
-            tracing::info!(
-                completed = report.completed.len(),
-                failed = report.failed.len(),
-                running = report.running,
-                queue_depth = report.queue_depth,
-                errors = report.errors.len(),
-                "sweep done"
-            );
-            for error in &report.errors {
-                tracing::error!(%error, "sweep call failed; the next sweep retries it");
-            }
-            // One failing item among successes is reported (SweepErrors and its alarm,
-            // the lines above) and the invocation succeeds; a sweep that got nothing
-            // done fails it, for the function's Errors alarm.
-            if report.could_not_work() {
-                return Err(TrackError::Sweep(report.errors));
-            }
-            Ok(serde_json::to_value(&report).unwrap_or_default())
-        }
-        Action::Cleanup { dry_run } => {
-            // FERRY_CLEANUP=off: the schedule only plans.
-            let dry_run = dry_run || !config.cleanup.apply;
-            let report = tracker.cleanup(&config.cleanup, dry_run, now).await?;
-            println!(
-                "{}",
-                emf_line(
-                    &[Metric::count("ModelsDeleted", report.deleted.len())],
-                    now * 1000
-                )
-            );
-            for entry in &report.plan {
-                tracing::info!(model = %entry.name, delete = entry.delete, dry_run, reason = %entry.reason, "cleanup plan");
-            }
-            if report.errors.is_empty() {
-                Ok(json!(report))
-            } else {
-                Err(TrackError::Partial(report.errors))
-            }
+/// The tracker's payload as the Lambda runtime hands it over: the action, or why the
+/// payload is not one. Its deserialization never fails, so that a bad payload is
+/// reported as `Ferry.MalformedEvent` with Ferry's message rather than as the
+/// runtime's own deserialization error.
+#[derive(Debug)]
+pub struct TrackerEvent {
+    /// The action asked for, or what is wrong with the payload.
+    pub action: Result<Action, TrackError>,
+}
+
+impl TrackerEvent {
+    /// Reads the action of a payload (what deserializing does).
+    pub fn parse(payload: &Value) -> Self {
+        Self {
+            action: parse_action(payload),
         }
     }
+}
+
+impl<'de> Deserialize<'de> for TrackerEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::parse(&Value::deserialize(deserializer)?))
+    }
+}
+
+/// What the tracker answers: the sweep's or the cleanup's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TrackAnswer {
+    /// The sweep's report.
+    Sweep(SweepReport),
+    /// The cleanup's report.
+    Cleanup(CleanupReport),
+}
+
+/// One invocation's result and the metrics it produced, which the function prints
+/// (one EMF line, none when empty) whether the invocation succeeded or not.
+#[derive(Debug)]
+pub struct TrackOutcome {
+    /// The invocation's metrics; empty when it did no work.
+    pub metrics: Vec<Metric>,
+    /// What the function returns.
+    pub result: Result<TrackAnswer, TrackError>,
+}
+
+impl TrackOutcome {
+    fn without_metrics(error: TrackError) -> Self {
+        Self {
+            metrics: Vec::new(),
+            result: Err(error),
+        }
+    }
+}
+
+/// Runs one invocation at `now`; its metrics are returned for the function to print.
+pub async fn handle(
+    event: TrackerEvent,
+    tracker: &impl TrackerPorts,
+    config: &TrackerConfig,
+    now: u64,
+) -> TrackOutcome {
+    match event.action {
+        Err(error) => TrackOutcome::without_metrics(error),
+        Ok(Action::Sweep) => handle_sweep(tracker, config, now).await,
+        Ok(Action::Cleanup { dry_run }) => handle_cleanup(tracker, config, dry_run, now).await,
+    }
+}
+
+async fn handle_sweep(
+    tracker: &impl TrackerPorts,
+    config: &TrackerConfig,
+    now: u64,
+) -> TrackOutcome {
+    let report = sweep(tracker, config, now).await;
+    let metrics = report.metrics();
+    tracing::info!(
+        completed = report.completed.len(),
+        failed = report.failed.len(),
+        running = report.running,
+        queue_depth = report.queue_depth,
+        errors = report.errors.len(),
+        "sweep done"
+    );
+    for error in &report.errors {
+        tracing::error!(%error, "sweep call failed; the next sweep retries it");
+    }
+    // One failing item among successes is reported (SweepErrors and its alarm,
+    // the lines above) and the invocation succeeds; a sweep that got nothing
+    // done fails it, for the function's Errors alarm.
+    let result = if report.could_not_work() {
+        Err(TrackError::Sweep(report.errors))
+    } else {
+        Ok(TrackAnswer::Sweep(report))
+    };
+    TrackOutcome { metrics, result }
+}
+
+async fn handle_cleanup(
+    tracker: &impl TrackerPorts,
+    config: &TrackerConfig,
+    dry_run: bool,
+    now: u64,
+) -> TrackOutcome {
+    // FERRY_CLEANUP=off: the schedule only plans.
+    let dry_run = dry_run || !config.cleanup.apply;
+    let report = match cleanup(tracker, &config.cleanup, dry_run, now).await {
+        Ok(report) => report,
+        Err(error) => return TrackOutcome::without_metrics(error.into()),
+    };
+    let metrics = vec![Metric::count("ModelsDeleted", report.deleted.len())];
+    for entry in &report.plan {
+        tracing::info!(model = %entry.name, delete = entry.delete, dry_run, reason = %entry.reason, "cleanup plan");
+    }
+    let result = if report.errors.is_empty() {
+        Ok(TrackAnswer::Cleanup(report))
+    } else {
+        Err(TrackError::Partial(report.errors))
+    };
+    TrackOutcome { metrics, result }
 }
 
 #[cfg(test)]
@@ -148,5 +229,27 @@ mod tests {
             let err = parse_action(&event).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn a_sweep_ignores_other_fields_and_null_dry_run_is_false() {
+        assert_eq!(
+            parse_action(&json!({"action": "sweep", "dry_run": "x"})).unwrap(),
+            Action::Sweep
+        );
+        assert_eq!(
+            parse_action(&json!({"action": "cleanup", "dry_run": null})).unwrap(),
+            Action::Cleanup { dry_run: false }
+        );
+        assert_eq!(
+            parse_action(&json!({"action": "cleanup", "dry_run": "yes"}))
+                .unwrap_err()
+                .to_string(),
+            "invalid invocation: \"dry_run\" must be true or false, not \"yes\""
+        );
+        assert_eq!(
+            parse_action(&json!({"action": 5})).unwrap_err().to_string(),
+            "invalid invocation: \"action\" must be \"sweep\" or \"cleanup\", not 5"
+        );
     }
 }

@@ -8,8 +8,10 @@ pub mod metrics;
 pub mod ports;
 pub mod sweep;
 
-pub use cleanup::{plan_cleanup, run_cleanup, CleanupReport, CleanupRules, PlanEntry};
+pub use cleanup::{cleanup, plan_cleanup, run_cleanup, CleanupReport, CleanupRules, PlanEntry};
 pub use config::TrackerConfig;
-pub use handler::{handle, parse_action, Action, TrackError};
-pub use ports::{Diagnose, ModelInfo, ModelRegistry, Usage};
-pub use sweep::{sweep, SweepReport, Tracker};
+pub use handler::{
+    handle, parse_action, Action, TrackAnswer, TrackError, TrackOutcome, TrackerEvent,
+};
+pub use ports::{Diagnose, ModelInfo, ModelRegistry, Tracker, TrackerPorts, Usage};
+pub use sweep::{sweep, SweepReport};

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::import::{LedgerItem, PortError};
+use crate::import::{Alerts, ContentCheck, Hosting, ImportService, Ledger, LedgerItem, PortError};
 
 /// An imported model as Bedrock describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,4 +52,81 @@ pub trait Usage: Sync {
 /// Why a job failed, as far as Ferry can tell (the access checker's report).
 pub trait Diagnose: Sync {
     fn diagnose(&self, item: &LedgerItem) -> impl Future<Output = Option<String>> + Send;
+}
+
+/// Everything the tracker works with, bundled: the hosting ports (with their clock),
+/// the models, their usage, the content check of queued folders, the diagnosis of
+/// failed jobs. [`TrackerPorts`] is what the tracker's functions take.
+pub struct Tracker<L, I, A, M, U, C, D> {
+    pub hosting: Hosting<L, I, A>,
+    pub models: M,
+    pub usage: U,
+    /// Confirms a queued folder still holds its validated content.
+    pub content: C,
+    pub diagnose: D,
+}
+
+/// The tracker's ports behind one trait, as the importer's are behind `Connect`:
+/// signatures read `tracker: &impl TrackerPorts`. Implemented by [`Tracker`].
+pub trait TrackerPorts: Sync {
+    /// The import ledger.
+    type Ledger: Ledger;
+    /// Bedrock's import jobs.
+    type Imports: ImportService;
+    /// The alert topic.
+    type Alerts: Alerts;
+    /// The imported models.
+    type Models: ModelRegistry;
+    /// The models' invocations.
+    type Usage: Usage;
+    /// The content check of a queued folder.
+    type Content: ContentCheck;
+    /// The diagnosis of a failed job.
+    type Diagnose: Diagnose;
+
+    /// The hosting account's ports and clock (the importer's start path uses them too).
+    fn hosting(&self) -> &Hosting<Self::Ledger, Self::Imports, Self::Alerts>;
+    /// The imported models.
+    fn models(&self) -> &Self::Models;
+    /// The models' usage.
+    fn usage(&self) -> &Self::Usage;
+    /// The content check of queued folders.
+    fn content(&self) -> &Self::Content;
+    /// The diagnosis of failed jobs.
+    fn diagnose(&self) -> &Self::Diagnose;
+}
+
+impl<L, I, A, M, U, C, D> TrackerPorts for Tracker<L, I, A, M, U, C, D>
+where
+    L: Ledger,
+    I: ImportService,
+    A: Alerts,
+    M: ModelRegistry,
+    U: Usage,
+    C: ContentCheck,
+    D: Diagnose,
+{
+    type Ledger = L;
+    type Imports = I;
+    type Alerts = A;
+    type Models = M;
+    type Usage = U;
+    type Content = C;
+    type Diagnose = D;
+
+    fn hosting(&self) -> &Hosting<L, I, A> {
+        &self.hosting
+    }
+    fn models(&self) -> &M {
+        &self.models
+    }
+    fn usage(&self) -> &U {
+        &self.usage
+    }
+    fn content(&self) -> &C {
+        &self.content
+    }
+    fn diagnose(&self) -> &D {
+        &self.diagnose
+    }
 }

@@ -8,22 +8,12 @@ use serde::Serialize;
 use super::cleanup::run_cleanup;
 use super::config::TrackerConfig;
 use super::metrics::Metric;
-use super::ports::{Diagnose, ModelRegistry, Usage};
+use super::ports::{Diagnose, ModelRegistry, TrackerPorts};
 use crate::import::start::{send_alert, start_next};
 use crate::import::{
-    Alerts, ContentCheck, Hosting, ImportService, ImportState, JobStatus, Ledger, LedgerItem,
+    Alerts, Hosting, ImportService, ImportState, JobInfo, JobStatus, Ledger, LedgerItem,
     LedgerUpdate, StartResult,
 };
-
-/// Everything the tracker works with.
-pub struct Tracker<L, I, A, M, U, C, D> {
-    pub hosting: Hosting<L, I, A>,
-    pub models: M,
-    pub usage: U,
-    /// Confirms a queued folder still holds its validated content.
-    pub content: C,
-    pub diagnose: D,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SweepReport {
@@ -89,22 +79,9 @@ impl SweepReport {
     }
 }
 
-pub async fn sweep<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
-    config: &TrackerConfig,
-    now: u64,
-) -> SweepReport
-where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-    C: ContentCheck,
-    D: Diagnose,
-{
+pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64) -> SweepReport {
     let mut report = SweepReport::default();
-    let hosting = &tracker.hosting;
+    let hosting = tracker.hosting();
     match hosting.ledger.items_in_state(ImportState::Submitted).await {
         Ok(items) => {
             for item in items {
@@ -150,22 +127,15 @@ where
 }
 
 /// One Submitted import: its job's state, recorded.
-async fn follow<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
+async fn follow(
+    tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     item: LedgerItem,
     now: u64,
     report: &mut SweepReport,
-) where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    D: Diagnose,
-{
-    let hosting = &tracker.hosting;
+) {
     let job_ref = item.job_arn.clone().unwrap_or_else(|| item.name.clone());
-    let job = match hosting.imports.get_job(&job_ref).await {
+    let job = match tracker.hosting().imports.get_job(&job_ref).await {
         Ok(job) => job,
         Err(e) => {
             report.errors.push(format!("{}: {e}", item.name));
@@ -175,80 +145,22 @@ async fn follow<L, I, A, M, U, C, D>(
     let submitted_at = item.submitted_at.unwrap_or(item.created_at);
     let ended_at = job.as_ref().and_then(|j| j.end_time).unwrap_or(now);
     let (update, failed) = match job {
-        None => (
-            ended(
-                ImportState::Failed,
-                now,
-                Some(format!(
-                    "the import job {job_ref} no longer exists at Bedrock"
-                )),
-            ),
-            true,
-        ),
+        None => {
+            let gone = format!("the import job {job_ref} no longer exists at Bedrock");
+            (ended(ImportState::Failed, now, Some(gone)), true)
+        }
         Some(job) => match job.status {
             JobStatus::InProgress => {
-                report.running += 1;
-                report.work_done += 1;
-                if now.saturating_sub(submitted_at) > config.max_job_seconds && !item.alerted {
-                    match send_alert(hosting, &item.fingerprint).await {
-                        Ok(true) => report.stuck.push(item.name.clone()),
-                        Ok(false) => {}
-                        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
-                    }
-                }
+                still_running(tracker.hosting(), config, &item, now, report).await;
                 return;
             }
-            JobStatus::Completed => {
-                let mut update = ended(ImportState::Completed, now, None);
-                update.model_arn.clone_from(&job.imported_model_arn);
-                let model_ref = job
-                    .imported_model_arn
-                    .clone()
-                    .unwrap_or_else(|| item.name.clone());
-                match tracker.models.get_model(&model_ref).await {
-                    Ok(Some(model)) => {
-                        update.model_arn = Some(model.arn);
-                        update.set_architecture = model.architecture;
-                        update.set_custom_model_units = model.custom_model_units;
-                    }
-                    Ok(None) => {}
-                    // The completion is recorded anyway; the details are optional.
-                    Err(e) => report.errors.push(format!("{}: {e}", item.name)),
-                }
-                (update, false)
-            }
-            JobStatus::Failed => {
-                let message = job
-                    .failure_message
-                    .unwrap_or_else(|| "the job failed without a message".into());
-                let mut failure = message.clone();
-                if message.contains("does not have access to the S3 location") {
-                    if let Some(diagnosis) = tracker.diagnose.diagnose(&item).await {
-                        failure.push_str("\n\nFerry's access check of the chain now:\n\n");
-                        failure.push_str(&diagnosis);
-                    }
-                }
-                (ended(ImportState::Failed, now, Some(failure)), true)
-            }
+            JobStatus::Completed => (completion(tracker, &item, &job, now, report).await, false),
+            JobStatus::Failed => (failure(tracker, &item, job, now).await, true),
         },
     };
-    match hosting
-        .ledger
-        .transition(&item.fingerprint, ImportState::Submitted, &update)
-        .await
-    {
-        // Another sweep recorded it first.
-        Ok(false) => {
-            report.work_done += 1;
-            return;
-        }
-        Ok(true) => report.work_done += 1,
-        Err(e) => {
-            report.errors.push(format!("{}: {e}", item.name));
-            return;
-        }
+    if !record_end(tracker.hosting(), &item, &update, report).await {
+        return;
     }
-    tracing::info!(fingerprint = %item.fingerprint, name = %item.name, state = ?update.state, "import ended");
     // From submission to the job's own end (not to the sweep that noticed it).
     report
         .job_seconds
@@ -259,8 +171,106 @@ async fn follow<L, I, A, M, U, C, D>(
         report.completed.push(item.name.clone());
     }
     if failed || config.notify_completed {
-        if let Err(e) = send_alert(hosting, &item.fingerprint).await {
+        if let Err(e) = send_alert(tracker.hosting(), &item.fingerprint).await {
             report.errors.push(format!("{}: {e}", item.name));
+        }
+    }
+}
+
+/// A job still running: counted, and alerted once when it runs longer than the bound.
+async fn still_running<L: Ledger, I, A: Alerts>(
+    hosting: &Hosting<L, I, A>,
+    config: &TrackerConfig,
+    item: &LedgerItem,
+    now: u64,
+    report: &mut SweepReport,
+) {
+    report.running += 1;
+    report.work_done += 1;
+    let submitted_at = item.submitted_at.unwrap_or(item.created_at);
+    if now.saturating_sub(submitted_at) > config.max_job_seconds && !item.alerted {
+        match send_alert(hosting, &item.fingerprint).await {
+            Ok(true) => report.stuck.push(item.name.clone()),
+            Ok(false) => {}
+            Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+        }
+    }
+}
+
+/// The update of a completed job, with the imported model's details when Bedrock
+/// gives them (the completion is recorded anyway; the details are optional).
+async fn completion(
+    tracker: &impl TrackerPorts,
+    item: &LedgerItem,
+    job: &JobInfo,
+    now: u64,
+    report: &mut SweepReport,
+) -> LedgerUpdate {
+    let mut update = ended(ImportState::Completed, now, None);
+    update.model_arn.clone_from(&job.imported_model_arn);
+    let model_ref = job
+        .imported_model_arn
+        .clone()
+        .unwrap_or_else(|| item.name.clone());
+    match tracker.models().get_model(&model_ref).await {
+        Ok(Some(model)) => {
+            update.model_arn = Some(model.arn);
+            update.set_architecture = model.architecture;
+            update.set_custom_model_units = model.custom_model_units;
+        }
+        Ok(None) => {}
+        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
+    }
+    update
+}
+
+/// The update of a failed job: Bedrock's message, with Ferry's access check of the
+/// chain when Bedrock says it could not read the weights.
+async fn failure(
+    tracker: &impl TrackerPorts,
+    item: &LedgerItem,
+    job: JobInfo,
+    now: u64,
+) -> LedgerUpdate {
+    let message = job
+        .failure_message
+        .unwrap_or_else(|| "the job failed without a message".into());
+    let mut failure = message.clone();
+    if message.contains("does not have access to the S3 location") {
+        if let Some(diagnosis) = tracker.diagnose().diagnose(item).await {
+            failure.push_str("\n\nFerry's access check of the chain now:\n\n");
+            failure.push_str(&diagnosis);
+        }
+    }
+    ended(ImportState::Failed, now, Some(failure))
+}
+
+/// Records a job's end on its Submitted item; `false` when this sweep did not record
+/// it (another sweep did first, or the write failed).
+async fn record_end<L: Ledger, I, A>(
+    hosting: &Hosting<L, I, A>,
+    item: &LedgerItem,
+    update: &LedgerUpdate,
+    report: &mut SweepReport,
+) -> bool {
+    match hosting
+        .ledger
+        .transition(&item.fingerprint, ImportState::Submitted, update)
+        .await
+    {
+        // Another sweep recorded it first.
+        Ok(false) => {
+            report.work_done += 1;
+            false
+        }
+        Ok(true) => {
+            report.work_done += 1;
+            tracing::info!(fingerprint = %item.fingerprint, name = %item.name, state = ?update.state, "import ended");
+            true
+        }
+        Err(e) => {
+            report.errors.push(format!("{}: {e}", item.name));
+            false
         }
     }
 }
@@ -279,20 +289,13 @@ fn ended(state: ImportState, now: u64, failure: Option<String>) -> LedgerUpdate 
 
 /// Starts the oldest Pending import when the slot is free, after freeing an idle
 /// model if the imported-models quota is full.
-async fn start_queue<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
+async fn start_queue(
+    tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     now: u64,
     report: &mut SweepReport,
-) where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-    C: ContentCheck,
-{
-    let hosting = &tracker.hosting;
+) {
+    let hosting = tracker.hosting();
     let pending = match hosting.ledger.items_in_state(ImportState::Pending).await {
         Ok(items) => items,
         Err(e) => {
@@ -329,13 +332,13 @@ async fn start_queue<L, I, A, M, U, C, D>(
     }
     // Configured quota: make room before the queue would exceed it.
     if let Some(quota) = config.models_quota {
-        match tracker.models.list_models().await {
+        match tracker.models().list_models().await {
             Ok(models) if models.len() >= quota => free_one(tracker, config, now, report).await,
             Ok(_) => {}
             Err(e) => report.errors.push(e.to_string()),
         }
     }
-    let mut result = start_next(hosting, &config.start, &tracker.content).await;
+    let mut result = start_next(hosting, &config.start, tracker.content()).await;
     // Bedrock refused for a quota while no job runs: the imported-models quota is
     // full. Free the idlest candidate once and try again.
     if matches!(result, Ok(StartResult::SlotBusy { .. }))
@@ -344,7 +347,7 @@ async fn start_queue<L, I, A, M, U, C, D>(
     {
         free_one(tracker, config, now, report).await;
         if !report.freed.is_empty() {
-            result = start_next(hosting, &config.start, &tracker.content).await;
+            result = start_next(hosting, &config.start, tracker.content()).await;
         }
     }
     match result {
@@ -360,25 +363,19 @@ async fn start_queue<L, I, A, M, U, C, D>(
 }
 
 /// Deletes the idlest model every cleanup rule lets go (none when cleanup is off).
-async fn free_one<L, I, A, M, U, C, D>(
-    tracker: &Tracker<L, I, A, M, U, C, D>,
+async fn free_one(
+    tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     now: u64,
     report: &mut SweepReport,
-) where
-    L: Ledger,
-    I: ImportService,
-    A: Alerts,
-    M: ModelRegistry,
-    U: Usage,
-{
+) {
     if !config.cleanup.apply {
         return;
     }
     match run_cleanup(
-        &tracker.hosting,
-        &tracker.models,
-        &tracker.usage,
+        tracker.hosting(),
+        tracker.models(),
+        tracker.usage(),
         &config.cleanup,
         false,
         Some(1),
