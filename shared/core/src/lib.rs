@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Ferry's pure logic: nothing here knows the AWS SDK. Adapters for AWS live in
 //! `ferry-aws`; the Lambda functions and the `ferry` CLI only wire the two together.
 

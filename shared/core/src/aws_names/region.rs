@@ -1,7 +1,7 @@
 //! Regions and partitions: where Custom Model Import runs and how ARNs are spelled there.
 
 /// Regions where AWS offers Custom Model Import (not GovCloud, not China).
-pub const CUSTOM_MODEL_IMPORT_REGIONS: &[&str] =
+pub(crate) const CUSTOM_MODEL_IMPORT_REGIONS: &[&str] =
     &["us-east-1", "us-east-2", "us-west-2", "eu-central-1"];
 
 /// `aws`, `aws-us-gov` or `aws-cn`, from the region.
@@ -17,7 +17,7 @@ pub fn partition_of(region: &str) -> &'static str {
 
 /// The DNS suffix of service endpoints (`kms:ViaService` values): `amazonaws.com`, or
 /// `amazonaws.com.cn` in China.
-pub fn dns_suffix(region: &str) -> &'static str {
+pub(crate) fn dns_suffix(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {
@@ -26,7 +26,7 @@ pub fn dns_suffix(region: &str) -> &'static str {
 }
 
 /// Whether Bedrock Custom Model Import is offered in `region` (FACTS: four Regions).
-pub fn offers_custom_model_import(region: &str) -> bool {
+pub(crate) fn offers_custom_model_import(region: &str) -> bool {
     CUSTOM_MODEL_IMPORT_REGIONS.contains(&region)
 }
 

@@ -54,7 +54,7 @@ impl S3Uri {
 
     /// Why Bedrock's `CreateModelImportJob` would refuse this URI, or `None` when it
     /// matches the documented pattern.
-    pub fn bedrock_pattern_violation(&self) -> Option<String> {
+    pub(crate) fn bedrock_pattern_violation(&self) -> Option<String> {
         let uri = self.to_string();
         if uri.len() > MAX_URI_LEN {
             return Some(format!(

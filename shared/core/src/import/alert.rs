@@ -17,7 +17,7 @@ const MAX_FAILURE_CHARS: usize = 32 * 1024;
 
 /// The summary of a rejected report that the ledger keeps as the failure text:
 /// one line per error, then warnings, at most [`MAX_SUMMARY_LINES`].
-pub fn rejection_summary(report: &Report) -> String {
+pub(crate) fn rejection_summary(report: &Report) -> String {
     let mut lines: Vec<String> = Vec::new();
     for severity in [Severity::Error, Severity::Warning] {
         for f in report.findings.iter().filter(|f| f.severity == severity) {
@@ -51,7 +51,7 @@ const ACCESS_HEADER: &str = "access check: ";
 
 /// The failure text of an import the access check rejected: a header line, then the
 /// access report as a person reads it (each denial with the statement to add).
-pub fn access_failure(report: &crate::access::AccessReport) -> String {
+pub(crate) fn access_failure(report: &crate::access::AccessReport) -> String {
     let mut denied: Vec<&str> = report.denied().map(|c| c.id).collect();
     let requests = denied.len();
     denied.dedup();
@@ -69,7 +69,7 @@ pub fn access_failure(report: &crate::access::AccessReport) -> String {
 }
 
 /// Whether a Rejected item was rejected by the access check (not by validation).
-pub fn is_access_failure(failure: Option<&str>) -> bool {
+pub(crate) fn is_access_failure(failure: Option<&str>) -> bool {
     failure.is_some_and(|f| f.starts_with(ACCESS_HEADER))
 }
 
@@ -87,7 +87,7 @@ struct AlertText {
 
 /// The alert for a Rejected or Failed item, or a Pending one that is blocked; `None`
 /// otherwise.
-pub fn alert_for(item: &LedgerItem) -> Option<Alert> {
+pub(crate) fn alert_for(item: &LedgerItem) -> Option<Alert> {
     let failure: String = item
         .failure
         .as_deref()

@@ -36,7 +36,7 @@ pub struct ImporterConfig {
 
 /// Policies read for the access check are reused this long by a warm container: a
 /// burst of uploads reads them once, and a fixed policy is seen a minute later.
-pub const DEFAULT_POLICY_CACHE_SECONDS: u64 = 60;
+pub(crate) const DEFAULT_POLICY_CACHE_SECONDS: u64 = 60;
 
 /// Every variable, for the README's table and for error messages.
 pub const VARIABLES: &[(&str, bool, &str)] = &[

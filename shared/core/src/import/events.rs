@@ -47,7 +47,7 @@ pub struct Events {
 
 /// Notes kept of ignored records: a hostile list of many foreign records makes a few
 /// log lines, not thousands.
-pub const MAX_IGNORED: usize = 10;
+pub(crate) const MAX_IGNORED: usize = 10;
 
 /// One message of an SQS batch.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -379,7 +379,7 @@ fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Er
 }
 
 /// S3 form-encodes keys in events: `+` is a space, `%XX` a byte.
-pub fn decode_key(raw: &str, field: &str) -> Result<String, EventError> {
+pub(crate) fn decode_key(raw: &str, field: &str) -> Result<String, EventError> {
     let spaced = raw.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()

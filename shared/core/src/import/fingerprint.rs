@@ -27,7 +27,7 @@ const HASH_CHARS: usize = 8;
 /// The files that define a model version: its config, its weights and their index.
 /// Tokenizer and generation files that arrive a moment later must not turn one upload
 /// into two imports; a README or a log never counts.
-pub fn is_identity_file(path: &str) -> bool {
+pub(crate) fn is_identity_file(path: &str) -> bool {
     path == CONFIG || path == INDEX || validate::is_weight_file(path)
 }
 
@@ -104,7 +104,7 @@ pub fn slug(name: &str, max: usize) -> String {
 }
 
 /// A tag value within the documented pattern (`[a-zA-Z0-9\s._:/=+@-]*`, 256 characters).
-pub fn tag_value(value: &str) -> String {
+pub(crate) fn tag_value(value: &str) -> String {
     value
         .chars()
         .map(|c| {

@@ -50,7 +50,7 @@ pub trait Connect: Sync {
 }
 
 /// The hosting ports of a [`Connect`].
-pub type HostingOf<C> =
+pub(crate) type HostingOf<C> =
     Hosting<<C as Connect>::Ledger, <C as Connect>::Imports, <C as Connect>::Alerts>;
 
 /// What happened to one folder.
@@ -618,7 +618,7 @@ fn new_item(
 
 /// The importer's share of Ferry's metrics, one EMF line per invocation that decided
 /// something (the tracker counts completions and failures of running jobs).
-pub fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metrics::Metric> {
+pub(crate) fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metrics::Metric> {
     use crate::track::metrics::Metric;
     let count = |pred: fn(&Decision) -> bool| decisions.iter().filter(|d| pred(d)).count();
     vec![

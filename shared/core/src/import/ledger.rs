@@ -191,7 +191,7 @@ impl LedgerUpdate {
     }
 
     /// Whether `item` meets this update's conditions, given its expected state.
-    pub fn condition_holds(&self, item: &LedgerItem, from: ImportState) -> bool {
+    pub(crate) fn condition_holds(&self, item: &LedgerItem, from: ImportState) -> bool {
         let lease_free = match (self.expect_lease_free_at, item.lease_until) {
             (Some(now), Some(until)) => until < now,
             _ => true,

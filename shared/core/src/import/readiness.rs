@@ -12,7 +12,7 @@ use crate::validate::{self, CONFIG, INDEX};
 
 /// The folder an object event concerns, when it is under a watched prefix and is a
 /// file that can complete a model folder (config, tokenizer, weights, index, marker).
-pub fn folder_of(
+pub(crate) fn folder_of(
     bucket: &str,
     key: &str,
     watched: &[S3Uri],
@@ -31,7 +31,7 @@ pub fn folder_of(
 
 /// Whether a folder is complete enough to judge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     Ready,
     Waiting(String),
 }
@@ -39,7 +39,7 @@ pub enum Readiness {
 /// A folder is ready when its marker exists (if the operator configured one), else
 /// when config, tokenizer and every weight file (the single file, or every shard the
 /// index names) are present. Reads the index only when it is needed.
-pub async fn readiness<S: FolderSource>(
+pub(crate) async fn readiness<S: FolderSource>(
     source: &S,
     entries: &[FileEntry],
     ready_marker: Option<&str>,

@@ -14,9 +14,9 @@ use crate::import::fingerprint::tag_value;
 
 /// How long a handler may take between claiming an item and recording the outcome of
 /// its CreateModelImportJob call. Hosting clients time operations out well before it.
-pub const START_LEASE_SECS: u64 = 120;
+pub(crate) const START_LEASE_SECS: u64 = 120;
 /// How long a handler may take to publish an alert it has claimed.
-pub const ALERT_LEASE_SECS: u64 = 60;
+pub(crate) const ALERT_LEASE_SECS: u64 = 60;
 
 /// The hosting account's ports, bundled, with the clock their timestamps are read from.
 pub struct Hosting<L, I, A> {
@@ -279,7 +279,7 @@ pub const TAG_KEYS: [&str; 4] = [
     "ferry:version",
 ];
 
-pub fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportRequest {
+pub(crate) fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportRequest {
     ImportRequest {
         job_name: item.name.clone(),
         imported_model_name: item.name.clone(),
@@ -307,7 +307,7 @@ pub fn client_request_token(item: &LedgerItem) -> String {
 }
 
 /// The job and model name of the Nth retry: `{name}-rN`, within 63 characters.
-pub fn retry_name(base: &str, retry: u32) -> String {
+pub(crate) fn retry_name(base: &str, retry: u32) -> String {
     let suffix = format!("-r{retry}");
     let mut name: String = base.chars().take(63 - suffix.len()).collect();
     while name.ends_with(['-', '_']) {
@@ -319,7 +319,7 @@ pub fn retry_name(base: &str, retry: u32) -> String {
 /// Sends the alert of an item at most once: the handler that takes the alert lease
 /// publishes, then marks it sent. A crash in between lets the lease run out and a
 /// retry send it; a publish error releases the lease at once.
-pub async fn send_alert<L: Ledger, I, A: Alerts>(
+pub(crate) async fn send_alert<L: Ledger, I, A: Alerts>(
     hosting: &Hosting<L, I, A>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {

@@ -10,10 +10,10 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 /// The most characters of an outside value that Ferry echoes.
-pub const ECHO_MAX_CHARS: usize = 200;
+pub(crate) const ECHO_MAX_CHARS: usize = 200;
 
 /// Marks a value that was cut short.
-pub const ELLIPSIS: char = '…';
+pub(crate) const ELLIPSIS: char = '…';
 
 /// `value` cut to at most `max_chars` characters (the last of them `…` when cut).
 /// Cuts on a character boundary, never inside a UTF-8 sequence.
@@ -43,13 +43,13 @@ pub fn echo(value: &str) -> Cow<'_, str> {
 
 /// [`echo`], quoted and escaped as Rust's `{:?}` does (`"a\nb"`): for names inside a
 /// sentence, where quotes show where the value starts and ends.
-pub fn echo_quoted(value: &str) -> String {
+pub(crate) fn echo_quoted(value: &str) -> String {
     format!("{:?}", echo(value))
 }
 
 /// Whether printing `c` to a terminal could move the cursor, recolour, hide text or
 /// reorder it: C0 and C1 controls, DEL, and the bidirectional overrides and isolates.
-pub fn is_unsafe_for_terminal(c: char) -> bool {
+pub(crate) fn is_unsafe_for_terminal(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -12,7 +12,7 @@ pub fn rfc3339(secs: u64) -> String {
 }
 
 /// `20261122`
-pub fn yyyymmdd(secs: u64) -> String {
+pub(crate) fn yyyymmdd(secs: u64) -> String {
     rfc3339(secs)[..10].replace('-', "")
 }
 

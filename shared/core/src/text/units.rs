@@ -1,7 +1,7 @@
 //! Byte counts for people. Decimal units, as AWS states its limits (200 GB = 200×10⁹ bytes).
 
 /// `1.50 GB`, `200.00 GB`, `512 bytes`: decimal units with two decimals.
-pub fn format_bytes(bytes: u64) -> String {
+pub(crate) fn format_bytes(bytes: u64) -> String {
     const UNITS: &[(u64, &str)] = &[
         (1_000_000_000_000, "TB"),
         (1_000_000_000, "GB"),
@@ -17,7 +17,7 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// `1300000` → `1,300,000`: counts in messages, as people read them.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

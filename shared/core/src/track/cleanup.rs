@@ -11,7 +11,7 @@ use crate::import::{
 };
 
 /// The tag that keeps a model whatever its use.
-pub const PROTECT_TAG: &str = "ferry:protect";
+pub(crate) const PROTECT_TAG: &str = "ferry:protect";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CleanupRules {
@@ -93,7 +93,7 @@ fn group_of(model: &ModelInfo) -> String {
 }
 
 /// Whether the model needs its usage looked up (every other rule lets it go).
-pub fn needs_usage(model: &ModelInfo, rules: &CleanupRules, now: u64) -> bool {
+pub(crate) fn needs_usage(model: &ModelInfo, rules: &CleanupRules, now: u64) -> bool {
     in_scope(model, rules)
         && !protected(model)
         && now.saturating_sub(model.created_at) >= rules.min_age_secs

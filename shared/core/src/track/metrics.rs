@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-pub const NAMESPACE: &str = "Ferry";
+pub(crate) const NAMESPACE: &str = "Ferry";
 
 /// A metric's values (one or several, as EMF allows) with its unit (`Count`, `Seconds`).
 #[derive(Debug, Clone, PartialEq)]

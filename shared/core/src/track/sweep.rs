@@ -49,7 +49,7 @@ impl SweepReport {
     /// the slot with nothing queued, is not work done: a sweep that can only do that
     /// has failed at everything it was there for. One failing item among successes
     /// is not this: it is logged and counted (SweepErrors), and the next sweep retries.
-    pub fn could_not_work(&self) -> bool {
+    pub(crate) fn could_not_work(&self) -> bool {
         !self.errors.is_empty() && self.work_done == 0
     }
 
