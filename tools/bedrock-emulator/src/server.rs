@@ -1,18 +1,15 @@
 //! The HTTP server and the account's state: jobs, imported models, counters.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+
+use ferry_serve::{OnAcceptError, Server};
 
 use crate::wire::{self, ApiError};
 use crate::{artifacts, Config, Counters, FaultKind, Shared};
@@ -96,20 +93,12 @@ impl State {
 pub struct Emulator {
     endpoint: String,
     state: Shared,
-    server: JoinHandle<()>,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: Server,
 }
 
 impl Emulator {
     /// Serves on 127.0.0.1:`port` (0: any free port).
     pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
         let state: Shared = Arc::new(Mutex::new(State {
             config,
             jobs: Vec::new(),
@@ -120,28 +109,15 @@ impl Emulator {
             deny_reads: false,
         }));
         let serving = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = serving.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, request).await) }
-                    });
-                    // A client that hangs up mid-request is its own problem.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Server::start(port, OnAcceptError::Skip, move |request| {
+            let state = serving.clone();
+            async move { handle(&state, request).await }
+        })
+        .await?;
         Ok(Emulator {
-            endpoint,
+            endpoint: format!("http://{}", server.address()),
             state,
-            server,
+            _server: server,
         })
     }
 
