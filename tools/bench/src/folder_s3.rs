@@ -27,6 +27,7 @@ pub struct Traffic {
     pub requests: AtomicU64,
 }
 
+/// The endpoint serving one folder; dropping it stops the server.
 pub struct FolderS3 {
     pub endpoint: String,
     pub traffic: Arc<Traffic>,

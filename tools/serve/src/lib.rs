@@ -91,3 +91,31 @@ where
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn each_request_is_answered_by_the_handler_on_loopback() {
+        let server = Server::start(0, OnAcceptError::Skip, |request| async move {
+            Response::new(Full::new(Bytes::from(format!(
+                "you asked {}",
+                request.uri()
+            ))))
+        })
+        .await
+        .unwrap();
+        assert!(server.address().ip().is_loopback());
+        let mut stream = TcpStream::connect(server.address()).await.unwrap();
+        stream
+            .write_all(b"GET /thing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("you asked /thing"), "{answer}");
+    }
+}
