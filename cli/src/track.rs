@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ferry_aws::{aws_tracker, BedrockImports, DynamoLedger};
-use ferry_core::import::{ImportState, JobStatus, Ledger, LedgerItem};
+use ferry_core::import::{ImportState, JobInfo, JobStatus, Ledger, LedgerItem};
 use ferry_core::track::TrackerConfig;
 use serde_json::json;
 
@@ -60,20 +60,12 @@ fn first_line(text: Option<&str>, max: usize) -> String {
     ferry_core::text::truncate(line, max).into_owned()
 }
 
+/// `ferry status`: the ledger's items and the account's latest import jobs.
 pub async fn status(args: StatusArgs) -> Result<ExitCode> {
     let sdk = ferry_aws::load_sdk_config().await;
     let ledger = DynamoLedger::new(ferry_aws::config::dynamodb_client(&sdk), &args.ledger_table);
     let bedrock = BedrockImports::new(ferry_aws::config::bedrock_client(&sdk));
-    let mut items: Vec<LedgerItem> = Vec::new();
-    for state in STATES {
-        items.extend(
-            ledger
-                .items_in_state(state)
-                .await
-                .with_context(|| format!("reading the ledger {}", args.ledger_table))?,
-        );
-    }
-    items.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+    let items = ledger_items(&ledger, &args.ledger_table).await?;
     // The ledger is worth showing even when Bedrock cannot be asked.
     let (jobs, jobs_error) = match bedrock.recent_jobs(args.jobs.clamp(1, 1000)).await {
         Ok(jobs) => (jobs, None),
@@ -85,70 +77,10 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
     let now = ferry_aws::clock::now_secs();
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => {
-            let jobs: Vec<_> = jobs
-                .iter()
-                .map(|(job, created)| {
-                    json!({
-                        "job_name": job.job_name, "job_arn": job.job_arn, "status": job.status,
-                        "imported_model_arn": job.imported_model_arn,
-                        "created_at": ferry_core::text::time::rfc3339(*created),
-                        "ferry": items.iter().any(|i| i.state != ImportState::Foreign && i.job_arn.as_deref() == Some(&job.job_arn)),
-                    })
-                })
-                .collect();
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(
-                    &json!({"items": items, "jobs": jobs, "jobs_error": jobs_error})
-                )?
-            )?;
-        }
+        Format::Json => write_status_json(&mut out, &items, &jobs, jobs_error.as_deref())?,
         Format::Text => {
-            writeln!(
-                out,
-                "{:<28} {:<10} {:>5}  {:<32} failure",
-                "model", "state", "age", "job"
-            )?;
-            for i in &items {
-                writeln!(
-                    out,
-                    "{:<28} {:<10} {:>5}  {:<32} {}",
-                    first_line(Some(&i.slug), 28),
-                    i.state.as_str(),
-                    age(now, i.created_at),
-                    first_line(Some(&i.name), 32),
-                    first_line(i.failure.as_deref(), 60)
-                )?;
-            }
-            if items.is_empty() {
-                writeln!(out, "(the ledger is empty)")?;
-            }
-            writeln!(out, "\nlatest import jobs of the account:")?;
-            for (job, created) in &jobs {
-                let status = match job.status {
-                    JobStatus::InProgress => "InProgress",
-                    JobStatus::Completed => "Completed",
-                    JobStatus::Failed => "Failed",
-                };
-                let ours = items.iter().any(|i| {
-                    i.state != ImportState::Foreign && i.job_arn.as_deref() == Some(&job.job_arn)
-                });
-                writeln!(
-                    out,
-                    "  {:<40} {:<10} {:>5}{}",
-                    job.job_name,
-                    status,
-                    age(now, *created),
-                    if ours { "" } else { "  (not started by Ferry)" }
-                )?;
-            }
-            match &jobs_error {
-                Some(e) => writeln!(out, "  {e}")?,
-                None if jobs.is_empty() => writeln!(out, "  (none)")?,
-                None => {}
-            }
+            write_ledger_text(&mut out, now, &items)?;
+            write_jobs_text(&mut out, now, &items, &jobs, jobs_error.as_deref())?;
         }
     }
     out.flush()?;
@@ -157,6 +89,113 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// Every item of the ledger, newest first.
+async fn ledger_items(ledger: &DynamoLedger, table: &str) -> Result<Vec<LedgerItem>> {
+    let mut items: Vec<LedgerItem> = Vec::new();
+    for state in STATES {
+        items.extend(
+            ledger
+                .items_in_state(state)
+                .await
+                .with_context(|| format!("reading the ledger {table}"))?,
+        );
+    }
+    items.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+    Ok(items)
+}
+
+/// Whether Ferry started the job: a ledger item (not a foreign one) names it.
+fn started_by_ferry(items: &[LedgerItem], job: &JobInfo) -> bool {
+    items
+        .iter()
+        .any(|i| i.state != ImportState::Foreign && i.job_arn.as_deref() == Some(&job.job_arn))
+}
+
+fn write_status_json(
+    out: &mut impl Write,
+    items: &[LedgerItem],
+    jobs: &[(JobInfo, u64)],
+    jobs_error: Option<&str>,
+) -> Result<()> {
+    let jobs: Vec<_> = jobs
+        .iter()
+        .map(|(job, created)| {
+            json!({
+                "job_name": job.job_name, "job_arn": job.job_arn, "status": job.status,
+                "imported_model_arn": job.imported_model_arn,
+                "created_at": ferry_core::text::time::rfc3339(*created),
+                "ferry": started_by_ferry(items, job),
+            })
+        })
+        .collect();
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(
+            &json!({"items": items, "jobs": jobs, "jobs_error": jobs_error})
+        )?
+    )?;
+    Ok(())
+}
+
+fn write_ledger_text(out: &mut impl Write, now: u64, items: &[LedgerItem]) -> Result<()> {
+    writeln!(
+        out,
+        "{:<28} {:<10} {:>5}  {:<32} failure",
+        "model", "state", "age", "job"
+    )?;
+    for i in items {
+        writeln!(
+            out,
+            "{:<28} {:<10} {:>5}  {:<32} {}",
+            first_line(Some(&i.slug), 28),
+            i.state.as_str(),
+            age(now, i.created_at),
+            first_line(Some(&i.name), 32),
+            first_line(i.failure.as_deref(), 60)
+        )?;
+    }
+    if items.is_empty() {
+        writeln!(out, "(the ledger is empty)")?;
+    }
+    Ok(())
+}
+
+fn write_jobs_text(
+    out: &mut impl Write,
+    now: u64,
+    items: &[LedgerItem],
+    jobs: &[(JobInfo, u64)],
+    jobs_error: Option<&str>,
+) -> Result<()> {
+    writeln!(out, "\nlatest import jobs of the account:")?;
+    for (job, created) in jobs {
+        let status = match job.status {
+            JobStatus::InProgress => "InProgress",
+            JobStatus::Completed => "Completed",
+            JobStatus::Failed => "Failed",
+        };
+        writeln!(
+            out,
+            "  {:<40} {:<10} {:>5}{}",
+            job.job_name,
+            status,
+            age(now, *created),
+            if started_by_ferry(items, job) {
+                ""
+            } else {
+                "  (not started by Ferry)"
+            }
+        )?;
+    }
+    match jobs_error {
+        Some(e) => writeln!(out, "  {e}")?,
+        None if jobs.is_empty() => writeln!(out, "  (none)")?,
+        None => {}
+    }
+    Ok(())
 }
 
 pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {

@@ -141,98 +141,163 @@ fn put(params: &mut Map<String, Value>, name: &str, value: Option<&str>) {
     }
 }
 
+/// Records one service's operations' parameters into the map; `false` when the input
+/// is none of them.
+type ServiceParams = fn(&Input, &mut Map<String, Value>) -> bool;
+
 /// The parameters that name each operation's resource (and the condition keys its
 /// authorization reads). An operation not listed records none: the grants table in
 /// `ferry_core::grants` then refuses it, so a new call cannot slip through unmapped.
 fn params(input: &Input) -> Map<String, Value> {
-    use aws_sdk_bedrock::operation as bedrock;
-    use aws_sdk_dynamodb::operation as dynamodb;
-    use aws_sdk_iam::operation as iam;
-    use aws_sdk_s3::operation as s3;
-
+    const SERVICES: [ServiceParams; 7] = [
+        s3_params,
+        sts_params,
+        kms_params,
+        iam_params,
+        dynamodb_params,
+        sns_params,
+        bedrock_params,
+    ];
     let mut p = Map::new();
+    // Each input is one operation: the first service that knows it records it.
+    SERVICES.iter().any(|service| service(input, &mut p));
+    p
+}
+
+fn s3_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_s3::operation as s3;
     if let Some(i) = input.downcast_ref::<s3::list_objects_v2::ListObjectsV2Input>() {
-        put(&mut p, "bucket", i.bucket());
-        put(&mut p, "prefix", i.prefix());
+        put(p, "bucket", i.bucket());
+        put(p, "prefix", i.prefix());
     } else if let Some(i) = input.downcast_ref::<s3::get_object::GetObjectInput>() {
-        put(&mut p, "bucket", i.bucket());
-        put(&mut p, "key", i.key());
+        put(p, "bucket", i.bucket());
+        put(p, "key", i.key());
     } else if let Some(i) = input.downcast_ref::<s3::head_object::HeadObjectInput>() {
-        put(&mut p, "bucket", i.bucket());
-        put(&mut p, "key", i.key());
+        put(p, "bucket", i.bucket());
+        put(p, "key", i.key());
     } else if let Some(i) = input.downcast_ref::<s3::get_bucket_policy::GetBucketPolicyInput>() {
-        put(&mut p, "bucket", i.bucket());
-    } else if let Some(i) =
-        input.downcast_ref::<aws_sdk_sts::operation::assume_role::AssumeRoleInput>()
-    {
-        put(&mut p, "role_arn", i.role_arn());
-        put(&mut p, "external_id", i.external_id());
-    } else if let Some(i) =
-        input.downcast_ref::<aws_sdk_kms::operation::get_key_policy::GetKeyPolicyInput>()
-    {
-        put(&mut p, "key_id", i.key_id());
-    } else if let Some(i) = input.downcast_ref::<iam::get_role::GetRoleInput>() {
-        put(&mut p, "role_name", i.role_name());
+        put(p, "bucket", i.bucket());
+    } else {
+        return false;
+    }
+    true
+}
+
+fn sts_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    let Some(i) = input.downcast_ref::<aws_sdk_sts::operation::assume_role::AssumeRoleInput>()
+    else {
+        return false;
+    };
+    put(p, "role_arn", i.role_arn());
+    put(p, "external_id", i.external_id());
+    true
+}
+
+fn kms_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    let Some(i) = input.downcast_ref::<aws_sdk_kms::operation::get_key_policy::GetKeyPolicyInput>()
+    else {
+        return false;
+    };
+    put(p, "key_id", i.key_id());
+    true
+}
+
+fn iam_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_iam::operation as iam;
+    if let Some(i) = input.downcast_ref::<iam::get_role::GetRoleInput>() {
+        put(p, "role_name", i.role_name());
     } else if let Some(i) = input.downcast_ref::<iam::list_role_policies::ListRolePoliciesInput>() {
-        put(&mut p, "role_name", i.role_name());
+        put(p, "role_name", i.role_name());
     } else if let Some(i) = input.downcast_ref::<iam::get_role_policy::GetRolePolicyInput>() {
-        put(&mut p, "role_name", i.role_name());
+        put(p, "role_name", i.role_name());
     } else if let Some(i) =
         input.downcast_ref::<iam::list_attached_role_policies::ListAttachedRolePoliciesInput>()
     {
-        put(&mut p, "role_name", i.role_name());
+        put(p, "role_name", i.role_name());
     } else if let Some(i) = input.downcast_ref::<iam::get_policy::GetPolicyInput>() {
-        put(&mut p, "policy_arn", i.policy_arn());
+        put(p, "policy_arn", i.policy_arn());
     } else if let Some(i) = input.downcast_ref::<iam::get_policy_version::GetPolicyVersionInput>() {
-        put(&mut p, "policy_arn", i.policy_arn());
-    } else if let Some(i) = input.downcast_ref::<dynamodb::get_item::GetItemInput>() {
-        put(&mut p, "table", i.table_name());
+        put(p, "policy_arn", i.policy_arn());
+    } else {
+        return false;
+    }
+    true
+}
+
+fn dynamodb_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_dynamodb::operation as dynamodb;
+    if let Some(i) = input.downcast_ref::<dynamodb::get_item::GetItemInput>() {
+        put(p, "table", i.table_name());
     } else if let Some(i) = input.downcast_ref::<dynamodb::put_item::PutItemInput>() {
-        put(&mut p, "table", i.table_name());
+        put(p, "table", i.table_name());
     } else if let Some(i) = input.downcast_ref::<dynamodb::update_item::UpdateItemInput>() {
-        put(&mut p, "table", i.table_name());
+        put(p, "table", i.table_name());
     } else if let Some(i) = input.downcast_ref::<dynamodb::query::QueryInput>() {
-        put(&mut p, "table", i.table_name());
-        put(&mut p, "index", i.index_name());
-    } else if let Some(i) = input.downcast_ref::<aws_sdk_sns::operation::publish::PublishInput>() {
-        put(&mut p, "topic_arn", i.topic_arn());
-    } else if let Some(i) =
+        put(p, "table", i.table_name());
+        put(p, "index", i.index_name());
+    } else {
+        return false;
+    }
+    true
+}
+
+fn sns_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    let Some(i) = input.downcast_ref::<aws_sdk_sns::operation::publish::PublishInput>() else {
+        return false;
+    };
+    put(p, "topic_arn", i.topic_arn());
+    true
+}
+
+fn bedrock_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_bedrock::operation as bedrock;
+    if let Some(i) =
         input.downcast_ref::<bedrock::create_model_import_job::CreateModelImportJobInput>()
     {
-        put(&mut p, "job_name", i.job_name());
-        put(&mut p, "imported_model_name", i.imported_model_name());
-        put(&mut p, "role_arn", i.role_arn());
-        put(
-            &mut p,
-            "imported_model_kms_key_id",
-            i.imported_model_kms_key_id(),
-        );
-        let keys = |tags: &[aws_sdk_bedrock::types::Tag]| -> Vec<Value> {
-            tags.iter().map(|t| Value::from(t.key())).collect()
-        };
-        p.insert("job_tag_keys".into(), keys(i.job_tags()).into());
-        p.insert(
-            "imported_model_tag_keys".into(),
-            keys(i.imported_model_tags()).into(),
-        );
+        create_job_params(i, p);
     } else if let Some(i) =
         input.downcast_ref::<bedrock::get_model_import_job::GetModelImportJobInput>()
     {
-        put(&mut p, "job", i.job_identifier());
+        put(p, "job", i.job_identifier());
     } else if let Some(i) =
         input.downcast_ref::<bedrock::get_imported_model::GetImportedModelInput>()
     {
-        put(&mut p, "model", i.model_identifier());
+        put(p, "model", i.model_identifier());
     } else if let Some(i) =
         input.downcast_ref::<bedrock::delete_imported_model::DeleteImportedModelInput>()
     {
-        put(&mut p, "model", i.model_identifier());
+        put(p, "model", i.model_identifier());
     } else if let Some(i) =
         input.downcast_ref::<bedrock::list_tags_for_resource::ListTagsForResourceInput>()
     {
-        put(&mut p, "resource_arn", i.resource_arn());
+        put(p, "resource_arn", i.resource_arn());
+    } else {
+        return false;
     }
-    p
+    true
+}
+
+/// CreateModelImportJob's names, role, key and its tags' keys (what tag conditions read).
+fn create_job_params(
+    i: &aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobInput,
+    p: &mut Map<String, Value>,
+) {
+    put(p, "job_name", i.job_name());
+    put(p, "imported_model_name", i.imported_model_name());
+    put(p, "role_arn", i.role_arn());
+    put(
+        p,
+        "imported_model_kms_key_id",
+        i.imported_model_kms_key_id(),
+    );
+    let keys = |tags: &[aws_sdk_bedrock::types::Tag]| -> Vec<Value> {
+        tags.iter().map(|t| Value::from(t.key())).collect()
+    };
+    p.insert("job_tag_keys".into(), keys(i.job_tags()).into());
+    p.insert(
+        "imported_model_tag_keys".into(),
+        keys(i.imported_model_tags()).into(),
+    );
 }
 
 #[cfg(test)]

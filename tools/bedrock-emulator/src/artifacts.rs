@@ -64,6 +64,24 @@ async fn read_as_role(
     role_arn: &str,
     s3_uri: &str,
 ) -> Result<Option<Artifacts>> {
+    let s3 = s3_as_role(source, region, role_arn).await?;
+    let (bucket, prefix) = folder(s3_uri);
+    let listed = list_folder(&s3, bucket, &prefix).await?;
+    if !listed.has_config {
+        return Ok(None);
+    }
+    Ok(Some(Artifacts {
+        architecture: read_architecture(&s3, bucket, &prefix).await?,
+        weight_bytes: listed.weight_bytes,
+    }))
+}
+
+/// An S3 client with the credentials of `role_arn`, assumed through the source's STS.
+async fn s3_as_role(
+    source: &ArtifactSource,
+    region: &str,
+    role_arn: &str,
+) -> Result<aws_sdk_s3::Client> {
     let base = base_config(source, region);
     let assumed = aws_sdk_sts::Client::new(&base)
         .assume_role()
@@ -85,11 +103,15 @@ async fn read_as_role(
             "bedrock-import-job",
         )))
         .build();
-    let s3 = aws_sdk_s3::Client::from_conf(
+    Ok(aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&as_role)
             .force_path_style(true)
             .build(),
-    );
+    ))
+}
+
+/// The bucket and the folder's prefix (empty or ending in `/`) of an `s3://` URI.
+fn folder(s3_uri: &str) -> (&str, String) {
     let rest = s3_uri.trim_start_matches("s3://");
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let prefix = if prefix.is_empty() || prefix.ends_with('/') {
@@ -97,12 +119,24 @@ async fn read_as_role(
     } else {
         format!("{prefix}/")
     };
-    let mut weight_bytes = 0u64;
-    let mut has_config = false;
+    (bucket, prefix)
+}
+
+/// What the folder's listing tells: whether `config.json` is there, and the weights' size.
+struct Listing {
+    has_config: bool,
+    weight_bytes: u64,
+}
+
+async fn list_folder(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Listing> {
+    let mut listing = Listing {
+        has_config: false,
+        weight_bytes: 0,
+    };
     let mut pages = s3
         .list_objects_v2()
         .bucket(bucket)
-        .prefix(&prefix)
+        .prefix(prefix)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -110,16 +144,19 @@ async fn read_as_role(
         for object in page.contents() {
             let key = object.key().unwrap_or_default();
             if key == format!("{prefix}config.json") {
-                has_config = true;
+                listing.has_config = true;
             }
             if key.ends_with(".safetensors") {
-                weight_bytes += u64::try_from(object.size().unwrap_or(0)).unwrap_or(0);
+                listing.weight_bytes += u64::try_from(object.size().unwrap_or(0)).unwrap_or(0);
             }
         }
     }
-    if !has_config {
-        return Ok(None);
-    }
+    Ok(listing)
+}
+
+/// The architecture `config.json` names (its first `architectures`, else its
+/// `model_type`, else `unknown`).
+async fn read_architecture(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<String> {
     let config = s3
         .get_object()
         .bucket(bucket)
@@ -134,13 +171,9 @@ async fn read_as_role(
         .context("reading config.json")?
         .into_bytes();
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let architecture = json["architectures"][0]
+    Ok(json["architectures"][0]
         .as_str()
         .or_else(|| json["model_type"].as_str())
         .unwrap_or("unknown")
-        .to_owned();
-    Ok(Some(Artifacts {
-        architecture,
-        weight_bytes,
-    }))
+        .to_owned())
 }

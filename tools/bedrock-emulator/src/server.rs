@@ -1,18 +1,15 @@
 //! The HTTP server and the account's state: jobs, imported models, counters.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+
+use ferry_serve::{OnAcceptError, Server};
 
 use crate::wire::{self, ApiError};
 use crate::{artifacts, Config, Counters, FaultKind, Shared};
@@ -96,20 +93,12 @@ impl State {
 pub struct Emulator {
     endpoint: String,
     state: Shared,
-    server: JoinHandle<()>,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: Server,
 }
 
 impl Emulator {
     /// Serves on 127.0.0.1:`port` (0: any free port).
     pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
         let state: Shared = Arc::new(Mutex::new(State {
             config,
             jobs: Vec::new(),
@@ -120,28 +109,15 @@ impl Emulator {
             deny_reads: false,
         }));
         let serving = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = serving.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, request).await) }
-                    });
-                    // A client that hangs up mid-request is its own problem.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Server::start(port, OnAcceptError::Skip, move |request| {
+            let state = serving.clone();
+            async move { handle(&state, request).await }
+        })
+        .await?;
         Ok(Emulator {
-            endpoint,
+            endpoint: format!("http://{}", server.address()),
             state,
-            server,
+            _server: server,
         })
     }
 
@@ -342,106 +318,183 @@ fn required<'a>(input: &'a Value, field: &str) -> Result<&'a str, ApiError> {
     })
 }
 
-fn create_job(state: &Shared, input: &Value) -> Outcome {
-    let job_name = required(input, "jobName")?;
-    let model_name = required(input, "importedModelName")?;
-    let role_arn = required(input, "roleArn")?;
-    let s3_uri = input["modelDataSource"]["s3DataSource"]["s3Uri"]
-        .as_str()
-        .ok_or_else(|| ApiError::validation("modelDataSource.s3DataSource.s3Uri is required"))?;
-    wire::check_job_name(job_name)?;
-    wire::check_model_name(model_name)?;
-    wire::check_role_arn(role_arn)?;
-    wire::check_s3_uri(s3_uri)?;
-    let token = input["clientRequestToken"].as_str();
-    if let Some(token) = token {
-        wire::check_token(token)?;
-    }
-    let job_tags = wire::tags_from(input, "jobTags")?;
-    let model_tags = wire::tags_from(input, "importedModelTags")?;
-    wire::check_tags("jobTags", &job_tags)?;
-    wire::check_tags("importedModelTags", &model_tags)?;
-    let kms_key = input["importedModelKmsKeyId"].as_str().map(str::to_owned);
-    let vpc = input.get("vpcConfig").cloned().filter(|v| !v.is_null());
-    if let Some(vpc) = &vpc {
-        let subnets = vpc["subnetIds"].as_array().map_or(0, Vec::len);
-        let groups = vpc["securityGroupIds"].as_array().map_or(0, Vec::len);
-        if !(1..=16).contains(&subnets) || !(1..=5).contains(&groups) {
-            return Err(ApiError::validation(
-                "vpcConfig needs 1-16 subnetIds and 1-5 securityGroupIds",
-            ));
-        }
-    }
+/// A CreateModelImportJob request whose fields passed Bedrock's checks.
+struct JobRequest<'a> {
+    job_name: &'a str,
+    model_name: &'a str,
+    role_arn: &'a str,
+    s3_uri: &'a str,
+    token: Option<&'a str>,
+    job_tags: Vec<(String, String)>,
+    model_tags: Vec<(String, String)>,
+    kms_key: Option<String>,
+    vpc: Option<Value>,
+}
 
-    let mut s = lock(state);
-    let role_account = role_arn.split(':').nth(4).unwrap_or_default();
-    if role_account != s.config.account {
-        return Err(ApiError::validation(format!(
-            "The role {role_arn} must belong to account {}: Amazon Bedrock does not pass a role across accounts",
-            s.config.account
-        )));
-    }
-    // The same token is the same request: answer it again, create nothing.
-    if let Some(token) = token {
-        if let Some(job) = s.jobs.iter().find(|j| j.token.as_deref() == Some(token)) {
-            if job.name == job_name && job.model_name == model_name && job.s3_uri == s3_uri {
-                return Ok((201, json!({"jobArn": job.arn})));
-            }
-            return Err(ApiError::conflict(format!(
-                "The client request token {token} was used for a different request"
-            )));
+impl<'a> JobRequest<'a> {
+    /// Reads and checks the request's fields, in the order Bedrock reports them.
+    fn parse(input: &'a Value) -> Result<JobRequest<'a>, ApiError> {
+        let job_name = required(input, "jobName")?;
+        let model_name = required(input, "importedModelName")?;
+        let role_arn = required(input, "roleArn")?;
+        let s3_uri = input["modelDataSource"]["s3DataSource"]["s3Uri"]
+            .as_str()
+            .ok_or_else(|| {
+                ApiError::validation("modelDataSource.s3DataSource.s3Uri is required")
+            })?;
+        wire::check_job_name(job_name)?;
+        wire::check_model_name(model_name)?;
+        wire::check_role_arn(role_arn)?;
+        wire::check_s3_uri(s3_uri)?;
+        let token = input["clientRequestToken"].as_str();
+        if let Some(token) = token {
+            wire::check_token(token)?;
         }
+        let job_tags = wire::tags_from(input, "jobTags")?;
+        let model_tags = wire::tags_from(input, "importedModelTags")?;
+        wire::check_tags("jobTags", &job_tags)?;
+        wire::check_tags("importedModelTags", &model_tags)?;
+        let kms_key = input["importedModelKmsKeyId"].as_str().map(str::to_owned);
+        let vpc = input.get("vpcConfig").cloned().filter(|v| !v.is_null());
+        if let Some(vpc) = &vpc {
+            check_vpc(vpc)?;
+        }
+        Ok(JobRequest {
+            job_name,
+            model_name,
+            role_arn,
+            s3_uri,
+            token,
+            job_tags,
+            model_tags,
+            kms_key,
+            vpc,
+        })
     }
-    if s.jobs.iter().any(|j| j.name == job_name) {
-        return Err(ApiError::conflict(format!(
-            "A model import job named {job_name} already exists."
-        )));
-    }
-    if s.models.iter().any(|m| m.name == model_name)
-        || s.jobs
-            .iter()
-            .any(|j| j.model_name == model_name && j.status == "InProgress")
-    {
-        return Err(ApiError::conflict(format!(
-            "An imported model named {model_name} already exists."
-        )));
-    }
-    if s.jobs.iter().any(|j| j.status == "InProgress") {
-        return Err(ApiError::quota(
-            "You have reached the maximum number of concurrent model import jobs for your account (1). Wait for the running job to finish and try again.",
+}
+
+fn check_vpc(vpc: &Value) -> Result<(), ApiError> {
+    let subnets = vpc["subnetIds"].as_array().map_or(0, Vec::len);
+    let groups = vpc["securityGroupIds"].as_array().map_or(0, Vec::len);
+    if !(1..=16).contains(&subnets) || !(1..=5).contains(&groups) {
+        return Err(ApiError::validation(
+            "vpcConfig needs 1-16 subnetIds and 1-5 securityGroupIds",
         ));
     }
-    if s.models.len() >= s.config.imported_models_quota {
-        return Err(ApiError::quota(format!(
-            "You have reached the maximum number of imported models for your account ({}). Delete a model or request a quota increase.",
-            s.config.imported_models_quota
-        )));
+    Ok(())
+}
+
+fn create_job(state: &Shared, input: &Value) -> Outcome {
+    let request = JobRequest::parse(input)?;
+    let mut s = lock(state);
+    s.check_role_account(request.role_arn)?;
+    if let Some(arn) = s.replayed(&request)? {
+        return Ok((201, json!({"jobArn": arn})));
     }
-    let id = s.new_id();
-    let arn = s.arn(&format!("model-import-job/{id}"));
-    let now = SystemTime::now();
-    s.jobs.push(Job {
-        arn: arn.clone(),
-        name: job_name.to_owned(),
-        model_name: model_name.to_owned(),
-        role_arn: role_arn.to_owned(),
-        s3_uri: s3_uri.to_owned(),
-        status: "InProgress",
-        failure: None,
-        created: now,
-        modified: now,
-        ended: None,
-        model_arn: None,
-        kms_key,
-        vpc,
-        token: token.map(str::to_owned),
-        job_tags,
-        model_tags,
-    });
+    s.check_names_free(&request)?;
+    s.check_quotas()?;
+    let arn = s.add_job(request);
     let duration = s.config.job_duration;
     drop(s);
     tokio::spawn(run_job(state.clone(), arn.clone(), duration));
     Ok((201, json!({"jobArn": arn})))
+}
+
+impl State {
+    /// Bedrock does not pass a role across accounts.
+    fn check_role_account(&self, role_arn: &str) -> Result<(), ApiError> {
+        let role_account = role_arn.split(':').nth(4).unwrap_or_default();
+        if role_account != self.config.account {
+            return Err(ApiError::validation(format!(
+                "The role {role_arn} must belong to account {}: Amazon Bedrock does not pass a role across accounts",
+                self.config.account
+            )));
+        }
+        Ok(())
+    }
+
+    /// The same token is the same request: the job it created, to answer again
+    /// (creating nothing); a conflict when the token came with a different request.
+    fn replayed(&self, request: &JobRequest) -> Result<Option<String>, ApiError> {
+        let Some(token) = request.token else {
+            return Ok(None);
+        };
+        let Some(job) = self.jobs.iter().find(|j| j.token.as_deref() == Some(token)) else {
+            return Ok(None);
+        };
+        if job.name == request.job_name
+            && job.model_name == request.model_name
+            && job.s3_uri == request.s3_uri
+        {
+            return Ok(Some(job.arn.clone()));
+        }
+        Err(ApiError::conflict(format!(
+            "The client request token {token} was used for a different request"
+        )))
+    }
+
+    /// The job's name is new and its model's name is neither imported nor being imported.
+    fn check_names_free(&self, request: &JobRequest) -> Result<(), ApiError> {
+        let (job_name, model_name) = (request.job_name, request.model_name);
+        if self.jobs.iter().any(|j| j.name == job_name) {
+            return Err(ApiError::conflict(format!(
+                "A model import job named {job_name} already exists."
+            )));
+        }
+        if self.models.iter().any(|m| m.name == model_name)
+            || self
+                .jobs
+                .iter()
+                .any(|j| j.model_name == model_name && j.status == "InProgress")
+        {
+            return Err(ApiError::conflict(format!(
+                "An imported model named {model_name} already exists."
+            )));
+        }
+        Ok(())
+    }
+
+    /// One running job per account, and the imported-models quota.
+    fn check_quotas(&self) -> Result<(), ApiError> {
+        if self.jobs.iter().any(|j| j.status == "InProgress") {
+            return Err(ApiError::quota(
+                "You have reached the maximum number of concurrent model import jobs for your account (1). Wait for the running job to finish and try again.",
+            ));
+        }
+        if self.models.len() >= self.config.imported_models_quota {
+            return Err(ApiError::quota(format!(
+                "You have reached the maximum number of imported models for your account ({}). Delete a model or request a quota increase.",
+                self.config.imported_models_quota
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records the job as running; its ARN.
+    fn add_job(&mut self, request: JobRequest) -> String {
+        let id = self.new_id();
+        let arn = self.arn(&format!("model-import-job/{id}"));
+        let now = SystemTime::now();
+        self.jobs.push(Job {
+            arn: arn.clone(),
+            name: request.job_name.to_owned(),
+            model_name: request.model_name.to_owned(),
+            role_arn: request.role_arn.to_owned(),
+            s3_uri: request.s3_uri.to_owned(),
+            status: "InProgress",
+            failure: None,
+            created: now,
+            modified: now,
+            ended: None,
+            model_arn: None,
+            kms_key: request.kms_key,
+            vpc: request.vpc,
+            token: request.token.map(str::to_owned),
+            job_tags: request.job_tags,
+            model_tags: request.model_tags,
+        });
+        arn
+    }
 }
 
 /// Waits out the job's duration, reads the artifacts as the role, records the end.

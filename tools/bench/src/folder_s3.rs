@@ -4,20 +4,16 @@
 //! counts the object bytes it sends (GetObject bodies; listings are not counted), so
 //! "bytes read" is measured on the wire, not only by Ferry's own count.
 
-use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use ferry_serve::{OnAcceptError, Server};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// Every object's Last-Modified: the bench does not depend on upload times.
 const MODIFIED_XML: &str = "2026-01-01T00:00:00.000Z";
@@ -31,16 +27,11 @@ pub struct Traffic {
     pub requests: AtomicU64,
 }
 
+/// The endpoint serving one folder; dropping it stops the server.
 pub struct FolderS3 {
     pub endpoint: String,
     pub traffic: Arc<Traffic>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for FolderS3 {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Server,
 }
 
 struct Served {
@@ -52,32 +43,21 @@ struct Served {
 impl FolderS3 {
     /// Serves `root` as bucket `bucket` (keys are paths below `root`).
     pub async fn start(bucket: &str, root: &Path) -> Result<FolderS3> {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
         let traffic = Arc::new(Traffic::default());
         let served = Arc::new(Served {
             bucket: bucket.to_owned(),
             root: root.to_owned(),
             traffic: traffic.clone(),
         });
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let served = served.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let served = served.clone();
-                        async move { Ok::<_, Infallible>(answer(&served, req)) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Server::start(0, OnAcceptError::Stop, move |req| {
+            let served = served.clone();
+            async move { answer(&served, req) }
+        })
+        .await?;
         Ok(FolderS3 {
-            endpoint,
+            endpoint: format!("http://{}", server.address()),
             traffic,
-            task,
+            _server: server,
         })
     }
 

@@ -121,92 +121,117 @@ impl Scale {
 /// Writes one hostile folder into the given directory.
 type Writer<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
 
+/// Codes a verdict must (or must not) hold.
+type Codes = &'static [&'static str];
+
+/// One hostile folder: what it holds, how to write it, and the codes its verdict must
+/// and must not hold.
+struct Case<'a> {
+    name: &'static str,
+    holds: String,
+    write: Writer<'a>,
+    must: Codes,
+    must_not: Codes,
+}
+
 /// Builds each hostile folder and runs `ferry validate --format json` on it.
 pub fn measure(scale: &Scale) -> Result<Vec<Hostile>> {
     let ferry = ferry_local_lambda::workspace_binary("ferry")?;
     let mut rows = Vec::new();
-    // (case, what it holds, writer, codes it must give, codes it must not give)
-    type Codes = &'static [&'static str];
-    let cases: Vec<(&str, String, Writer, Codes, Codes)> = vec![
-        (
-            "many tensors, index naming them all",
-            format!(
+    for case in cases(scale) {
+        if case.name == "big headers" && scale.big_headers == 0 {
+            continue;
+        }
+        rows.push(measure_case(&ferry, case)?);
+    }
+    Ok(rows)
+}
+
+/// The hostile folders at `scale`, in the report's order.
+fn cases(scale: &Scale) -> Vec<Case<'_>> {
+    vec![
+        Case {
+            name: "many tensors, index naming them all",
+            holds: format!(
                 "{} shards of {} zero-size tensors, an index of {} entries",
                 scale.tensor_shards,
                 scale.tensors_per_shard,
                 scale.tensor_shards * scale.tensors_per_shard
             ),
-            Box::new(|dir| many_tensors(dir, scale.tensor_shards, scale.tensors_per_shard, true)),
-            &[],
-            &["limit-exceeded", "incomplete-shards", "invalid-safetensors"],
-        ),
-        (
-            "big headers",
-            format!(
+            write: Box::new(|dir| {
+                many_tensors(dir, scale.tensor_shards, scale.tensors_per_shard, true)
+            }),
+            must: &[],
+            must_not: &["limit-exceeded", "incomplete-shards", "invalid-safetensors"],
+        },
+        Case {
+            name: "big headers",
+            holds: format!(
                 "{} weight files of {} zero-size tensors each",
                 scale.big_headers, scale.big_header_tensors
             ),
-            Box::new(|dir| many_tensors(dir, scale.big_headers, scale.big_header_tensors, false)),
-            &[],
-            &["invalid-safetensors"],
-        ),
-        (
-            "index naming absent shards",
-            format!(
+            write: Box::new(|dir| {
+                many_tensors(dir, scale.big_headers, scale.big_header_tensors, false)
+            }),
+            must: &[],
+            must_not: &["invalid-safetensors"],
+        },
+        Case {
+            name: "index naming absent shards",
+            holds: format!(
                 "an index naming {} distinct absent shards",
                 scale.absent_shards
             ),
-            Box::new(|dir| absent_shards(dir, scale.absent_shards)),
-            &["incomplete-shards"],
-            &["limit-exceeded"],
-        ),
-        (
-            "huge dtype string",
-            format!("a dtype string of {} bytes", scale.huge_string),
-            Box::new(|dir| huge_string(dir, scale.huge_string, true)),
-            &["invalid-safetensors"],
-            &["limit-exceeded"],
-        ),
-        (
-            "huge tensor name",
-            format!("a tensor name of {} bytes", scale.huge_string),
-            Box::new(|dir| huge_string(dir, scale.huge_string, false)),
-            &[],
-            &["limit-exceeded"],
-        ),
-        (
-            "dense config",
-            "a config.json of 1 MiB, a list of 500,000 zeros".to_owned(),
-            Box::new(dense_config),
-            &[],
-            &[],
-        ),
-    ];
-    for (case, holds, write, must, must_not) in cases {
-        if case == "big headers" && scale.big_headers == 0 {
-            continue;
-        }
-        let root = tempfile::tempdir()?;
-        let dir = root.path().join("hostile");
-        std::fs::create_dir_all(&dir)?;
-        write(&dir).with_context(|| format!("writing the {case:?} folder"))?;
-        let folder_bytes = folder_size(&dir)?;
-        eprintln!("bench: hostile folder {case:?} ({holds})");
-        let run = run_measured(&ferry, &dir)?;
-        rows.push(Hostile {
-            case: case.to_owned(),
-            holds,
-            folder_bytes,
-            peak_rss_bytes: run.peak_rss_kib * 1024,
-            report_bytes: run.report_bytes,
-            millis: run.millis,
-            exit_status: run.exit_status,
-            codes: run.codes,
-            must,
-            must_not,
-        });
-    }
-    Ok(rows)
+            write: Box::new(|dir| absent_shards(dir, scale.absent_shards)),
+            must: &["incomplete-shards"],
+            must_not: &["limit-exceeded"],
+        },
+        Case {
+            name: "huge dtype string",
+            holds: format!("a dtype string of {} bytes", scale.huge_string),
+            write: Box::new(|dir| huge_string(dir, scale.huge_string, true)),
+            must: &["invalid-safetensors"],
+            must_not: &["limit-exceeded"],
+        },
+        Case {
+            name: "huge tensor name",
+            holds: format!("a tensor name of {} bytes", scale.huge_string),
+            write: Box::new(|dir| huge_string(dir, scale.huge_string, false)),
+            must: &[],
+            must_not: &["limit-exceeded"],
+        },
+        Case {
+            name: "dense config",
+            holds: "a config.json of 1 MiB, a list of 500,000 zeros".to_owned(),
+            write: Box::new(dense_config),
+            must: &[],
+            must_not: &[],
+        },
+    ]
+}
+
+/// Writes the case's folder in a scratch directory and measures `ferry` on it.
+fn measure_case(ferry: &Path, case: Case) -> Result<Hostile> {
+    let name = case.name;
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("hostile");
+    std::fs::create_dir_all(&dir)?;
+    (case.write)(&dir).with_context(|| format!("writing the {name:?} folder"))?;
+    let folder_bytes = folder_size(&dir)?;
+    eprintln!("bench: hostile folder {name:?} ({})", case.holds);
+    let run = run_measured(ferry, &dir)?;
+    Ok(Hostile {
+        case: name.to_owned(),
+        holds: case.holds,
+        folder_bytes,
+        peak_rss_bytes: run.peak_rss_kib * 1024,
+        report_bytes: run.report_bytes,
+        millis: run.millis,
+        exit_status: run.exit_status,
+        codes: run.codes,
+        must: case.must,
+        must_not: case.must_not,
+    })
 }
 
 struct Run {

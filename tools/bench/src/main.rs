@@ -10,8 +10,9 @@ mod hostile;
 mod report;
 mod sizes;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -50,7 +51,23 @@ async fn main() -> Result<()> {
         return hostile::measure_child(&argv[2..]);
     }
     let args = Args::parse();
-    let plan = if args.quick {
+    let plan = plan(args.quick);
+    let started = std::time::Instant::now();
+    let scale = if args.quick {
+        hostile::Scale::quick()
+    } else {
+        hostile::Scale::full()
+    };
+    if args.hostile_only {
+        return hostile_only(&scale);
+    }
+    let report = measure(&args, plan, &scale, started).await?;
+    publish(&args, &report)
+}
+
+/// How many runs, bursts and shards: fewer in quick mode (no 400-event burst).
+fn plan(quick: bool) -> report::Plan {
+    if quick {
         report::Plan {
             cold_runs: 3,
             bursts: vec![1, 40],
@@ -64,39 +81,26 @@ async fn main() -> Result<()> {
             shards: vec![1, 30, 300],
             shard_sizes: vec![65_536_000, 655_360_000],
         }
-    };
-    let started = std::time::Instant::now();
-    let scale = if args.quick {
-        hostile::Scale::quick()
-    } else {
-        hostile::Scale::full()
-    };
-    if args.hostile_only {
-        return hostile_only(&scale);
     }
+}
+
+/// Measures everything the report holds; `started` is when the bench began.
+async fn measure(
+    args: &Args,
+    plan: report::Plan,
+    scale: &hostile::Scale,
+    started: Instant,
+) -> Result<report::Report> {
     eprintln!("bench: hostile folders (ferry validate's memory and report bounds)");
-    let hostile = hostile::measure(&scale)?;
+    let hostile = hostile::measure(scale)?;
     eprintln!("bench: access checker (criterion estimates)");
     let access = access_check::read(&args.criterion)?;
     eprintln!("bench: binary and zip sizes");
     let sizes = sizes::measure(!args.quick, args.arm64.as_deref())?;
     eprintln!("bench: bytes read for sparse models");
     let bytes = bytes_read::measure(&plan.shards, &plan.shard_sizes).await?;
-    eprintln!("bench: starting the local stack");
-    let stack = LocalStack::start(Options {
-        job_duration: Duration::from_millis(500),
-        ..Options::default()
-    })
-    .await?;
-    eprintln!("bench: {} cold starts per function", plan.cold_runs);
-    let cold = functions::cold_starts(&stack, plan.cold_runs).await?;
-    let mut bursts = Vec::new();
-    for &events in &plan.bursts {
-        eprintln!("bench: burst of {events} event(s), 30-shard model");
-        bursts.push(functions::burst(&stack, &format!("bench-burst-{events}"), 30, events).await?);
-    }
-    drop(stack);
-    let report = report::Report {
+    let (cold, bursts) = measure_functions(&plan).await?;
+    Ok(report::Report {
         machine: report::Machine::read(),
         mode: if args.quick { "quick" } else { "full" },
         build: if cfg!(debug_assertions) {
@@ -112,10 +116,39 @@ async fn main() -> Result<()> {
         access_check: access,
         sizes,
         seconds: started.elapsed().as_secs_f64(),
-    };
+    })
+}
+
+/// The functions' cold starts and bursts, on a local stack stopped before returning.
+async fn measure_functions(
+    plan: &report::Plan,
+) -> Result<(
+    BTreeMap<String, functions::Distribution>,
+    Vec<functions::Burst>,
+)> {
+    eprintln!("bench: starting the local stack");
+    let stack = LocalStack::start(Options {
+        job_duration: Duration::from_millis(500),
+        ..Options::default()
+    })
+    .await?;
+    eprintln!("bench: {} cold starts per function", plan.cold_runs);
+    let cold = functions::cold_starts(&stack, plan.cold_runs).await?;
+    let mut bursts = Vec::new();
+    for &events in &plan.bursts {
+        eprintln!("bench: burst of {events} event(s), 30-shard model");
+        bursts.push(functions::burst(&stack, &format!("bench-burst-{events}"), 30, events).await?);
+    }
+    drop(stack);
+    Ok((cold, bursts))
+}
+
+/// Writes report.json, report.md (and the README's section when asked), and prints
+/// the markdown. When an invariant broke, nothing is written: the published report and
+/// README keep the last good run.
+fn publish(args: &Args, report: &report::Report) -> Result<()> {
     let broken = report.broken_invariants();
     if !broken.is_empty() {
-        // Nothing is written: the published report and README keep the last good run.
         println!("{}", report.markdown());
         for problem in &broken {
             eprintln!("bench: {problem}");
@@ -124,7 +157,7 @@ async fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let json = serde_json::to_string_pretty(&report)?;
+    let json = serde_json::to_string_pretty(report)?;
     std::fs::write(args.out.join("report.json"), json + "\n")?;
     let markdown = report.markdown();
     std::fs::write(args.out.join("report.md"), &markdown)?;

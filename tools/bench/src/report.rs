@@ -177,6 +177,18 @@ impl Report {
     /// The figures the targets judge, as a short table.
     pub fn readme_summary(&self) -> String {
         let mut s = String::new();
+        self.write_summary_head(&mut s);
+        self.write_cold_start_rows(&mut s);
+        self.write_first_invocation_rows(&mut s);
+        self.write_bytes_read_rows(&mut s);
+        self.write_api_call_rows(&mut s);
+        self.write_hostile_row(&mut s);
+        self.write_speed_and_size_rows(&mut s);
+        s
+    }
+
+    /// The line naming the machine and the build, and the table's head.
+    fn write_summary_head(&self, s: &mut String) {
         let m = &self.machine;
         let _ = writeln!(
             s,
@@ -192,6 +204,10 @@ impl Report {
         );
         let _ = writeln!(s, "| What | Measured | Target |");
         let _ = writeln!(s, "|---|---|---|");
+    }
+
+    /// Each function's init time against its target.
+    fn write_cold_start_rows(&self, s: &mut String) {
         for (name, d) in &self.cold_start {
             let _ = writeln!(
                 s,
@@ -202,6 +218,10 @@ impl Report {
                 self.verdict(d.p95_ms < INIT_TARGET_MS)
             );
         }
+    }
+
+    /// The 40-event burst: first invocations and peak memory against its target.
+    fn write_first_invocation_rows(&self, s: &mut String) {
         if let Some(b) = self.burst(40) {
             let _ = writeln!(
                 s,
@@ -225,6 +245,10 @@ impl Report {
                 );
             }
         }
+    }
+
+    /// Bytes read per shard count: headers and small files only.
+    fn write_bytes_read_rows(&self, s: &mut String) {
         for shards in &self.plan.shards {
             let rows: Vec<&BytesRead> = self
                 .bytes_read
@@ -247,6 +271,10 @@ impl Report {
                 );
             }
         }
+    }
+
+    /// API calls per burst, and the S3 calls each further batch adds.
+    fn write_api_call_rows(&self, s: &mut String) {
         for b in &self.bursts {
             let _ = writeln!(
                 s,
@@ -268,6 +296,10 @@ impl Report {
                 holds(slope <= MAX_S3_CALLS_PER_FURTHER_BATCH)
             );
         }
+    }
+
+    /// The worst hostile folder's memory and report size against their bounds.
+    fn write_hostile_row(&self, s: &mut String) {
         if !self.hostile.is_empty() {
             let worst_rss = self
                 .hostile
@@ -292,6 +324,10 @@ impl Report {
                 holds(worst_rss <= PEAK_RSS_LIMIT_BYTES && worst_report <= REPORT_LIMIT_BYTES)
             );
         }
+    }
+
+    /// The access checker's speed and the binaries' sizes.
+    fn write_speed_and_size_rows(&self, s: &mut String) {
         let a = &self.access_check;
         let _ = writeln!(
             s,
@@ -317,9 +353,9 @@ impl Report {
                 );
             }
         }
-        s
     }
 
+    /// The whole report, for `bench/report.md`: the summary, then each measure's section.
     pub fn markdown(&self) -> String {
         let mut s = String::from("# Ferry benchmark report\n\n");
         let _ = writeln!(
@@ -329,6 +365,25 @@ impl Report {
         );
         s.push_str("## Summary\n\n");
         s.push_str(&self.readme_summary());
+        self.write_cold_start_section(&mut s);
+        self.write_bursts_section(&mut s);
+        self.write_operations_table(&mut s);
+        self.write_bytes_read_section(&mut s);
+        s.push_str("\n## Hostile folders\n\n`ferry validate --format json` (the real process, this build) on folders built to be as hard as Ferry's documented limits allow, each valid where it can be. Peak RSS is the process's `ru_maxrss` from `wait4`; it must stay within the importer's 128 MB of Lambda memory, and the report within 1 MiB.\n\n");
+        s.push_str(&hostile_table(&self.hostile));
+        self.write_access_check_section(&mut s);
+        self.write_sizes_section(&mut s);
+        let m = &self.machine;
+        let _ = writeln!(
+            s,
+            "\n## Machine\n\n{} ({} cores, {} GiB), Linux {}, {}, {} build, {}.",
+            m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc, self.build, m.date
+        );
+        s
+    }
+
+    /// Time to the first `invocation/next`, per function.
+    fn write_cold_start_section(&self, s: &mut String) {
         s.push_str("\n## Cold start\n\nTime from spawning the binary to its first `invocation/next` request to the local Runtime API (`tools/local-lambda`), with the local stack's environment. The process is new each run; the page cache is warm, as on a Lambda worker that ran the function before.\n\n| Function | Runs | Median | p95 | Min | Max |\n|---|---|---|---|---|---|\n");
         for (name, d) in &self.cold_start {
             let _ = writeln!(
@@ -337,6 +392,10 @@ impl Report {
                 d.runs, d.median_ms, d.p95_ms, d.min_ms, d.max_ms
             );
         }
+    }
+
+    /// Each burst's times, memory and calls.
+    fn write_bursts_section(&self, s: &mut String) {
         s.push_str("\n## Bursts: invocation time, peak memory, API calls\n\nEach burst uploads a 30-shard Llama model to its own folder in the local stack (moto, the Bedrock emulator), delivers the events in batches of 10 (the stack's event source mapping) to a new importer process, waits for the emulated job to end, and runs one sweep on a new tracker process. Peak RSS is the process's VmHWM (Lambda's Max Memory Used covers the whole sandbox, a little more). API calls come from the `ApiCalls` EMF lines the functions print after every invocation, counted by the interceptor on every client Ferry builds, and read after the process ended (none is lost in the pipe); attempts include SDK retries. The tracker's column is the one sweep that records the completion; the sweeps that found the job still running are not counted here.\n\n| Events | Invocations | Importer init | First invocation | Warm invocation (mean) | Importer calls (attempts) | Importer peak RSS | Tracker sweep | Tracker peak RSS | Jobs |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for b in &self.bursts {
             let _ = writeln!(
@@ -357,6 +416,10 @@ impl Report {
                 b.jobs_started
             );
         }
+    }
+
+    /// API calls by operation, one column per burst.
+    fn write_operations_table(&self, s: &mut String) {
         let mut operations: Vec<&String> = self
             .bursts
             .iter()
@@ -387,6 +450,10 @@ impl Report {
             }
             s.push('\n');
         }
+    }
+
+    /// Bytes read per shard count and size.
+    fn write_bytes_read_section(&self, s: &mut String) {
         s.push_str("\n## Bytes read to validate sparse models\n\n`S3Folder` and the real S3 client against a loopback S3 endpoint serving sparse files (`tools/bench/src/folder_s3.rs`), which counts the body bytes it sends. Expected: config.json, the index and every shard's header, nothing else. (A larger shard's header is a few bytes longer: its shapes have more digits.)\n\n| Shards | Shard size | Model size | Ferry's count | Sent by the server | Expected | Requests | Time |\n|---|---|---|---|---|---|---|---|\n");
         for r in &self.bytes_read {
             let _ = writeln!(
@@ -402,14 +469,20 @@ impl Report {
                 r.millis
             );
         }
-        s.push_str("\n## Hostile folders\n\n`ferry validate --format json` (the real process, this build) on folders built to be as hard as Ferry's documented limits allow, each valid where it can be. Peak RSS is the process's `ru_maxrss` from `wait4`; it must stay within the importer's 128 MB of Lambda memory, and the report within 1 MiB.\n\n");
-        s.push_str(&hostile_table(&self.hostile));
+    }
+
+    /// The access checker's criterion estimates.
+    fn write_access_check_section(&self, s: &mut String) {
         let a = &self.access_check;
         let _ = writeln!(
             s,
             "\n## Access check evaluation\n\ncriterion (`cargo bench -p ferry-core --bench access_check`): the seed's chain ({} checks) takes {:.1} µs; one pass over the {} corpus scenarios ({} checks) takes {:.0} µs: {:.0} chains per second, {:.2} µs per check on average.",
             a.checks_in_baseline, a.baseline_chain_us, a.scenarios, a.checks_in_corpus, a.corpus_pass_us, a.chains_per_second, a.per_check_us
         );
+    }
+
+    /// Binary and zip sizes per architecture.
+    fn write_sizes_section(&self, s: &mut String) {
         s.push_str("\n## Sizes\n\nx86_64 binaries of this build, and the functions' arm64 `bootstrap` as the templates deploy it (`cargo lambda build --release --arm64`, each function's own crate, as `sam build` builds it); each zip holds the binary as `bootstrap`.\n\n| Binary | x86_64 | zip | arm64 | zip |\n|---|---|---|---|---|\n");
         let or_dash = |v: Option<u64>| v.map(mb).unwrap_or_else(|| "-".into());
         for (name, size) in &self.sizes {
@@ -422,13 +495,6 @@ impl Report {
                 or_dash(size.arm64_zip_bytes)
             );
         }
-        let m = &self.machine;
-        let _ = writeln!(
-            s,
-            "\n## Machine\n\n{} ({} cores, {} GiB), Linux {}, {}, {} build, {}.",
-            m.cpu, m.cores, m.memory_gib, m.kernel, m.rustc, self.build, m.date
-        );
-        s
     }
 }
 

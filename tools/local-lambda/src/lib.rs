@@ -6,19 +6,17 @@
 //! and benchmarks need, without Docker or an AWS account.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
+use ferry_serve::{OnAcceptError, Server};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -60,7 +58,8 @@ pub struct LocalLambda {
     name: String,
     address: SocketAddr,
     shared: Shared,
-    server: JoinHandle<()>,
+    /// Stops serving the Runtime API when the function is dropped.
+    _server: Server,
     child: Option<Child>,
     binary: Option<(PathBuf, Vec<(String, String)>)>,
     /// The tasks reading the process's stdout and stderr.
@@ -69,7 +68,6 @@ pub struct LocalLambda {
 
 impl Drop for LocalLambda {
     fn drop(&mut self) {
-        self.server.abort();
         if let Some(child) = &mut self.child {
             let _ = child.start_kill();
         }
@@ -79,35 +77,20 @@ impl Drop for LocalLambda {
 impl LocalLambda {
     /// Starts the Runtime API for a function named `name` on a free loopback port.
     pub async fn start(name: &str) -> Result<LocalLambda> {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let address = listener.local_addr()?;
         let shared: Shared = Arc::new((Mutex::new(Inner::default()), Notify::new()));
         let serving = shared.clone();
         let function = name.to_owned();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = serving.clone();
-                let function = function.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        let function = function.clone();
-                        async move { Ok::<_, Infallible>(route(&shared, &function, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Server::start(0, OnAcceptError::Skip, move |request| {
+            let shared = serving.clone();
+            let function = function.clone();
+            async move { route(&shared, &function, request).await }
+        })
+        .await?;
         Ok(LocalLambda {
             name: name.to_owned(),
-            address,
+            address: server.address(),
             shared,
-            server,
+            _server: server,
             child: None,
             binary: None,
             readers: Vec::new(),

@@ -192,7 +192,197 @@ pub struct LocalStack {
     pub research_stack: Stack,
 }
 
+/// The Bedrock emulator for the hosting account, reading the artifacts from moto.
+async fn start_emulator(moto: &MotoServer, options: &Options) -> Result<Emulator> {
+    Emulator::start(
+        EmulatorConfig {
+            account: HOSTING.into(),
+            region: REGION.into(),
+            job_duration: options.job_duration,
+            backdate: options.backdate,
+            artifacts: Some(ArtifactSource {
+                endpoint: moto.endpoint(),
+            }),
+            ..EmulatorConfig::default()
+        },
+        options.emulator_port,
+    )
+    .await
+}
+
+/// The research team's own KMS key for the artifacts; its ARN.
+async fn create_research_key(kms: &aws_sdk_kms::Client) -> Result<String> {
+    kms.create_key()
+        .send()
+        .await
+        .context("creating the research key")?
+        .key_metadata()
+        .and_then(|m| m.arn().map(str::to_owned))
+        .context("no key ARN")
+}
+
+async fn create_hosting_stack(
+    hosting: &SdkConfig,
+    bucket: &str,
+    prefix: &str,
+    research_key: &str,
+) -> Result<Stack> {
+    create_stack(
+        hosting,
+        HOSTING,
+        "ferry-hosting",
+        "hosting.yaml",
+        &[
+            ("ResearchAccountId", RESEARCH),
+            ("ResearchBucketName", bucket),
+            ("ResearchPrefix", prefix),
+            ("ResearchKmsKeyArn", research_key),
+            ("CreateImportedModelKey", "true"),
+            ("ExternalId", EXTERNAL_ID),
+        ],
+    )
+    .await
+}
+
+/// The ARN of the imported-model key the hosting stack created.
+fn imported_model_key(hosting_stack: &Stack) -> Result<String> {
+    Ok(format!(
+        "arn:aws:kms:{REGION}:{HOSTING}:key/{}",
+        hosting_stack
+            .created
+            .get("ImportedModelKey")
+            .context("the hosting stack created no ImportedModelKey")?
+    ))
+}
+
+async fn create_research_stack(
+    research: &SdkConfig,
+    bucket: &str,
+    prefix: &str,
+    research_key: &str,
+    imported_key: &str,
+) -> Result<Stack> {
+    create_stack(
+        research,
+        RESEARCH,
+        "ferry-research",
+        "research.yaml",
+        &[
+            ("HostingAccountId", HOSTING),
+            ("BucketName", bucket),
+            ("Prefix", prefix),
+            ("ResearchKmsKeyArn", research_key),
+            ("ImportedModelKeyArn", imported_key),
+            ("ExternalId", EXTERNAL_ID),
+        ],
+    )
+    .await
+}
+
+/// The deployment both stacks were created for.
+fn local_deployment(
+    bucket: &str,
+    prefix: &str,
+    research_key: &str,
+    imported_key: &str,
+) -> Result<Deployment> {
+    let mut d = Deployment::new(RESEARCH, HOSTING, REGION, bucket, prefix);
+    d.research_kms_key = Some(research_key.to_owned());
+    d.imported_model_kms_key = Some(imported_key.to_owned());
+    d.external_id = Some(EXTERNAL_ID.into());
+    d.validated().map_err(|e| anyhow!("{e}"))
+}
+
+/// moto keeps the template's key policy as an object; store it as AWS would.
+async fn store_key_policy_as_aws_would(
+    moto: &MotoServer,
+    hosting: &SdkConfig,
+    imported_key: &str,
+) -> Result<()> {
+    let created_policy = key_policy_as_moto_keeps_it(moto, hosting, imported_key).await?;
+    aws_sdk_kms::Client::new(hosting)
+        .put_key_policy()
+        .key_id(imported_key)
+        .policy_name("default")
+        .policy(created_policy.to_string())
+        .send()
+        .await
+        .context("storing the imported-model key policy")?;
+    Ok(())
+}
+
+/// What the research team merges by hand, as `ferry policies` prints it: the bucket
+/// policy and the research key's policy (without the execution role's statement when
+/// `break_research_key`).
+async fn put_research_team_policies(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    kms: &aws_sdk_kms::Client,
+    research_key: &str,
+    deployment: &Deployment,
+    break_research_key: bool,
+) -> Result<()> {
+    s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(bucket_policy(deployment).to_string())
+        .send()
+        .await
+        .context("putting the bucket policy")?;
+    let statement = research_key_statement(deployment).filter(|_| !break_research_key);
+    kms.put_key_policy()
+        .key_id(research_key)
+        .policy_name("default")
+        .policy(key_policy(deployment, RESEARCH, statement).to_string())
+        .send()
+        .await
+        .context("putting the research key policy")?;
+    Ok(())
+}
+
+/// S3 -> EventBridge, as infra/README.md asks of the bucket's owner; moto then runs the
+/// research stack's rule, which sends the events to its SQS queue.
+async fn send_bucket_events_to_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<()> {
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .event_bridge_configuration(
+                    aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .context("turning on the bucket's EventBridge notifications")?;
+    Ok(())
+}
+
+/// Alerts, readable back: an SQS queue subscribed to the alert topic; its URL.
+async fn subscribe_alert_inbox(hosting: &SdkConfig, deployment: &Deployment) -> Result<String> {
+    let sqs = aws_sdk_sqs::Client::new(hosting);
+    let queue = sqs
+        .create_queue()
+        .queue_name("ferry-alerts-inbox")
+        .send()
+        .await
+        .context("creating the alert inbox")?;
+    let alert_queue_url = queue.queue_url().context("no queue URL")?.to_owned();
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{HOSTING}:ferry-alerts-inbox");
+    aws_sdk_sns::Client::new(hosting)
+        .subscribe()
+        .topic_arn(deployment.alert_topic_arn())
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .context("subscribing the inbox to the alerts")?;
+    Ok(alert_queue_url)
+}
+
 impl LocalStack {
+    /// Starts moto and the emulator, creates both accounts' stacks and does by hand
+    /// what the research team and the deployer do outside the templates.
     pub async fn start(options: Options) -> Result<LocalStack> {
         let moto = match options.moto_port {
             Some(port) => MotoServer::start_on(port)?,
@@ -201,139 +391,32 @@ impl LocalStack {
         let (bucket, prefix) = (options.bucket.as_str(), options.prefix.as_str());
         let research = moto.sdk_config().await;
         let hosting = assumed(&research, &format!("arn:aws:iam::{HOSTING}:role/Deployer")).await?;
-        let emulator = Emulator::start(
-            EmulatorConfig {
-                account: HOSTING.into(),
-                region: REGION.into(),
-                job_duration: options.job_duration,
-                backdate: options.backdate,
-                artifacts: Some(ArtifactSource {
-                    endpoint: moto.endpoint(),
-                }),
-                ..EmulatorConfig::default()
-            },
-            options.emulator_port,
-        )
-        .await?;
+        let emulator = start_emulator(&moto, &options).await?;
 
         // The research team's bucket and key exist before Ferry.
         let s3 = ferry_testkit::s3::s3_client(&research);
         ferry_testkit::s3::create_bucket(&s3, bucket).await?;
         let kms = aws_sdk_kms::Client::new(&research);
-        let research_key = kms
-            .create_key()
-            .send()
-            .await
-            .context("creating the research key")?
-            .key_metadata()
-            .and_then(|m| m.arn().map(str::to_owned))
-            .context("no key ARN")?;
+        let research_key = create_research_key(&kms).await?;
 
-        let hosting_stack = create_stack(
-            &hosting,
-            HOSTING,
-            "ferry-hosting",
-            "hosting.yaml",
-            &[
-                ("ResearchAccountId", RESEARCH),
-                ("ResearchBucketName", bucket),
-                ("ResearchPrefix", prefix),
-                ("ResearchKmsKeyArn", &research_key),
-                ("CreateImportedModelKey", "true"),
-                ("ExternalId", EXTERNAL_ID),
-            ],
+        let hosting_stack = create_hosting_stack(&hosting, bucket, prefix, &research_key).await?;
+        let imported_key = imported_model_key(&hosting_stack)?;
+        let research_stack =
+            create_research_stack(&research, bucket, prefix, &research_key, &imported_key).await?;
+        let deployment = local_deployment(bucket, prefix, &research_key, &imported_key)?;
+
+        store_key_policy_as_aws_would(&moto, &hosting, &imported_key).await?;
+        put_research_team_policies(
+            &s3,
+            bucket,
+            &kms,
+            &research_key,
+            &deployment,
+            options.break_research_key,
         )
         .await?;
-        let imported_key = format!(
-            "arn:aws:kms:{REGION}:{HOSTING}:key/{}",
-            hosting_stack
-                .created
-                .get("ImportedModelKey")
-                .context("the hosting stack created no ImportedModelKey")?
-        );
-        let research_stack = create_stack(
-            &research,
-            RESEARCH,
-            "ferry-research",
-            "research.yaml",
-            &[
-                ("HostingAccountId", HOSTING),
-                ("BucketName", bucket),
-                ("Prefix", prefix),
-                ("ResearchKmsKeyArn", &research_key),
-                ("ImportedModelKeyArn", &imported_key),
-                ("ExternalId", EXTERNAL_ID),
-            ],
-        )
-        .await?;
-
-        let mut d = Deployment::new(RESEARCH, HOSTING, REGION, bucket, prefix);
-        d.research_kms_key = Some(research_key.clone());
-        d.imported_model_kms_key = Some(imported_key.clone());
-        d.external_id = Some(EXTERNAL_ID.into());
-        let deployment = d.validated().map_err(|e| anyhow!("{e}"))?;
-
-        // moto keeps the template's key policy as an object; store it as AWS would.
-        let created_policy = key_policy_as_moto_keeps_it(&moto, &hosting, &imported_key).await?;
-        aws_sdk_kms::Client::new(&hosting)
-            .put_key_policy()
-            .key_id(&imported_key)
-            .policy_name("default")
-            .policy(created_policy.to_string())
-            .send()
-            .await
-            .context("storing the imported-model key policy")?;
-
-        // What the research team merges by hand, as `ferry policies` prints it.
-        s3.put_bucket_policy()
-            .bucket(bucket)
-            .policy(bucket_policy(&deployment).to_string())
-            .send()
-            .await
-            .context("putting the bucket policy")?;
-        let statement = research_key_statement(&deployment).filter(|_| !options.break_research_key);
-        kms.put_key_policy()
-            .key_id(&research_key)
-            .policy_name("default")
-            .policy(key_policy(&deployment, RESEARCH, statement).to_string())
-            .send()
-            .await
-            .context("putting the research key policy")?;
-
-        // S3 -> EventBridge, as infra/README.md asks of the bucket's owner; moto then
-        // runs the research stack's rule, which sends the events to its SQS queue.
-        s3.put_bucket_notification_configuration()
-            .bucket(bucket)
-            .notification_configuration(
-                aws_sdk_s3::types::NotificationConfiguration::builder()
-                    .event_bridge_configuration(
-                        aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .context("turning on the bucket's EventBridge notifications")?;
-
-        // Alerts, readable back.
-        let sqs = aws_sdk_sqs::Client::new(&hosting);
-        let queue = sqs
-            .create_queue()
-            .queue_name("ferry-alerts-inbox")
-            .send()
-            .await
-            .context("creating the alert inbox")?;
-        let alert_queue_url = queue.queue_url().context("no queue URL")?.to_owned();
-        let queue_arn = format!("arn:aws:sqs:{REGION}:{HOSTING}:ferry-alerts-inbox");
-        aws_sdk_sns::Client::new(&hosting)
-            .subscribe()
-            .topic_arn(deployment.alert_topic_arn())
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .context("subscribing the inbox to the alerts")?;
+        send_bucket_events_to_eventbridge(&s3, bucket).await?;
+        let alert_queue_url = subscribe_alert_inbox(&hosting, &deployment).await?;
 
         Ok(LocalStack {
             moto,
