@@ -28,15 +28,18 @@ async fn upload(stack: &LocalStack, name: &str, shards: usize) -> Vec<Uploaded> 
 
 /// Sweeps until `jobs` jobs exist and every one has ended.
 async fn sweep_until_all_ended(stack: &LocalStack, tracker: &mut LocalLambda, jobs: usize) {
+    let ended = |status: &str| matches!(status, "Completed" | "Failed");
     for _ in 0..150 {
+        // Read before the sweep: a job that ends while the sweep runs is seen ended
+        // only by the next one, which must then still run.
+        let all = stack.emulator.jobs();
+        let all_ended = all.len() == jobs && all.iter().all(|(_, status)| ended(status));
         let outcome = tracker
             .invoke(json!({"action": "sweep"}), CALL)
             .await
             .unwrap();
         assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
-        let all = stack.emulator.jobs();
-        let ended = |status: &str| matches!(status, "Completed" | "Failed");
-        if all.len() == jobs && all.iter().all(|(_, status)| ended(status)) {
+        if all_ended {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
