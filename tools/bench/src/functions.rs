@@ -117,23 +117,7 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
     let importer_init_ms = ms(importer.init_duration().unwrap_or_default());
     importer.take_logs();
     let stream: Vec<Uploaded> = objects.iter().cycle().take(events).cloned().collect();
-    let mut times = Vec::new();
-    for batch in stream.chunks(UPLOAD_BATCH_SIZE) {
-        let started = Instant::now();
-        let response = answer(
-            importer.invoke(stack.upload_events(batch), CALL).await?,
-            "importer",
-        )?;
-        times.push(ms(started.elapsed()));
-        let all_taken = match ImportAnswer::deserialize(&response) {
-            Ok(ImportAnswer::Handled(Handled {
-                batch_item_failures: Some(failures),
-                ..
-            })) => failures.is_empty(),
-            _ => false,
-        };
-        ensure!(all_taken, "the importer failed events: {response}");
-    }
+    let times = deliver(stack, &mut importer, &stream).await?;
     let importer_peak_rss_kib = peak_rss_kib(&importer)?;
     let importer_log = importer.stop_and_take_logs().await;
 
@@ -185,6 +169,32 @@ pub async fn burst(stack: &LocalStack, name: &str, shards: usize, events: usize)
         importer_attempts,
         jobs_started,
     })
+}
+
+/// Delivers `stream` to the importer in batches as SQS would; the time of each call.
+async fn deliver(
+    stack: &LocalStack,
+    importer: &mut LocalLambda,
+    stream: &[Uploaded],
+) -> Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for batch in stream.chunks(UPLOAD_BATCH_SIZE) {
+        let started = Instant::now();
+        let response = answer(
+            importer.invoke(stack.upload_events(batch), CALL).await?,
+            "importer",
+        )?;
+        times.push(ms(started.elapsed()));
+        let all_taken = match ImportAnswer::deserialize(&response) {
+            Ok(ImportAnswer::Handled(Handled {
+                batch_item_failures: Some(failures),
+                ..
+            })) => failures.is_empty(),
+            _ => false,
+        };
+        ensure!(all_taken, "the importer failed events: {response}");
+    }
+    Ok(times)
 }
 
 fn ms(d: Duration) -> f64 {
