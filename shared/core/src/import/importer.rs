@@ -26,9 +26,13 @@ use crate::validate::{validate_listed, ValidateOptions};
 /// How the handler reaches both accounts. `ferry-aws` implements it with the SDK; the
 /// hosting side comes from an assumed role.
 pub trait Connect: Sync {
+    /// A model folder in the research account, read with the importer's own credentials.
     type Folder: FolderSource + Send + Sync;
+    /// The import ledger in the hosting account.
     type Ledger: Ledger + Send + Sync;
+    /// Bedrock's import jobs in the hosting account.
     type Imports: ImportService + Send + Sync;
+    /// The alert topic in the hosting account.
     type Alerts: Alerts + Send + Sync;
 
     /// A model folder in the research account.
@@ -57,42 +61,67 @@ pub(crate) type HostingOf<C> =
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
+    /// The folder is not complete yet (config, tokenizer, weights or the ready marker
+    /// missing); a later event judges it again.
     NotReady {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// What is still missing.
         reason: String,
     },
     /// The ledger has this content already.
     Duplicate {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
+        /// The state of the item recorded before.
         state: ImportState,
     },
+    /// Validation found errors: recorded as Rejected and alerted, never submitted.
     Rejected {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
+        /// How many error findings the validation report holds.
         errors: usize,
     },
     /// Valid, but the access check found a policy that stops Bedrock or the caller.
     AccessDenied {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// The denied checks' ids.
         denied: Vec<String>,
     },
     /// Valid and recorded; waiting for the import slot.
     Queued {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
+        /// Why it waits: the job in progress, the imported-models quota, or an older queued
+        /// import that started first.
         reason: String,
     },
+    /// CreateModelImportJob accepted this folder's import.
     Started {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
+        /// The new job's ARN.
         job_arn: String,
     },
+    /// Bedrock refused the job, or the folder changed after validation: the item is Failed.
     Failed {
+        /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
+        /// Why, as the ledger records it.
         message: String,
     },
 }
@@ -100,12 +129,16 @@ pub enum Decision {
 /// Why an invocation (or one SQS message) fails: it will be retried, or go to the DLQ.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The payload, or an SQS message's body, is not an event Ferry can read.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// Listing or reading the model folder failed.
     #[error("reading the model folder: {0}")]
     Source(#[from] SourceError),
+    /// A call to the hosting account failed: assuming the role, the ledger, Bedrock or SNS.
     #[error("hosting account: {0}")]
     Hosting(#[from] PortError),
+    /// Every message of an SQS batch failed (the text counts them).
     #[error("{0}")]
     Batch(String),
 }

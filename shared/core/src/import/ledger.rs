@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::ports::{Ledger, PortError};
 
+/// Where an import stands; one state per ledger item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ImportState {
     /// Valid and waiting for the account's one import slot.
     Pending,
     /// CreateModelImportJob accepted; the tracker follows the job.
     Submitted,
+    /// The job completed: the imported model exists.
     Completed,
     /// The job (or its creation) failed.
     Failed,
@@ -26,6 +28,7 @@ pub enum ImportState {
 }
 
 impl ImportState {
+    /// The state as the ledger stores it: the variant's name (`Pending`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "Pending",
@@ -38,6 +41,7 @@ impl ImportState {
         }
     }
 
+    /// The state stored as `s` (see [`ImportState::as_str`]); `None` for any other text.
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::Pending,
@@ -56,19 +60,29 @@ impl ImportState {
 /// One import, as recorded in the hosting account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerItem {
+    /// The content's fingerprint (SHA-256, hex): the item's key. A deleted model Ferry has
+    /// no item for is recorded as `model:{arn}`, a job Ferry did not start as `job:{arn}`.
     pub fingerprint: String,
+    /// Where the import stands.
     pub state: ImportState,
     /// `s3://bucket/prefix/`
     pub source_uri: String,
+    /// The readable model slug from the folder name (`llama-3-1-8b-ft`).
     pub slug: String,
     /// `jobName` and `importedModelName`.
     pub name: String,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
+    /// When the item last changed.
     pub updated_at: u64,
+    /// When CreateModelImportJob accepted the job; `None` before.
     pub submitted_at: Option<u64>,
+    /// When the item was Rejected, its start failed or its job ended (as recorded);
+    /// `None` before.
     pub finished_at: Option<u64>,
+    /// The import job's ARN, once CreateModelImportJob accepted it.
     pub job_arn: Option<String>,
+    /// The imported model's ARN, once the job completed (kept after cleanup deletes it).
     pub model_arn: Option<String>,
     /// Why it was Rejected or Failed.
     pub failure: Option<String>,
@@ -84,6 +98,8 @@ pub struct LedgerItem {
     pub retry: u32,
     /// From GetImportedModel once the job completed.
     pub architecture: Option<String>,
+    /// Custom Model Units per model copy (`customModelUnitsPerModelCopy`), from the same
+    /// call.
     pub custom_model_units: Option<u32>,
 }
 
@@ -123,14 +139,24 @@ impl LedgerItem {
 /// A change to an item, applied only if it is still in the expected state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerUpdate {
+    /// The new state; `None` keeps the current one.
     pub state: Option<ImportState>,
+    /// The time of the change (epoch seconds): the new `updated_at`, and `submitted_at` or
+    /// `finished_at` when those are asked for.
     pub now: u64,
+    /// Records the import job's ARN.
     pub job_arn: Option<String>,
+    /// Records the imported model's ARN.
     pub model_arn: Option<String>,
+    /// Replaces the failure text; an empty text clears it.
     pub failure: Option<String>,
+    /// Counts one more CreateModelImportJob call (`attempts`).
     pub add_attempt: bool,
+    /// Sets `submitted_at` to `now`.
     pub submitted: bool,
+    /// Sets `finished_at` to `now`.
     pub finished: bool,
+    /// Sets or clears the `alerted` flag; `None` leaves it.
     pub set_alerted: Option<bool>,
     /// Condition besides the state: apply only if the alert has not gone out (so that
     /// of two racing handlers exactly one sends it).
@@ -141,12 +167,17 @@ pub struct LedgerUpdate {
     pub expect_lease_free_at: Option<u64>,
     /// A new job and model name (a retry).
     pub set_name: Option<String>,
+    /// Counts one more operator retry (`retry`).
     pub add_retry: bool,
+    /// Records the imported model's architecture (GetImportedModel).
     pub set_architecture: Option<String>,
+    /// Records the imported model's Custom Model Units per copy.
     pub set_custom_model_units: Option<u32>,
 }
 
 impl LedgerUpdate {
+    /// Makes the changes on `item`, without checking the conditions (that is the ledger's
+    /// part, in [`Ledger::transition`]).
     pub fn apply(&self, item: &mut LedgerItem) {
         if let Some(state) = self.state {
             item.state = state;
@@ -208,6 +239,7 @@ pub struct MemoryLedger {
 }
 
 impl MemoryLedger {
+    /// Every item, in fingerprint order, for tests to inspect.
     pub fn items(&self) -> Vec<LedgerItem> {
         self.lock().values().cloned().collect()
     }

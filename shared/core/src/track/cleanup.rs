@@ -13,11 +13,15 @@ use crate::import::{
 /// The tag that keeps a model whatever its use.
 pub(crate) const PROTECT_TAG: &str = "ferry:protect";
 
+/// What cleanup may delete (`FERRY_CLEANUP*` variables): a model goes only when every
+/// rule allows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CleanupRules {
     /// Delete (true) or only plan (false).
     pub apply: bool,
+    /// A model younger than this (seconds) is never deleted.
     pub min_age_secs: u64,
+    /// A model with no invocations in this many seconds before now is idle.
     pub idle_secs: u64,
     /// The newest versions of each model that are always kept.
     pub keep_newest: usize,
@@ -28,18 +32,27 @@ pub struct CleanupRules {
 /// A model and what Ferry knows of its use (`None`: not looked up, or unknown).
 #[derive(Debug, Clone)]
 pub struct ModelFacts {
+    /// The model as ListImportedModels gives it, with its tags.
     pub model: ModelInfo,
+    /// Its `Invocations` over the idle window.
     pub invocations: Option<u64>,
 }
 
+/// Cleanup's verdict on one imported model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanEntry {
+    /// The imported model's ARN.
     pub arn: String,
+    /// The imported model's name (`modelName`).
     pub name: String,
     /// The model these versions belong to (`ferry:model` tag, or the name's stem).
     pub group: String,
+    /// Whole days since the model was created.
     pub age_days: u64,
+    /// `Invocations` over the idle window; `None`: not looked up (another rule keeps it)
+    /// or unreadable.
     pub invocations: Option<u64>,
+    /// Whether the plan deletes it.
     pub delete: bool,
     /// Why it is kept, or why it may go.
     pub reason: String,
@@ -174,11 +187,17 @@ pub fn plan_cleanup(models: &[ModelFacts], rules: &CleanupRules, now: u64) -> Ve
     entries
 }
 
+/// What a cleanup did, or with a dry run would do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CleanupReport {
+    /// Only planned: nothing was deleted.
     pub dry_run: bool,
+    /// The verdict on every imported model, deletions first (see [`plan_cleanup`]).
     pub plan: Vec<PlanEntry>,
+    /// The ARNs of the models deleted.
     pub deleted: Vec<String>,
+    /// Calls that failed (reading usage, deleting, recording a deletion); cleanup went on
+    /// with the other models.
     pub errors: Vec<String>,
 }
 

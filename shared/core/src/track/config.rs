@@ -5,15 +5,22 @@ use crate::import::StartConfig;
 
 use super::cleanup::CleanupRules;
 
+/// The tracker's configuration, read by [`TrackerConfig::from_env`] from the variables
+/// in [`VARIABLES`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerConfig {
+    /// The ledger's DynamoDB table (`FERRY_LEDGER_TABLE`).
     pub ledger_table: String,
+    /// The SNS topic alerts go to (`FERRY_ALERT_TOPIC_ARN`).
     pub alert_topic_arn: String,
+    /// What starting a queued import needs: the execution role, the imported model's KMS
+    /// key, the VPC (as for the importer).
     pub start: StartConfig,
     /// Alert when an import completes, not only when it fails.
     pub notify_completed: bool,
     /// A job running longer than this is reported once.
     pub max_job_seconds: u64,
+    /// The rules of the daily cleanup and of freeing a model for the queue.
     pub cleanup: CleanupRules,
     /// The account's imported-models quota, when configured: a queued import frees a
     /// model before it would exceed it. Unset: a model is freed only when Bedrock

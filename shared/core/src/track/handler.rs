@@ -22,15 +22,19 @@ pub enum Action {
     Sweep,
     /// Delete idle models (or only plan, with `dry_run`).
     Cleanup {
+        /// Only plan; delete nothing.
         #[serde(default, deserialize_with = "dry_run")]
         dry_run: bool,
     },
 }
 
+/// Why a tracker invocation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
+    /// The payload asks for no action the tracker knows, or its fields are wrong.
     #[error("invalid invocation: {0}")]
     Invocation(String),
+    /// A call cleanup cannot go on without failed (listing the imported models).
     #[error("{0}")]
     Port(#[from] PortError),
     /// Cleanup went through every model but some calls failed.

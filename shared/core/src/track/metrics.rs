@@ -8,12 +8,16 @@ pub(crate) const NAMESPACE: &str = "Ferry";
 /// A metric's values (one or several, as EMF allows) with its unit (`Count`, `Seconds`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
+    /// The metric's name in the `Ferry` namespace (`ImportsCompleted`).
     pub name: &'static str,
+    /// One value, or one per observation (each ended job's duration).
     pub values: Vec<f64>,
+    /// A CloudWatch unit name.
     pub unit: &'static str,
 }
 
 impl Metric {
+    /// A `Count` metric of the one value `n`.
     pub fn count(name: &'static str, n: usize) -> Self {
         Self {
             name,
@@ -51,9 +55,13 @@ pub fn emf_line(metrics: &[Metric], now_ms: u64) -> String {
 /// `attempts` as sent (retries included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiCallCount {
+    /// The service, as the SDK names it (`S3`).
     pub service: String,
+    /// The operation, as the SDK names it (`HeadObject`).
     pub operation: String,
+    /// Calls the code made.
     pub calls: u64,
+    /// HTTP requests sent for them, retries included.
     pub attempts: u64,
 }
 

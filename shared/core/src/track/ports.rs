@@ -10,16 +10,23 @@ use crate::import::{Alerts, ContentCheck, Hosting, ImportService, Ledger, Ledger
 /// An imported model as Bedrock describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModelInfo {
+    /// `modelArn`.
     pub arn: String,
+    /// `modelName`: for Ferry's imports, the ledger item's name.
     pub name: String,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
+    /// Its tags as (key, value); empty from GetImportedModel, which returns none.
     pub tags: Vec<(String, String)>,
+    /// `modelArchitecture`, as Bedrock reports it.
     pub architecture: Option<String>,
+    /// Custom Model Units per model copy; from GetImportedModel only (`None` in a
+    /// listing).
     pub custom_model_units: Option<u32>,
 }
 
 impl ModelInfo {
+    /// The value of the tag `key`, when the model has it.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .iter()
@@ -28,6 +35,7 @@ impl ModelInfo {
     }
 }
 
+/// Bedrock's imported models in the hosting account.
 pub trait ModelRegistry: Sync {
     /// GetImportedModel (no tags); `None` when it does not exist.
     fn get_model(
@@ -36,11 +44,13 @@ pub trait ModelRegistry: Sync {
     ) -> impl Future<Output = Result<Option<ModelInfo>, PortError>> + Send;
     /// Every imported model of the account, with its tags.
     fn list_models(&self) -> impl Future<Output = Result<Vec<ModelInfo>, PortError>> + Send;
+    /// DeleteImportedModel; the weights in S3 stay.
     fn delete_model(&self, arn: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// CloudWatch `AWS/Bedrock` `Invocations` of a model.
 pub trait Usage: Sync {
+    /// The sum of the model's invocations from `since` to `until` (epoch seconds).
     fn invocations(
         &self,
         model_arn: &str,
@@ -51,6 +61,8 @@ pub trait Usage: Sync {
 
 /// Why a job failed, as far as Ferry can tell (the access checker's report).
 pub trait Diagnose: Sync {
+    /// The access check's report on `item`'s chain, or why it could not run; `None` when
+    /// there is nothing to check (no region, no source folder).
     fn diagnose(&self, item: &LedgerItem) -> impl Future<Output = Option<String>> + Send;
 }
 
@@ -58,11 +70,15 @@ pub trait Diagnose: Sync {
 /// the models, their usage, the content check of queued folders, the diagnosis of
 /// failed jobs. [`TrackerPorts`] is what the tracker's functions take.
 pub struct Tracker<L, I, A, M, U, C, D> {
+    /// The ledger, the import jobs and the alert topic, with their clock.
     pub hosting: Hosting<L, I, A>,
+    /// The imported models.
     pub models: M,
+    /// The models' invocations (CloudWatch).
     pub usage: U,
     /// Confirms a queued folder still holds its validated content.
     pub content: C,
+    /// The diagnosis of failed jobs.
     pub diagnose: D,
 }
 

@@ -15,9 +15,12 @@ use crate::import::{
     LedgerUpdate, StartResult,
 };
 
+/// What one sweep did: the tracker's answer, and the source of its metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SweepReport {
+    /// Names of the imports whose job completed.
     pub completed: Vec<String>,
+    /// Names of the imports whose job failed or no longer exists at Bedrock.
     pub failed: Vec<String>,
     /// Jobs still running.
     pub running: usize,
@@ -29,6 +32,8 @@ pub struct SweepReport {
     pub foreign_job: Option<String>,
     /// Models deleted to make room for the queue (imported-models quota).
     pub freed: Vec<String>,
+    /// What starting the queue did; `None` when a job held the slot, nothing was queued,
+    /// or the step failed.
     pub start: Option<StartResult>,
     /// Pending imports after the sweep.
     pub queue_depth: usize,
@@ -79,6 +84,8 @@ impl SweepReport {
     }
 }
 
+/// One sweep at `now` (epoch seconds). It never fails: the calls that failed are in
+/// the report's `errors`, and the work went on without them.
 pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64) -> SweepReport {
     let mut report = SweepReport::default();
     let hosting = tracker.hosting();
