@@ -40,7 +40,7 @@ pub enum TrackError {
     /// Cleanup went through every model but some calls failed.
     #[error("{} call(s) failed during cleanup: {}", .0.len(), .0.join("; "))]
     Partial(Vec<String>),
-    /// The sweep got none of its work done ([`crate::track::SweepReport::could_not_work`]).
+    /// The sweep got none of its work done (`SweepReport::could_not_work`).
     #[error(
         "the sweep could not do its work: {} call(s) failed and none of its work succeeded (first: {}). \
          Check that the tracker's role can reach the ledger table (DynamoDB) and Bedrock in this \
