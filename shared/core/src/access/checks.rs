@@ -20,16 +20,23 @@ const SAMPLE_JOB_ID: &str = "a1b2c3d4e5f6";
 #[serde(rename_all = "lowercase")]
 /// What a check concluded.
 pub enum CheckDecision {
+    /// `allowed`: the request would succeed.
     Allowed,
+    /// `denied`: an explicit or implicit deny; the report's `ok` is then false.
     Denied,
+    /// `skipped`: the check does not apply (no KMS key on the objects, no
+    /// `imported_model_key`, no `caller`) or, live, rests on a part Ferry could not read.
     Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 /// The statement that makes a denied check pass, and the policy to add it to.
 pub struct Fix {
+    /// The contract's `where`: the policy to change, such as `bucket policy of BUCKET`,
+    /// `key policy of ARN` or `permissions boundary of ARN`.
     #[serde(rename = "where")]
     pub location: String,
+    /// The least-privilege IAM statement (JSON) to add there.
     pub statement: Value,
     /// What else the statement needs to work (e.g. the policy's Version).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,15 +46,27 @@ pub struct Fix {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 /// One check of the chain: the request, its decision and, when denied, why and the fix.
 pub struct CheckResult {
+    /// The check's id in the contract: `trust`, `s3-list`, `s3-get`, `kms-source`,
+    /// `kms-imported-model`, `pass-role` or `create-job`.
     pub id: &'static str,
+    /// Allowed, denied or skipped.
     pub decision: CheckDecision,
+    /// The requester: a role ARN, or `bedrock.amazonaws.com` for `trust`; `None` when
+    /// the check does not apply.
     pub principal: Option<String>,
+    /// The IAM action requested (`kms:Decrypt`); `None` when the check does not apply.
     pub action: Option<String>,
+    /// The ARN acted on (`*` for `create-job`); `None` when the check does not apply.
     pub resource: Option<String>,
     /// `explicit-deny` or `implicit-deny` for denied checks.
     pub reason: Option<&'static str>,
+    /// One sentence for a person: which policy lacks the grant or which Deny refuses,
+    /// or why the check was skipped; `None` for an allowed check.
     pub detail: Option<String>,
+    /// The Allow statements used (allowed) or the Deny statements that matched
+    /// (explicit deny); empty for an implicit deny.
     pub matched: Vec<Matched>,
+    /// For an implicit deny, the statement that makes the check pass; `None` otherwise.
     pub fix: Option<Fix>,
     /// Live mode: the policies this check could not be judged without (optional field
     /// of the contract; the check is then `skipped`).
@@ -58,7 +77,10 @@ pub struct CheckResult {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 /// Every check of the chain; `ok` when none is denied.
 pub struct AccessReport {
+    /// True exactly when no check is denied (skipped checks do not count).
     pub ok: bool,
+    /// One result per request of the chain, in the contract's order; a check with
+    /// several requests (one per object or key action) has several.
     pub checks: Vec<CheckResult>,
     /// Live mode: every part of the chain Ferry could not read (optional field).
     #[serde(skip_serializing_if = "Vec::is_empty")]

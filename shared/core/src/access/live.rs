@@ -37,6 +37,8 @@ pub struct RoleInfo {
     pub arn: String,
     /// The trust policy document (decoded JSON text).
     pub trust_policy: String,
+    /// The ARN of the managed policy set as the role's permissions boundary; `None`
+    /// when it has none.
     pub boundary_arn: Option<String>,
 }
 
@@ -63,7 +65,9 @@ pub trait PolicyReader: Sync {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<String>, ReadError>> + Send;
+    /// The key policy (JSON text) of a KMS key, `kms:GetKeyPolicy` on `default`.
     fn key_policy(&self, key_arn: &str) -> impl Future<Output = Result<String, ReadError>> + Send;
+    /// The role with this name (not ARN), from `iam:GetRole`.
     fn role(&self, name: &str) -> impl Future<Output = Result<RoleInfo, ReadError>> + Send;
     /// (name, document) of every inline policy of the role.
     fn inline_policies(
@@ -82,19 +86,28 @@ pub trait PolicyReader: Sync {
 /// What to check, live.
 #[derive(Debug, Clone)]
 pub struct LiveTarget {
+    /// The model folder, `s3://BUCKET/PREFIX/`, in the research account.
     pub source: S3Uri,
+    /// The AWS region of the import (`us-east-1`); it also gives the partition.
     pub region: String,
+    /// The execution role's ARN; its account is taken as the hosting account.
     pub execution_role: String,
+    /// The ARN of the hosting KMS key that will encrypt the imported model
+    /// (`importedModelKmsKeyId`); `None`: none given, and `kms-imported-model` is skipped.
     pub imported_model_key: Option<String>,
     /// The role that creates the job (the hosting automation role). `None`: the
     /// hosting reader's own identity, when it is in the hosting account.
     pub caller_role: Option<String>,
 }
 
+/// Why live mode could not build a scenario at all (as opposed to an unreadable part).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LiveError {
+    /// The execution role given is not a role ARN, so there is no hosting account.
     #[error("{0:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
     ExecutionRole(String),
+    /// The research side's `sts:GetCallerIdentity` failed, so the research account is
+    /// unknown.
     #[error("could not identify the research account from the credentials: {0}; check AWS_PROFILE / AWS credentials")]
     ResearchIdentity(ReadError),
 }
@@ -110,6 +123,7 @@ pub struct PolicyCache {
 type CacheEntry = (Instant, Arc<dyn Any + Send + Sync>);
 
 impl PolicyCache {
+    /// An empty cache whose entries are reused for `ttl` after they were read.
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,

@@ -12,6 +12,7 @@ use super::scenario::Scenario;
 
 /// S3 as the execution role sees it.
 pub trait Prober: Sync {
+    /// Lists the bucket under `prefix` (an `s3:ListBucket` request); `Ok` when S3 lets it.
     fn list(
         &self,
         bucket: &str,
@@ -25,6 +26,8 @@ pub trait Prober: Sync {
     ) -> impl Future<Output = Result<(), ReadError>> + Send;
 }
 
+/// The report's optional `probe` field: what the execution role really could do in S3,
+/// request by request, against what the evaluation decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeReport {
     /// The role the probe ran as.
@@ -32,6 +35,8 @@ pub struct ProbeReport {
     /// Why the probe could not run (the role could not be assumed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_run: Option<String>,
+    /// One `s3-list` result, then one `s3-get` per object the evaluation judged; empty
+    /// when the probe did not run.
     pub results: Vec<ProbeResult>,
     /// How many results contradict the evaluation.
     pub disagreements: usize,
@@ -39,19 +44,26 @@ pub struct ProbeReport {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// What S3 answered when the probe made the request.
 pub enum Observed {
+    /// The request succeeded.
     Allowed,
+    /// AWS refused it (`AccessDenied` or the like), from S3 or KMS.
     Denied,
     /// Neither: the object vanished, throttling... (see `error`).
     Error,
 }
 
+/// One request made as the execution role, and how it compares with the evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeResult {
     /// `s3-list` or `s3-get` (the latter includes `kms-source` for encrypted objects).
     pub id: &'static str,
+    /// The bucket ARN with the prefix listed, or the object ARN read.
     pub resource: String,
+    /// What really happened.
     pub observed: Observed,
+    /// AWS's error and the call (`AccessDenied (s3:GetObject)`); `None` when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// What the evaluation decided for the same request.
@@ -61,6 +73,8 @@ pub struct ProbeResult {
 }
 
 impl ProbeReport {
+    /// A report for a probe that could not start (the role could not be assumed), with
+    /// why.
     pub fn not_run(role: &str, why: String) -> Self {
         Self {
             role: role.to_owned(),

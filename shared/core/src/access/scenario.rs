@@ -7,20 +7,34 @@ use serde_json::Value;
 
 use crate::iam::{Policy, PolicyError};
 
+/// Everything the access checks judge: the accounts, the model folder and every policy
+/// of the chain, in the shape of the contract's scenario file.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The AWS region of the import (`us-east-1`); it gives the partition.
     pub region: String,
+    /// The model folder, `s3://BUCKET/PREFIX/`, as given.
     pub source_uri: String,
+    /// The 12-digit account that holds the bucket with the weights.
     pub research_account: String,
+    /// The 12-digit account where Bedrock imports the model.
     pub hosting_account: String,
     /// Account id → organization id.
     pub organizations: BTreeMap<String, String>,
+    /// The bucket's policy; `None` when the bucket has none.
     pub bucket_policy: Option<Policy>,
+    /// The objects under the prefix; may be empty, then `s3-get` is judged on
+    /// `PREFIX` + `config.json`.
     pub objects: Vec<ObjectInfo>,
     /// Key ARN → key policy.
     pub source_keys: BTreeMap<String, Policy>,
+    /// The role Bedrock assumes to read the weights, with its trust policy.
     pub execution_role: Principal,
+    /// The hosting KMS key that encrypts the imported model (ARN, key policy); `None`:
+    /// `kms-imported-model` is skipped.
     pub imported_model_key: Option<(String, Policy)>,
+    /// The role or user that passes the role and creates the job; `None`: `pass-role`
+    /// and `create-job` are skipped.
     pub caller: Option<Principal>,
     /// Account id → SCP levels (root first), each one or more documents.
     pub scps: BTreeMap<String, Vec<Vec<Policy>>>,
@@ -33,6 +47,7 @@ pub struct Scenario {
 /// A part of the chain that could not be read, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreadable {
+    /// Which piece of the chain it is.
     pub part: Part,
     /// "could not read the bucket policy of B: AccessDenied (s3:GetBucketPolicy)"
     pub message: String,
@@ -41,6 +56,7 @@ pub struct Unreadable {
 /// The pieces of the chain a check depends on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Part {
+    /// The research bucket's policy.
     BucketPolicy,
     /// The list of objects under the prefix.
     ObjectList,
@@ -48,12 +64,17 @@ pub enum Part {
     ObjectEncryption(String),
     /// The key policy of a research key (its ARN).
     SourceKeyPolicy(String),
+    /// The execution role's trust policy.
     TrustPolicy,
     /// The execution role's inline and managed policies.
     RolePolicies,
+    /// The execution role's permissions boundary.
     RoleBoundary,
+    /// The key policy of the hosting key that encrypts the imported model.
     ImportedModelKeyPolicy,
+    /// The caller's inline and managed policies.
     CallerPolicies,
+    /// The caller's permissions boundary.
     CallerBoundary,
     /// The organization of an account (for aws:PrincipalOrgID / aws:ResourceOrgID).
     Organization(String),
@@ -79,19 +100,27 @@ impl Policy {
     }
 }
 
+/// One object of the model folder.
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
+    /// The full object key, prefix included (`mistral-model-weights/config.json`).
     pub key: String,
+    /// The ARN of the KMS key of an SSE-KMS object; `None` for other encryption (or,
+    /// live, when it could not be read: see [`Part::ObjectEncryption`]).
     pub kms_key_arn: Option<String>,
 }
 
 /// A role (or user) with the policies that apply to it.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// A role, user or assumed-role ARN.
     pub arn: String,
+    /// The role's trust policy: always present for the execution role, `None` for the
+    /// caller (not judged).
     pub trust_policy: Option<Policy>,
     /// (label, policy): inline policies by name, managed policies by ARN.
     pub identity_policies: Vec<(String, Policy)>,
+    /// The boundary policy document; `None` when the role has none.
     pub permissions_boundary: Option<Policy>,
 }
 
@@ -99,7 +128,9 @@ pub struct Principal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
 pub struct ScenarioError {
+    /// Path of the field in the scenario file (`execution_role.trust_policy`).
     pub field: String,
+    /// What is wrong with it (`is missing`, `is not a 12-digit account id`).
     pub problem: String,
 }
 

@@ -17,6 +17,7 @@ use crate::iam::{
 /// A role of the deployment and the identity policies attached to it.
 #[derive(Debug, Clone)]
 pub struct Role {
+    /// The role's ARN, exactly as [`MadeCall::role_arn`] gives it.
     pub arn: String,
     /// (label, policy): the label names it in findings (`importer role policy`).
     pub policies: Vec<(String, Policy)>,
@@ -25,9 +26,14 @@ pub struct Role {
 /// A resource policy and the resources it governs (an ARN pattern).
 #[derive(Debug, Clone)]
 pub struct ResourcePolicy {
+    /// ARN pattern with `*` and `?` wildcards (`arn:aws:s3:::bucket/*`); the first
+    /// policy whose pattern matches a resource is the one judged.
     pub covers: String,
+    /// The account that owns the resources, for ARNs that carry none (S3).
     pub account: String,
+    /// How findings name the policy (`bucket policy`, `research key policy`).
     pub label: String,
+    /// The policy document.
     pub policy: Policy,
 }
 
@@ -35,18 +41,29 @@ pub struct ResourcePolicy {
 /// the caller's permissions (`kms:ViaService`).
 #[derive(Debug, Clone)]
 pub struct Encrypted {
+    /// ARN pattern, with wildcards, of the encrypted resources.
     pub covers: String,
+    /// The ARN of the KMS key that encrypts them.
     pub key_arn: String,
+    /// The `kms:ViaService` value, `SERVICE.REGION.amazonaws.com`.
     pub via: String,
+    /// The KMS actions the service takes for a read or a publish (`kms:Decrypt`).
     pub actions: Vec<&'static str>,
+    /// `kms:ResourceAliases` of the key (`alias/NAME`); empty: the request context has
+    /// no such key.
     pub aliases: Vec<String>,
 }
 
 /// What a deployment grants.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
+    /// The roles the calls are made with; a call by any other role finds no identity
+    /// policy.
     pub roles: Vec<Role>,
+    /// Bucket, key and trust policies, each with the resources it governs.
     pub resource_policies: Vec<ResourcePolicy>,
+    /// What is encrypted with which key, for the KMS use behind S3 reads and SNS
+    /// publishes.
     pub encrypted: Vec<Encrypted>,
 }
 
@@ -55,18 +72,26 @@ pub struct Grants {
 pub struct MadeCall {
     /// The function or command that made it (`importer`, `tracker`).
     pub by: String,
+    /// The ARN of the role whose credentials signed it; matched against [`Role::arn`].
     pub role_arn: String,
+    /// The call as the request log recorded it.
     pub call: Call,
 }
 
 /// One permission of one call, judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Judged {
+    /// The function or command that made the call.
     pub by: String,
+    /// The ARN of the role that made it.
     pub role: String,
+    /// `Service.Operation` (`S3.GetObject`).
     pub operation: String,
+    /// The IAM action judged; one call may need several.
     pub action: String,
+    /// The ARN the action was judged on.
     pub resource: String,
+    /// Whether the deployment's policies allow it.
     pub allowed: bool,
     /// The statements that allowed it (`policy#sid`), or what is missing.
     pub because: Vec<String>,
@@ -265,9 +290,13 @@ fn missing_text(
 /// A statement's action that no judged call used, for one role.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Unused {
+    /// The ARN of the role whose policy grants it.
     pub role: String,
+    /// The policy's label (`importer role policy`).
     pub policy: String,
+    /// The statement's `Sid`, or `#index` when it has none.
     pub sid: String,
+    /// The action pattern as written in the statement (wildcards included).
     pub action: String,
 }
 

@@ -12,19 +12,27 @@ use crate::iam::Rule;
 pub struct Call {
     /// The SDK's service name (`S3`, `DynamoDB`, `Bedrock`...).
     pub service: String,
+    /// The API operation (`GetObject`, `CreateModelImportJob`).
     pub operation: String,
     /// The region of the signature.
     pub region: String,
+    /// The request parameters the log keeps, by snake_case name (`bucket`, `key_id`,
+    /// `role_arn`).
     pub params: Map<String, Value>,
 }
 
 /// One permission a call needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Need {
+    /// The IAM action authorized (`s3:GetObject`).
     pub action: &'static str,
+    /// The ARN of the resource the action is authorized on, or `*` for actions that
+    /// take none.
     pub resource: String,
     /// Condition keys of the request beyond the principal's own.
     pub context: Vec<(&'static str, Vec<String>)>,
+    /// The evaluation rule of the resource: KMS keys and role trust differ from the
+    /// standard one.
     pub rule: Rule,
     /// AWS refuses it across accounts whatever the policies say (a bucket's policy,
     /// a key's policy, IAM's own reads).
@@ -34,12 +42,22 @@ pub struct Need {
 /// Why a call could not be mapped to its permissions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NeedError {
+    /// The operation has no entry in the table of needs.
     #[error("{service}.{operation} is not in Ferry's table of operations and the permissions they need (shared/core/src/grants/needs.rs): add it")]
-    UnknownOperation { service: String, operation: String },
+    UnknownOperation {
+        /// The SDK's service name.
+        service: String,
+        /// The operation without an entry.
+        operation: String,
+    },
+    /// The log lacks a parameter the resource ARN or a condition is built from.
     #[error("{service}.{operation} was recorded without its {param:?} parameter (ferry_aws::request_log must record it)")]
     MissingParam {
+        /// The SDK's service name.
         service: String,
+        /// The operation recorded.
         operation: String,
+        /// The snake_case name of the missing parameter.
         param: &'static str,
     },
 }
@@ -48,7 +66,9 @@ pub enum NeedError {
 /// (a table name, a role name) belongs to.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
+    /// The caller's 12-digit account ID.
     pub account: &'a str,
+    /// The caller's partition (`aws`, `aws-us-gov`, `aws-cn`).
     pub partition: &'a str,
 }
 

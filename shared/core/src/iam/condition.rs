@@ -9,41 +9,70 @@ use ipnet::IpNet;
 
 use super::matcher::{arn_like, glob, unescape};
 
+/// The set prefix of a condition operator, for keys with several values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetQualifier {
+    /// No prefix, meant for single-valued keys: true if a request value matches.
     None,
+    /// `ForAnyValue:`: true if at least one request value matches; false when absent.
     ForAnyValue,
+    /// `ForAllValues:`: true if every request value matches; true when absent.
     ForAllValues,
 }
 
+/// The comparison an operator makes, its negation and suffixes set aside
+/// (`StringNotEqualsIfExists` is `StringEquals`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {
+    /// Exact, case-sensitive string equality.
     StringEquals,
+    /// String equality ignoring case.
     StringEqualsIgnoreCase,
+    /// Case-sensitive match with `*` and `?` wildcards.
     StringLike,
+    /// ARN match part by part with wildcards; `ArnEquals` is read as this too.
     ArnLike,
+    /// Number equality; values that do not parse as numbers never match.
     NumericEquals,
+    /// The request's number is less than the policy's.
     NumericLessThan,
+    /// The request's number is at most the policy's.
     NumericLessThanEquals,
+    /// The request's number is greater than the policy's.
     NumericGreaterThan,
+    /// The request's number is at least the policy's.
     NumericGreaterThanEquals,
+    /// The same instant (ISO 8601 date or epoch seconds).
     DateEquals,
+    /// The request's date is before the policy's.
     DateLessThan,
+    /// The request's date is at or before the policy's.
     DateLessThanEquals,
+    /// The request's date is after the policy's.
     DateGreaterThan,
+    /// The request's date is at or after the policy's.
     DateGreaterThanEquals,
+    /// `true`/`false`, compared ignoring case.
     Bool,
+    /// Base64-encoded bytes, compared as the encoded text.
     BinaryEquals,
+    /// The request's IPv4 or IPv6 address lies in the policy's CIDR block (or is its one
+    /// address).
     IpAddress,
+    /// `Null`: `"true"` holds when the key is absent, `"false"` when present.
     Null,
 }
 
+/// A condition operator as written (`ForAnyValue:StringNotLikeIfExists`), taken apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operator {
+    /// `ForAnyValue:`, `ForAllValues:` or no prefix.
     pub set: SetQualifier,
+    /// The comparison applied to each policy value and request value.
     pub base: Base,
     /// `StringNotEquals`, `ArnNotLike`, `NotIpAddress`...: true when no value matches.
     pub negated: bool,
+    /// The `IfExists` suffix: true when the key is absent from the request.
     pub if_exists: bool,
 }
 
@@ -91,6 +120,8 @@ const OPERATORS: &[(&str, Base, bool)] = &[
 ];
 
 impl Operator {
+    /// Reads an operator name with its optional set prefix and `IfExists` suffix;
+    /// `None` for names AWS does not define (`NullIfExists` among them).
     pub fn parse(text: &str) -> Option<Self> {
         let (set, rest) = if let Some(rest) = text.strip_prefix("ForAnyValue:") {
             (SetQualifier::ForAnyValue, rest)

@@ -19,9 +19,13 @@ use super::Context;
 #[derive(Debug, Clone)]
 /// One request: who, what, on which resource, with which context keys.
 pub struct Request {
+    /// Who makes the request: a service or a role/user (with its session).
     pub principal: RequestPrincipal,
+    /// The IAM action, `service:Name` (`s3:GetObject`); matched case-insensitively.
     pub action: String,
+    /// The ARN of the resource acted on.
     pub resource: String,
+    /// Condition keys and their values for this request (`aws:SourceAccount`...).
     pub context: Context,
 }
 
@@ -58,23 +62,34 @@ pub(crate) struct Inputs<'a> {
 /// A statement that took part in a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Matched {
+    /// The report name of the policy holding it (`bucket policy of model-artifacts`).
     pub policy: String,
+    /// The statement's `Sid`, or `#index` (its position) when it has none.
     pub sid: String,
+    /// `"Allow"` or `"Deny"`.
     pub effect: &'static str,
 }
 
 /// The policy that lacks the Allow an implicit deny needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
+    /// The requester's identity policies.
     Identity,
+    /// The resource's own policy (bucket, key or trust policy).
     Resource,
+    /// The requester's permissions boundary.
     Boundary,
-    Scp { level: usize },
+    /// The service control policies at one organization level.
+    Scp {
+        /// Index of the level, 0 for the root, then down towards the account.
+        level: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 /// Why a request is denied.
 pub enum Denial {
+    /// A statement with `Effect: Deny` applies; no Allow can override it.
     Explicit,
     /// Implicit: the policies that would each have to allow (in order of where to fix).
     Implicit(Vec<Missing>),
@@ -84,7 +99,10 @@ pub enum Denial {
 /// The decision on a request and the statements it rests on (the denying ones for an
 /// explicit deny, none for an implicit one).
 pub struct Decision {
+    /// `None` when the request is allowed; otherwise why it is denied.
     pub denial: Option<Denial>,
+    /// The Allow statements an allow rests on (SCPs included), the Deny statements of
+    /// an explicit deny, or nothing for an implicit deny.
     pub matched: Vec<Matched>,
 }
 

@@ -172,7 +172,9 @@ pub enum RequestPrincipal {
         arn: String,
         /// `arn:P:sts::ACCOUNT:assumed-role/NAME/SESSION` for roles.
         session_arn: Option<String>,
+        /// The 12-digit account ID the role or user belongs to.
         account: String,
+        /// The ARN's partition (`aws`, `aws-us-gov`, `aws-cn`).
         partition: String,
     },
 }

@@ -22,6 +22,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// Adds one value for `key` (matched case-insensitively); a key may hold several.
     pub fn insert(&mut self, key: &str, value: impl Into<String>) {
         self.values
             .entry(key.to_ascii_lowercase())
@@ -29,12 +30,14 @@ impl Context {
             .push(value.into());
     }
 
+    /// Every value given for `key` (case-insensitive), or `None` when the key is absent.
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.values
             .get(&key.to_ascii_lowercase())
             .map(Vec::as_slice)
     }
 
+    /// The first value given for `key`, for single-valued keys; `None` when absent.
     pub fn first(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(|v| v.first()).map(String::as_str)
     }

@@ -4,20 +4,26 @@
 
 use serde_json::Value;
 
+/// A parsed IAM policy document (identity, resource, boundary or SCP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// `2012-10-17` enables policy variables; older or absent versions do not.
     pub version: Option<String>,
+    /// The `Statement` element, always a list here even when stored as one object.
     pub statements: Vec<Statement>,
 }
 
+/// A statement's `Effect` element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// `"Allow"`: grants the access the statement matches.
     Allow,
+    /// `"Deny"`: refuses it, overriding any Allow.
     Deny,
 }
 
 impl Effect {
+    /// The value as written in JSON: `"Allow"` or `"Deny"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Effect::Allow => "Allow",
@@ -26,24 +32,36 @@ impl Effect {
     }
 }
 
+/// One entry of a policy's `Statement` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
+    /// The optional `Sid` element; `None` when absent or null.
     pub sid: Option<String>,
     /// Position in the policy's statement list, for reports when there is no Sid.
     pub index: usize,
+    /// `Effect`: Allow or Deny.
     pub effect: Effect,
+    /// `Principal`; `None` when absent, as in identity policies, boundaries and SCPs.
     pub principal: Option<Principals>,
+    /// `NotPrincipal`: everyone except these; `None` when absent.
     pub not_principal: Option<Principals>,
     /// `Action` (positive) or `NotAction` (negated).
     pub actions: Option<Matchers>,
+    /// `Resource` or `NotResource`; `None` when neither is written (resource policies
+    /// may omit it).
     pub resources: Option<Matchers>,
+    /// The `Condition` block, one entry per operator and key; empty when absent. All
+    /// must hold for the statement to apply.
     pub conditions: Vec<Condition>,
 }
 
 /// A list of patterns, or its negation (`NotAction`, `NotResource`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matchers {
+    /// True for `NotAction` / `NotResource`: the statement applies to what no pattern
+    /// matches.
     pub negated: bool,
+    /// Action names or ARNs as written, with `*` and `?` wildcards.
     pub patterns: Vec<String>,
 }
 
@@ -52,9 +70,14 @@ pub struct Matchers {
 pub struct Principals {
     /// `"*"` or `{"AWS": "*"}`.
     pub everyone: bool,
+    /// `AWS`: account IDs and ARNs of account roots, roles, role sessions or users
+    /// (`"*"` moved to `everyone`).
     pub aws: Vec<String>,
+    /// `Service`: service principals such as `bedrock.amazonaws.com`.
     pub service: Vec<String>,
+    /// `Federated`: identity providers (SAML or OIDC ARNs, web identity domains).
     pub federated: Vec<String>,
+    /// `CanonicalUser`: S3 canonical user IDs.
     pub canonical_user: Vec<String>,
 }
 
@@ -63,8 +86,12 @@ pub struct Principals {
 pub struct Condition {
     /// As written (`ForAnyValue:StringLikeIfExists`), for reports.
     pub operator_text: String,
+    /// `operator_text` read: set qualifier, base test, negation and `IfExists`.
     pub operator: super::condition::Operator,
+    /// The condition key as written (`aws:SourceAccount`); looked up case-insensitively.
     pub key: String,
+    /// The policy's values for the key, numbers and booleans turned into strings; any
+    /// one matching is enough.
     pub values: Vec<String>,
 }
 
@@ -72,7 +99,9 @@ pub struct Condition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
 pub struct PolicyError {
+    /// Path of the offending field, such as `bucket_policy.Statement[0].Effect`.
     pub field: String,
+    /// What is wrong with it, in words (`is missing`, `is not a string`).
     pub problem: String,
 }
 

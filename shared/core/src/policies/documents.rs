@@ -14,8 +14,11 @@ const BEDROCK: &str = "bedrock.amazonaws.com";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+/// Which of the two accounts a document is installed in.
 pub enum Side {
+    /// The account that holds the weights' bucket (and its key).
     Research,
+    /// The account where Bedrock imports the model and Ferry's automation runs.
     Hosting,
 }
 
@@ -24,6 +27,7 @@ pub enum Side {
 pub struct Document {
     /// Stable id: `bucket-policy`, `execution-role-trust`, ...
     pub id: &'static str,
+    /// The account it is installed in.
     pub side: Side,
     /// The account it belongs in (none for a document meant for any account).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,14 +36,22 @@ pub struct Document {
     pub applies_to: String,
     /// What to do with it.
     pub how: String,
+    /// The JSON to install: a whole policy document, or one statement for the
+    /// `*-key-statement` ids (added to an existing key policy).
     pub document: Value,
 }
 
+/// The documents `ferry policies` prints for one deployment, with what applies to all.
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentSet {
+    /// `aws`, `aws-us-gov` or `aws-cn`, from the region; every ARN uses it.
     pub partition: &'static str,
+    /// The deployment's region.
     pub region: String,
+    /// Sentences for the reader, such as Custom Model Import not being offered in the
+    /// region; empty when there is nothing to say.
     pub warnings: Vec<String>,
+    /// One entry per document to install.
     pub documents: Vec<Document>,
 }
 

@@ -51,7 +51,10 @@ pub fn deny_inference(region: &str, model_ids: &[String]) -> Result<Value, Input
 /// The service role of Bedrock model-customization (fine-tuning) jobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomizationRole {
+    /// Trust policy: `bedrock.amazonaws.com` may assume the role for the account's
+    /// model-customization jobs only (`aws:SourceAccount`, `aws:SourceArn`).
     pub trust: Value,
+    /// Identity policy: list and read the training data, list, read and write the output.
     pub policy: Value,
 }
 

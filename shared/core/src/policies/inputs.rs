@@ -8,11 +8,17 @@ use crate::aws_names::region::{is_region_name, partition_of};
 /// before (or without) being able to look them up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
+    /// The hosting role Bedrock assumes to read the weights (IAM role name, 1-64 chars).
     pub execution_role: String,
+    /// The hosting role the importer assumes (with the ExternalId) to start imports.
     pub automation_role: String,
+    /// The importer function's role, in the research account.
     pub importer_role: String,
+    /// The tracker function's role, in the hosting account.
     pub tracker_role: String,
+    /// The ledger's DynamoDB table, in the hosting account.
     pub ledger_table: String,
+    /// The SNS topic alerts go to, in the hosting account.
     pub alert_topic: String,
     /// Alias of the key that encrypts the alert topic (without `alias/`).
     pub alert_key_alias: String,
@@ -36,9 +42,13 @@ impl Default for Names {
 /// imports from it, and the region of the imports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
+    /// The 12-digit account that holds the bucket with the weights.
     pub research_account: String,
+    /// The 12-digit account where Bedrock imports the models.
     pub hosting_account: String,
+    /// The region of the imports (`us-east-1`); it gives the partition.
     pub region: String,
+    /// The research bucket's name.
     pub bucket: String,
     /// Empty (the whole bucket) or ending in `/`.
     pub prefix: String,
@@ -48,6 +58,7 @@ pub struct Deployment {
     pub imported_model_kms_key: Option<String>,
     /// The ExternalId the importer presents to the automation role.
     pub external_id: Option<String>,
+    /// The names of the roles, table and topic the stacks create.
     pub names: Names,
 }
 
@@ -55,7 +66,9 @@ pub struct Deployment {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InputError {
+    /// The command-line flag (`--research-account`).
     pub field: &'static str,
+    /// What is wrong with the value, in a sentence.
     pub message: String,
 }
 
@@ -164,6 +177,7 @@ impl Deployment {
         Ok(self)
     }
 
+    /// `aws`, `aws-us-gov` or `aws-cn`, from the region.
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)
     }
@@ -172,6 +186,7 @@ impl Deployment {
         format!("arn:{}:iam::{account}:{resource}", self.partition())
     }
 
+    /// `arn:P:iam::HOSTING:role/NAME` of the execution role.
     pub fn execution_role_arn(&self) -> String {
         self.iam_arn(
             &self.hosting_account,
@@ -179,6 +194,7 @@ impl Deployment {
         )
     }
 
+    /// `arn:P:iam::HOSTING:role/NAME` of the automation role.
     pub fn automation_role_arn(&self) -> String {
         self.iam_arn(
             &self.hosting_account,
@@ -186,6 +202,7 @@ impl Deployment {
         )
     }
 
+    /// `arn:P:iam::HOSTING:role/NAME` of the tracker's role.
     pub fn tracker_role_arn(&self) -> String {
         self.iam_arn(
             &self.hosting_account,
@@ -193,6 +210,7 @@ impl Deployment {
         )
     }
 
+    /// `arn:P:iam::RESEARCH:role/NAME` of the importer's role.
     pub fn importer_role_arn(&self) -> String {
         self.iam_arn(
             &self.research_account,
@@ -205,6 +223,7 @@ impl Deployment {
         self.iam_arn(account, "root")
     }
 
+    /// `arn:P:s3:::BUCKET`: the bucket itself (for `s3:ListBucket`).
     pub fn bucket_arn(&self) -> String {
         format!("arn:{}:s3:::{}", self.partition(), self.bucket)
     }
@@ -214,6 +233,7 @@ impl Deployment {
         format!("{}/{}*", self.bucket_arn(), self.prefix)
     }
 
+    /// `s3://BUCKET/PREFIX`: the watched folder as a URI.
     pub fn source_uri(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
@@ -229,6 +249,7 @@ impl Deployment {
         )
     }
 
+    /// `arn:P:sns:REGION:HOSTING:TOPIC` of the alert topic.
     pub fn alert_topic_arn(&self) -> String {
         format!(
             "arn:{}:sns:{}:{}:{}",
@@ -255,6 +276,7 @@ impl Deployment {
     }
 }
 
+/// Checks that `account` is a 12-digit AWS account ID; the error names `field`.
 pub fn check_account(field: &'static str, account: &str) -> Result<(), InputError> {
     if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
