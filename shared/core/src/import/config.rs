@@ -11,18 +11,37 @@ use crate::aws_names::s3_uri::S3Uri;
 pub struct StartConfig {
     /// The Custom Model Import execution role, in the hosting account.
     pub execution_role_arn: String,
+    /// KMS key (hosting account) that encrypts imported models
+    /// (`FERRY_IMPORTED_MODEL_KMS_KEY_ARN`); `None`: Bedrock's default encryption.
     pub imported_model_kms_key_arn: Option<String>,
+    /// Subnets and security groups for the import job (`FERRY_VPC_SUBNET_IDS`,
+    /// `FERRY_VPC_SECURITY_GROUP_IDS`); `None` when neither is set.
     pub vpc: Option<VpcConfig>,
 }
 
+/// The importer function's configuration, read by [`ImporterConfig::from_env`] from the
+/// variables of [`VARIABLES`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImporterConfig {
+    /// Watched folders (`FERRY_WATCH_PREFIXES`): each model sub-folder under one is
+    /// imported.
     pub watch: Vec<S3Uri>,
+    /// A file name (`_READY`) whose upload marks a folder complete
+    /// (`FERRY_READY_MARKER`); `None`: complete when config, tokenizer and every weight
+    /// file are there.
     pub ready_marker: Option<String>,
+    /// The hosting account's automation role the importer assumes
+    /// (`FERRY_HOSTING_ROLE_ARN`).
     pub hosting_role_arn: String,
+    /// The `sts:ExternalId` that role's trust policy requires (`FERRY_EXTERNAL_ID`, 2 to
+    /// 1224 characters).
     pub external_id: String,
+    /// The ledger's DynamoDB table name in the hosting account (`FERRY_LEDGER_TABLE`).
     pub ledger_table: String,
+    /// The SNS topic (hosting account) for Rejected and Failed imports
+    /// (`FERRY_ALERT_TOPIC_ARN`).
     pub alert_topic_arn: String,
+    /// The hosting account's region (`FERRY_HOSTING_REGION`); `None`: the function's own.
     pub hosting_region: Option<String>,
     /// The region imports run in (`FERRY_HOSTING_REGION`, else the function's
     /// `AWS_REGION`): some families are imported only in some regions.
@@ -31,6 +50,7 @@ pub struct ImporterConfig {
     pub access_check: bool,
     /// How long a warm container reuses the policies it read (`FERRY_POLICY_CACHE_SECONDS`).
     pub policy_cache_seconds: u64,
+    /// How jobs are started: the execution role, the KMS key, the VPC.
     pub start: StartConfig,
 }
 
@@ -55,6 +75,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_POLICY_CACHE_SECONDS", false, "how long a warm importer reuses the policies it read for the access check (default 60; 0 reads them every time)"),
 ];
 
+/// Every problem found in the configuration, one sentence each, in a fixed order.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError(pub Vec<String>);
 

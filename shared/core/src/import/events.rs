@@ -13,13 +13,20 @@ use crate::text::{echo, ECHO_MAX_CHARS};
 /// One object that was created (or removed) in S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectEvent {
+    /// The bucket's name.
     pub bucket: String,
     /// Decoded: `red+flower.jpg` in the event is `red flower.jpg` here.
     pub key: String,
+    /// The object's size in bytes; `None` when the event has none (removals carry none).
     pub size: Option<u64>,
+    /// The object's ETag, when the event carries one.
     pub etag: Option<String>,
+    /// The object's version id; `None` on an unversioned bucket.
     pub version_id: Option<String>,
+    /// S3's `sequencer`: orders the events of one key only, never of two keys.
     pub sequencer: Option<String>,
+    /// Whether the object was created (`ObjectCreated:*`, or EventBridge's "Object
+    /// Created"); `false` for removals and other S3 events, which the importer ignores.
     pub created: bool,
 }
 
@@ -53,8 +60,11 @@ pub(crate) const MAX_IGNORED: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(expecting = "an SQS record (an object)")]
 pub struct SqsMessage {
+    /// SQS `messageId`: what a partial batch failure names to have the message retried.
     #[serde(rename = "messageId", deserialize_with = "text")]
     pub message_id: String,
+    /// The message body as sent, read with [`parse_body`]: an S3 notification, an
+    /// EventBridge event or an SNS envelope, as JSON text.
     #[serde(deserialize_with = "text")]
     pub body: String,
 }
@@ -63,7 +73,10 @@ pub struct SqsMessage {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed event: {field}: {problem}")]
 pub struct EventError {
+    /// Path of the field in the payload (`Records[0].s3.object.size`,
+    /// `body.detail.object.key`).
     pub field: String,
+    /// What is wrong with it (`is "big", not a size in bytes`).
     pub problem: String,
 }
 

@@ -20,9 +20,13 @@ pub(crate) const ALERT_LEASE_SECS: u64 = 60;
 
 /// The hosting account's ports, bundled, with the clock their timestamps are read from.
 pub struct Hosting<L, I, A> {
+    /// The import ledger (a DynamoDB table): one item per fingerprint.
     pub ledger: L,
+    /// Bedrock Custom Model Import: finds the running job, creates jobs.
     pub imports: I,
+    /// Where alerts for Rejected and Failed imports go (an SNS topic).
     pub alerts: A,
+    /// Reads the time (seconds since the Unix epoch) stamped on ledger writes and leases.
     pub clock: Clock,
 }
 
@@ -33,25 +37,39 @@ impl<L, I, A> Hosting<L, I, A> {
     }
 }
 
+/// What one [`start_next`] call did; serialized with its case in `outcome`
+/// (`slot_busy`, `started`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StartResult {
     /// No Pending item.
     NothingQueued,
     /// A job holds the account's slot (or the model quota is full); the queue waits.
-    SlotBusy { reason: String },
+    SlotBusy {
+        /// The running job, or Bedrock's quota refusal and what to do about it.
+        reason: String,
+    },
+    /// The oldest Pending item's job was created (or an earlier attempt's job of the
+    /// same name was found); the item is Submitted.
     Started {
+        /// The item's fingerprint (SHA-256 hex of the folder's content).
         fingerprint: String,
+        /// The import job's ARN.
         job_arn: String,
     },
     /// Bedrock refused the request, or the folder changed since it was validated; the
     /// item is Failed (and alerted when a person must act).
     Failed {
+        /// The item's fingerprint.
         fingerprint: String,
+        /// Why, as recorded on the item.
         message: String,
     },
     /// Another handler moved the item first.
-    LostRace { fingerprint: String },
+    LostRace {
+        /// The item the other handler moved.
+        fingerprint: String,
+    },
 }
 
 /// Starts the oldest Pending import if the account's import slot is free. `content`

@@ -128,6 +128,7 @@ pub(crate) const EMBEDDING_MARKER_FILES: &[&str] = &[
 pub struct Declared {
     /// `architectures`, when it is a list of strings.
     pub classes: Option<Vec<String>>,
+    /// `model_type`, when it is a string.
     pub model_type: Option<String>,
     /// A description of a malformed `architectures` / `model_type` value.
     pub malformed: Option<String>,
@@ -184,12 +185,17 @@ impl Declared {
 /// The judgement of a declared architecture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// Bedrock imports the model.
     Supported {
+        /// The class that decided: the first `architectures` entry the table lists, or,
+        /// when `architectures` is absent or empty, the class of the `model_type`.
         class: &'static SupportedClass,
         /// Set when `model_type` disagrees with the class (a doubt, not a refusal).
         mismatch: Option<String>,
     },
+    /// Bedrock does not import the model, or Ferry cannot tell its class.
     Unsupported {
+        /// Why, as the `unsupported-architecture` finding words it.
         reason: String,
     },
 }
@@ -325,7 +331,12 @@ pub enum ContextReading {
     Length(u64),
     /// More than [`MAX_CONTEXT`] however it is read (`"1000000"`, `200000.5`, `1e400`):
     /// the value as a person should see it, and the length when it is a whole number.
-    TooLong { shown: String, length: Option<u64> },
+    TooLong {
+        /// The value as the message shows it (`1000000`, `the string "1000000"`).
+        shown: String,
+        /// The value, when the JSON holds a whole number that fits in a `u64`.
+        length: Option<u64>,
+    },
     /// Not a context any server can use (zero or negative): why.
     Invalid(String),
     /// Not a plain number, and within the limit if read as one: why (AWS is silent).

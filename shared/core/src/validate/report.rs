@@ -2,10 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How much a finding weighs: one `error` makes the report not `ok` (and `ferry
+/// validate` exit 1); warnings only inform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// `error`: Bedrock would refuse the model by a rule AWS documents, or Ferry cannot
+    /// judge the folder; the folder is not imported.
     Error,
+    /// `warning`: a doubt AWS documents no rule for; it does not stop an import.
     Warning,
 }
 
@@ -15,19 +20,37 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
+    /// `missing-config`: no `config.json`, or it is not a JSON object.
     MissingConfig,
+    /// `unsupported-architecture`: `architectures` / `model_type` is not a class Bedrock
+    /// imports (embedding models included).
     UnsupportedArchitecture,
+    /// `missing-tokenizer`: none of `tokenizer.json`, `tokenizer.model`, `spiece.model`,
+    /// or `vocab.json` with `merges.txt`.
     MissingTokenizer,
+    /// `missing-weights`: no top-level `.safetensors` file (e.g. only `pytorch_model.bin`
+    /// or a `.gguf`), or weight files that declare no tensors.
     MissingWeights,
+    /// `incomplete-shards`: the index is unreadable, names a shard that is absent, or
+    /// places a tensor in a shard whose header lacks it.
     IncompleteShards,
+    /// `invalid-safetensors`: a weight file's header is unreadable or inconsistent with
+    /// the file (see [`HeaderError`](crate::validate::safetensors_header::HeaderError)).
     InvalidSafetensors,
+    /// `too-large`: the `.safetensors` files total 200×10⁹ bytes or more (100×10⁹ for a
+    /// multimodal model).
     TooLarge,
+    /// `context-too-long`: the context length is more than 131072 tokens.
     ContextTooLong,
+    /// `invalid-source-uri`: the S3 URI breaks Bedrock's `s3Uri` pattern (e.g. a space,
+    /// `+`, `=`, `%` or `~` in the path).
     InvalidSourceUri,
     /// The family is imported only in other regions (GPT-OSS: us-east-1); reported
     /// when the region is known.
     UnsupportedRegion,
+    /// `unusual-dtype` (warning): a tensor dtype other than F32, F16 and BF16.
     UnusualDtype,
+    /// `unexpected-file` (warning): a file of 1 MiB or more that Bedrock does not use.
     UnexpectedFile,
     // Ferry's additions (warnings):
     /// `model_type` disagrees with the class in `architectures`.
@@ -48,6 +71,7 @@ pub enum Code {
 }
 
 impl Code {
+    /// The severity every finding of this code has.
     pub fn severity(self) -> Severity {
         match self {
             Code::MissingConfig
@@ -98,12 +122,16 @@ impl Code {
     }
 }
 
+/// One problem or doubt about the folder, as the report lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// What kind of problem (kebab-case in JSON: `incomplete-shards`).
     pub code: Code,
+    /// The code's severity, written out so that tools need not know every code.
     pub severity: Severity,
     /// The file concerned, relative to the folder; `null` for the folder as a whole.
     pub file: Option<String>,
+    /// What is wrong and, where Ferry knows, what to do; at most 1,000 characters.
     pub message: String,
 }
 
@@ -137,31 +165,47 @@ impl Finding {
 /// Ferry's optional additions to the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
+    /// True exactly when no finding has severity `error`.
     pub ok: bool,
+    /// The folder as the source names it: a local path or `s3://bucket/prefix/`.
     pub source: String,
+    /// The class from `config.json`'s `architectures`: the supported one when one is
+    /// listed, else the first; `None` without a config or an `architectures` list.
     pub architecture: Option<String>,
+    /// `config.json`'s `model_type`, when it is a string.
     pub model_type: Option<String>,
+    /// Files in the folder, every one at any depth.
     pub files: usize,
+    /// Sum of the top-level `.safetensors` files' sizes, in bytes: what the size limit
+    /// is judged on.
     pub total_bytes: u64,
+    /// Bytes read from the source to judge the folder, all files included.
     pub bytes_read: u64,
+    /// Every finding, in the order found; past
+    /// [`MAX_FINDINGS_PER_CODE`](crate::validate::MAX_FINDINGS_PER_CODE) of one code,
+    /// a last finding of that code counts the rest.
     pub findings: Vec<Finding>,
     /// The supported family (`"Qwen3"`), when the architecture is one.
     #[serde(default)]
     pub family: Option<String>,
+    /// Whether the supported class is multimodal (the 100 GB limit applies).
     #[serde(default)]
     pub multimodal: bool,
     /// The context length and the config field it came from.
     #[serde(default)]
     pub context_length: Option<u64>,
+    /// Number of top-level `.safetensors` files.
     #[serde(default)]
     pub weight_files: usize,
 }
 
 impl Report {
+    /// Number of findings of severity `error`.
     pub fn errors(&self) -> usize {
         self.count(Severity::Error)
     }
 
+    /// Number of findings of severity `warning`.
     pub fn warnings(&self) -> usize {
         self.count(Severity::Warning)
     }
@@ -173,6 +217,7 @@ impl Report {
             .count()
     }
 
+    /// Whether any finding has this code.
     pub fn has(&self, code: Code) -> bool {
         self.findings.iter().any(|f| f.code == code)
     }

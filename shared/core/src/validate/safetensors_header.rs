@@ -29,60 +29,139 @@ pub(crate) const MAX_TENSORS_PER_HEADER: usize = 1_000_000;
 /// shortened to [`crate::text::ECHO_MAX_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    /// The file is shorter than the 8-byte length prefix; holds its size in bytes.
     #[error("the file is {0} bytes, too short to hold the 8-byte header length")]
     TooShort(u64),
+    /// The prefix declares a header longer than the format's 100,000,000-byte limit.
     #[error("the header length is {len} bytes, more than the {MAX_HEADER_LEN}-byte limit of the safetensors format")]
-    HeaderTooLong { len: u64 },
+    HeaderTooLong {
+        /// Header length read from the prefix, in bytes.
+        len: u64,
+    },
+    /// The prefix declares a header that runs past the end of the file.
     #[error(
         "the header length is {len} bytes but only {available} bytes follow the length prefix"
     )]
-    HeaderPastEnd { len: u64, available: u64 },
+    HeaderPastEnd {
+        /// Header length read from the prefix, in bytes.
+        len: u64,
+        /// Bytes in the file after the 8-byte prefix.
+        available: u64,
+    },
+    /// The header's first byte is not `{`.
     #[error("the header does not start with '{{': it is not a safetensors JSON header")]
     NotAnObject,
+    /// The header is not JSON of the safetensors layout (bad syntax, a tensor entry
+    /// without `dtype`, `shape` or `data_offsets`, metadata that is not strings, trailing
+    /// bytes); holds the parser's message, shortened.
     #[error("the header is not valid JSON: {0}")]
     NotJson(String),
+    /// Two entries have the same tensor name; holds the name, shortened.
     #[error("the header names tensor {0:?} twice")]
     DuplicateTensor(String),
+    /// A tensor's `dtype` is not one of the format's names (see [`Dtype`]).
     #[error("tensor {name:?} has dtype {dtype:?}, which the safetensors format does not define")]
-    UnknownDtype { name: String, dtype: String },
+    UnknownDtype {
+        /// The tensor's name, shortened.
+        name: String,
+        /// The `dtype` as written, shortened.
+        dtype: String,
+    },
+    /// A tensor's element count, or its size in bits, does not fit in a `u64`.
     #[error("tensor {name:?}: shape {shape:?} has more elements than a 64-bit size can hold")]
-    ShapeOverflow { name: String, shape: Shape },
+    ShapeOverflow {
+        /// The tensor's name, shortened.
+        name: String,
+        /// The shape as declared (its first dimensions and its rank).
+        shape: Shape,
+    },
+    /// A tensor of a sub-byte dtype (`F4`, `F6_*`) whose elements do not fill a whole
+    /// number of bytes.
     #[error("tensor {name:?}: {elements} elements of {dtype} do not fill a whole number of bytes")]
     PartialByte {
+        /// The tensor's name, shortened.
         name: String,
+        /// The product of the shape's dimensions.
         elements: u64,
+        /// The tensor's element type.
         dtype: Dtype,
     },
+    /// A tensor's `data_offsets` end before they begin.
     #[error("tensor {name:?}: data_offsets [{begin}, {end}] end before they begin")]
-    ReversedOffsets { name: String, begin: u64, end: u64 },
+    ReversedOffsets {
+        /// The tensor's name, shortened.
+        name: String,
+        /// First offset, in bytes from the start of the data section.
+        begin: u64,
+        /// Second offset, in bytes from the start of the data section.
+        end: u64,
+    },
+    /// A tensor's byte span is not the size its shape and dtype require.
     #[error("tensor {name:?}: data_offsets [{begin}, {end}] hold {actual} bytes but shape {shape:?} of {dtype} needs {expected}")]
     LengthMismatch {
+        /// The tensor's name, shortened.
         name: String,
+        /// The tensor's element type.
         dtype: Dtype,
+        /// The shape as declared.
         shape: Shape,
+        /// Start of the span, in bytes from the start of the data section.
         begin: u64,
+        /// End of the span (exclusive), in bytes from the start of the data section.
         end: u64,
+        /// `end - begin`, in bytes.
         actual: u64,
+        /// Elements × bits per element ÷ 8, in bytes.
         expected: u64,
     },
+    /// Sorted by offset, a tensor starts before the previous one ends.
     #[error("tensor {name:?} starts at data byte {begin}, overlapping the previous tensor, which ends at {previous_end}")]
     Overlap {
+        /// The tensor's name, shortened.
         name: String,
+        /// Where the tensor starts, in bytes from the start of the data section.
         begin: u64,
+        /// Where the tensor before it (by offset) ends, in the same terms.
         previous_end: u64,
     },
+    /// Sorted by offset, a tensor starts after the previous one ends (or the first one
+    /// after byte 0), leaving bytes no tensor owns.
     #[error("tensor {name:?} starts at data byte {begin}, leaving a gap of {} unused bytes after the previous tensor", begin - previous_end)]
     Gap {
+        /// The tensor's name, shortened.
         name: String,
+        /// Where the tensor starts, in bytes from the start of the data section.
         begin: u64,
+        /// Where the tensor before it (by offset) ends, in the same terms; 0 for the first.
         previous_end: u64,
     },
+    /// The tensors do not end where the file ends: the file is truncated, or has bytes
+    /// after its last tensor.
     #[error("the tensors end at data byte {tensors_end} but the data section is {data_len} bytes: the file is {}", if tensors_end > data_len { "truncated" } else { "longer than its tensors" })]
-    DataLenMismatch { tensors_end: u64, data_len: u64 },
+    DataLenMismatch {
+        /// Where the last tensor ends, in bytes from the start of the data section (0
+        /// when the header declares none).
+        tensors_end: u64,
+        /// The data section's size: the file size minus the prefix and the header.
+        data_len: u64,
+    },
+    /// The header declares more than 1,000,000 tensors: a bound on Ferry's memory, not a
+    /// fault of the file by the format.
     #[error("the header declares more than {limit} tensors, more than Ferry judges in one header")]
-    TooManyTensors { limit: usize },
+    TooManyTensors {
+        /// The most tensors Ferry judges in one header.
+        limit: usize,
+    },
+    /// The header is within the format's limit but longer than Ferry reads
+    /// ([`crate::validate::MAX_HEADER_BYTES`]): a bound on Ferry's memory, not a fault
+    /// of the file by the format.
     #[error("the header is {len} bytes, more than the {limit} bytes Ferry reads to judge one (real headers are a few hundred KB)")]
-    BeyondFerryLimit { len: u64, limit: u64 },
+    BeyondFerryLimit {
+        /// Header length read from the prefix, in bytes.
+        len: u64,
+        /// The most header bytes Ferry reads, in bytes.
+        limit: u64,
+    },
 }
 
 impl HeaderError {
@@ -98,25 +177,45 @@ impl HeaderError {
 /// Element types of the safetensors format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dtype {
+    /// `BOOL`: a boolean stored in one byte.
     Bool,
+    /// `F4`: 4-bit float, two elements per byte.
     F4,
+    /// `F6_E2M3`: 6-bit float, 2 exponent and 3 mantissa bits.
     F6E2M3,
+    /// `F6_E3M2`: 6-bit float, 3 exponent and 2 mantissa bits.
     F6E3M2,
+    /// `U8`: 8-bit unsigned integer.
     U8,
+    /// `I8`: 8-bit signed integer.
     I8,
+    /// `F8_E5M2`: 8-bit float, 5 exponent and 2 mantissa bits.
     F8E5M2,
+    /// `F8_E4M3`: 8-bit float, 4 exponent and 3 mantissa bits.
     F8E4M3,
+    /// `F8_E8M0`: 8-bit exponent-only value, used as a block scale.
     F8E8M0,
+    /// `I16`: 16-bit signed integer.
     I16,
+    /// `U16`: 16-bit unsigned integer.
     U16,
+    /// `F16`: IEEE 754 half precision (16 bits).
     F16,
+    /// `BF16`: bfloat16, 8 exponent and 7 mantissa bits (16 bits).
     BF16,
+    /// `I32`: 32-bit signed integer.
     I32,
+    /// `U32`: 32-bit unsigned integer.
     U32,
+    /// `F32`: IEEE 754 single precision (32 bits).
     F32,
+    /// `C64`: complex number of two 32-bit floats (64 bits).
     C64,
+    /// `F64`: IEEE 754 double precision (64 bits).
     F64,
+    /// `I64`: 64-bit signed integer.
     I64,
+    /// `U64`: 64-bit unsigned integer.
     U64,
 }
 
@@ -161,6 +260,7 @@ impl Dtype {
             .unwrap_or(&DTYPES[0])
     }
 
+    /// The name as written in headers and shown in messages (`"BF16"`, `"F8_E4M3"`).
     pub fn name(self) -> &'static str {
         self.entry().1
     }
@@ -213,6 +313,7 @@ impl Shape {
         self.elements = self.elements.and_then(|e| e.checked_mul(dim));
     }
 
+    /// The number of dimensions (0 for a scalar).
     pub fn rank(&self) -> u64 {
         self.rank
     }
@@ -287,6 +388,7 @@ impl Header {
         self.tensors
     }
 
+    /// Whether the header declares no tensors.
     pub fn is_empty(&self) -> bool {
         self.tensors == 0
     }

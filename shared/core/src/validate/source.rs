@@ -15,6 +15,7 @@ use crate::aws_names::s3_uri::S3Uri;
 pub struct FileEntry {
     /// Path relative to the folder, `/`-separated (`model.safetensors`, `original/params.json`).
     pub path: String,
+    /// Size in bytes.
     pub size: u64,
     /// What identifies this version of the file: the S3 ETag (or version id); `None`
     /// for local files.
@@ -24,6 +25,7 @@ pub struct FileEntry {
 }
 
 impl FileEntry {
+    /// A file of `size` bytes at `path`, with no version or modification time.
     pub fn new(path: impl Into<String>, size: u64) -> Self {
         Self {
             path: path.into(),
@@ -69,6 +71,7 @@ pub trait FolderSource: Sync {
 #[derive(Debug, thiserror::Error)]
 #[error("{context}: {detail}")]
 pub struct SourceError {
+    /// The class of failure, which decides whether a retry can help.
     pub kind: SourceErrorKind,
     /// What was being done: "could not list s3://b/p/", "could not read config.json".
     pub context: String,
@@ -76,6 +79,7 @@ pub struct SourceError {
     pub detail: String,
 }
 
+/// The class of a [`SourceError`]: what the caller should do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceErrorKind {
     /// The folder, bucket or file does not exist.
@@ -89,6 +93,7 @@ pub enum SourceErrorKind {
 }
 
 impl SourceError {
+    /// A `kind` error: `context` says what was being done, `detail` the cause.
     pub fn new(
         kind: SourceErrorKind,
         context: impl Into<String>,
@@ -101,6 +106,8 @@ impl SourceError {
         }
     }
 
+    /// Whether the same read may succeed later (the kind is
+    /// [`SourceErrorKind::Transient`]).
     pub fn is_retryable(&self) -> bool {
         self.kind == SourceErrorKind::Transient
     }
@@ -137,6 +144,7 @@ impl LocalFolder {
         }
     }
 
+    /// The folder's path, as given to [`LocalFolder::open`].
     pub fn root(&self) -> &Path {
         &self.root
     }
