@@ -47,7 +47,7 @@ pub struct Events {
     pub messages: Vec<SqsMessage>,
     /// S3 objects, from a direct, EventBridge or SNS delivery.
     pub objects: Vec<ObjectEvent>,
-    /// Why each ignored record was ignored, with its path; at most [`MAX_IGNORED`]
+    /// Why each ignored record was ignored, with its path; at most `MAX_IGNORED`
     /// notes (the last one counts the rest).
     pub ignored: Vec<String>,
 }

@@ -31,7 +31,7 @@ pub(crate) fn is_identity_file(path: &str) -> bool {
     path == CONFIG || path == INDEX || validate::is_weight_file(path)
 }
 
-/// Identifies a folder from its listing (see [`is_identity_file`]).
+/// Identifies a folder from its listing (see `is_identity_file`).
 pub fn identify(uri: &S3Uri, entries: &[FileEntry]) -> Identity {
     let mut used: Vec<&FileEntry> = entries
         .iter()

@@ -287,8 +287,6 @@ fn failed(now: u64, failure: String) -> LedgerUpdate {
     }
 }
 
-/// The request for an item: everything derives from the item and the configuration,
-/// so a retry sends the very same request (and token).
 /// The tags Ferry puts on every job and imported model (the only ones its roles may set).
 pub const TAG_KEYS: [&str; 4] = [
     "ferry:source",
@@ -297,6 +295,8 @@ pub const TAG_KEYS: [&str; 4] = [
     "ferry:version",
 ];
 
+/// The request for an item: everything derives from the item and the configuration,
+/// so a retry sends the very same request (and token).
 pub(crate) fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportRequest {
     ImportRequest {
         job_name: item.name.clone(),

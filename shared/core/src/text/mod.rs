@@ -36,7 +36,7 @@ pub fn truncate(value: &str, max_chars: usize) -> Cow<'_, str> {
 }
 
 /// An outside value as Ferry echoes it in findings, errors and logs: at most
-/// [`ECHO_MAX_CHARS`] characters.
+/// `ECHO_MAX_CHARS` characters.
 pub fn echo(value: &str) -> Cow<'_, str> {
     truncate(value, ECHO_MAX_CHARS)
 }
@@ -53,7 +53,7 @@ pub(crate) fn is_unsafe_for_terminal(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// `text` with every character [`is_unsafe_for_terminal`] written as a visible escape
+/// `text` with every character `is_unsafe_for_terminal` written as a visible escape
 /// (`\n`, `\t`, `\r`, `\u{1b}`): for everything printed for a person, so an outside
 /// value cannot forge a line or hide text. Quotes and backslashes are left alone.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {

@@ -329,7 +329,7 @@ pub(crate) fn supported_summary() -> String {
 pub enum ContextReading {
     /// A whole positive number: the context length.
     Length(u64),
-    /// More than [`MAX_CONTEXT`] however it is read (`"1000000"`, `200000.5`, `1e400`):
+    /// More than `MAX_CONTEXT` however it is read (`"1000000"`, `200000.5`, `1e400`):
     /// the value as a person should see it, and the length when it is a whole number.
     TooLong {
         /// The value as the message shows it (`1000000`, `the string "1000000"`).
@@ -343,7 +343,7 @@ pub enum ContextReading {
     Unreadable(String),
 }
 
-/// The context reading and the field it came from, per [`CONTEXT_FIELDS`].
+/// The context reading and the field it came from, per `CONTEXT_FIELDS`.
 pub fn context_length(config: &Map<String, Value>) -> Option<(ContextReading, String)> {
     for path in CONTEXT_FIELDS {
         let mut value = None;

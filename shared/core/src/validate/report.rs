@@ -15,8 +15,7 @@ pub enum Severity {
 }
 
 /// Every finding code. The contract's codes keep their meaning; Ferry's additions are
-/// warnings, except `unsupported-region`, `limit-exceeded`, `invalid-file-name` and
-/// `invalid-context`.
+/// warnings, except `unsupported-region`, `limit-exceeded` and `invalid-file-name`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
@@ -191,7 +190,8 @@ pub struct Report {
     /// Whether the supported class is multimodal (the 100 GB limit applies).
     #[serde(default)]
     pub multimodal: bool,
-    /// The context length and the config field it came from.
+    /// The context length the config declares (`max_position_embeddings`, or
+    /// `text_config.max_position_embeddings`, or `n_positions`).
     #[serde(default)]
     pub context_length: Option<u64>,
     /// Number of top-level `.safetensors` files.

@@ -26,7 +26,7 @@ pub(crate) const LEN_PREFIX: u64 = 8;
 pub(crate) const MAX_TENSORS_PER_HEADER: usize = 1_000_000;
 
 /// Why a file is not valid safetensors. Messages name the offending tensor or value,
-/// shortened to [`crate::text::ECHO_MAX_CHARS`] characters.
+/// shortened to `ECHO_MAX_CHARS` characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     /// The file is shorter than the 8-byte length prefix; holds its size in bytes.
