@@ -36,7 +36,7 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     // the API-call counter's lines still add up (a call is counted in some line once,
     // though not always in its own invocation's). Validation's memory bounds hold per
     // invocation: N at once need N times the memory (the templates give 128 MB for one).
-    // ImporterEvent never fails to deserialize: a malformed event is reported by the
+    // ImporterEvent never fails to deserialize from JSON: a malformed event is reported by the
     // handler, as Ferry.MalformedEvent with the field at fault.
     run_concurrent(service_fn(
         move |event: LambdaEvent<ImporterEvent>| async move {

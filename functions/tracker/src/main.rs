@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let state: &'static (TrackerConfig, AwsTracker) = Box::leak(Box::new((config, tracker)));
     // run_concurrent, not run: see the importer's main. Overlapping sweeps are safe (every
     // ledger update is conditional), in one process as across processes.
-    // TrackerEvent never fails to deserialize: a payload that is not an action is
+    // TrackerEvent never fails to deserialize from JSON: a payload that is not an action is
     // reported by the handler, as Ferry.MalformedEvent with Ferry's message.
     run_concurrent(service_fn(
         move |event: LambdaEvent<TrackerEvent>| async move {

@@ -4,7 +4,11 @@
 //! `eventSource`); each kind's fields are read into small `Deserialize` structs through
 //! `serde_path_to_error`, so that a malformed event names the exact field.
 
-use serde::de::{Deserializer, Error as _};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{MapAccessDeserializer, MapDeserializer};
+use serde::de::{Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -88,7 +92,7 @@ fn error(field: impl Into<String>, problem: impl Into<String>) -> EventError {
 }
 
 /// The importer's payload as the Lambda runtime hands it over, already classified.
-/// Its deserialization never fails: a malformed event is kept as its [`EventError`], so
+/// Its deserialization never fails on JSON: a malformed event is kept as its [`EventError`], so
 /// that the function reports it as `Ferry.MalformedEvent` with Ferry's message rather
 /// than as the runtime's own deserialization error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,13 +259,16 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
 struct S3Record {
     #[serde(rename = "eventName", deserialize_with = "text")]
     event_name: String,
+    #[serde(deserialize_with = "object")]
     s3: S3Entity,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "an object")]
 struct S3Entity {
+    #[serde(deserialize_with = "object")]
     bucket: Bucket,
+    #[serde(deserialize_with = "object")]
     object: S3Object,
 }
 
@@ -307,13 +314,16 @@ impl S3Record {
 #[derive(Deserialize)]
 #[serde(expecting = "an EventBridge event (an object)")]
 struct EventBridgeS3 {
+    #[serde(deserialize_with = "object")]
     detail: EventBridgeDetail,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "an object")]
 struct EventBridgeDetail {
+    #[serde(deserialize_with = "object")]
     bucket: Bucket,
+    #[serde(deserialize_with = "object")]
     object: EventBridgeObject,
 }
 
@@ -345,10 +355,17 @@ struct SnsNotification {
 /// names the field: a missing one by its own path (`Records[0].s3.object.key: is
 /// missing`), any other by the path of the value at fault.
 fn typed<'v, T: Deserialize<'v>>(value: &'v Value, at: &str) -> Result<T, EventError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let read = if value.is_object() {
+        serde_path_to_error::deserialize(value)
+    } else {
+        serde_path_to_error::deserialize(empty_object())
+    };
+    read.map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        let problem = e.into_inner().to_string();
+        // serde's own messages may quote a value whole: shown shortened.
+        let problem =
+            crate::text::truncate(&e.into_inner().to_string(), 4 * ECHO_MAX_CHARS).into_owned();
         let missing = problem
             .strip_prefix("missing field `")
             .and_then(|rest| rest.strip_suffix('`'));
@@ -358,6 +375,70 @@ fn typed<'v, T: Deserialize<'v>>(value: &'v Value, at: &str) -> Result<T, EventE
             None => error(format!("{at}{path}").trim_end_matches('.'), problem),
         }
     })
+}
+
+/// An object with no fields: what a value that is not an object reads as, so that the
+/// error names the first field that is then missing (`Records[0].s3.bucket: is
+/// missing`), and a list or a string never stands in for an object.
+fn empty_object<'de>() -> MapDeserializer<'de, std::iter::Empty<((), ())>, serde_json::Error> {
+    MapDeserializer::new(std::iter::empty())
+}
+
+/// A nested object field, read with its path kept; any other kind of value reads as
+/// an empty object (see [`empty_object`]).
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    deserializer.deserialize_any(ObjectOnly(PhantomData))
+}
+
+struct ObjectOnly<T>(PhantomData<T>);
+
+impl<T> ObjectOnly<T> {
+    fn empty<'de, E: serde::de::Error>(self) -> Result<T, E>
+    where
+        T: Deserialize<'de>,
+    {
+        T::deserialize(MapDeserializer::<_, E>::new(std::iter::empty::<((), ())>()))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        self.empty()
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<T, E> {
+        self.empty()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<T, E> {
+        self.empty()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<T, E> {
+        self.empty()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<T, E> {
+        self.empty()
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<T, E> {
+        self.empty()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        self.empty()
+    }
 }
 
 /// A string field; anything else is echoed (`is 5, not a string`).
@@ -577,6 +658,50 @@ mod tests {
         assert_eq!(parse_body("nope").unwrap_err().field, "body");
         let sns_bad = json!({"Type": "Notification", "Message": "{"}).to_string();
         assert_eq!(parse_body(&sns_bad).unwrap_err().field, "body.Message");
+    }
+
+    #[test]
+    fn a_container_that_is_not_an_object_names_its_first_field_and_is_not_echoed() {
+        let huge = "x".repeat(100_000);
+        let with = |path: &[&str], value: Value| {
+            let mut record = s3_record("k");
+            let (last, parents) = path.split_last().unwrap();
+            let mut at = &mut record;
+            for name in parents {
+                at = &mut at[*name];
+            }
+            at[*last] = value;
+            json!({ "Records": [record] })
+        };
+        let cases = [
+            (with(&["s3"], json!(huge)), "Records[0].s3.bucket"),
+            (
+                with(&["s3", "object"], json!(["k", 5])),
+                "Records[0].s3.object.key",
+            ),
+            (
+                with(&["s3", "bucket"], json!(["research"])),
+                "Records[0].s3.bucket.name",
+            ),
+            (with(&["s3"], Value::Null), "Records[0].s3.bucket"),
+            (
+                json!({"Records": [{"EventSource": "aws:sns", "Sns": huge}]}),
+                "Records[0].Sns.Message",
+            ),
+            (
+                json!({"source": "aws.s3", "detail-type": "Object Created", "detail": [huge]}),
+                "detail.bucket",
+            ),
+        ];
+        for (event, field) in cases {
+            let err = parse_invocation(&event).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(
+                err.to_string().len() < 1_000,
+                "{} bytes",
+                err.to_string().len()
+            );
+        }
     }
 
     #[test]

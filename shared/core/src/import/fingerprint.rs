@@ -11,11 +11,13 @@ use crate::validate::{self, CONFIG, INDEX};
 /// weights always give the same names and token, and changed weights new ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// SHA-256 (hex) over the bucket, prefix, and every used file's key, size and ETag.
+    /// SHA-256 (hex) over the bucket, prefix, and every identity file's (config, index,
+    /// weights) key, size and ETag.
     pub fingerprint: String,
     /// Readable model slug from the folder name (`llama-3-1-8b-ft`).
     pub slug: String,
-    /// Both `jobName` and `importedModelName`: `{slug}-{yyyymmdd}-{hash8}`.
+    /// Both `jobName` and `importedModelName`: `{slug}-{yyyymmdd}-{hash8}`, or
+    /// `{slug}-{hash8}` when the listing gives no modification time.
     pub name: String,
     /// `clientRequestToken`: Bedrock ignores a repeated create with the same token.
     pub client_request_token: String,
@@ -85,7 +87,7 @@ fn folder_name(uri: &S3Uri) -> &str {
 
 /// Lowercase letters and digits separated by single hyphens: valid in both
 /// `jobName` and `importedModelName` (which allows no dots and no double separators).
-pub fn slug(name: &str, max: usize) -> String {
+pub(crate) fn slug(name: &str, max: usize) -> String {
     let mut out = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {

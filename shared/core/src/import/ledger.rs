@@ -148,7 +148,7 @@ pub struct LedgerUpdate {
     pub job_arn: Option<String>,
     /// Records the imported model's ARN.
     pub model_arn: Option<String>,
-    /// Replaces the failure text; an empty text clears it.
+    /// Replaces the failure text; an empty text marks it cleared (readers take `""` as none).
     pub failure: Option<String>,
     /// Counts one more CreateModelImportJob call (`attempts`).
     pub add_attempt: bool,

@@ -1,7 +1,7 @@
 //! Importing: the ledger, the ports to the hosting account, and the logic that turns
 //! S3 events into one import per folder content.
 
-pub mod alert;
+pub(crate) mod alert;
 pub mod answer;
 pub mod config;
 pub mod events;
@@ -9,7 +9,7 @@ pub mod fingerprint;
 pub mod importer;
 pub mod ledger;
 pub mod ports;
-pub mod readiness;
+pub(crate) mod readiness;
 pub mod start;
 
 pub use answer::{BatchItemFailure, Handled, ImportAnswer, ImportOutcome};

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 
 /// Reads the time in seconds since the Unix epoch. Core never reads the system clock
-/// itself: the adapters pass the system's (`ferry_aws::clock::now_secs`), tests a fixed
-/// one. A function rather than one instant, as a lease taken after a slow validation
+/// itself: the adapters and the tests pass the system's (`ferry_aws::clock::now_secs`);
+/// any `fn() -> u64` will do, a fixed one included. A function rather than one instant, as a lease taken after a slow validation
 /// must be stamped with the time it is taken.
 pub type Clock = fn() -> u64;
 

@@ -316,7 +316,7 @@ pub(crate) fn import_request(item: &LedgerItem, config: &StartConfig) -> ImportR
 }
 
 /// The fingerprint, plus `-rN` for the Nth operator retry (a new token, a new job).
-pub fn client_request_token(item: &LedgerItem) -> String {
+pub(crate) fn client_request_token(item: &LedgerItem) -> String {
     if item.retry == 0 {
         item.fingerprint.clone()
     } else {

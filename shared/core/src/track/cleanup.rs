@@ -113,7 +113,11 @@ pub(crate) fn needs_usage(model: &ModelInfo, rules: &CleanupRules, now: u64) -> 
 }
 
 /// The plan: deletions first, the idlest (then oldest) first; then the kept ones.
-pub fn plan_cleanup(models: &[ModelFacts], rules: &CleanupRules, now: u64) -> Vec<PlanEntry> {
+pub(crate) fn plan_cleanup(
+    models: &[ModelFacts],
+    rules: &CleanupRules,
+    now: u64,
+) -> Vec<PlanEntry> {
     let day = 24 * 3600;
     let idle_days = rules.idle_secs / day;
     // Rank within each group, newest first, among the models cleanup may touch.
@@ -192,7 +196,7 @@ pub fn plan_cleanup(models: &[ModelFacts], rules: &CleanupRules, now: u64) -> Ve
 pub struct CleanupReport {
     /// Only planned: nothing was deleted.
     pub dry_run: bool,
-    /// The verdict on every imported model, deletions first (see [`plan_cleanup`]).
+    /// The verdict on every imported model, deletions first (as `plan_cleanup` rules).
     pub plan: Vec<PlanEntry>,
     /// The ARNs of the models deleted.
     pub deleted: Vec<String>,

@@ -54,18 +54,24 @@ pub enum TrackError {
 /// `{"action":"sweep"}`, `{"action":"cleanup","dry_run":true}`, or a bare EventBridge
 /// scheduled event (a sweep).
 pub fn parse_action(event: &Value) -> Result<Action, TrackError> {
-    let action = event.get("action");
-    if action.is_none()
-        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-    {
-        return Ok(Action::Sweep);
-    }
+    // Only an object with an `action` is deserialized: serde's tagged enums also read a
+    // list (`["cleanup"]`) as tag and fields, which is not an invocation Ferry accepts.
+    let Some(action) = event.get("action") else {
+        if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+            return Ok(Action::Sweep);
+        }
+        return Err(TrackError::Invocation(
+            "no \"action\" field: expected {\"action\":\"sweep\"} or {\"action\":\"cleanup\",\"dry_run\":true}".into(),
+        ));
+    };
     Action::deserialize(event).map_err(|e| {
         TrackError::Invocation(match action {
-            None => "no \"action\" field: expected {\"action\":\"sweep\"} or {\"action\":\"cleanup\",\"dry_run\":true}".into(),
             // A known action: the problem is in its fields (`dry_run`'s own message).
-            Some(Value::String(a)) if a == "sweep" || a == "cleanup" => e.to_string(),
-            Some(other) => format!("\"action\" must be \"sweep\" or \"cleanup\", not {other}"),
+            Value::String(a) if a == "sweep" || a == "cleanup" => e.to_string(),
+            other => format!(
+                "\"action\" must be \"sweep\" or \"cleanup\", not {}",
+                echo(&other.to_string())
+            ),
         })
     })
 }
@@ -76,13 +82,14 @@ fn dry_run<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
         Value::Null => Ok(false),
         Value::Bool(b) => Ok(b),
         other => Err(D::Error::custom(format!(
-            "\"dry_run\" must be true or false, not {other}"
+            "\"dry_run\" must be true or false, not {}",
+            echo(&other.to_string())
         ))),
     }
 }
 
 /// The tracker's payload as the Lambda runtime hands it over: the action, or why the
-/// payload is not one. Its deserialization never fails, so that a bad payload is
+/// payload is not one. Its deserialization never fails on JSON, so that a bad payload is
 /// reported as `Ferry.MalformedEvent` with Ferry's message rather than as the
 /// runtime's own deserialization error.
 #[derive(Debug)]
@@ -224,6 +231,9 @@ mod tests {
         );
         for (event, expected) in [
             (json!({}), "no \"action\""),
+            (json!(["sweep"]), "no \"action\""),
+            (json!(["cleanup", false]), "no \"action\""),
+            (json!("cleanup"), "no \"action\""),
             (json!({"action": "purge"}), "\"action\" must be"),
             (
                 json!({"action": "cleanup", "dry_run": "yes"}),
