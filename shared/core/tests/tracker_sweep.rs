@@ -641,3 +641,24 @@ async fn a_sweep_whose_only_item_fails_fails_the_invocation() {
         .to_string();
     assert!(err.contains("1 call(s) failed"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failed_sweep_still_returns_its_metrics_for_the_main_to_print() {
+    let w = world();
+    item(&w, "a", ImportState::Submitted, NOW - 300).await;
+    w.models.0.lock().unwrap().down = true;
+    let outcome = ferry_core::track::handle(
+        TrackerEvent::parse(&json!({"action": "sweep"})),
+        &w,
+        &config(),
+        NOW,
+    )
+    .await;
+    assert!(outcome.result.is_err());
+    let errors = outcome
+        .metrics
+        .iter()
+        .find(|m| m.name == "SweepErrors")
+        .map(|m| m.values.clone());
+    assert_eq!(errors, Some(vec![2.0]), "{:?}", outcome.metrics);
+}
