@@ -77,8 +77,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Whether the model stopped at the token limit (`length`, Llama's `length`,
-    /// Mistral's `length`): its tokens were spent, even if none became text.
+    /// Whether the model stopped at the token limit (stop reason `length`): its tokens
+    /// were spent, even if none became text.
     pub fn hit_token_limit(&self) -> bool {
         self.stop_reason.as_deref() == Some("length")
     }

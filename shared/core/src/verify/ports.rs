@@ -1,5 +1,5 @@
 //! Bedrock's runtime as the smoke test sees it: one InvokeModel call. `ferry-aws` will
-//! implement it with `aws-sdk-bedrockruntime`; tests with a closure-like fake.
+//! implement it with `aws-sdk-bedrockruntime`.
 
 use std::future::Future;
 
