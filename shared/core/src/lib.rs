@@ -11,6 +11,7 @@ pub mod policies;
 pub mod text;
 pub mod track;
 pub mod validate;
+pub mod verify;
 
 pub use aws_names::s3_uri::S3Uri;
 pub use validate::report::{Code, Finding, Report, Severity};

@@ -10,9 +10,13 @@
 //! ListModelImportJobs filters and pagination, jobs that end Completed or Failed after
 //! a configurable delay, reading the artifacts as the passed role (moto's STS and S3).
 //! Faults (throttling, 500s) are injected by configuration. It also answers
+//! bedrock-runtime's InvokeModel for the models it imported (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`):
+//! ModelNotReadyException for a configurable number of first calls, a configurable
+//! broken model, and answers in the documented response shapes. It also answers
 //! CloudWatch's GetMetricStatistics (no invocations), which moto 5.2 cannot serve.
 
 mod artifacts;
+mod runtime;
 mod server;
 mod wire;
 
@@ -21,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use artifacts::{no_access_message, ArtifactSource};
+pub use runtime::NOT_READY_MESSAGE;
 pub use server::Emulator;
 pub use wire::ApiError;
 
@@ -54,6 +59,13 @@ pub struct Config {
     /// Imported models report a creation time this much in the past, so that cleanup's
     /// age rules can be exercised without waiting days.
     pub backdate: Duration,
+    /// bedrock-runtime's InvokeModel answers ModelNotReadyException to this many first
+    /// calls of each model (each HTTP attempt counts), as a model being restored does.
+    pub not_ready_calls: u64,
+    /// Imported models whose name matches this regular expression fail every
+    /// InvokeModel with ModelErrorException, as a GPT-OSS import with an old
+    /// generation_config.json does.
+    pub broken_models: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +78,8 @@ impl Default for Config {
             faults: Vec::new(),
             artifacts: None,
             backdate: Duration::ZERO,
+            not_ready_calls: 0,
+            broken_models: None,
         }
     }
 }
@@ -74,7 +88,8 @@ impl Config {
     /// `FERRY_EMULATOR_*` variables over the defaults:
     /// `ACCOUNT`, `REGION`, `JOB_SECONDS` (fractional), `MODELS_QUOTA`,
     /// `FAULTS` (`throttle:7,500:11`: every 7th request throttled, every 11th a 500),
-    /// `ARTIFACTS_ENDPOINT` (moto's URL).
+    /// `ARTIFACTS_ENDPOINT` (moto's URL), `NOT_READY_CALLS` (a count), `BROKEN_MODELS`
+    /// (a regular expression on model names).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let mut config = Config::default();
         let var = |name: &str| get(&format!("FERRY_EMULATOR_{name}")).filter(|v| !v.is_empty());
@@ -105,6 +120,16 @@ impl Config {
         }
         if let Some(faults) = var("FAULTS") {
             config.faults = parse_faults(&faults)?;
+        }
+        if let Some(calls) = var("NOT_READY_CALLS") {
+            config.not_ready_calls = calls.parse().map_err(|_| {
+                anyhow::anyhow!("FERRY_EMULATOR_NOT_READY_CALLS: {calls:?} is not a count")
+            })?;
+        }
+        if let Some(pattern) = var("BROKEN_MODELS") {
+            regex_lite::Regex::new(&pattern)
+                .map_err(|e| anyhow::anyhow!("FERRY_EMULATOR_BROKEN_MODELS: {e}"))?;
+            config.broken_models = Some(pattern);
         }
         config.artifacts = var("ARTIFACTS_ENDPOINT").map(|endpoint| ArtifactSource { endpoint });
         Ok(config)

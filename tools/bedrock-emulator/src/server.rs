@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use ferry_serve::{OnAcceptError, Server};
 
+use crate::runtime;
 use crate::wire::{self, ApiError};
 use crate::{artifacts, Config, Counters, FaultKind, Shared};
 
@@ -46,6 +47,8 @@ struct Model {
     kms_key: Option<String>,
     units: u64,
     tags: Vec<(String, String)>,
+    /// InvokeModel calls that reached this model, not-ready ones included.
+    invocations: u64,
 }
 
 pub struct State {
@@ -151,6 +154,16 @@ impl Emulator {
             .collect()
     }
 
+    /// InvokeModel calls that reached the model named `name_or_arn` (each HTTP attempt
+    /// counts, so an SDK's own retries show), or `None` for an unknown model.
+    pub fn invocations(&self, name_or_arn: &str) -> Option<u64> {
+        lock(&self.state)
+            .models
+            .iter()
+            .find(|m| m.arn == name_or_arn || m.name == name_or_arn)
+            .map(|m| m.invocations)
+    }
+
     /// (job name, status) of every job, oldest first.
     pub fn jobs(&self) -> Vec<(String, String)> {
         lock(&self.state)
@@ -221,6 +234,7 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
         (&Method::DELETE, ["imported-models", _]) => "DeleteImportedModel",
         (&Method::POST, ["listTagsForResource"]) => "ListTagsForResource",
         (&Method::POST, ["tagResource"]) => "TagResource",
+        (&Method::POST, ["model", _, "invoke"]) => "InvokeModel",
         _ => {
             let error = ApiError::new(404, "UnknownOperationException", format!("{method} {path}"));
             return respond(error.status, &error.body(), Some(error.kind));
@@ -228,6 +242,12 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
     };
     if let Some(fault) = injected_fault(state, operation) {
         return respond(fault.status, &fault.body(), Some(fault.kind));
+    }
+    if operation == "InvokeModel" {
+        return match invoke(state, segments[1], &body) {
+            Ok(answer) => respond(200, &answer, None),
+            Err((error, body)) => respond(error.status, &body, Some(error.kind)),
+        };
     }
     let input: Value = if body.is_empty() {
         Value::Null
@@ -545,6 +565,7 @@ async fn run_job(state: Shared, job_arn: String, duration: Duration) {
                 kms_key: job.kms_key.clone(),
                 units,
                 tags: job.model_tags.clone(),
+                invocations: 0,
             });
             let job = &mut s.jobs[index];
             job.status = "Completed";
@@ -733,6 +754,48 @@ fn model_json(model: &Model) -> Value {
         v["modelKmsKeyArn"] = json!(key);
     }
     v
+}
+
+/// bedrock-runtime InvokeModel (`POST /model/{modelId}/invoke`) for an imported model,
+/// by ARN or name: not ready for its first `not_ready_calls` calls, a broken model's
+/// error, or the answer in the documented shape of the request's format.
+fn invoke(state: &Shared, id: &str, body: &[u8]) -> Result<Value, (ApiError, Value)> {
+    let plain = |error: ApiError| {
+        let body = error.body();
+        (error, body)
+    };
+    let mut s = lock(state);
+    let not_ready_calls = s.config.not_ready_calls;
+    let broken = s.config.broken_models.clone();
+    let model = s
+        .models
+        .iter_mut()
+        .find(|m| m.arn == id || m.name == id)
+        .ok_or_else(|| plain(ApiError::not_found(format!("Model {id} not found."))))?;
+    model.invocations += 1;
+    if model.invocations <= not_ready_calls {
+        return Err(plain(runtime::not_ready()));
+    }
+    let is_broken = match broken.as_deref().map(regex_lite::Regex::new) {
+        None => false,
+        Some(Ok(pattern)) => pattern.is_match(&model.name),
+        Some(Err(e)) => {
+            return Err(plain(ApiError::new(
+                500,
+                "InternalServerException",
+                e.to_string(),
+            )))
+        }
+    };
+    if is_broken {
+        return Err(runtime::broken(&model.arn));
+    }
+    let request: Value = serde_json::from_slice(body).map_err(|e| {
+        plain(ApiError::validation(format!(
+            "Malformed input request: {e}, please reformat your input and try again."
+        )))
+    })?;
+    runtime::answer(&request, &model.architecture, &model.arn, model.invocations).map_err(plain)
 }
 
 fn get_model(state: &Shared, id: &str) -> Outcome {
