@@ -355,12 +355,8 @@ struct SnsNotification {
 /// names the field: a missing one by its own path (`Records[0].s3.object.key: is
 /// missing`), any other by the path of the value at fault.
 fn typed<'v, T: Deserialize<'v>>(value: &'v Value, at: &str) -> Result<T, EventError> {
-    let read = if value.is_object() {
-        serde_path_to_error::deserialize(value)
-    } else {
-        serde_path_to_error::deserialize(empty_object())
-    };
-    read.map_err(|e| {
+    let read: Result<Object<T>, _> = serde_path_to_error::deserialize(value);
+    read.map(|Object(inner)| inner).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         // serde's own messages may quote a value whole: shown shortened.
@@ -377,17 +373,23 @@ fn typed<'v, T: Deserialize<'v>>(value: &'v Value, at: &str) -> Result<T, EventE
     })
 }
 
-/// An object with no fields: what a value that is not an object reads as, so that the
-/// error names the first field that is then missing (`Records[0].s3.bucket: is
-/// missing`), and a list or a string never stands in for an object.
-fn empty_object<'de>() -> MapDeserializer<'de, std::iter::Empty<((), ())>, serde_json::Error> {
-    MapDeserializer::new(std::iter::empty())
+/// A `T` read only from an object, with its path kept. Any other kind of value reads
+/// as an object with no fields, so that the error names the first field then missing
+/// (`Records[0].s3.bucket: is missing`), as `Value::get` did on a non-object, and a
+/// list or a string never stands in for an object nor is quoted whole.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(ObjectOnly(PhantomData))
+            .map(Object)
+    }
 }
 
-/// A nested object field, read with its path kept; any other kind of value reads as
-/// an empty object (see [`empty_object`]).
+/// A nested object field (see [`Object`]).
 fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
-    deserializer.deserialize_any(ObjectOnly(PhantomData))
+    Object::deserialize(deserializer).map(|Object(inner)| inner)
 }
 
 struct ObjectOnly<T>(PhantomData<T>);
