@@ -204,7 +204,7 @@ pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {
     let tracker = aws_tracker(&sdk, &config);
     let dry_run = !args.apply;
     let now = ferry_aws::clock::now_secs();
-    let report = tracker.cleanup(&config.cleanup, dry_run, now).await?;
+    let report = ferry_core::track::cleanup(&tracker, &config.cleanup, dry_run, now).await?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,

@@ -225,21 +225,6 @@ pub async fn cleanup(
     .await
 }
 
-impl<L, I, A, M, U, C, D> super::Tracker<L, I, A, M, U, C, D>
-where
-    Self: TrackerPorts,
-{
-    /// [`cleanup`] of this tracker (`ferry cleanup`).
-    pub async fn cleanup(
-        &self,
-        rules: &CleanupRules,
-        dry_run: bool,
-        now: u64,
-    ) -> Result<CleanupReport, PortError> {
-        cleanup(self, rules, dry_run, now).await
-    }
-}
-
 /// Lists the models, reads the usage of those that could go, plans, and (unless a dry
 /// run) deletes at most `limit` of the planned deletions.
 pub async fn run_cleanup<L, I, A, M, U>(
