@@ -121,10 +121,11 @@ pub(crate) fn tag_value(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(path: &str, size: u64, etag: &str) -> FileEntry {
+    /// A listed file with `etag` as its version (also readiness's tests).
+    pub(crate) fn entry(path: &str, size: u64, etag: &str) -> FileEntry {
         FileEntry {
             path: path.into(),
             size,

@@ -114,6 +114,7 @@ fn index_shards(bytes: &[u8]) -> Option<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::fingerprint::tests::entry;
 
     struct Listed(Vec<FileEntry>);
 
@@ -154,15 +155,6 @@ mod tests {
                 .unwrap(),
             Readiness::Ready
         );
-    }
-
-    fn entry(path: &str, size: u64, etag: &str) -> FileEntry {
-        FileEntry {
-            path: path.into(),
-            size,
-            version: Some(etag.into()),
-            modified: Some(1_795_000_000),
-        }
     }
 
     #[test]
