@@ -8,17 +8,12 @@ use aws_sdk_bedrock::types::{ModelDataSource, ModelImportJobStatus, S3DataSource
 use aws_sdk_bedrock::Client;
 use ferry_bedrock_emulator::{ArtifactSource, Config, Emulator, Fault, FaultKind};
 
+mod common;
+
 const ROLE: &str = "arn:aws:iam::777788889999:role/FerryBedrockImportExecution";
 
 async fn client(emulator: &Emulator) -> Client {
-    let config = aws_sdk_bedrock::Config::builder()
-        .endpoint_url(emulator.endpoint())
-        .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_bedrock::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+    let config = aws_sdk_bedrock::config::Builder::from(&common::sdk_config(emulator))
         // Faults are asserted on; the SDK's own retries would hide them.
         .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
         .build();

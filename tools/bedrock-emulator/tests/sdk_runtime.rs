@@ -12,32 +12,18 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use ferry_bedrock_emulator::{Config, Emulator, NOT_READY_MESSAGE};
 use ferry_core::verify::{read_answer, Shape, SmokeConfig, SmokeRequest};
 
+mod common;
+
 const ROLE: &str = "arn:aws:iam::777788889999:role/FerryBedrockImportExecution";
 
 fn control_plane(emulator: &Emulator) -> aws_sdk_bedrock::Client {
-    let config = aws_sdk_bedrock::Config::builder()
-        .endpoint_url(emulator.endpoint())
-        .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_bedrock::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_bedrock::Client::from_conf(config)
+    aws_sdk_bedrock::Client::new(&common::sdk_config(emulator))
 }
 
 /// A runtime client with `retry` (the SDK's default is standard with 3 attempts);
 /// back-off shortened so retried tests take milliseconds.
 fn runtime(emulator: &Emulator, retry: RetryConfig) -> aws_sdk_bedrockruntime::Client {
-    let config = aws_sdk_bedrockruntime::Config::builder()
-        .endpoint_url(emulator.endpoint())
-        .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+    let config = aws_sdk_bedrockruntime::config::Builder::from(&common::sdk_config(emulator))
         .retry_config(retry)
         .build();
     aws_sdk_bedrockruntime::Client::from_conf(config)
