@@ -1,6 +1,7 @@
 //! The importer's handler: S3 events in, at most one validated, queued import per
 //! folder content out, whatever the number, order and duplication of events.
 
+use crate::outbox::{announce, EventBus};
 use std::collections::BTreeSet;
 use std::future::Future;
 
@@ -34,6 +35,8 @@ pub trait Connect: Sync {
     type Imports: ImportService + Send + Sync;
     /// The alert topic in the hosting account.
     type Alerts: Alerts + Send + Sync;
+    /// The default event bus in the hosting account.
+    type Events: EventBus + Send + Sync;
 
     /// A model folder in the research account.
     fn folder(&self, uri: &S3Uri) -> Self::Folder;
@@ -54,8 +57,12 @@ pub trait Connect: Sync {
 }
 
 /// The hosting ports of a [`Connect`].
-pub(crate) type HostingOf<C> =
-    Hosting<<C as Connect>::Ledger, <C as Connect>::Imports, <C as Connect>::Alerts>;
+pub(crate) type HostingOf<C> = Hosting<
+    <C as Connect>::Ledger,
+    <C as Connect>::Imports,
+    <C as Connect>::Alerts,
+    <C as Connect>::Events,
+>;
 
 /// What happened to one folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,8 +295,25 @@ pub async fn process_folder<C: Connect>(
     let identity = identify(uri, &entries);
     let fingerprint = identity.fingerprint.clone();
     let hosting = connect.hosting(&fingerprint).await?;
+    let decision = judge_content(uri, connect, config, &hosting, &identity, source, entries).await;
+    announce(&hosting, &fingerprint).await;
+    decision
+}
+
+/// Judges a complete folder whose content is `identity`: once, whatever the events.
+async fn judge_content<C: Connect>(
+    uri: &S3Uri,
+    connect: &C,
+    config: &ImporterConfig,
+    hosting: &HostingOf<C>,
+    identity: &Identity,
+    source: C::Folder,
+    entries: Vec<crate::FileEntry>,
+) -> Result<Decision, ImportError> {
+    let folder = uri.to_string();
+    let fingerprint = identity.fingerprint.clone();
     if let Some(existing) = hosting.ledger.get(&fingerprint).await? {
-        return judged_before(&hosting, connect, config, folder, existing).await;
+        return judged_before(hosting, connect, config, folder, existing).await;
     }
     let options = ValidateOptions {
         region: config.import_region.clone(),
@@ -368,8 +392,8 @@ async fn judged_before<C: Connect>(
 
 /// Records a folder the access check denied, and alerts; a concurrent handler that
 /// recorded this content first keeps its decision.
-async fn record_denial<L: Ledger, I, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn record_denial<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     identity: &Identity,
     uri: &S3Uri,
     denied: AccessDenial,
@@ -460,8 +484,8 @@ async fn access_denial<C: Connect>(
 }
 
 /// Starts the head of the queue and says what that means for this folder.
-async fn start_and_decide<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn start_and_decide<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     connect: &C,
     config: &ImporterConfig,
     folder_name: String,
@@ -578,11 +602,11 @@ pub async fn retry_failed<C: Connect>(
 
 /// `--retry` on an import the access check rejected: judge the chain again; when it
 /// passes now, the item goes back in the queue under its name (no job was created).
-async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts>(
+async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
-    hosting: &Hosting<L, I, A>,
+    hosting: &Hosting<L, I, A, E>,
     item: LedgerItem,
 ) -> Result<Decision, ImportError> {
     let folder_name = uri.to_string();

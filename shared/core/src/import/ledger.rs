@@ -1,5 +1,8 @@
 //! The import ledger's items: one per fingerprint, state
-//! Pending → Submitted → Completed | Failed, or Rejected straight away.
+//! Pending → Submitted → Completed | Failed, or Rejected straight away; after the job,
+//! Completed → Verified | SmokeFailed (the smoke test), Verified → Released → Retired
+//! (release and rollback). Every state change is kept in the item's `history`, which is
+//! also its outbox of state-change events (`events_sent` of them went out).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,7 +28,31 @@ pub enum ImportState {
     Deleted,
     /// A job started outside Ferry that held the import slot: recorded to report it once.
     Foreign,
+    /// The import completed and the model answered its smoke test.
+    Verified,
+    /// The import completed but the model failed its smoke test; never released
+    /// automatically.
+    SmokeFailed,
+    /// The model's live version: its ARN is in the model's release parameter.
+    Released,
+    /// Was live, replaced by a newer release or a rollback; may be released again.
+    Retired,
 }
+
+/// Every state, in the order of an import's life.
+pub const ALL_STATES: [ImportState; 11] = [
+    ImportState::Pending,
+    ImportState::Submitted,
+    ImportState::Completed,
+    ImportState::Verified,
+    ImportState::SmokeFailed,
+    ImportState::Released,
+    ImportState::Retired,
+    ImportState::Failed,
+    ImportState::Rejected,
+    ImportState::Deleted,
+    ImportState::Foreign,
+];
 
 impl ImportState {
     /// The state as the ledger stores it: the variant's name (`Pending`).
@@ -38,23 +65,60 @@ impl ImportState {
             Self::Rejected => "Rejected",
             Self::Deleted => "Deleted",
             Self::Foreign => "Foreign",
+            Self::Verified => "Verified",
+            Self::SmokeFailed => "SmokeFailed",
+            Self::Released => "Released",
+            Self::Retired => "Retired",
         }
     }
 
     /// The state stored as `s` (see [`ImportState::as_str`]); `None` for any other text.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Submitted,
-            Self::Completed,
-            Self::Failed,
-            Self::Rejected,
-            Self::Deleted,
-            Self::Foreign,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
+        ALL_STATES.into_iter().find(|state| state.as_str() == s)
     }
+
+    /// States whose imported model exists (as far as the ledger knows) and can answer.
+    pub fn has_model(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Verified | Self::SmokeFailed | Self::Released | Self::Retired
+        )
+    }
+}
+
+/// One state change of an item: an entry of its history and, until sent, of its outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateChange {
+    /// The state entered.
+    pub state: ImportState,
+    /// The state left; `None` for the item's first state.
+    pub previous: Option<ImportState>,
+    /// When (seconds since the Unix epoch).
+    pub at: u64,
+    /// Who asked and why, when a person or a rule did (`rollback by arn:…: …`); bounded.
+    pub note: Option<String>,
+}
+
+/// The most characters of a state change's note.
+pub const NOTE_CHARS: usize = 300;
+
+/// The smoke test's record on an item (see [`crate::verify`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeRecord {
+    /// `Some(true)` passed, `Some(false)` failed, `None` not finished (or not run).
+    pub passed: Option<bool>,
+    /// The start of the answer (echo-safe, bounded).
+    pub answer: Option<String>,
+    /// The latency of the answering call, in milliseconds.
+    pub latency_ms: Option<u64>,
+    /// InvokeModel attempts so far, the SDK's own retries included.
+    pub attempts: u32,
+    /// Seconds from the job's end to the first answer.
+    pub first_answer_secs: Option<u64>,
+    /// What the last unsuccessful attempt saw (warming, throttled…), echo-safe.
+    pub last_error: Option<String>,
+    /// The request format used (`BedrockCompletionMaxGenLen`, …).
+    pub format: Option<String>,
 }
 
 /// One import, as recorded in the hosting account.
@@ -101,6 +165,19 @@ pub struct LedgerItem {
     /// Custom Model Units per model copy (`customModelUnitsPerModelCopy`), from the same
     /// call.
     pub custom_model_units: Option<u32>,
+    /// Every state change, oldest first; the first `events_sent` went out as events.
+    pub history: Vec<StateChange>,
+    /// How many entries of `history` were put on the event bus.
+    pub events_sent: u32,
+    /// Until when one handler holds the right to put this item's pending events.
+    pub events_lease_until: Option<u64>,
+    /// The smoke test's record.
+    pub smoke: SmokeRecord,
+    /// When this version last became live.
+    pub released_at: Option<u64>,
+    /// The fingerprint of the version this one replaced when it was first released: the
+    /// target of a rollback while it is live.
+    pub replaced: Option<String>,
 }
 
 impl LedgerItem {
@@ -114,6 +191,17 @@ impl LedgerItem {
         now: u64,
     ) -> Self {
         Self {
+            history: vec![StateChange {
+                state,
+                previous: None,
+                at: now,
+                note: None,
+            }],
+            events_sent: 0,
+            events_lease_until: None,
+            smoke: SmokeRecord::default(),
+            released_at: None,
+            replaced: None,
             fingerprint: fingerprint.into(),
             state,
             source_uri: source_uri.into(),
@@ -173,14 +261,48 @@ pub struct LedgerUpdate {
     pub set_architecture: Option<String>,
     /// Records the imported model's Custom Model Units per copy.
     pub set_custom_model_units: Option<u32>,
+    /// Who asked and why, for the history entry of a state change (bounded to
+    /// [`NOTE_CHARS`]).
+    pub note: Option<String>,
+    /// Replaces the smoke test's record.
+    pub set_smoke: Option<SmokeRecord>,
+    /// Sets `released_at` to `now`.
+    pub released: bool,
+    /// Records the version this one replaces.
+    pub set_replaced: Option<String>,
+    /// Records how many history entries went out as events.
+    pub set_events_sent: Option<u32>,
+    /// Sets (or, with 0, releases) the events lease.
+    pub set_events_lease: Option<u64>,
+    /// Condition: apply only if no events lease is held at this time and exactly
+    /// `.1` events went out (`(now, events_sent)`).
+    pub expect_events_free: Option<(u64, u32)>,
 }
 
 impl LedgerUpdate {
     /// Makes the changes on `item`, without checking the conditions (that is the ledger's
     /// part, in [`Ledger::transition`]).
     pub fn apply(&self, item: &mut LedgerItem) {
+        if let Some(change) = self.state_change(item.state) {
+            item.history.push(change);
+        }
         if let Some(state) = self.state {
             item.state = state;
+        }
+        if let Some(smoke) = &self.set_smoke {
+            item.smoke.clone_from(smoke);
+        }
+        if self.released {
+            item.released_at = Some(self.now);
+        }
+        if self.set_replaced.is_some() {
+            item.replaced.clone_from(&self.set_replaced);
+        }
+        if let Some(sent) = self.set_events_sent {
+            item.events_sent = sent;
+        }
+        if let Some(lease) = self.set_events_lease {
+            item.events_lease_until = Some(lease);
         }
         item.updated_at = self.now;
         if self.job_arn.is_some() {
@@ -221,13 +343,34 @@ impl LedgerUpdate {
         }
     }
 
+    /// The history entry this update adds to an item in state `from`: one when it
+    /// changes the state, none otherwise.
+    pub fn state_change(&self, from: ImportState) -> Option<StateChange> {
+        let state = self.state.filter(|s| *s != from)?;
+        Some(StateChange {
+            state,
+            previous: Some(from),
+            at: self.now,
+            note: self
+                .note
+                .as_deref()
+                .map(|n| crate::text::truncate(n, NOTE_CHARS).into_owned()),
+        })
+    }
+
     /// Whether `item` meets this update's conditions, given its expected state.
     pub(crate) fn condition_holds(&self, item: &LedgerItem, from: ImportState) -> bool {
         let lease_free = match (self.expect_lease_free_at, item.lease_until) {
             (Some(now), Some(until)) => until < now,
             _ => true,
         };
-        item.state == from && !(self.expect_unalerted && item.alerted) && lease_free
+        let events_free = match self.expect_events_free {
+            Some((now, sent)) => {
+                item.events_sent == sent && item.events_lease_until.is_none_or(|u| u < now)
+            }
+            None => true,
+        };
+        item.state == from && !(self.expect_unalerted && item.alerted) && lease_free && events_free
     }
 }
 

@@ -1,6 +1,7 @@
 //! Starting imports: the one path by which a Pending item becomes a job, used by the
 //! importer after recording an item and by the tracker when the slot frees up.
 
+use crate::outbox::{announce, EventBus};
 use serde::Serialize;
 
 use super::alert::alert_for;
@@ -19,18 +20,21 @@ pub(crate) const START_LEASE_SECS: u64 = 120;
 pub(crate) const ALERT_LEASE_SECS: u64 = 60;
 
 /// The hosting account's ports, bundled, with the clock their timestamps are read from.
-pub struct Hosting<L, I, A> {
+pub struct Hosting<L, I, A, E> {
     /// The import ledger (a DynamoDB table): one item per fingerprint.
     pub ledger: L,
     /// Bedrock Custom Model Import: finds the running job, creates jobs.
     pub imports: I,
     /// Where alerts for Rejected and Failed imports go (an SNS topic).
     pub alerts: A,
+    /// The default event bus, where every ledger state change goes (see
+    /// [`crate::outbox`]).
+    pub events: E,
     /// Reads the time (seconds since the Unix epoch) stamped on ledger writes and leases.
     pub clock: Clock,
 }
 
-impl<L, I, A> Hosting<L, I, A> {
+impl<L, I, A, E> Hosting<L, I, A, E> {
     /// The time now, from the ports' clock.
     pub fn now_secs(&self) -> u64 {
         (self.clock)()
@@ -77,8 +81,8 @@ pub enum StartResult {
 /// the job runs, possibly long after validation.
 /// `Err` only for retryable failures: the item stays Pending and the caller fails so
 /// that Lambda or SQS retries.
-pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>(
-    hosting: &Hosting<L, I, A>,
+pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, E: EventBus, C: ContentCheck>(
+    hosting: &Hosting<L, I, A, E>,
     config: &StartConfig,
     content: &C,
 ) -> Result<StartResult, PortError> {
@@ -117,8 +121,8 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, C: ContentCheck>
 
 /// Takes the start lease: only the handler holding it calls Create, so racing handlers
 /// make exactly one CreateModelImportJob per item; a crashed holder's lease runs out.
-async fn claim_start<L: Ledger, I, A>(
-    hosting: &Hosting<L, I, A>,
+async fn claim_start<L: Ledger, I, A, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
     let now = hosting.now_secs();
@@ -135,8 +139,8 @@ async fn claim_start<L: Ledger, I, A>(
 }
 
 /// Gives the start lease back; the item stays Pending.
-async fn release_lease<L: Ledger, I, A>(
-    hosting: &Hosting<L, I, A>,
+async fn release_lease<L: Ledger, I, A, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
     let release = LedgerUpdate {
@@ -152,8 +156,8 @@ async fn release_lease<L: Ledger, I, A>(
 
 /// The folder changed after it was validated: this version fails quietly (nothing for
 /// a person to do), as the new content has its own item.
-async fn supersede<L: Ledger, I, A>(
-    hosting: &Hosting<L, I, A>,
+async fn supersede<L: Ledger, I, A, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
 ) -> Result<StartResult, PortError> {
     let message = format!(
@@ -169,6 +173,7 @@ async fn supersede<L: Ledger, I, A>(
         .ledger
         .transition(&item.fingerprint, ImportState::Pending, &superseded)
         .await?;
+    announce(hosting, &item.fingerprint).await;
     Ok(StartResult::Failed {
         fingerprint: item.fingerprint.clone(),
         message,
@@ -179,8 +184,8 @@ async fn supersede<L: Ledger, I, A>(
 /// behind a Create, so another handler's new job) is the one-job limit: wait. None
 /// running: the imported-models quota is the likely limit, which no waiting fixes;
 /// record it on the item and alert once.
-async fn slot_refused<L: Ledger, I: ImportService, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn slot_refused<L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
     reason: String,
 ) -> Result<StartResult, PortError> {
@@ -212,8 +217,8 @@ async fn slot_refused<L: Ledger, I: ImportService, A: Alerts>(
 
 /// Create found a job or model of this name: our own earlier attempt (same name, same
 /// content) is recorded as submitted; anything else fails the item.
-async fn name_conflict<L, I: ImportService, A>(
-    hosting: &Hosting<L, I, A>,
+async fn name_conflict<L, I: ImportService, A, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
     message: String,
 ) -> Result<LedgerUpdate, PortError> {
@@ -232,8 +237,8 @@ async fn name_conflict<L, I: ImportService, A>(
 
 /// Records Create's outcome on the item (still Pending, under our lease) and alerts
 /// when it failed.
-async fn record_start<L: Ledger, I, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn record_start<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     fingerprint: String,
     update: LedgerUpdate,
 ) -> Result<StartResult, PortError> {
@@ -244,6 +249,8 @@ async fn record_start<L: Ledger, I, A: Alerts>(
     {
         return Ok(StartResult::LostRace { fingerprint });
     }
+    // After CreateModelImportJob: the events add nothing to the job's start time.
+    announce(hosting, &fingerprint).await;
     match update.state {
         Some(ImportState::Failed) => {
             let message = update.failure.clone().unwrap_or_default();
@@ -337,8 +344,8 @@ pub(crate) fn retry_name(base: &str, retry: u32) -> String {
 /// Sends the alert of an item at most once: the handler that takes the alert lease
 /// publishes, then marks it sent. A crash in between lets the lease run out and a
 /// retry send it; a publish error releases the lease at once.
-pub(crate) async fn send_alert<L: Ledger, I, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+pub(crate) async fn send_alert<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
     let Some(item) = hosting.ledger.get(fingerprint).await? else {

@@ -9,6 +9,7 @@ use crate::iam::matcher::glob;
 use crate::import::{
     Alerts, Hosting, ImportService, ImportState, Ledger, LedgerItem, LedgerUpdate, PortError,
 };
+use crate::outbox::EventBus;
 
 /// The tag that keeps a model whatever its use.
 pub(crate) const PROTECT_TAG: &str = "ferry:protect";
@@ -36,6 +37,17 @@ pub struct ModelFacts {
     pub model: ModelInfo,
     /// Its `Invocations` over the idle window.
     pub invocations: Option<u64>,
+    /// Whether it is its model's live or previous release (never deleted).
+    pub release: Option<ReleaseRole>,
+}
+
+/// A version's place in its model's releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReleaseRole {
+    /// The live version: the release pointer names it.
+    Live,
+    /// The version a rollback goes back to.
+    Previous,
 }
 
 /// Cleanup's verdict on one imported model.
@@ -106,8 +118,10 @@ fn group_of(model: &ModelInfo) -> String {
 }
 
 /// Whether the model needs its usage looked up (every other rule lets it go).
-pub(crate) fn needs_usage(model: &ModelInfo, rules: &CleanupRules, now: u64) -> bool {
-    in_scope(model, rules)
+pub(crate) fn needs_usage(facts: &ModelFacts, rules: &CleanupRules, now: u64) -> bool {
+    let model = &facts.model;
+    facts.release.is_none()
+        && in_scope(model, rules)
         && !protected(model)
         && now.saturating_sub(model.created_at) >= rules.min_age_secs
 }
@@ -141,6 +155,13 @@ pub(crate) fn plan_cleanup(
                 keep("not imported by Ferry and not matching FERRY_CLEANUP_NAME_PATTERN".into())
             } else if protected(m) {
                 keep(format!("tagged {PROTECT_TAG}=true"))
+            } else if let Some(role) = facts.release {
+                keep(match role {
+                    ReleaseRole::Live => "the live release of its model".into(),
+                    ReleaseRole::Previous => {
+                        "the previous release of its model (ferry rollback's target)".into()
+                    }
+                })
             } else if age < rules.min_age_secs {
                 keep(format!("younger than {} day(s)", rules.min_age_secs / day))
             } else if newer < rules.keep_newest {
@@ -227,8 +248,8 @@ pub async fn cleanup(
 
 /// Lists the models, reads the usage of those that could go, plans, and (unless a dry
 /// run) deletes at most `limit` of the planned deletions.
-pub async fn run_cleanup<L, I, A, M, U>(
-    hosting: &Hosting<L, I, A>,
+pub async fn run_cleanup<L, I, A, E, M, U>(
+    hosting: &Hosting<L, I, A, E>,
     registry: &M,
     usage: &U,
     rules: &CleanupRules,
@@ -240,15 +261,27 @@ where
     L: Ledger,
     I: ImportService,
     A: Alerts,
+    E: EventBus,
     M: ModelRegistry,
     U: Usage,
 {
     let models = registry.list_models().await?;
+    let releases = release_roles(&hosting.ledger).await?;
     let mut facts = Vec::with_capacity(models.len());
     let mut errors = Vec::new();
     for model in models {
+        let release = releases
+            .iter()
+            .find(|(arn, _)| *arn == model.arn)
+            .map(|(_, role)| *role);
+        let mut model_facts = ModelFacts {
+            model,
+            invocations: None,
+            release,
+        };
         // Only a model every other rule lets go costs a CloudWatch call.
-        let invocations = if needs_usage(&model, rules, now) {
+        let model = &model_facts.model;
+        let invocations = if needs_usage(&model_facts, rules, now) {
             match usage
                 .invocations(&model.arn, now.saturating_sub(rules.idle_secs), now)
                 .await
@@ -262,7 +295,8 @@ where
         } else {
             None
         };
-        facts.push(ModelFacts { model, invocations });
+        model_facts.invocations = invocations;
+        facts.push(model_facts);
     }
     let plan = plan_cleanup(&facts, rules, now);
     let mut report = CleanupReport {
@@ -298,10 +332,27 @@ where
     Ok(report)
 }
 
+/// The model ARNs of every live release and of the version each one replaced. A failure
+/// stops the cleanup: deleting without knowing what is live could delete it.
+async fn release_roles<L: Ledger>(ledger: &L) -> Result<Vec<(String, ReleaseRole)>, PortError> {
+    let mut roles = Vec::new();
+    for live in ledger.items_in_state(ImportState::Released).await? {
+        if let Some(previous) = &live.replaced {
+            if let Some(arn) = ledger.get(previous).await?.and_then(|p| p.model_arn) {
+                roles.push((arn, ReleaseRole::Previous));
+            }
+        }
+        if let Some(arn) = live.model_arn {
+            roles.push((arn, ReleaseRole::Live));
+        }
+    }
+    Ok(roles)
+}
+
 /// The ledger keeps the deletion (the import's item becomes Deleted, or a record is
 /// made for a model Ferry did not import) and the alert goes out once.
-async fn record_deletion<L: Ledger, I, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn record_deletion<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     model: Option<&ModelInfo>,
     entry: &PlanEntry,
     now: u64,
@@ -319,12 +370,12 @@ async fn record_deletion<L: Ledger, I, A: Alerts>(
         .and_then(|m| m.tag("ferry:fingerprint"))
         .map(str::to_owned);
     let recorded = match &fingerprint {
-        Some(fp) => {
-            hosting
-                .ledger
-                .transition(fp, ImportState::Completed, &deleted)
-                .await?
-        }
+        Some(fp) => match hosting.ledger.get(fp).await? {
+            Some(item) if item.state.has_model() => {
+                hosting.ledger.transition(fp, item.state, &deleted).await?
+            }
+            _ => false,
+        },
         None => false,
     };
     let key = if recorded {
@@ -349,6 +400,7 @@ async fn record_deletion<L: Ledger, I, A: Alerts>(
         hosting.ledger.insert_new(&item).await?;
         key
     };
+    crate::outbox::announce(hosting, &key).await;
     crate::import::start::send_alert(hosting, &key).await?;
     Ok(())
 }
@@ -454,14 +506,44 @@ mod tests {
                 true,
                 "newer version",
             ),
+            // Idle, old and outranked, yet kept: what is live, and what a rollback
+            // goes back to.
+            (
+                ferry("llama-live", "llama", 90),
+                Some(0),
+                false,
+                "live release",
+            ),
+            (
+                ferry("llama-prev", "llama", 95),
+                Some(0),
+                false,
+                "previous release",
+            ),
         ];
+        let release_of = |name: &str| match name {
+            "llama-live" => Some(ReleaseRole::Live),
+            "llama-prev" => Some(ReleaseRole::Previous),
+            _ => None,
+        };
         let facts: Vec<ModelFacts> = table
             .iter()
             .map(|(m, n, _, _)| ModelFacts {
                 model: m.clone(),
                 invocations: *n,
+                release: release_of(&m.name),
             })
             .collect();
+        // A release is never looked up in CloudWatch: no rule could let it go.
+        for f in &facts {
+            assert_eq!(
+                needs_usage(f, &rules(), NOW),
+                f.release.is_none()
+                    && !["mistral-a", "theirs-1", "prot"].contains(&f.model.name.as_str()),
+                "{}",
+                f.model.name
+            );
+        }
         // mistral-a is the newest mistral (3 days): the others are older versions.
         let plan = plan_cleanup(&facts, &rules(), NOW);
         for (m, _, delete, reason) in &table {
@@ -486,6 +568,7 @@ mod tests {
             .map(|i| ModelFacts {
                 model: ferry(&format!("m-{i}"), "m", 20 + i * 10),
                 invocations: Some(0),
+                release: None,
             })
             .collect();
         let mut rules = rules();
@@ -525,10 +608,12 @@ mod tests {
             ModelFacts {
                 model: ours,
                 invocations: Some(0),
+                release: None,
             },
             ModelFacts {
                 model: theirs,
                 invocations: Some(0),
+                release: None,
             },
         ];
         let plan = plan_cleanup(&facts, &rules(), NOW);

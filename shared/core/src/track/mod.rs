@@ -8,7 +8,7 @@ pub mod metrics;
 pub mod ports;
 pub mod sweep;
 
-pub use cleanup::{cleanup, run_cleanup, CleanupReport, CleanupRules, PlanEntry};
+pub use cleanup::{cleanup, run_cleanup, CleanupReport, CleanupRules, PlanEntry, ReleaseRole};
 pub use config::TrackerConfig;
 pub use handler::{
     handle, parse_action, Action, TrackAnswer, TrackError, TrackOutcome, TrackerEvent,

@@ -6,6 +6,9 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::import::{Alerts, ContentCheck, Hosting, ImportService, Ledger, LedgerItem, PortError};
+use crate::outbox::EventBus;
+use crate::release::ReleasePointer;
+use crate::verify::InvokeModel;
 
 /// An imported model as Bedrock describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,10 +71,11 @@ pub trait Diagnose: Sync {
 
 /// Everything the tracker works with, bundled: the hosting ports (with their clock),
 /// the models, their usage, the content check of queued folders, the diagnosis of
-/// failed jobs. [`TrackerPorts`] is what the tracker's functions take.
-pub struct Tracker<L, I, A, M, U, C, D> {
-    /// The ledger, the import jobs and the alert topic, with their clock.
-    pub hosting: Hosting<L, I, A>,
+/// failed jobs, the runtime that smoke-tests new models, the release pointers.
+/// [`TrackerPorts`] is what the tracker's functions take.
+pub struct Tracker<L, I, A, E, M, U, C, D, R, P> {
+    /// The ledger, the import jobs, the alert topic and the event bus, with their clock.
+    pub hosting: Hosting<L, I, A, E>,
     /// The imported models.
     pub models: M,
     /// The models' invocations (CloudWatch).
@@ -80,6 +84,10 @@ pub struct Tracker<L, I, A, M, U, C, D> {
     pub content: C,
     /// The diagnosis of failed jobs.
     pub diagnose: D,
+    /// Bedrock's runtime, for the smoke test.
+    pub runtime: R,
+    /// The models' release pointers.
+    pub pointer: P,
 }
 
 /// The tracker's ports behind one trait, as the importer's are behind `Connect`:
@@ -91,6 +99,12 @@ pub trait TrackerPorts: Sync {
     type Imports: ImportService;
     /// The alert topic.
     type Alerts: Alerts;
+    /// The event bus.
+    type Events: EventBus;
+    /// Bedrock's runtime.
+    type Runtime: InvokeModel;
+    /// The release pointers.
+    type Pointer: ReleasePointer;
     /// The imported models.
     type Models: ModelRegistry;
     /// The models' invocations.
@@ -101,7 +115,7 @@ pub trait TrackerPorts: Sync {
     type Diagnose: Diagnose;
 
     /// The hosting account's ports and clock (the importer's start path uses them too).
-    fn hosting(&self) -> &Hosting<Self::Ledger, Self::Imports, Self::Alerts>;
+    fn hosting(&self) -> &Hosting<Self::Ledger, Self::Imports, Self::Alerts, Self::Events>;
     /// The imported models.
     fn models(&self) -> &Self::Models;
     /// The models' usage.
@@ -110,13 +124,20 @@ pub trait TrackerPorts: Sync {
     fn content(&self) -> &Self::Content;
     /// The diagnosis of failed jobs.
     fn diagnose(&self) -> &Self::Diagnose;
+    /// Bedrock's runtime.
+    fn runtime(&self) -> &Self::Runtime;
+    /// The release pointers.
+    fn pointer(&self) -> &Self::Pointer;
 }
 
-impl<L, I, A, M, U, C, D> TrackerPorts for Tracker<L, I, A, M, U, C, D>
+impl<L, I, A, E, M, U, C, D, R, P> TrackerPorts for Tracker<L, I, A, E, M, U, C, D, R, P>
 where
     L: Ledger,
     I: ImportService,
     A: Alerts,
+    E: EventBus,
+    R: InvokeModel,
+    P: ReleasePointer,
     M: ModelRegistry,
     U: Usage,
     C: ContentCheck,
@@ -125,12 +146,15 @@ where
     type Ledger = L;
     type Imports = I;
     type Alerts = A;
+    type Events = E;
+    type Runtime = R;
+    type Pointer = P;
     type Models = M;
     type Usage = U;
     type Content = C;
     type Diagnose = D;
 
-    fn hosting(&self) -> &Hosting<L, I, A> {
+    fn hosting(&self) -> &Hosting<L, I, A, E> {
         &self.hosting
     }
     fn models(&self) -> &M {
@@ -144,5 +168,11 @@ where
     }
     fn diagnose(&self) -> &D {
         &self.diagnose
+    }
+    fn runtime(&self) -> &R {
+        &self.runtime
+    }
+    fn pointer(&self) -> &P {
+        &self.pointer
     }
 }

@@ -3,6 +3,7 @@
 //! account's import slot is free, the oldest Pending import starts through the
 //! importer's start path.
 
+use crate::outbox::EventBus;
 use serde::Serialize;
 
 use super::cleanup::run_cleanup;
@@ -185,8 +186,8 @@ async fn follow(
 }
 
 /// A job still running: counted, and alerted once when it runs longer than the bound.
-async fn still_running<L: Ledger, I, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn still_running<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     config: &TrackerConfig,
     item: &LedgerItem,
     now: u64,
@@ -254,8 +255,8 @@ async fn failure(
 
 /// Records a job's end on its Submitted item; `false` when this sweep did not record
 /// it (another sweep did first, or the write failed).
-async fn record_end<L: Ledger, I, A>(
-    hosting: &Hosting<L, I, A>,
+async fn record_end<L: Ledger, I, A, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
     update: &LedgerUpdate,
     report: &mut SweepReport,
@@ -399,8 +400,8 @@ async fn free_one(
 }
 
 /// A job Ferry did not start: recorded once, announced once, left alone.
-async fn report_foreign<L: Ledger, I, A: Alerts>(
-    hosting: &Hosting<L, I, A>,
+async fn report_foreign<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
     job_name: &str,
     job_arn: &str,
     now: u64,

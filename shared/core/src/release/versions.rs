@@ -1,0 +1,99 @@
+//! A model's versions as the ledger holds them, and which is live and previous.
+
+use super::ReleaseError;
+use crate::import::{ImportState, Ledger, LedgerItem, PortError};
+
+/// The states a version with an imported model can be in.
+const VERSION_STATES: [ImportState; 5] = [
+    ImportState::Released,
+    ImportState::Retired,
+    ImportState::Verified,
+    ImportState::SmokeFailed,
+    ImportState::Completed,
+];
+
+/// The imported versions of one model, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Versions {
+    /// Every item of the model whose imported model exists.
+    pub items: Vec<LedgerItem>,
+}
+
+impl Versions {
+    /// The Released versions.
+    pub fn released(&self) -> impl Iterator<Item = &LedgerItem> {
+        self.items
+            .iter()
+            .filter(|i| i.state == ImportState::Released)
+    }
+
+    /// The live version: the newest Released one (two exist only for a moment, or after
+    /// a crash that [`super::reconcile`] repairs).
+    pub fn live(&self) -> Option<&LedgerItem> {
+        self.released()
+            .max_by(|a, b| (a.released_at, &a.fingerprint).cmp(&(b.released_at, &b.fingerprint)))
+    }
+}
+
+/// Every imported version of `model` (a slug), oldest first.
+pub async fn model_versions<L: Ledger>(ledger: &L, model: &str) -> Result<Versions, PortError> {
+    let mut items = Vec::new();
+    for state in VERSION_STATES {
+        items.extend(
+            ledger
+                .items_in_state(state)
+                .await?
+                .into_iter()
+                .filter(|i| i.slug == model && i.model_arn.is_some()),
+        );
+    }
+    items.sort_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)));
+    Ok(Versions { items })
+}
+
+/// The live version and the one it replaced, when that one is still imported.
+pub fn live_and_previous(versions: &Versions) -> (Option<&LedgerItem>, Option<&LedgerItem>) {
+    let live = versions.live();
+    let previous = live
+        .and_then(|l| l.replaced.as_deref())
+        .and_then(|fp| versions.items.iter().find(|i| i.fingerprint == fp));
+    (live, previous)
+}
+
+/// The version `reference` names: its name, its model ARN, or a fingerprint prefix of at
+/// least 8 characters.
+pub fn find_version<'a>(
+    versions: &'a Versions,
+    model: &str,
+    reference: &str,
+) -> Result<&'a LedgerItem, ReleaseError> {
+    if versions.items.is_empty() {
+        return Err(ReleaseError::UnknownModel(model.to_owned()));
+    }
+    let exact: Vec<&LedgerItem> = versions
+        .items
+        .iter()
+        .filter(|i| i.name == reference || i.model_arn.as_deref() == Some(reference))
+        .collect();
+    let matches = if exact.is_empty() && reference.len() >= 8 {
+        versions
+            .items
+            .iter()
+            .filter(|i| i.fingerprint.starts_with(reference))
+            .collect()
+    } else {
+        exact
+    };
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(ReleaseError::UnknownVersion {
+            model: model.to_owned(),
+            reference: crate::text::display(reference),
+        }),
+        many => Err(ReleaseError::Ambiguous {
+            model: model.to_owned(),
+            reference: crate::text::display(reference),
+            count: many.len(),
+        }),
+    }
+}
