@@ -1,6 +1,7 @@
 //! The importer's logic with in-memory ports: bursts, duplicates, order, the one-job
 //! slot, quota, name conflicts, throttling, rejections and alerts.
 
+use ferry_core::outbox::MemoryBus;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -180,6 +181,7 @@ struct World {
     ledger: Arc<MemoryLedger>,
     bedrock: FakeBedrock,
     sns: FakeSns,
+    bus: Arc<MemoryBus>,
     access: Arc<Mutex<AccessWorld>>,
 }
 
@@ -243,6 +245,7 @@ impl Connect for World {
     type Ledger = Arc<MemoryLedger>;
     type Imports = FakeBedrock;
     type Alerts = FakeSns;
+    type Events = Arc<MemoryBus>;
     fn folder(&self, uri: &S3Uri) -> MemFolder {
         MemFolder {
             bucket: self.bucket.clone(),
@@ -252,11 +255,12 @@ impl Connect for World {
     async fn hosting(
         &self,
         _session: &str,
-    ) -> Result<Hosting<Arc<MemoryLedger>, FakeBedrock, FakeSns>, PortError> {
+    ) -> Result<Hosting<Arc<MemoryLedger>, FakeBedrock, FakeSns, Arc<MemoryBus>>, PortError> {
         Ok(Hosting {
             ledger: self.ledger.clone(),
             imports: self.bedrock.clone(),
             alerts: self.sns.clone(),
+            events: self.bus.clone(),
             clock: system_clock,
         })
     }
@@ -385,6 +389,15 @@ async fn a_burst_of_40_shuffled_duplicated_events_gives_exactly_one_job() {
     let items = world.ledger.items();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].state, ImportState::Submitted);
+    // Its two state changes went on the bus once each, after the job's start.
+    let states: Vec<String> = world
+        .bus
+        .events()
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.detail).unwrap()["state"].to_string())
+        .collect();
+    assert_eq!(states, ["\"Pending\"", "\"Submitted\""]);
+    assert_eq!(items[0].events_sent, 2);
     assert_eq!(items[0].source_uri, "s3://research/fine-tunes/llama_ft/");
     let request = &world.bedrock.creates()[0];
     assert_eq!(request.s3_uri, "s3://research/fine-tunes/llama_ft/");

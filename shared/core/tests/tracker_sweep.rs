@@ -11,10 +11,13 @@ use ferry_core::import::{
     Alert, Alerts, ContentCheck, CreateOutcome, Hosting, ImportRequest, ImportService, ImportState,
     JobInfo, JobStatus, LedgerItem, MemoryLedger, PortError, PortErrorKind,
 };
+use ferry_core::outbox::MemoryBus;
+use ferry_core::release::MemoryPointer;
 use ferry_core::track::{
     run_cleanup, sweep, Diagnose, ModelInfo, ModelRegistry, TrackError, Tracker, TrackerConfig,
     TrackerEvent, TrackerPorts, Usage,
 };
+use ferry_core::verify::{InvokeError, InvokeErrorKind, InvokeModel, InvokeReply};
 use serde_json::{json, Value};
 
 const NOW: u64 = 2_000_000_000;
@@ -222,7 +225,61 @@ impl Diagnose for Diagnosis {
     }
 }
 
-type World = Tracker<Arc<MemoryLedger>, Bedrock, Sns, Bedrock, Metrics, Current, Diagnosis>;
+/// Bedrock's runtime: `not_ready` calls answer ModelNotReadyException (after the SDK's
+/// 3 attempts each), then a broken model fails and a sound one answers.
+#[derive(Clone, Default)]
+struct Runtime(Arc<Mutex<RuntimeState>>);
+
+#[derive(Default)]
+struct RuntimeState {
+    not_ready: u32,
+    broken: bool,
+    calls: u32,
+}
+
+impl Runtime {
+    fn calls(&self) -> u32 {
+        self.0.lock().unwrap().calls
+    }
+}
+
+impl InvokeModel for Runtime {
+    async fn invoke(&self, _model_arn: &str, _body: &[u8]) -> Result<InvokeReply, InvokeError> {
+        let mut state = self.0.lock().unwrap();
+        state.calls += 1;
+        if state.calls <= state.not_ready {
+            return Err(InvokeError::new(
+                InvokeErrorKind::NotReady,
+                "Model is not ready for inference. Wait and try your request again.",
+                3,
+            ));
+        }
+        if state.broken {
+            let kind = InvokeErrorKind::ModelError {
+                original_status: Some(500),
+            };
+            return Err(InvokeError::new(kind, "the model server failed", 1));
+        }
+        Ok(InvokeReply {
+            body: br#"{"generation": "ready", "stop_reason": "stop"}"#.to_vec(),
+            attempts: 1,
+            latency_ms: 420,
+        })
+    }
+}
+
+type World = Tracker<
+    Arc<MemoryLedger>,
+    Bedrock,
+    Sns,
+    Arc<MemoryBus>,
+    Bedrock,
+    Metrics,
+    Current,
+    Diagnosis,
+    Runtime,
+    Arc<MemoryPointer>,
+>;
 
 fn world() -> World {
     let bedrock = Bedrock::default();
@@ -231,22 +288,30 @@ fn world() -> World {
             ledger: Arc::new(MemoryLedger::default()),
             imports: bedrock.clone(),
             alerts: Sns::default(),
+            events: Arc::new(MemoryBus::default()),
             clock: system_clock,
         },
         models: bedrock,
         usage: Metrics::default(),
         content: Current,
         diagnose: Diagnosis,
+        runtime: Runtime::default(),
+        pointer: Arc::new(MemoryPointer::default()),
     }
 }
 
+/// The sweep as before the smoke test (off) and release (manual) existed.
 fn config() -> TrackerConfig {
+    config_with(&[("FERRY_SMOKE_TEST", "off"), ("FERRY_RELEASE", "manual")])
+}
+
+fn config_with(vars: &[(&str, &str)]) -> TrackerConfig {
     TrackerConfig::from_env(|k| {
         match k {
             "FERRY_LEDGER_TABLE" => Some("ferry-ledger"),
             "FERRY_ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:777788889999:ferry-alerts"),
             "FERRY_EXECUTION_ROLE_ARN" => Some("arn:aws:iam::777788889999:role/Exec"),
-            _ => None,
+            _ => vars.iter().find(|(n, _)| *n == k).map(|(_, v)| *v),
         }
         .map(str::to_owned)
     })
@@ -566,12 +631,15 @@ async fn a_sweep_that_cannot_reach_the_ledger_fails_the_invocation() {
             ledger: DownLedger,
             imports: bedrock.clone(),
             alerts: Sns::default(),
+            events: MemoryBus::default(),
             clock: system_clock,
         },
         models: bedrock,
         usage: Metrics::default(),
         content: Current,
         diagnose: Diagnosis,
+        runtime: Runtime::default(),
+        pointer: MemoryPointer::default(),
     };
     let err = handle(&json!({"action": "sweep"}), &tracker, &config(), NOW)
         .await
@@ -661,4 +729,421 @@ async fn a_failed_sweep_still_returns_its_metrics_for_the_main_to_print() {
         .find(|m| m.name == "SweepErrors")
         .map(|m| m.values.clone());
     assert_eq!(errors, Some(vec![2.0]), "{:?}", outcome.metrics);
+}
+
+// --- After the import: smoke test, events, release (issue 16) ---
+
+fn on() -> TrackerConfig {
+    config_with(&[])
+}
+
+/// A job that completed at Bedrock for Submitted item `name`.
+async fn completed_job(w: &World, name: &str) {
+    item(w, name, ImportState::Submitted, NOW - 3600).await;
+    w.models.model(name, 0, true);
+    w.models.job(name, JobStatus::Completed, None);
+}
+
+fn states_put(w: &World, fingerprint: &str) -> Vec<(String, String)> {
+    w.hosting
+        .events
+        .events()
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.detail).unwrap())
+        .filter(|d| d["fingerprint"] == fingerprint)
+        .map(|d| {
+            (
+                d["state"].as_str().unwrap().to_owned(),
+                d["eventId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_model_not_ready_three_times_then_answering_ends_verified_and_released() {
+    let w = world();
+    completed_job(&w, "a").await;
+    w.runtime.0.lock().unwrap().not_ready = 3;
+    for minute in 0..3 {
+        let report = sweep(&w, &on(), NOW + minute * 60).await;
+        assert_eq!(report.warming, ["a"], "{:?}", report.errors);
+        assert_eq!(state_of(&w, "a").state, ImportState::Completed);
+    }
+    let report = sweep(&w, &on(), NOW + 180).await;
+    assert_eq!(
+        (report.verified.as_slice(), report.released.as_slice()),
+        (&["a".to_owned()][..], &["a".to_owned()][..])
+    );
+    let a = state_of(&w, "a");
+    assert_eq!(a.state, ImportState::Released);
+    assert_eq!(a.smoke.passed, Some(true));
+    assert_eq!(a.smoke.answer.as_deref(), Some("ready"));
+    assert_eq!(a.smoke.latency_ms, Some(420));
+    assert_eq!(a.smoke.attempts, 3 * 3 + 1, "the SDK's attempts counted");
+    assert_eq!(
+        a.smoke.first_answer_secs,
+        Some(180),
+        "from the recorded end of the job"
+    );
+    assert_eq!(w.runtime.calls(), 4, "one call per sweep");
+    let arn = "arn:aws:bedrock:us-east-1:777788889999:imported-model/a";
+    assert_eq!(w.pointer.history("a"), [arn]);
+    // Every state change went out once, in order, each with its own id.
+    let put = states_put(&w, "fp-a");
+    let states: Vec<&str> = put.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(states, ["Submitted", "Completed", "Verified", "Released"]);
+    let ids: std::collections::BTreeSet<&str> = put.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), 4);
+    // Later sweeps neither test nor announce it again.
+    sweep(&w, &on(), NOW + 240).await;
+    assert_eq!((w.runtime.calls(), states_put(&w, "fp-a").len()), (4, 4));
+}
+
+#[tokio::test]
+async fn a_model_never_ready_fails_at_the_deadline() {
+    let w = world();
+    completed_job(&w, "a").await;
+    w.runtime.0.lock().unwrap().not_ready = u32::MAX;
+    sweep(&w, &on(), NOW).await;
+    let report = sweep(&w, &on(), NOW + 15 * 60).await;
+    assert_eq!(report.smoke_failed, ["a"]);
+    let a = state_of(&w, "a");
+    assert_eq!(a.state, ImportState::SmokeFailed);
+    assert!(a.failure.unwrap().contains("still not ready 15 minutes"));
+}
+
+#[tokio::test]
+async fn a_broken_model_fails_its_smoke_test_is_alerted_and_not_released() {
+    let w = world();
+    completed_job(&w, "a").await;
+    w.runtime.0.lock().unwrap().broken = true;
+    let config = config_with(&[("FERRY_PRICE_PER_CMU_MINUTE", "0.0785")]);
+    let report = sweep(&w, &config, NOW).await;
+    assert_eq!(report.smoke_failed, ["a"]);
+    assert!(report.released.is_empty());
+    let a = state_of(&w, "a");
+    assert_eq!(a.state, ImportState::SmokeFailed);
+    assert_eq!(a.smoke.passed, Some(false));
+    assert!(w.pointer.history("a").is_empty(), "not released");
+    let alerts = w.hosting.alerts.0.lock().unwrap().0.clone();
+    let alert = alerts
+        .iter()
+        .find(|a| a.subject.contains("smoke test"))
+        .expect("alerted");
+    assert_eq!(
+        alert.subject,
+        "Ferry: a imported but failed its smoke test; not released"
+    );
+    for part in [
+        "Sent (InvokeModel body):",
+        "\"prompt\"",
+        "Came back:",
+        "ModelError",
+        "What to do:",
+        "$0.392",
+    ] {
+        assert!(alert.body.contains(part), "{part}: {}", alert.body);
+    }
+    // Alerted once, tested once.
+    sweep(&w, &config, NOW + 60).await;
+    assert_eq!(w.runtime.calls(), 1);
+    assert_eq!(
+        w.hosting
+            .alerts
+            .0
+            .lock()
+            .unwrap()
+            .0
+            .iter()
+            .filter(|a| a.subject.contains("smoke"))
+            .count(),
+        1
+    );
+    let states: Vec<String> = states_put(&w, "fp-a").into_iter().map(|(s, _)| s).collect();
+    assert_eq!(states, ["Submitted", "Completed", "SmokeFailed"]);
+}
+
+#[tokio::test]
+async fn with_release_manual_a_verified_version_waits_for_ferry_release() {
+    let w = world();
+    completed_job(&w, "a").await;
+    sweep(&w, &config_with(&[("FERRY_RELEASE", "manual")]), NOW).await;
+    assert_eq!(state_of(&w, "a").state, ImportState::Verified);
+    assert!(w.pointer.history("a").is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_between_the_ledger_write_and_the_put_loses_no_event_and_duplicates_none() {
+    let w = world();
+    completed_job(&w, "a").await;
+    // The bus is unreachable when the sweep records the completion: the write lands,
+    // the put does not (as if the function died between the two).
+    w.hosting.events.fail_with(Some(PortError::new(
+        PortErrorKind::Retryable,
+        "events:PutEvents",
+        "connection reset",
+    )));
+    let report = sweep(&w, &config(), NOW).await;
+    assert_eq!(state_of(&w, "a").state, ImportState::Completed);
+    assert!(
+        report.errors.iter().any(|e| e.contains("events:PutEvents")),
+        "{:?}",
+        report.errors
+    );
+    assert!(w.hosting.events.events().is_empty());
+    // A crash for real: a state change written straight to the ledger, never put.
+    let mut crashed = LedgerItem::new(
+        "fp-b",
+        ImportState::Pending,
+        "s3://research/b/",
+        "b",
+        "b",
+        NOW,
+    );
+    crashed.events_sent = 0;
+    w.hosting.ledger.insert_new(&crashed).await.unwrap();
+
+    w.hosting.events.fail_with(None);
+    let report = sweep(&w, &config(), NOW + 60).await;
+    assert_eq!(report.events_put, 2, "a's two, owed: {report:?}");
+    let states: Vec<String> = states_put(&w, "fp-a").into_iter().map(|(s, _)| s).collect();
+    assert_eq!(states, ["Submitted", "Completed"]);
+    // b's Pending went out with its Submitted, when the sweep started it.
+    let states: Vec<String> = states_put(&w, "fp-b").into_iter().map(|(s, _)| s).collect();
+    assert_eq!(states, ["Pending", "Submitted"]);
+    // Nothing goes twice.
+    let before = w.hosting.events.events().len();
+    sweep(&w, &config(), NOW + 120).await;
+    assert_eq!(w.hosting.events.events().len(), before);
+}
+
+#[tokio::test]
+async fn two_handlers_never_put_the_same_events() {
+    let w = world();
+    completed_job(&w, "a").await;
+    sweep(&w, &config(), NOW).await;
+    let item = state_of(&w, "a");
+    // A second handler that read the item before the first recorded its put.
+    let stale = LedgerItem {
+        events_sent: 0,
+        ..item
+    };
+    assert_eq!(stale.history.len(), 2);
+    let claim = LedgerUpdate {
+        now: NOW,
+        set_events_lease: Some(NOW + 60),
+        expect_events_free: Some((NOW, stale.events_sent)),
+        ..Default::default()
+    };
+    let won = w
+        .hosting
+        .ledger
+        .transition(&stale.fingerprint, stale.state, &claim)
+        .await
+        .unwrap();
+    assert!(
+        !won,
+        "the count moved on: its claim fails, so it puts nothing"
+    );
+}
+
+/// A version of `model` already imported and Verified.
+async fn version(w: &World, model: &str, name: &str, created_at: u64) -> String {
+    let fingerprint = format!("fp-{name}");
+    let item = LedgerItem {
+        model_arn: Some(format!(
+            "arn:aws:bedrock:us-east-1:777788889999:imported-model/{name}"
+        )),
+        ..LedgerItem::new(
+            &fingerprint,
+            ImportState::Verified,
+            format!("s3://research/{model}/"),
+            model,
+            name,
+            created_at,
+        )
+    };
+    assert!(w.hosting.ledger.insert_new(&item).await.unwrap());
+    fingerprint
+}
+
+#[tokio::test]
+async fn release_then_rollback_flips_the_pointer_and_keeps_the_history() {
+    use ferry_core::release::{release, rollback, ReleaseError};
+    let w = world();
+    version(&w, "chat", "chat-v1", NOW - 100).await;
+    version(&w, "chat", "chat-v2", NOW - 50).await;
+    let err = rollback(&w.hosting, &*w.pointer, "chat", "test")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no live version"), "{err}");
+    release(
+        &w.hosting,
+        &*w.pointer,
+        "chat",
+        "chat-v1",
+        "by alice: first",
+        false,
+    )
+    .await
+    .unwrap();
+    let err = rollback(&w.hosting, &*w.pointer, "chat", "test")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("first release"), "{err}");
+    let out = release(
+        &w.hosting,
+        &*w.pointer,
+        "chat",
+        "fp-chat-v9",
+        "by alice",
+        false,
+    )
+    .await;
+    assert!(
+        matches!(out, Err(ReleaseError::UnknownVersion { .. })),
+        "{out:?}"
+    );
+    let out = release(
+        &w.hosting,
+        &*w.pointer,
+        "chat",
+        "fp-chat-v",
+        "by alice",
+        false,
+    )
+    .await;
+    assert!(
+        matches!(out, Err(ReleaseError::Ambiguous { count: 2, .. })),
+        "{out:?}"
+    );
+    let out = release(
+        &w.hosting,
+        &*w.pointer,
+        "chat",
+        "fp-chat-v2",
+        "by alice: new",
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out.live.as_str(), out.previous.as_deref()),
+        ("chat-v2", Some("chat-v1"))
+    );
+    assert_eq!(state_of(&w, "chat-v1").state, ImportState::Retired);
+
+    let out = rollback(&w.hosting, &*w.pointer, "chat", "by bob: bad answers")
+        .await
+        .unwrap();
+    assert_eq!(out.live, "chat-v1");
+    let arn = |n: &str| format!("arn:aws:bedrock:us-east-1:777788889999:imported-model/{n}");
+    assert_eq!(
+        w.pointer.history("chat"),
+        [arn("chat-v1"), arn("chat-v2"), arn("chat-v1")]
+    );
+    let (v1, v2) = (state_of(&w, "chat-v1"), state_of(&w, "chat-v2"));
+    assert_eq!(
+        (v1.state, v2.state),
+        (ImportState::Released, ImportState::Retired)
+    );
+    let last = v1.history.last().unwrap();
+    assert_eq!(
+        last.note.as_deref(),
+        Some("rollback from chat-v2: by bob: bad answers")
+    );
+    // Released again: the same version is live, nothing changes.
+    let again = release(&w.hosting, &*w.pointer, "chat", "chat-v1", "again", false)
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(w.pointer.history("chat").len(), 3);
+}
+
+#[tokio::test]
+async fn an_unverified_version_needs_force_and_a_missing_one_is_named() {
+    use ferry_core::release::release;
+    let w = world();
+    version(&w, "chat", "chat-v1", NOW - 100).await;
+    let fp = "fp-chat-v1";
+    let failed = LedgerUpdate {
+        state: Some(ImportState::SmokeFailed),
+        now: NOW,
+        ..Default::default()
+    };
+    w.hosting
+        .ledger
+        .transition(fp, ImportState::Verified, &failed)
+        .await
+        .unwrap();
+    let err = release(&w.hosting, &*w.pointer, "chat", "chat-v1", "x", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    release(&w.hosting, &*w.pointer, "chat", "chat-v1", "x", true)
+        .await
+        .unwrap();
+    let err = release(&w.hosting, &*w.pointer, "nope", "v", "x", false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no imported version of model \"nope\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn two_released_versions_left_by_a_crash_are_repaired_by_the_sweep() {
+    let w = world();
+    for (name, at) in [("chat-v1", NOW - 100), ("chat-v2", NOW - 50)] {
+        let fp = version(&w, "chat", name, at).await;
+        let released = LedgerUpdate {
+            state: Some(ImportState::Released),
+            now: at,
+            set_released_at: Some(at),
+            ..Default::default()
+        };
+        w.hosting
+            .ledger
+            .transition(&fp, ImportState::Verified, &released)
+            .await
+            .unwrap();
+    }
+    sweep(&w, &config(), NOW).await;
+    assert_eq!(state_of(&w, "chat-v2").state, ImportState::Released);
+    assert_eq!(state_of(&w, "chat-v1").state, ImportState::Retired);
+    assert_eq!(
+        w.pointer.history("chat"),
+        ["arn:aws:bedrock:us-east-1:777788889999:imported-model/chat-v2"]
+    );
+}
+
+#[tokio::test]
+async fn cleanup_never_deletes_the_live_or_the_previous_release() {
+    use ferry_core::release::release;
+    let w = world();
+    for (name, age) in [("chat-v1", 90), ("chat-v2", 60), ("chat-v3", 30)] {
+        version(&w, "chat", name, NOW - age * DAY).await;
+        w.models.model(name, age, true);
+    }
+    release(&w.hosting, &*w.pointer, "chat", "chat-v1", "x", false)
+        .await
+        .unwrap();
+    release(&w.hosting, &*w.pointer, "chat", "chat-v2", "x", false)
+        .await
+        .unwrap();
+    let mut rules = config().cleanup;
+    rules.keep_newest = 0;
+    let report = run_cleanup(&w.hosting, &w.models, &w.usage, &rules, false, None, NOW)
+        .await
+        .unwrap();
+    let deleted: Vec<&str> = report
+        .deleted
+        .iter()
+        .map(|a| a.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(deleted, ["chat-v3"], "{:#?}", report.plan);
+    assert_eq!(state_of(&w, "chat-v3").state, ImportState::Deleted);
 }

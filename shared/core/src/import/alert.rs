@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::ledger::{ImportState, LedgerItem};
 use super::ports::Alert;
+use crate::track::after_import::Prices;
 use crate::validate::report::{Report, Severity};
 
 const MAX_SUBJECT: usize = 100;
@@ -87,7 +88,7 @@ struct AlertText {
 
 /// The alert for a Rejected or Failed item, or a Pending one that is blocked; `None`
 /// otherwise.
-pub(crate) fn alert_for(item: &LedgerItem) -> Option<Alert> {
+pub(crate) fn alert_for(item: &LedgerItem, prices: &Prices) -> Option<Alert> {
     let failure: String = item
         .failure
         .as_deref()
@@ -105,7 +106,8 @@ pub(crate) fn alert_for(item: &LedgerItem) -> Option<Alert> {
         ImportState::Pending if item.failure.as_deref().is_some_and(|f| !f.is_empty()) => {
             waiting(item, failure)
         }
-        ImportState::Completed => completed(item),
+        ImportState::Completed => completed(item, prices),
+        ImportState::SmokeFailed => smoke_failed(item, failure, prices),
         // Asked for a Submitted item only when its job runs longer than the bound.
         ImportState::Submitted => taking_long(item),
         ImportState::Deleted => deleted(item, failure),
@@ -208,11 +210,11 @@ fn waiting(item: &LedgerItem, failure: &str) -> AlertText {
     }
 }
 
-fn completed(item: &LedgerItem) -> AlertText {
+fn completed(item: &LedgerItem, prices: &Prices) -> AlertText {
     AlertText {
         subject: format!("Ferry: {} imported", item.slug),
         what: format!(
-            "{} was imported into Amazon Bedrock as {} ({}{}).",
+            "{} was imported into Amazon Bedrock as {} ({}{}).\n\nCost (estimate): {}.",
             item.source_uri,
             item.name,
             item.model_arn
@@ -222,9 +224,32 @@ fn completed(item: &LedgerItem) -> AlertText {
                 (Some(a), Some(u)) => format!("; {a}, {u} custom model unit(s)"),
                 (Some(a), None) => format!("; {a}"),
                 _ => String::new(),
-            }
+            },
+            prices.describe(item.custom_model_units)
         ),
-        todo: "Nothing; invoke it with its model ARN.".to_owned(),
+        todo: "Nothing. Ferry smoke-tests it next (unless FERRY_SMOKE_TEST=off) and, with FERRY_RELEASE=auto, \
+               makes it the live version of its model; invoke it with its model ARN or read \
+               the model's release parameter."
+            .to_owned(),
+    }
+}
+
+fn smoke_failed(item: &LedgerItem, failure: &str, prices: &Prices) -> AlertText {
+    AlertText {
+        subject: format!("Ferry: {} imported but failed its smoke test; not released", item.slug),
+        what: format!(
+            "{} was imported as {} ({}), but it did not answer Ferry's smoke test, so it was not released:\n\n{}\n\nCost (estimate): {}.",
+            item.source_uri,
+            item.name,
+            item.model_arn.as_deref().unwrap_or("model ARN not reported"),
+            indent(failure),
+            prices.describe(item.custom_model_units)
+        ),
+        todo: format!(
+            "Follow \"What to do\" above. The model stays imported (and billed for storage) until cleanup or \
+             you delete it; `ferry release {} {} --force` releases it anyway.",
+            item.slug, item.name
+        ),
     }
 }
 
@@ -300,6 +325,9 @@ fn one_line(subject: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    fn alert_for_item(item: &LedgerItem) -> Option<Alert> {
+        alert_for(item, &Prices::default())
+    }
     use super::*;
 
     fn item(state: ImportState, failure: &str) -> LedgerItem {
@@ -319,7 +347,7 @@ mod tests {
 
     #[test]
     fn rejected_and_failed_alerts_are_actionable_with_json_details() {
-        let rejected = alert_for(&item(
+        let rejected = alert_for_item(&item(
             ImportState::Rejected,
             "error incomplete-shards (index): x\nwarning unusual-dtype: y",
         ))
@@ -334,7 +362,7 @@ mod tests {
             serde_json::from_str(&rejected.body[json_start..]).unwrap();
         assert_eq!(details["event"], "Rejected");
 
-        let failed = alert_for(&item(
+        let failed = alert_for_item(&item(
             ImportState::Failed,
             "Amazon Bedrock does not have access to the S3 location (s3://x)",
         ))
@@ -343,7 +371,7 @@ mod tests {
         let mut waiting = item(ImportState::Pending, "");
         waiting.failure = None;
         assert!(
-            alert_for(&waiting).is_none(),
+            alert_for(&waiting, &Prices::default()).is_none(),
             "a Pending item alerts only when it is blocked"
         );
     }
@@ -383,7 +411,7 @@ mod tests {
     fn subjects_stay_one_short_line() {
         let mut long = item(ImportState::Failed, "x");
         long.slug = format!("a\nb{}", "x".repeat(200));
-        let subject = alert_for(&long).unwrap().subject;
+        let subject = alert_for(&long, &Prices::default()).unwrap().subject;
         assert_eq!(subject.len(), 100);
         assert!(!subject.contains('\n'));
     }

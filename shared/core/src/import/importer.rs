@@ -324,13 +324,13 @@ async fn judge_content<C: Connect>(
         let summary = rejection_summary(&report);
         let item = new_item(
             hosting.now_secs(),
-            &identity,
+            identity,
             uri,
             ImportState::Rejected,
             Some(summary),
         );
         if hosting.ledger.insert_new(&item).await? {
-            send_alert(&hosting, &fingerprint).await?;
+            send_alert(hosting, &fingerprint).await?;
         }
         let errors = report.errors();
         return Ok(Decision::Rejected {
@@ -342,11 +342,11 @@ async fn judge_content<C: Connect>(
     if let Some(denied) =
         access_denial(uri, connect, config, &fingerprint, hosting.now_secs()).await?
     {
-        return record_denial(&hosting, &identity, uri, denied).await;
+        return record_denial(hosting, identity, uri, denied).await;
     }
     let item = new_item(
         hosting.now_secs(),
-        &identity,
+        identity,
         uri,
         ImportState::Pending,
         None,
@@ -359,7 +359,7 @@ async fn judge_content<C: Connect>(
             state,
         });
     }
-    start_and_decide(&hosting, connect, config, folder, fingerprint).await
+    start_and_decide(hosting, connect, config, folder, fingerprint).await
 }
 
 /// A folder whose content the ledger has: a Pending one is started again (a retry

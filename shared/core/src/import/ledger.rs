@@ -173,7 +173,8 @@ pub struct LedgerItem {
     pub events_lease_until: Option<u64>,
     /// The smoke test's record.
     pub smoke: SmokeRecord,
-    /// When this version last became live.
+    /// When this version last became live (kept above the version it replaced, so that
+    /// it also orders the releases of one model).
     pub released_at: Option<u64>,
     /// The fingerprint of the version this one replaced when it was first released: the
     /// target of a rollback while it is live.
@@ -266,8 +267,9 @@ pub struct LedgerUpdate {
     pub note: Option<String>,
     /// Replaces the smoke test's record.
     pub set_smoke: Option<SmokeRecord>,
-    /// Sets `released_at` to `now`.
-    pub released: bool,
+    /// Sets `released_at`: the release's time, which also orders releases (it is kept
+    /// above the live version's, even within one second).
+    pub set_released_at: Option<u64>,
     /// Records the version this one replaces.
     pub set_replaced: Option<String>,
     /// Records how many history entries went out as events.
@@ -292,8 +294,8 @@ impl LedgerUpdate {
         if let Some(smoke) = &self.set_smoke {
             item.smoke.clone_from(smoke);
         }
-        if self.released {
-            item.released_at = Some(self.now);
+        if self.set_released_at.is_some() {
+            item.released_at = self.set_released_at;
         }
         if self.set_replaced.is_some() {
             item.replaced.clone_from(&self.set_replaced);

@@ -16,7 +16,7 @@ pub use answer::{BatchItemFailure, Handled, ImportAnswer, ImportOutcome};
 pub use config::{ImporterConfig, StartConfig};
 pub use events::ImporterEvent;
 pub use importer::{handle, process_folder, retry_failed, Connect, Decision, ImportError};
-pub use ledger::{ImportState, LedgerItem, LedgerUpdate, MemoryLedger};
+pub use ledger::{ImportState, LedgerItem, LedgerUpdate, MemoryLedger, SmokeRecord, StateChange};
 pub use ports::{
     Alert, Alerts, Clock, ContentCheck, CreateOutcome, ImportRequest, ImportService, JobInfo,
     JobStatus, Ledger, PortError, PortErrorKind, VpcConfig,

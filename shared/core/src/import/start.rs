@@ -2,6 +2,7 @@
 //! importer after recording an item and by the tracker when the slot frees up.
 
 use crate::outbox::{announce, EventBus};
+use crate::track::after_import::Prices;
 use serde::Serialize;
 
 use super::alert::alert_for;
@@ -348,10 +349,19 @@ pub(crate) async fn send_alert<L: Ledger, I, A: Alerts, E: EventBus>(
     hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
+    send_alert_priced(hosting, fingerprint, &Prices::default()).await
+}
+
+/// [`send_alert`], with the cost of the model at `prices` in completion alerts.
+pub(crate) async fn send_alert_priced<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
+    fingerprint: &str,
+    prices: &Prices,
+) -> Result<bool, PortError> {
     let Some(item) = hosting.ledger.get(fingerprint).await? else {
         return Ok(false);
     };
-    let Some(alert) = alert_for(&item) else {
+    let Some(alert) = alert_for(&item, prices) else {
         return Ok(false);
     };
     let now = hosting.now_secs();

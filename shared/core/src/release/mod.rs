@@ -121,9 +121,25 @@ pub async fn release<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     let versions = model_versions(&hosting.ledger, model).await?;
     let target = find_version(&versions, model, reference)?.clone();
     releasable(&target, force)?;
-    let live = versions.live().map(|l| l.fingerprint.clone());
-    let replaced = live.filter(|l| *l != target.fingerprint);
-    make_live(hosting, pointer, &target, replaced, note).await
+    if let Some(live) = versions
+        .live()
+        .filter(|l| l.source_uri != target.source_uri)
+    {
+        return Err(ReleaseError::NotReleasable {
+            name: target.name.clone(),
+            state: target.state,
+            hint: format!(
+                "it comes from {} but the live version of {model} from {}: two folders share the \
+                 name {model}, and one release parameter cannot serve both; rename one folder",
+                target.source_uri, live.source_uri
+            ),
+        });
+    }
+    let replaced = versions
+        .live()
+        .map(|l| l.fingerprint.clone())
+        .filter(|l| *l != target.fingerprint);
+    make_live(hosting, pointer, &versions, &target, replaced, note).await
 }
 
 /// Goes back to the version the live one replaced, which must still be imported.
@@ -155,7 +171,7 @@ pub async fn rollback<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     };
     // A rollback target keeps its own `replaced`, so a second rollback goes further back.
     let note = format!("rollback from {}: {note}", live.name);
-    make_live(hosting, pointer, &previous.clone(), None, &note).await
+    make_live(hosting, pointer, &versions, &previous.clone(), None, &note).await
 }
 
 /// Makes `target` the Released item (recording what it replaced), points the pointer
@@ -163,16 +179,19 @@ pub async fn rollback<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
 async fn make_live<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     hosting: &Hosting<L, I, A, E>,
     pointer: &P,
+    versions: &Versions,
     target: &LedgerItem,
     replaced: Option<String>,
     note: &str,
 ) -> Result<ReleaseOutcome, ReleaseError> {
     let changed = target.state != ImportState::Released;
     if changed {
+        let now = hosting.now_secs();
+        let newest = versions.released().filter_map(|i| i.released_at).max();
         let update = LedgerUpdate {
             state: Some(ImportState::Released),
-            now: hosting.now_secs(),
-            released: true,
+            now,
+            set_released_at: Some(newest.map_or(now, |n| now.max(n.saturating_add(1)))),
             set_replaced: replaced,
             note: Some(note.to_owned()),
             ..Default::default()

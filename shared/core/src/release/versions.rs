@@ -60,8 +60,8 @@ pub fn live_and_previous(versions: &Versions) -> (Option<&LedgerItem>, Option<&L
     (live, previous)
 }
 
-/// The version `reference` names: its name, its model ARN, or a fingerprint prefix of at
-/// least 8 characters.
+/// The version `reference` names: its name, its model ARN, its fingerprint, or a
+/// fingerprint prefix of at least 8 characters.
 pub fn find_version<'a>(
     versions: &'a Versions,
     model: &str,
@@ -73,7 +73,11 @@ pub fn find_version<'a>(
     let exact: Vec<&LedgerItem> = versions
         .items
         .iter()
-        .filter(|i| i.name == reference || i.model_arn.as_deref() == Some(reference))
+        .filter(|i| {
+            i.name == reference
+                || i.fingerprint == reference
+                || i.model_arn.as_deref() == Some(reference)
+        })
         .collect();
     let matches = if exact.is_empty() && reference.len() >= 8 {
         versions

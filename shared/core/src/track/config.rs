@@ -3,6 +3,7 @@
 use crate::import::config::{check_arn, start_options, ConfigError};
 use crate::import::StartConfig;
 
+use super::after_import::AfterImport;
 use super::cleanup::CleanupRules;
 
 /// The tracker's configuration, read by [`TrackerConfig::from_env`] from the variables
@@ -31,6 +32,8 @@ pub struct TrackerConfig {
     /// The research account, which the failure diagnosis names: the tracker's own
     /// credentials are of the hosting account.
     pub research_account: Option<String>,
+    /// The smoke test, the release rule and the prices.
+    pub after_import: AfterImport,
 }
 
 /// Every variable, for the README's table and for error messages.
@@ -50,6 +53,15 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_CLEANUP_KEEP", false, "the newest versions of each model that are always kept (default 1)"),
     ("FERRY_CLEANUP_NAME_PATTERN", false, "also consider models not imported by Ferry whose name matches this pattern (* and ?)"),
     ("FERRY_IMPORTED_MODELS_QUOTA", false, "the account's imported-models quota (AWS's default is 3): a queued import frees the idlest candidate before it would exceed it; unset, only when Bedrock refuses a job for the quota"),
+    ("FERRY_SMOKE_TEST", false, "on (default) or off: invoke each new model once after its import completes"),
+    ("FERRY_SMOKE_PROMPT", false, "the smoke test's prompt (default: \"Reply with the single word: ready\")"),
+    ("FERRY_SMOKE_MAX_TOKENS", false, "the smoke test's token limit, 1 to 4096 (default 16)"),
+    ("FERRY_SMOKE_DEADLINE_MINUTES", false, "how long after the job's end a model may stay not ready before its smoke test fails (default 15)"),
+    ("FERRY_SMOKE_FORMAT", false, "force a request body: BedrockCompletionMaxGenLen, BedrockCompletionMaxTokens or OpenAiChatCompletion (default: by architecture)"),
+    ("FERRY_RELEASE", false, "auto (default): a version that passes its smoke test becomes live; manual: only `ferry release`"),
+    ("FERRY_RELEASE_PARAMETER_PREFIX", false, "where the release parameters live (default /ferry: /ferry/<model>/live)"),
+    ("FERRY_PRICE_PER_CMU_MINUTE", false, "US dollars per Custom Model Unit per minute, from the Bedrock pricing page: alerts and `ferry status` show the cost of a 5-minute window"),
+    ("FERRY_STORAGE_PRICE_PER_CMU_MONTH", false, "US dollars per Custom Model Unit per month of storage: alerts and `ferry status` show the month's storage charge"),
 ];
 
 const DAY: u64 = 24 * 3600;
@@ -98,6 +110,7 @@ impl TrackerConfig {
             keep,
             quota,
         } = Numbers::read(&get, &mut problems);
+        let after_import = AfterImport::read(&get, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -121,6 +134,7 @@ impl TrackerConfig {
             models_quota: quota.map(|q| usize::try_from(q).unwrap_or(usize::MAX)),
             region: get("AWS_REGION"),
             research_account,
+            after_import,
         })
     }
 }

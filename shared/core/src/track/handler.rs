@@ -118,7 +118,7 @@ impl<'de> Deserialize<'de> for TrackerEvent {
 #[serde(untagged)]
 pub enum TrackAnswer {
     /// The sweep's report.
-    Sweep(SweepReport),
+    Sweep(Box<SweepReport>),
     /// The cleanup's report.
     Cleanup(CleanupReport),
 }
@@ -180,7 +180,7 @@ async fn handle_sweep(
     let result = if report.could_not_work() {
         Err(TrackError::Sweep(report.errors))
     } else {
-        Ok(TrackAnswer::Sweep(report))
+        Ok(TrackAnswer::Sweep(Box::new(report)))
     };
     TrackOutcome { metrics, result }
 }

@@ -1,6 +1,8 @@
 //! The tracker (hosting account): follows every submitted import to its end, starts
 //! the queue through the importer's start path, alerts, and removes idle models.
 
+pub mod after_import;
+mod after_sweep;
 pub mod cleanup;
 pub mod config;
 pub mod handler;

@@ -6,11 +6,13 @@
 use crate::outbox::EventBus;
 use serde::Serialize;
 
+use super::after_sweep::{put_owed_events, repair_releases, verify_and_release};
 use super::cleanup::run_cleanup;
 use super::config::TrackerConfig;
 use super::metrics::Metric;
 use super::ports::{Diagnose, ModelRegistry, TrackerPorts};
-use crate::import::start::{send_alert, start_next};
+use crate::import::ledger::ALL_STATES;
+use crate::import::start::{send_alert, send_alert_priced, start_next};
 use crate::import::{
     Alerts, Hosting, ImportService, ImportState, JobInfo, JobStatus, Ledger, LedgerItem,
     LedgerUpdate, StartResult,
@@ -40,6 +42,16 @@ pub struct SweepReport {
     pub queue_depth: usize,
     /// Seconds from submission to the end of each job that ended.
     pub job_seconds: Vec<u64>,
+    /// Versions whose smoke test passed in this sweep.
+    pub verified: Vec<String>,
+    /// Versions whose smoke test failed in this sweep.
+    pub smoke_failed: Vec<String>,
+    /// Versions not ready yet (or the runtime busy): tried again next sweep.
+    pub warming: Vec<String>,
+    /// Versions released by the auto rule.
+    pub released: Vec<String>,
+    /// State-change events put by the sweep (owed by earlier writes).
+    pub events_put: usize,
     /// Calls that failed; the sweep went on with the other items.
     pub errors: Vec<String>,
     /// Units of work that succeeded: Submitted items followed (state read, and recorded
@@ -73,6 +85,9 @@ impl SweepReport {
             Metric::count("QueueDepth", self.queue_depth),
             Metric::count("ModelsDeleted", self.freed.len()),
             Metric::count("SweepErrors", self.errors.len()),
+            Metric::count("ModelsVerified", self.verified.len()),
+            Metric::count("SmokeTestsFailed", self.smoke_failed.len()),
+            Metric::count("ModelsReleased", self.released.len()),
         ];
         if !self.job_seconds.is_empty() {
             metrics.push(Metric {
@@ -98,6 +113,8 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
         }
         Err(e) => report.errors.push(e.to_string()),
     }
+    verify_and_release(tracker, config, now, &mut report).await;
+    repair_releases(tracker, &mut report).await;
 
     // An alert that failed to go out (publish error, crash) goes out now; completion
     // notices only for a day (turning notices on does not announce old imports).
@@ -105,6 +122,7 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
         ImportState::Failed,
         ImportState::Rejected,
         ImportState::Deleted,
+        ImportState::SmokeFailed,
     ];
     if config.notify_completed {
         owed.push(ImportState::Completed);
@@ -117,7 +135,8 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
                         || i.finished_at.is_some_and(|t| t + 24 * 3600 >= now)
                 };
                 for item in items.iter().filter(|i| !i.alerted).filter(recent) {
-                    match send_alert(hosting, &item.fingerprint).await {
+                    let prices = &config.after_import.prices;
+                    match send_alert_priced(hosting, &item.fingerprint, prices).await {
                         Ok(sent) => {
                             report.alerts_resent += usize::from(sent);
                             report.work_done += 1;
@@ -131,7 +150,19 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
     }
 
     start_queue(tracker, config, now, &mut report).await;
+    put_all_owed_events(tracker, &mut report).await;
     report
+}
+
+/// Every item whose events did not all go out (the ledger has no index of them: one
+/// Query per state, the same reads `ferry status` makes).
+async fn put_all_owed_events(tracker: &impl TrackerPorts, report: &mut SweepReport) {
+    for state in ALL_STATES {
+        match tracker.hosting().ledger.items_in_state(state).await {
+            Ok(items) => put_owed_events(tracker, &items, report).await,
+            Err(e) => report.errors.push(e.to_string()),
+        }
+    }
 }
 
 /// One Submitted import: its job's state, recorded.
@@ -179,7 +210,8 @@ async fn follow(
         report.completed.push(item.name.clone());
     }
     if failed || config.notify_completed {
-        if let Err(e) = send_alert(tracker.hosting(), &item.fingerprint).await {
+        let prices = &config.after_import.prices;
+        if let Err(e) = send_alert_priced(tracker.hosting(), &item.fingerprint, prices).await {
             report.errors.push(format!("{}: {e}", item.name));
         }
     }

@@ -357,6 +357,7 @@ mod tests {
         Ok(InvokeReply {
             body: body.as_bytes().to_vec(),
             attempts: 2,
+            latency_ms: 840,
         })
     }
 

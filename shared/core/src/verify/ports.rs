@@ -11,6 +11,8 @@ pub struct InvokeReply {
     /// HTTP attempts the SDK made for this call (1 when it did not retry): the SDK
     /// retries `ModelNotReadyException` by itself, so one call may be several attempts.
     pub attempts: u32,
+    /// How long the call took, retries included, as the adapter timed it.
+    pub latency_ms: u64,
 }
 
 /// A failed InvokeModel call, classified by the error code the runtime sent.

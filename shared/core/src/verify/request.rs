@@ -65,6 +65,28 @@ pub enum RequestFormat {
     OpenAiChatCompletion,
 }
 
+impl RequestFormat {
+    const ALL: [Self; 3] = [
+        Self::BedrockCompletionMaxGenLen,
+        Self::BedrockCompletionMaxTokens,
+        Self::OpenAiChatCompletion,
+    ];
+
+    /// The format's name, as configured and recorded (`BedrockCompletionMaxGenLen`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BedrockCompletionMaxGenLen => "BedrockCompletionMaxGenLen",
+            Self::BedrockCompletionMaxTokens => "BedrockCompletionMaxTokens",
+            Self::OpenAiChatCompletion => "OpenAiChatCompletion",
+        }
+    }
+
+    /// The format named `name` (see [`RequestFormat::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
 /// The format chosen for a model, and whether AWS documents it for that model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FormatChoice {
