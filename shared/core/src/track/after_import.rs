@@ -76,6 +76,8 @@ pub struct AfterImport {
     pub release: ReleaseMode,
     /// The prices of the cost display; unset prices show units only.
     pub prices: Prices,
+    /// Where the release parameters live (`FERRY_RELEASE_PARAMETER_PREFIX`, `/ferry`).
+    pub parameter_prefix: String,
 }
 
 impl Default for AfterImport {
@@ -84,11 +86,27 @@ impl Default for AfterImport {
             smoke: Some(SmokeConfig::default()),
             release: ReleaseMode::Auto,
             prices: Prices::default(),
+            parameter_prefix: DEFAULT_PREFIX.into(),
         }
     }
 }
 
 impl AfterImport {
+    /// Only these variables, for tools that need no more of the tracker's (`ferry
+    /// status`).
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, crate::import::config::ConfigError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut problems = Vec::new();
+        let config = Self::read(&get, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(crate::import::config::ConfigError(problems))
+        }
+    }
+
     /// Reads the variables through `get`; problems are added to `problems`.
     pub(crate) fn read(get: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Self {
         let release = match get("FERRY_RELEASE").as_deref() {
@@ -105,11 +123,51 @@ impl AfterImport {
             per_cmu_minute_micros: price(get, "FERRY_PRICE_PER_CMU_MINUTE", problems),
             storage_per_cmu_month_micros: price(get, "FERRY_STORAGE_PRICE_PER_CMU_MONTH", problems),
         };
+        let parameter_prefix =
+            get("FERRY_RELEASE_PARAMETER_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
+        if let Err(why) = check_prefix(&parameter_prefix) {
+            problems.push(format!(
+                "FERRY_RELEASE_PARAMETER_PREFIX {:?} {why}",
+                crate::text::echo(&parameter_prefix)
+            ));
+        }
         Self {
             smoke: smoke(get, problems),
             release,
             prices,
+            parameter_prefix,
         }
+    }
+}
+
+const DEFAULT_PREFIX: &str = "/ferry";
+
+/// SSM's rules for a hierarchical name, for the prefix of `/prefix/<model>/live`
+/// (models are `[a-z0-9-]`, at most 40 characters).
+fn check_prefix(prefix: &str) -> Result<(), &'static str> {
+    let first = prefix
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if !prefix.starts_with('/') || prefix.ends_with('/') {
+        Err("must start with / and not end with one (/ferry)")
+    } else if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+    {
+        Err("may hold only letters, digits, _ . - and /")
+    } else if prefix.contains("//") {
+        Err("has an empty level")
+    } else if ["aws", "ssm"]
+        .iter()
+        .any(|p| first.to_ascii_lowercase().starts_with(p))
+    {
+        Err("must not begin with aws or ssm (SSM reserves them)")
+    } else if prefix.matches('/').count() > 12 || prefix.len() > 400 {
+        Err("is too deep or too long for SSM's 15 levels and 1011 characters")
+    } else {
+        Ok(())
     }
 }
 
@@ -225,6 +283,7 @@ mod tests {
             ("FERRY_RELEASE", "sometimes"),
             ("FERRY_PRICE_PER_CMU_MINUTE", "-1"),
             ("FERRY_STORAGE_PRICE_PER_CMU_MONTH", "1e3"),
+            ("FERRY_RELEASE_PARAMETER_PREFIX", "/aws/x"),
         ]);
         for name in [
             "FERRY_SMOKE_TEST",
@@ -258,6 +317,18 @@ mod tests {
             .describe(Some(1))
             .contains("set FERRY_PRICE_PER_CMU_MINUTE"));
         assert_eq!(usd(u64::MAX), "$18446744073709.551615");
+    }
+
+    #[test]
+    fn prefixes_follow_ssm_rules() {
+        for good in ["/ferry", "/team-a/models", "/a_b.c"] {
+            assert_eq!(check_prefix(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "ferry", "/ferry/", "/AWS", "/ssm-x", "/a b", "/a//b", "/\u{7}",
+        ] {
+            assert!(check_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
