@@ -4,7 +4,9 @@
 mod check;
 mod demo;
 mod import;
+mod models;
 mod policies;
+mod release;
 mod track;
 mod validate;
 
@@ -47,6 +49,12 @@ enum Command {
     /// Plan (default) or apply the removal of idle imported models, by the tracker's
     /// rules (FERRY_CLEANUP_*); S3 artifacts are never touched.
     Cleanup(track::CleanupArgs),
+    /// Make a version the live one of its model: its model ARN goes into the release
+    /// parameter (/ferry/MODEL/live) applications read. Uses the tracker's FERRY_* variables.
+    Release(release::ReleaseArgs),
+    /// Put the model's live version back to the one it replaced (which must still be
+    /// imported).
+    Rollback(release::RollbackArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -87,6 +95,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Status(args) => track::status(args).await,
             Command::Cleanup(args) => track::cleanup(args).await,
+            Command::Release(args) => release::run_release(args).await,
+            Command::Rollback(args) => release::run_rollback(args).await,
         }
     });
     match result {

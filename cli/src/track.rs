@@ -5,7 +5,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use ferry_aws::{aws_tracker, BedrockImports, DynamoLedger};
+use ferry_aws::{aws_tracker, BedrockImports, CloudWatchUsage, DynamoLedger};
+use ferry_core::track::after_import::AfterImport;
+use ferry_core::import::ledger::ALL_STATES;
 use ferry_core::import::{ImportState, JobInfo, JobStatus, Ledger, LedgerItem};
 use ferry_core::track::TrackerConfig;
 use serde_json::json;
@@ -36,15 +38,6 @@ pub struct CleanupArgs {
     format: Format,
 }
 
-const STATES: [ImportState; 7] = [
-    ImportState::Pending,
-    ImportState::Submitted,
-    ImportState::Completed,
-    ImportState::Failed,
-    ImportState::Rejected,
-    ImportState::Deleted,
-    ImportState::Foreign,
-];
 
 fn age(now: u64, then: u64) -> String {
     let secs = now.saturating_sub(then);
@@ -75,10 +68,14 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
         ),
     };
     let now = ferry_aws::clock::now_secs();
+    let after = AfterImport::from_env(|name| std::env::var(name).ok())?;
+    let usage = CloudWatchUsage::new(ferry_aws::config::cloudwatch_client(&sdk));
+    let models = crate::models::model_rows(&items, &usage, &after, now).await;
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => write_status_json(&mut out, &items, &jobs, jobs_error.as_deref())?,
+        Format::Json => write_status_json(&mut out, &items, &models, &jobs, jobs_error.as_deref())?,
         Format::Text => {
+            crate::models::write_models_text(&mut out, &models)?;
             write_ledger_text(&mut out, now, &items)?;
             write_jobs_text(&mut out, now, &items, &jobs, jobs_error.as_deref())?;
         }
@@ -94,7 +91,7 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
 /// Every item of the ledger, newest first.
 async fn ledger_items(ledger: &DynamoLedger, table: &str) -> Result<Vec<LedgerItem>> {
     let mut items: Vec<LedgerItem> = Vec::new();
-    for state in STATES {
+    for state in ALL_STATES {
         items.extend(
             ledger
                 .items_in_state(state)
@@ -116,6 +113,7 @@ fn started_by_ferry(items: &[LedgerItem], job: &JobInfo) -> bool {
 fn write_status_json(
     out: &mut impl Write,
     items: &[LedgerItem],
+    models: &[crate::models::ModelRow],
     jobs: &[(JobInfo, u64)],
     jobs_error: Option<&str>,
 ) -> Result<()> {
@@ -134,7 +132,7 @@ fn write_status_json(
         out,
         "{}",
         serde_json::to_string_pretty(
-            &json!({"items": items, "jobs": jobs, "jobs_error": jobs_error})
+            &json!({"models": models, "items": items, "jobs": jobs, "jobs_error": jobs_error})
         )?
     )?;
     Ok(())
