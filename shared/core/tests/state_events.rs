@@ -27,7 +27,10 @@ fn items() -> (LedgerItem, LedgerItem) {
     let steps = [
         (ImportState::Completed, None),
         (ImportState::Verified, Some("smoke test passed")),
-        (ImportState::Released, Some("automatic: the smoke test passed")),
+        (
+            ImportState::Released,
+            Some("automatic: the smoke test passed"),
+        ),
     ];
     for (i, (state, note)) in steps.into_iter().enumerate() {
         LedgerUpdate {
@@ -66,7 +69,10 @@ fn items() -> (LedgerItem, LedgerItem) {
 /// The event as a rule's target receives it.
 fn delivered(item: &LedgerItem, index: usize) -> Value {
     let entry = bus_event(item, index).unwrap();
-    assert_eq!((entry.source.as_str(), entry.detail_type.as_str()), (SOURCE, DETAIL_TYPE));
+    assert_eq!(
+        (entry.source.as_str(), entry.detail_type.as_str()),
+        (SOURCE, DETAIL_TYPE)
+    );
     json!({
         "version": "0",
         "id": "7bf73129-1428-4cd3-a780-95db273d1602",
@@ -95,7 +101,10 @@ fn the_samples_are_what_ferry_puts() {
             std::fs::write(&path, &text).unwrap();
         }
         let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(sample, event, "{file} differs from what Ferry puts (FERRY_UPDATE_EVENTS=1 rewrites it)");
+        assert_eq!(
+            sample, event,
+            "{file} differs from what Ferry puts (FERRY_UPDATE_EVENTS=1 rewrites it)"
+        );
     }
 }
 

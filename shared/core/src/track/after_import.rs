@@ -97,7 +97,11 @@ impl AfterImport {
     pub fn from_env(
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::import::config::ConfigError> {
-        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let mut problems = Vec::new();
         let config = Self::read(&get, &mut problems);
         if problems.is_empty() {

@@ -208,17 +208,13 @@ async fn auto_release(
     }
 }
 
-/// Repairs every model with two Released versions (a crash or a race between releases).
-pub(crate) async fn repair_releases(tracker: &impl TrackerPorts, report: &mut SweepReport) {
-    let released = match tracker
-        .hosting()
-        .ledger
-        .items_in_state(ImportState::Released)
-        .await
-    {
-        Ok(items) => items,
-        Err(e) => return report.errors.push(e.to_string()),
-    };
+/// Repairs every model with two of the `released` versions (a crash or a race between
+/// releases).
+pub(crate) async fn repair_releases(
+    tracker: &impl TrackerPorts,
+    released: &[LedgerItem],
+    report: &mut SweepReport,
+) {
     let mut models: Vec<&str> = released.iter().map(|i| i.slug.as_str()).collect();
     models.sort_unstable();
     let doubled: Vec<&str> = models

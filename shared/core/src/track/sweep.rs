@@ -114,53 +114,57 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
         Err(e) => report.errors.push(e.to_string()),
     }
     verify_and_release(tracker, config, now, &mut report).await;
-    repair_releases(tracker, &mut report).await;
-
-    // An alert that failed to go out (publish error, crash) goes out now; completion
-    // notices only for a day (turning notices on does not announce old imports).
-    let mut owed = vec![
-        ImportState::Failed,
-        ImportState::Rejected,
-        ImportState::Deleted,
-        ImportState::SmokeFailed,
-    ];
-    if config.notify_completed {
-        owed.push(ImportState::Completed);
-    }
-    for state in owed {
+    // One read of every state serves the owed alerts, the release repair and the owed
+    // events.
+    for state in ALL_STATES {
         match hosting.ledger.items_in_state(state).await {
             Ok(items) => {
-                let recent = |i: &&LedgerItem| {
-                    state != ImportState::Completed
-                        || i.finished_at.is_some_and(|t| t + 24 * 3600 >= now)
-                };
-                for item in items.iter().filter(|i| !i.alerted).filter(recent) {
-                    let prices = &config.after_import.prices;
-                    match send_alert_priced(hosting, &item.fingerprint, prices).await {
-                        Ok(sent) => {
-                            report.alerts_resent += usize::from(sent);
-                            report.work_done += 1;
-                        }
-                        Err(e) => report.errors.push(format!("{}: {e}", item.name)),
-                    }
+                resend_alerts(hosting, config, state, &items, now, &mut report).await;
+                if state == ImportState::Released {
+                    repair_releases(tracker, &items, &mut report).await;
                 }
+                put_owed_events(tracker, &items, &mut report).await;
             }
             Err(e) => report.errors.push(e.to_string()),
         }
     }
-
     start_queue(tracker, config, now, &mut report).await;
-    put_all_owed_events(tracker, &mut report).await;
     report
 }
 
-/// Every item whose events did not all go out (the ledger has no index of them: one
-/// Query per state, the same reads `ferry status` makes).
-async fn put_all_owed_events(tracker: &impl TrackerPorts, report: &mut SweepReport) {
-    for state in ALL_STATES {
-        match tracker.hosting().ledger.items_in_state(state).await {
-            Ok(items) => put_owed_events(tracker, &items, report).await,
-            Err(e) => report.errors.push(e.to_string()),
+/// Sends the alerts of `items` (all in `state`) that did not go out (a publish error, a
+/// crash); completion notices only for a day (turning notices on does not announce old
+/// imports).
+async fn resend_alerts<L: Ledger, I, A: Alerts, E: EventBus>(
+    hosting: &Hosting<L, I, A, E>,
+    config: &TrackerConfig,
+    state: ImportState,
+    items: &[LedgerItem],
+    now: u64,
+    report: &mut SweepReport,
+) {
+    let owed = match state {
+        ImportState::Failed
+        | ImportState::Rejected
+        | ImportState::Deleted
+        | ImportState::SmokeFailed => true,
+        ImportState::Completed => config.notify_completed,
+        _ => false,
+    };
+    if !owed {
+        return;
+    }
+    let recent = |i: &&LedgerItem| {
+        state != ImportState::Completed || i.finished_at.is_some_and(|t| t + 24 * 3600 >= now)
+    };
+    for item in items.iter().filter(|i| !i.alerted).filter(recent) {
+        let prices = &config.after_import.prices;
+        match send_alert_priced(hosting, &item.fingerprint, prices).await {
+            Ok(sent) => {
+                report.alerts_resent += usize::from(sent);
+                report.work_done += 1;
+            }
+            Err(e) => report.errors.push(format!("{}: {e}", item.name)),
         }
     }
 }
