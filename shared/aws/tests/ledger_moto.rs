@@ -397,6 +397,7 @@ fn random_smoke(r: &mut Random) -> SmokeRecord {
         first_answer_secs: r.maybe(2, |r| r.below(900)),
         last_error: r.maybe(3, |r| r.text("ModelNotReadyException")),
         format: r.maybe(2, |r| r.text("BedrockCompletionMaxGenLen")),
+        first_attempt_at: r.maybe(2, |r| r.below(1_000_000)),
     }
 }
 
@@ -431,7 +432,7 @@ fn random_update(r: &mut Random, item: &LedgerItem, now: u64) -> LedgerUpdate {
         set_custom_model_units: r.maybe(6, |r| r.below(8) as u32),
         note: r.maybe(3, |r| r.text("rollback by arn:aws:iam::1:user/x")),
         set_smoke: r.maybe(4, random_smoke),
-        released: r.one_in(5),
+        set_released_at: r.maybe(5, near),
         set_replaced: r.maybe(5, |r| r.text("fp-previous")),
         set_events_sent: r.maybe(4, |r| r.below(6) as u32),
         set_events_lease: r.maybe(4, |r| if r.one_in(3) { 0 } else { near(r) }),
