@@ -74,7 +74,7 @@ async fn setup() -> Result<(TrackerConfig, aws_config::SdkConfig)> {
 
 /// `by ARN: reason`: who asked (the caller's identity, when STS answers) and why.
 async fn note(action: &str, sdk: &aws_config::SdkConfig, reason: &str) -> String {
-    let caller = aws_sdk_sts::Client::new(sdk)
+    let caller = ferry_aws::config::sts_client(sdk)
         .get_caller_identity()
         .send()
         .await

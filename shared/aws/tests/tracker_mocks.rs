@@ -288,7 +288,10 @@ async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.completed, ["a-20261122-aaaaaaaa"]);
     let a = ledger.get("fp-a").await.unwrap().unwrap();
-    assert_eq!(a.state, ImportState::Completed);
+    // Completed, smoke-tested at once (the runtime answered) and released (auto).
+    assert_eq!(a.state, ImportState::Released, "{:?}", a.history);
+    assert_eq!(a.smoke.passed, Some(true));
+    assert_eq!(invoke.num_calls(), 1);
     assert_eq!(a.architecture.as_deref(), Some("MistralForCausalLM"));
     assert_eq!(a.model_arn.as_deref(), Some(MODEL));
     assert!(a.alerted, "the completion notice went out on SNS");

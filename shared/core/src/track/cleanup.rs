@@ -132,84 +132,85 @@ pub(crate) fn plan_cleanup(
     rules: &CleanupRules,
     now: u64,
 ) -> Vec<PlanEntry> {
-    let day = 24 * 3600;
-    let idle_days = rules.idle_secs / day;
     // Rank within each group, newest first, among the models cleanup may touch.
-    let mut newer_than: Vec<usize> = vec![0; models.len()];
-    for (i, a) in models.iter().enumerate() {
-        newer_than[i] = models
+    let newer_than = models.iter().map(|a| {
+        models
             .iter()
             .filter(|b| in_scope(&b.model, rules))
             .filter(|b| group_of(&b.model) == group_of(&a.model))
             .filter(|b| (b.model.created_at, &b.model.arn) > (a.model.created_at, &a.model.arn))
-            .count();
-    }
+            .count()
+    });
     let mut entries: Vec<PlanEntry> = models
         .iter()
         .zip(newer_than)
         .map(|(facts, newer)| {
             let m = &facts.model;
             let age = now.saturating_sub(m.created_at);
-            let keep = |reason: String| (false, reason);
-            let (delete, reason) = if !in_scope(m, rules) {
-                keep("not imported by Ferry and not matching FERRY_CLEANUP_NAME_PATTERN".into())
-            } else if protected(m) {
-                keep(format!("tagged {PROTECT_TAG}=true"))
-            } else if let Some(role) = facts.release {
-                keep(match role {
-                    ReleaseRole::Live => "the live release of its model".into(),
-                    ReleaseRole::Previous => {
-                        "the previous release of its model (ferry rollback's target)".into()
-                    }
-                })
-            } else if age < rules.min_age_secs {
-                keep(format!("younger than {} day(s)", rules.min_age_secs / day))
-            } else if newer < rules.keep_newest {
-                keep(format!(
-                    "one of the {} newest version(s) of {}",
-                    rules.keep_newest,
-                    group_of(m)
-                ))
-            } else {
-                match facts.invocations {
-                    None => keep("its invocations could not be read".into()),
-                    Some(n) if n > 0 => keep(format!("{n} invocation(s) in the last {idle_days} day(s)")),
-                    Some(_) => (
-                        true,
-                        format!(
-                            "no invocations in the last {idle_days} day(s), {} day(s) old, {newer} newer version(s) of {}, not protected",
-                            age / day,
-                            group_of(m)
-                        ),
-                    ),
-                }
-            };
+            let (delete, reason) = verdict(facts, newer, rules, now);
             PlanEntry {
                 arn: m.arn.clone(),
                 name: m.name.clone(),
                 group: group_of(m),
-                age_days: age / day,
+                age_days: age / DAY,
                 invocations: facts.invocations,
                 delete,
                 reason,
             }
         })
         .collect();
-    entries.sort_by(|a, b| {
+    entries.sort_by_key(|e| {
         (
-            !a.delete,
-            a.invocations.unwrap_or(u64::MAX),
-            std::cmp::Reverse(a.age_days),
-            &a.arn,
+            !e.delete,
+            e.invocations.unwrap_or(u64::MAX),
+            std::cmp::Reverse(e.age_days),
+            e.arn.clone(),
         )
-            .cmp(&(
-                !b.delete,
-                b.invocations.unwrap_or(u64::MAX),
-                std::cmp::Reverse(b.age_days),
-                &b.arn,
-            ))
     });
     entries
+}
+
+const DAY: u64 = 24 * 3600;
+
+/// Whether one model goes, and why: the rules in order, the first that keeps it wins.
+fn verdict(facts: &ModelFacts, newer: usize, rules: &CleanupRules, now: u64) -> (bool, String) {
+    let m = &facts.model;
+    let age = now.saturating_sub(m.created_at);
+    let idle_days = rules.idle_secs / DAY;
+    let keep = |reason: String| (false, reason);
+    if !in_scope(m, rules) {
+        keep("not imported by Ferry and not matching FERRY_CLEANUP_NAME_PATTERN".into())
+    } else if protected(m) {
+        keep(format!("tagged {PROTECT_TAG}=true"))
+    } else if let Some(role) = facts.release {
+        keep(match role {
+            ReleaseRole::Live => "the live release of its model".into(),
+            ReleaseRole::Previous => {
+                "the previous release of its model (ferry rollback's target)".into()
+            }
+        })
+    } else if age < rules.min_age_secs {
+        keep(format!("younger than {} day(s)", rules.min_age_secs / DAY))
+    } else if newer < rules.keep_newest {
+        keep(format!(
+            "one of the {} newest version(s) of {}",
+            rules.keep_newest,
+            group_of(m)
+        ))
+    } else {
+        match facts.invocations {
+            None => keep("its invocations could not be read".into()),
+            Some(n) if n > 0 => keep(format!("{n} invocation(s) in the last {idle_days} day(s)")),
+            Some(_) => (
+                true,
+                format!(
+                    "no invocations in the last {idle_days} day(s), {} day(s) old, {newer} newer version(s) of {}, not protected",
+                    age / DAY,
+                    group_of(m)
+                ),
+            ),
+        }
+    }
 }
 
 /// What a cleanup did, or with a dry run would do.
@@ -267,36 +268,10 @@ where
 {
     let models = registry.list_models().await?;
     let releases = release_roles(&hosting.ledger).await?;
-    let mut facts = Vec::with_capacity(models.len());
     let mut errors = Vec::new();
+    let mut facts = Vec::with_capacity(models.len());
     for model in models {
-        let release = releases
-            .iter()
-            .find(|(arn, _)| *arn == model.arn)
-            .map(|(_, role)| *role);
-        let mut model_facts = ModelFacts {
-            model,
-            invocations: None,
-            release,
-        };
-        // Only a model every other rule lets go costs a CloudWatch call.
-        let model = &model_facts.model;
-        let invocations = if needs_usage(&model_facts, rules, now) {
-            match usage
-                .invocations(&model.arn, now.saturating_sub(rules.idle_secs), now)
-                .await
-            {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    errors.push(format!("{}: {e}", model.name));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        model_facts.invocations = invocations;
-        facts.push(model_facts);
+        facts.push(gather_facts(model, &releases, usage, rules, now, &mut errors).await);
     }
     let plan = plan_cleanup(&facts, rules, now);
     let mut report = CleanupReport {
@@ -330,6 +305,35 @@ where
         }
     }
     Ok(report)
+}
+
+/// What the plan needs to know of one model: its release role, and its usage when
+/// every other rule lets it go (only then a CloudWatch call).
+async fn gather_facts<U: Usage>(
+    model: ModelInfo,
+    releases: &[(String, ReleaseRole)],
+    usage: &U,
+    rules: &CleanupRules,
+    now: u64,
+    errors: &mut Vec<String>,
+) -> ModelFacts {
+    let release = releases
+        .iter()
+        .find(|(arn, _)| *arn == model.arn)
+        .map(|(_, role)| *role);
+    let mut facts = ModelFacts {
+        model,
+        invocations: None,
+        release,
+    };
+    if needs_usage(&facts, rules, now) {
+        let since = now.saturating_sub(rules.idle_secs);
+        match usage.invocations(&facts.model.arn, since, now).await {
+            Ok(n) => facts.invocations = Some(n),
+            Err(e) => errors.push(format!("{}: {e}", facts.model.name)),
+        }
+    }
+    facts
 }
 
 /// The model ARNs of every live release and of the version each one replaced. A failure
