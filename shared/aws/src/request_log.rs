@@ -149,7 +149,7 @@ type ServiceParams = fn(&Input, &mut Map<String, Value>) -> bool;
 /// authorization reads). An operation not listed records none: the grants table in
 /// `ferry_core::grants` then refuses it, so a new call cannot slip through unmapped.
 fn params(input: &Input) -> Map<String, Value> {
-    const SERVICES: [ServiceParams; 7] = [
+    const SERVICES: [ServiceParams; 10] = [
         s3_params,
         sts_params,
         kms_params,
@@ -157,6 +157,9 @@ fn params(input: &Input) -> Map<String, Value> {
         dynamodb_params,
         sns_params,
         bedrock_params,
+        eventbridge_params,
+        ssm_params,
+        runtime_params,
     ];
     let mut p = Map::new();
     // Each input is one operation: the first service that knows it records it.
@@ -274,6 +277,48 @@ fn bedrock_params(input: &Input, p: &mut Map<String, Value>) -> bool {
     } else {
         return false;
     }
+    true
+}
+
+/// PutEvents: each entry's bus, source and detail-type (its condition keys).
+fn eventbridge_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsInput;
+    let Some(i) = input.downcast_ref::<PutEventsInput>() else {
+        return false;
+    };
+    let entries: Vec<Value> = i
+        .entries()
+        .iter()
+        .map(|e| {
+            let mut entry = Map::new();
+            put(&mut entry, "source", e.source());
+            put(&mut entry, "detail_type", e.detail_type());
+            put(&mut entry, "bus", e.event_bus_name());
+            Value::Object(entry)
+        })
+        .collect();
+    p.insert("entries".into(), entries.into());
+    true
+}
+
+fn ssm_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_ssm::operation as ssm;
+    if let Some(i) = input.downcast_ref::<ssm::get_parameter::GetParameterInput>() {
+        put(p, "name", i.name());
+    } else if let Some(i) = input.downcast_ref::<ssm::put_parameter::PutParameterInput>() {
+        put(p, "name", i.name());
+    } else {
+        return false;
+    }
+    true
+}
+
+fn runtime_params(input: &Input, p: &mut Map<String, Value>) -> bool {
+    use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelInput;
+    let Some(i) = input.downcast_ref::<InvokeModelInput>() else {
+        return false;
+    };
+    put(p, "model_id", i.model_id());
     true
 }
 

@@ -4,7 +4,8 @@
 //! production; what a research team does by hand (bucket policy, key statement) comes
 //! from `ferry_core::policies`, as `ferry policies` prints it. The Bedrock emulator
 //! serves the hosting account's imports and reads the artifacts from moto as the
-//! passed role. Alerts are read back through an SQS subscription.
+//! passed role. Alerts are read back through an SQS subscription, Ferry's state-change
+//! events through a rule on the hosting account's default bus with an SQS target.
 
 mod grants;
 pub mod recipe;
@@ -33,6 +34,8 @@ pub const PREFIX: &str = "models/";
 /// messages at once (`BatchSize` in infra/research.yaml).
 pub const UPLOAD_BATCH_SIZE: usize = 10;
 pub const EXTERNAL_ID: &str = "ferry-local-external-id";
+/// The rule and queue that receive Ferry's state-change events in the hosting account.
+pub const EVENTS_INBOX: &str = "ferry-state-changes-inbox";
 
 /// Resource types moto's CloudFormation (5.2) does not create.
 pub const NOT_IN_MOTO: [&str; 4] = [
@@ -161,6 +164,12 @@ pub struct Options {
     pub moto_port: Option<u16>,
     /// The Bedrock emulator's port on 127.0.0.1 (0: a free one).
     pub emulator_port: u16,
+    /// InvokeModel answers ModelNotReadyException to each model's first this many
+    /// attempts (the emulator's `not_ready_calls`).
+    pub not_ready_calls: u64,
+    /// Imported models whose name matches this regular expression fail every
+    /// InvokeModel with ModelErrorException (the emulator's `broken_models`).
+    pub broken_models: Option<String>,
 }
 
 impl Default for Options {
@@ -173,6 +182,8 @@ impl Default for Options {
             prefix: PREFIX.to_owned(),
             moto_port: None,
             emulator_port: 0,
+            not_ready_calls: 0,
+            broken_models: None,
         }
     }
 }
@@ -188,6 +199,9 @@ pub struct LocalStack {
     pub deployment: Deployment,
     /// An SQS queue subscribed to the alert topic.
     pub alert_queue_url: String,
+    /// The SQS queue a rule on the hosting account's default bus sends Ferry's
+    /// state-change events to (as an application team would subscribe).
+    pub events_queue_url: String,
     pub hosting_stack: Stack,
     pub research_stack: Stack,
 }
@@ -203,6 +217,8 @@ async fn start_emulator(moto: &MotoServer, options: &Options) -> Result<Emulator
             artifacts: Some(ArtifactSource {
                 endpoint: moto.endpoint(),
             }),
+            not_ready_calls: options.not_ready_calls,
+            broken_models: options.broken_models.clone(),
             ..EmulatorConfig::default()
         },
         options.emulator_port,
@@ -417,6 +433,7 @@ impl LocalStack {
         .await?;
         send_bucket_events_to_eventbridge(&s3, bucket).await?;
         let alert_queue_url = subscribe_alert_inbox(&hosting, &deployment).await?;
+        let events_queue_url = ferry_testkit::events::subscribe(&hosting, EVENTS_INBOX).await?;
 
         Ok(LocalStack {
             moto,
@@ -425,6 +442,7 @@ impl LocalStack {
             hosting,
             deployment,
             alert_queue_url,
+            events_queue_url,
             hosting_stack,
             research_stack,
         })
@@ -530,6 +548,15 @@ impl LocalStack {
                 }
             }
         }
+    }
+}
+
+impl LocalStack {
+    /// Ferry's state-change events delivered since the last call, as EventBridge
+    /// delivers them (`source`, `detail-type`, `time`, `resources`, `detail`), in the
+    /// order they arrived.
+    pub async fn state_events(&self) -> Result<Vec<Value>> {
+        ferry_testkit::events::drain(&self.hosting, &self.events_queue_url).await
     }
 }
 
@@ -720,6 +747,8 @@ pub fn endpoint_env(moto: &str, emulator: &str) -> Vec<(&'static str, String)> {
         ("AWS_REGION", REGION.to_owned()),
         ("AWS_ENDPOINT_URL", moto.to_owned()),
         ("AWS_ENDPOINT_URL_BEDROCK", emulator.to_owned()),
+        // InvokeModel of the imported models (the smoke test).
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", emulator.to_owned()),
         // moto 5.2 lacks CloudWatch's rpcv2Cbor protocol; the emulator answers
         // GetMetricStatistics (no invocations).
         ("AWS_ENDPOINT_URL_CLOUDWATCH", emulator.to_owned()),
@@ -746,6 +775,10 @@ pub fn tracker_settings(d: &Deployment) -> Vec<(&'static str, String)> {
         ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
         ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
         ("FERRY_RESEARCH_ACCOUNT_ID", d.research_account.clone()),
+        (
+            "FERRY_RELEASE_PARAMETER_PREFIX",
+            d.release_parameter_prefix.clone(),
+        ),
     ]
 }
 

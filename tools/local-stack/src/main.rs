@@ -42,8 +42,13 @@ async fn main() -> Result<()> {
         recipe::MOTO_PORT
     );
     println!(
-        "Bedrock emulator: http://127.0.0.1:{}",
+        "Bedrock emulator (control plane and InvokeModel): http://127.0.0.1:{}",
         recipe::EMULATOR_PORT
+    );
+    println!(
+        "state-change events (rule {} on the hosting account's default bus): {}",
+        ferry_local_stack::EVENTS_INBOX,
+        stack.events_queue_url
     );
     for (function, env) in [
         ("ferry-importer", recipe::importer_env()),

@@ -116,6 +116,20 @@ pub fn needs(call: &Call, caller: Caller<'_>) -> Result<Vec<Need>, NeedError> {
         "CloudWatch" if op == "GetMetricStatistics" => {
             Some(vec![need("cloudwatch:GetMetricStatistics", "*")])
         }
+        "EventBridge" if op == "PutEvents" => Some(put_events(&ask)?),
+        "SSM" if matches!(op, "GetParameter" | "PutParameter") => {
+            let action = if op == "GetParameter" {
+                "ssm:GetParameter"
+            } else {
+                "ssm:PutParameter"
+            };
+            Some(vec![need(action, parameter_arn(&ask, ask.param("name")?))])
+        }
+        // A name stands where AWS would put an id, as for Bedrock's control plane.
+        "Bedrock Runtime" if op == "InvokeModel" => Some(vec![need(
+            "bedrock:InvokeModel",
+            ask.arn_or("bedrock", "imported-model/", ask.param("model_id")?),
+        )]),
         _ => None,
     };
     known.ok_or_else(|| NeedError::UnknownOperation {
@@ -262,6 +276,46 @@ fn bedrock(ask: &Ask<'_>, op: &str) -> Result<Option<Vec<Need>>, NeedError> {
         )],
         _ => return Ok(None),
     }))
+}
+
+/// PutEvents is authorized entry by entry: each on its bus, with its `source` and
+/// `detail-type` as condition keys.
+fn put_events(ask: &Ask<'_>) -> Result<Vec<Need>, NeedError> {
+    let entries = ask
+        .call
+        .params
+        .get("entries")
+        .and_then(Value::as_array)
+        .ok_or_else(|| NeedError::MissingParam {
+            service: ask.call.service.clone(),
+            operation: ask.call.operation.clone(),
+            param: "entries",
+        })?;
+    let mut needs: Vec<Need> = Vec::new();
+    for entry in entries {
+        let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or_default();
+        let bus = match text("bus") {
+            "" => "default",
+            bus => bus,
+        };
+        let mut put = need("events:PutEvents", ask.arn_or("events", "event-bus/", bus));
+        put.context = vec![
+            ("events:source", vec![text("source").to_owned()]),
+            ("events:detail-type", vec![text("detail_type").to_owned()]),
+        ];
+        if !needs.contains(&put) {
+            needs.push(put);
+        }
+    }
+    Ok(needs)
+}
+
+/// An SSM parameter's ARN from its name (`/a/b` → `parameter/a/b`, `x` → `parameter/x`).
+fn parameter_arn(ask: &Ask<'_>, name: &str) -> String {
+    if name.starts_with("arn:") {
+        return name.to_owned();
+    }
+    ask.arn_or("ssm", "parameter/", name.trim_start_matches('/'))
 }
 
 fn tag_keys(call: &Call, name: &str) -> Vec<String> {
@@ -417,6 +471,58 @@ mod tests {
         assert_eq!(
             create[3].resource,
             "arn:aws:bedrock:us-east-1:777788889999:imported-model/m"
+        );
+    }
+
+    #[test]
+    fn events_parameters_and_invocations_name_their_resources() {
+        let put = needs(
+            &call(
+                "EventBridge",
+                "PutEvents",
+                json!({"entries": [
+                    {"source": "ferry", "detail_type": "D"},
+                    {"source": "ferry", "detail_type": "D"},
+                    {"source": "other", "detail_type": "D", "bus": "custom"}
+                ]}),
+            ),
+            CALLER,
+        )
+        .unwrap();
+        assert_eq!(put.len(), 2, "one need per distinct entry");
+        assert_eq!(
+            put[0].resource,
+            "arn:aws:events:us-east-1:777788889999:event-bus/default"
+        );
+        assert_eq!(
+            put[0].context,
+            vec![
+                ("events:source", vec!["ferry".to_owned()]),
+                ("events:detail-type", vec!["D".to_owned()])
+            ]
+        );
+        assert!(put[1].resource.ends_with(":event-bus/custom"));
+        let get = needs(
+            &call("SSM", "GetParameter", json!({"name": "/ferry/m/live"})),
+            CALLER,
+        )
+        .unwrap();
+        assert_eq!(
+            (get[0].action, get[0].resource.as_str()),
+            (
+                "ssm:GetParameter",
+                "arn:aws:ssm:us-east-1:777788889999:parameter/ferry/m/live"
+            )
+        );
+        let arn = "arn:aws:bedrock:us-east-1:777788889999:imported-model/abcdefabcdef";
+        let invoke = needs(
+            &call("Bedrock Runtime", "InvokeModel", json!({"model_id": arn})),
+            CALLER,
+        )
+        .unwrap();
+        assert_eq!(
+            (invoke[0].action, invoke[0].resource.as_str()),
+            ("bedrock:InvokeModel", arn)
         );
     }
 

@@ -60,7 +60,12 @@ pub struct Deployment {
     pub external_id: Option<String>,
     /// The names of the roles, table and topic the stacks create.
     pub names: Names,
+    /// Where the release pointers live: SSM parameters `{prefix}/{model}/live`.
+    pub release_parameter_prefix: String,
 }
+
+/// The release pointers' prefix when none is given.
+pub const DEFAULT_RELEASE_PARAMETER_PREFIX: &str = "/ferry";
 
 /// An input that cannot make a valid policy; `field` is the flag that carried it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +103,7 @@ impl Deployment {
             imported_model_kms_key: None,
             external_id: None,
             names: Names::default(),
+            release_parameter_prefix: DEFAULT_RELEASE_PARAMETER_PREFIX.into(),
         }
     }
 
@@ -138,6 +144,8 @@ impl Deployment {
                 ));
             }
         }
+        self.release_parameter_prefix = release_parameter_prefix(&self.release_parameter_prefix)
+            .map_err(|why| bad("--release-parameter-prefix", why))?;
         let n = &self.names;
         for (field, name) in [
             ("--execution-role-name", &n.execution_role),
@@ -261,6 +269,27 @@ impl Deployment {
     }
 
     /// Import jobs of the hosting account in the region (the trust policy's SourceArn).
+    /// The release pointers' parameters (`parameter/ferry/*`).
+    pub(crate) fn release_parameters_arn(&self) -> String {
+        format!(
+            "arn:{}:ssm:{}:{}:parameter{}/*",
+            self.partition(),
+            self.region,
+            self.hosting_account,
+            self.release_parameter_prefix
+        )
+    }
+
+    /// The hosting account's default event bus in the region.
+    pub(crate) fn default_event_bus_arn(&self) -> String {
+        format!(
+            "arn:{}:events:{}:{}:event-bus/default",
+            self.partition(),
+            self.region,
+            self.hosting_account
+        )
+    }
+
     pub(crate) fn import_jobs_arn(&self) -> String {
         self.bedrock_arn("model-import-job/*")
     }
@@ -274,6 +303,43 @@ impl Deployment {
             self.hosting_account
         )
     }
+}
+
+/// SSM allows 15 levels in a name; the model and `live` take two.
+const MAX_PREFIX_LEVELS: usize = 13;
+/// Well inside SSM's 1011 characters for a name with its ARN prefix.
+const MAX_PREFIX_CHARS: usize = 500;
+
+/// The release pointers' prefix checked against SSM's rules for hierarchical names
+/// (a leading `/`, letters, digits, `_.-/`, not `aws` or `ssm` first, 13 levels at
+/// most) and returned without a trailing `/`; or why SSM would refuse names under it.
+pub fn release_parameter_prefix(prefix: &str) -> Result<String, String> {
+    let Some(path) = prefix.strip_prefix('/') else {
+        return Err(format!(
+            "{prefix:?} must start with / (a parameter hierarchy)"
+        ));
+    };
+    let path = path.trim_end_matches('/');
+    let why = if prefix.chars().count() > MAX_PREFIX_CHARS {
+        "is too long (500 characters at most)"
+    } else if !path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+    {
+        "may hold only letters, digits, _ . - and /"
+    } else if path.is_empty() || path.split('/').any(str::is_empty) {
+        "needs at least one level and no empty level (//)"
+    } else if path.split('/').count() > MAX_PREFIX_LEVELS {
+        "is too deep (13 levels at most: SSM allows 15 with the model and live)"
+    } else if ["aws", "ssm"].iter().any(|r| {
+        path.get(..3)
+            .is_some_and(|start| start.eq_ignore_ascii_case(r))
+    }) {
+        "must not begin with aws or ssm (reserved by SSM)"
+    } else {
+        return Ok(format!("/{path}"));
+    };
+    Err(format!("{:?} {why}", crate::text::truncate(prefix, 100)))
 }
 
 /// Checks that `account` is a 12-digit AWS account ID; the error names `field`.

@@ -17,4 +17,7 @@ pub use documents::{
     GRANTS_NO_TEST_REACHES,
 };
 pub use extra::{customization_role, deny_inference, CustomizationRole};
-pub use inputs::{bucket_folder, check_account, Deployment, InputError, Names};
+pub use inputs::{
+    bucket_folder, check_account, release_parameter_prefix, Deployment, InputError, Names,
+    DEFAULT_RELEASE_PARAMETER_PREFIX,
+};

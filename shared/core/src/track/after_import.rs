@@ -2,6 +2,7 @@
 //! and the prices the cost display uses (`FERRY_SMOKE_*`, `FERRY_RELEASE`,
 //! `FERRY_PRICE_*`).
 
+use crate::policies::{release_parameter_prefix, DEFAULT_RELEASE_PARAMETER_PREFIX};
 use crate::verify::{RequestFormat, SmokeConfig};
 
 /// Whether a version that passed its smoke test becomes live by itself.
@@ -86,7 +87,7 @@ impl Default for AfterImport {
             smoke: Some(SmokeConfig::default()),
             release: ReleaseMode::Auto,
             prices: Prices::default(),
-            parameter_prefix: DEFAULT_PREFIX.into(),
+            parameter_prefix: DEFAULT_RELEASE_PARAMETER_PREFIX.into(),
         }
     }
 }
@@ -127,51 +128,19 @@ impl AfterImport {
             per_cmu_minute_micros: price(get, "FERRY_PRICE_PER_CMU_MINUTE", problems),
             storage_per_cmu_month_micros: price(get, "FERRY_STORAGE_PRICE_PER_CMU_MONTH", problems),
         };
-        let parameter_prefix =
-            get("FERRY_RELEASE_PARAMETER_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into());
-        if let Err(why) = check_prefix(&parameter_prefix) {
-            problems.push(format!(
-                "FERRY_RELEASE_PARAMETER_PREFIX {:?} {why}",
-                crate::text::echo(&parameter_prefix)
-            ));
-        }
+        let raw = get("FERRY_RELEASE_PARAMETER_PREFIX");
+        let raw = raw.as_deref().unwrap_or(DEFAULT_RELEASE_PARAMETER_PREFIX);
+        // One rule for the name, shared with the templates' grants.
+        let parameter_prefix = release_parameter_prefix(raw).unwrap_or_else(|why| {
+            problems.push(format!("FERRY_RELEASE_PARAMETER_PREFIX: {why}"));
+            DEFAULT_RELEASE_PARAMETER_PREFIX.into()
+        });
         Self {
             smoke: smoke(get, problems),
             release,
             prices,
             parameter_prefix,
         }
-    }
-}
-
-const DEFAULT_PREFIX: &str = "/ferry";
-
-/// SSM's rules for a hierarchical name, for the prefix of `/prefix/<model>/live`
-/// (models are `[a-z0-9-]`, at most 40 characters).
-fn check_prefix(prefix: &str) -> Result<(), &'static str> {
-    let first = prefix
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
-    if !prefix.starts_with('/') || prefix.ends_with('/') {
-        Err("must start with / and not end with one (/ferry)")
-    } else if !prefix
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
-    {
-        Err("may hold only letters, digits, _ . - and /")
-    } else if prefix.contains("//") {
-        Err("has an empty level")
-    } else if ["aws", "ssm"]
-        .iter()
-        .any(|p| first.to_ascii_lowercase().starts_with(p))
-    {
-        Err("must not begin with aws or ssm (SSM reserves them)")
-    } else if prefix.matches('/').count() > 12 || prefix.len() > 400 {
-        Err("is too deep or too long for SSM's 15 levels and 1011 characters")
-    } else {
-        Ok(())
     }
 }
 
@@ -321,18 +290,6 @@ mod tests {
             .describe(Some(1))
             .contains("set FERRY_PRICE_PER_CMU_MINUTE"));
         assert_eq!(usd(u64::MAX), "$18446744073709.551615");
-    }
-
-    #[test]
-    fn prefixes_follow_ssm_rules() {
-        for good in ["/ferry", "/team-a/models", "/a_b.c"] {
-            assert_eq!(check_prefix(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "ferry", "/ferry/", "/AWS", "/ssm-x", "/a b", "/a//b", "/\u{7}",
-        ] {
-            assert!(check_prefix(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]
