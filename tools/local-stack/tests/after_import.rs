@@ -1,0 +1,148 @@
+//! After an import, on the local stack with the tracker role's credentials: the state
+//! changes so far reached the consumer's rule on the default bus, once each and in
+//! order; the imported model answers through bedrock-runtime after the emulator's
+//! not-ready calls (the SDK's retries counted as attempts); the release pointer is an
+//! SSM parameter the tracker role writes and reads.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use ferry_aws::{BedrockRuntime, SsmReleasePointer};
+use ferry_core::release::ReleasePointer;
+use ferry_core::verify::{read_answer, InvokeErrorKind, InvokeModel, SmokeConfig, SmokeRequest};
+use ferry_local_lambda::Outcome;
+use ferry_local_stack::{LocalStack, Options};
+use serde_json::{json, Value};
+
+const CALL: Duration = Duration::from_secs(60);
+
+/// Uploads a model, imports it through the importer and sweeps until the tracker
+/// records its end; the imported model's ARN.
+async fn import_one(stack: &LocalStack) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let family = ferry_testkit::families::family("llama-3.1");
+    ferry_testkit::fixtures::write_model(dir.path(), &family, 1).unwrap();
+    let objects = stack.upload_model("llama-smoke", dir.path()).await.unwrap();
+    let mut importer = stack.start_importer(&[]).await.unwrap();
+    let outcome = importer.invoke(stack.upload_events(&objects), CALL).await;
+    assert!(matches!(outcome, Ok(Outcome::Response(_))), "{outcome:?}");
+    let mut tracker = stack.start_tracker(&[]).await.unwrap();
+    for _ in 0..40 {
+        let outcome = tracker.invoke(json!({"action": "sweep"}), CALL).await;
+        let Ok(Outcome::Response(report)) = outcome else {
+            panic!("tracker: {outcome:?}");
+        };
+        if report["completed"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+        {
+            let models = stack.emulator.imported_models();
+            assert_eq!(models.len(), 1, "{models:?}");
+            return format!(
+                "arn:aws:bedrock:{}:{}:imported-model/{}",
+                ferry_local_stack::REGION,
+                ferry_local_stack::HOSTING,
+                model_id(stack, &models[0]).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the job never completed: {:?}", stack.emulator.jobs());
+}
+
+/// The id in the ARN of the imported model named `name`, from the control plane.
+async fn model_id(stack: &LocalStack, name: &str) -> String {
+    let config = stack
+        .hosting
+        .to_builder()
+        .endpoint_url(stack.emulator.endpoint())
+        .build();
+    let model = aws_sdk_bedrock::Client::new(&config)
+        .get_imported_model()
+        .model_identifier(name)
+        .send()
+        .await
+        .unwrap();
+    let arn = model.model_arn().unwrap_or_default();
+    arn.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+fn events_of(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["source"], "ferry");
+            (
+                e["detail"]["eventId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["detail"]["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_import_events_invocation_and_the_pointer_work_as_the_tracker() {
+    let stack = LocalStack::start(Options {
+        job_duration: Duration::from_millis(500),
+        not_ready_calls: 2,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let model_arn = import_one(&stack).await;
+
+    let events = events_of(&stack.state_events().await.unwrap());
+    let ids: BTreeSet<&String> = events.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), events.len(), "each change once: {events:?}");
+    let states: Vec<&str> = events.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(states[..2], ["Pending", "Submitted"], "{events:?}");
+
+    let tracker =
+        ferry_testkit::hosting::assumed(&stack.research, &stack.deployment.tracker_role_arn())
+            .await
+            .unwrap();
+    let runtime_config = aws_sdk_bedrockruntime::config::Builder::from(&tracker)
+        .endpoint_url(stack.emulator.endpoint())
+        .retry_config(
+            RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(50)),
+        )
+        .build();
+    let runtime = BedrockRuntime::new(aws_sdk_bedrockruntime::Client::from_conf(runtime_config));
+    let request = SmokeRequest::new(
+        &model_arn,
+        Some("LlamaForCausalLM"),
+        1_900_000_000,
+        &SmokeConfig::default(),
+    );
+    let reply = runtime.invoke(&model_arn, &request.body).await.unwrap();
+    assert_eq!(
+        reply.attempts, 3,
+        "two ModelNotReadyException, then the answer"
+    );
+    let answer = read_answer(&reply.body, 200).unwrap();
+    assert!(answer.text.starts_with("ready"), "{answer:?}");
+    let gone = "arn:aws:bedrock:us-east-1:777788889999:imported-model/zzzzzzzzzzzz";
+    let missing = runtime.invoke(gone, &request.body).await;
+    assert!(
+        matches!(missing, Err(ref e) if e.kind == InvokeErrorKind::NotFound),
+        "{missing:?}"
+    );
+
+    let ssm = aws_sdk_ssm::Client::new(&tracker);
+    let pointer = SsmReleasePointer::new(ssm, stack.deployment.release_parameter_prefix.clone());
+    assert_eq!(pointer.live("llama-smoke").await.unwrap(), None);
+    pointer
+        .set_live("llama-smoke", &model_arn, "llama-smoke-r0")
+        .await
+        .unwrap();
+    assert_eq!(
+        pointer.live("llama-smoke").await.unwrap().as_deref(),
+        Some(model_arn.as_str())
+    );
+}
