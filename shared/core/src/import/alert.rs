@@ -134,6 +134,7 @@ fn details(item: &LedgerItem) -> String {
         "model": item.slug,
         "name": item.name,
         "job_arn": item.job_arn,
+        "model_arn": item.model_arn,
         "attempts": item.attempts,
         "created_at": crate::text::time::rfc3339(item.created_at),
     });
