@@ -7,6 +7,7 @@
 //! passed role. Alerts are read back through an SQS subscription, Ferry's state-change
 //! events through a rule on the hosting account's default bus with an SQS target.
 
+mod after_import;
 mod grants;
 pub mod recipe;
 

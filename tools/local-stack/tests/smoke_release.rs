@@ -4,10 +4,10 @@
 //! between the ledger write and the event put loses no event and duplicates none;
 //! `rollback` flips the parameter; cleanup keeps the live and previous versions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ferry_core::import::{ImportState, Ledger, LedgerItem};
+use ferry_core::import::ImportState;
 use ferry_local_lambda::{LocalLambda, Outcome};
 use ferry_local_stack::{LocalStack, Options};
 use serde_json::{json, Value};
@@ -24,63 +24,6 @@ async fn upload(stack: &LocalStack, importer: &mut LocalLambda, name: &str, shar
     let objects = stack.upload_model(name, dir.path()).await.unwrap();
     let outcome = importer.invoke(stack.upload_events(&objects), CALL).await;
     assert!(matches!(outcome, Ok(Outcome::Response(_))), "{outcome:?}");
-}
-
-fn ledger(stack: &LocalStack) -> ferry_aws::DynamoLedger {
-    let client = ferry_aws::config::dynamodb_client(&stack.hosting);
-    ferry_aws::DynamoLedger::new(client, &stack.deployment.names.ledger_table)
-}
-
-/// Every item of `model` (a folder name), oldest first.
-async fn versions(stack: &LocalStack, model: &str) -> Vec<LedgerItem> {
-    let mut items = Vec::new();
-    for state in ferry_core::import::ledger::ALL_STATES {
-        let found = ledger(stack).items_in_state(state).await.unwrap();
-        items.extend(found.into_iter().filter(|i| i.slug == model));
-    }
-    items.sort_by_key(|i| i.created_at);
-    items
-}
-
-/// Sweeps until the newest version of `model` is in `state`; the sweeps' reports.
-async fn sweep_until(
-    stack: &LocalStack,
-    tracker: &mut LocalLambda,
-    model: &str,
-    state: ImportState,
-) -> Vec<Value> {
-    let mut reports = Vec::new();
-    for _ in 0..60 {
-        let outcome = tracker.invoke(json!({"action": "sweep"}), CALL).await;
-        let Ok(Outcome::Response(report)) = outcome else {
-            panic!("tracker: {outcome:?}");
-        };
-        reports.push(report);
-        if versions(stack, model)
-            .await
-            .last()
-            .is_some_and(|i| i.state == state)
-        {
-            return reports;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "{model} never reached {state:?}: {:?}",
-        versions(stack, model).await
-    );
-}
-
-/// The release parameter of `model`, read as an application would.
-async fn parameter(stack: &LocalStack, model: &str) -> Option<String> {
-    let name = format!("{}/{model}/live", stack.deployment.release_parameter_prefix);
-    let out = aws_sdk_ssm::Client::new(&stack.hosting)
-        .get_parameter()
-        .name(name)
-        .send()
-        .await;
-    out.ok()
-        .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_owned))
 }
 
 /// (eventId, state) of the events delivered to the consumer's queue since last read.
@@ -127,13 +70,16 @@ async fn not_ready_three_times_then_verified_and_released_and_a_broken_model_is_
         .unwrap();
 
     upload(&stack, &mut importer, "llama-smoke", 1).await;
-    let reports = sweep_until(&stack, &mut tracker, "llama-smoke", ImportState::Released).await;
+    let reports = stack
+        .sweep_until(&mut tracker, "llama-smoke", ImportState::Released)
+        .await
+        .unwrap();
     let warming: usize = reports
         .iter()
         .map(|r| r["warming"].as_array().map_or(0, Vec::len))
         .sum();
     assert_eq!(warming, 3, "three sweeps saw ModelNotReadyException");
-    let item = versions(&stack, "llama-smoke").await.pop().unwrap();
+    let item = stack.versions("llama-smoke").await.unwrap().pop().unwrap();
     assert_eq!(item.smoke.passed, Some(true));
     assert_eq!(item.smoke.attempts, 4);
     assert!(
@@ -145,7 +91,10 @@ async fn not_ready_three_times_then_verified_and_released_and_a_broken_model_is_
         item.smoke
     );
     assert!(item.smoke.latency_ms.is_some() && item.smoke.first_answer_secs.is_some());
-    assert_eq!(parameter(&stack, "llama-smoke").await, item.model_arn);
+    assert_eq!(
+        stack.release_parameter("llama-smoke").await.unwrap(),
+        item.model_arn
+    );
     let events = delivered(&stack).await;
     let states = states_of(&events, &item.fingerprint);
     assert_eq!(
@@ -155,20 +104,17 @@ async fn not_ready_three_times_then_verified_and_released_and_a_broken_model_is_
     );
 
     upload(&stack, &mut importer, "broken-model", 1).await;
-    sweep_until(
-        &stack,
-        &mut tracker,
-        "broken-model",
-        ImportState::SmokeFailed,
-    )
-    .await;
-    let broken = versions(&stack, "broken-model").await.pop().unwrap();
+    stack
+        .sweep_until(&mut tracker, "broken-model", ImportState::SmokeFailed)
+        .await
+        .unwrap();
+    let broken = stack.versions("broken-model").await.unwrap().pop().unwrap();
     assert!(broken
         .failure
         .as_deref()
         .is_some_and(|f| f.contains("Sent (InvokeModel body)")));
     assert_eq!(
-        parameter(&stack, "broken-model").await,
+        stack.release_parameter("broken-model").await.unwrap(),
         None,
         "not released"
     );
@@ -205,9 +151,12 @@ async fn a_crash_between_the_ledger_write_and_the_put_loses_no_event_and_duplica
         ("AWS_MAX_ATTEMPTS", "1"),
     ];
     let mut tracker = stack.start_tracker(&dead_bus).await.unwrap();
-    sweep_until(&stack, &mut tracker, "llama-crash", ImportState::Released).await;
+    stack
+        .sweep_until(&mut tracker, "llama-crash", ImportState::Released)
+        .await
+        .unwrap();
     tracker.kill().await;
-    let item = versions(&stack, "llama-crash").await.pop().unwrap();
+    let item = stack.versions("llama-crash").await.unwrap().pop().unwrap();
     assert_eq!(
         (item.history.len(), item.events_sent),
         (5, 2),
@@ -231,8 +180,10 @@ async fn a_crash_between_the_ledger_write_and_the_put_loses_no_event_and_duplica
     let ids: BTreeSet<&String> = events.iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), events.len(), "none twice: {events:?}");
     assert_eq!(
-        versions(&stack, "llama-crash")
+        stack
+            .versions("llama-crash")
             .await
+            .unwrap()
             .pop()
             .unwrap()
             .events_sent,
@@ -255,29 +206,37 @@ async fn rollback_flips_the_parameter_and_cleanup_keeps_the_live_and_previous_ve
     // Three versions of one model, each released in turn.
     for shards in [1, 2, 3] {
         upload(&stack, &mut importer, "chat", shards).await;
-        sweep_until(&stack, &mut tracker, "chat", ImportState::Released).await;
+        stack
+            .sweep_until(&mut tracker, "chat", ImportState::Released)
+            .await
+            .unwrap();
     }
-    let arns: Vec<String> = versions(&stack, "chat")
+    let arns: Vec<String> = stack
+        .versions("chat")
         .await
+        .unwrap()
         .iter()
         .filter_map(|i| i.model_arn.clone())
         .collect();
     assert_eq!(arns.len(), 3);
-    assert_eq!(parameter(&stack, "chat").await.as_ref(), Some(&arns[2]));
+    assert_eq!(
+        stack.release_parameter("chat").await.unwrap().as_ref(),
+        Some(&arns[2])
+    );
 
-    let env: BTreeMap<String, String> = stack.tracker_env().await.unwrap().into_iter().collect();
-    let config = ferry_core::track::TrackerConfig::from_env(|k| env.get(k).cloned()).unwrap();
-    let ports = ferry_aws::aws_tracker(&stack.hosting, &config);
+    let ports = stack.release_ports().await.unwrap();
     let back = ferry_core::release::rollback(&ports.hosting, &ports.pointer, "chat", "by the test")
         .await
         .unwrap();
     assert_eq!(
-        parameter(&stack, "chat").await.as_ref(),
+        stack.release_parameter("chat").await.unwrap().as_ref(),
         Some(&arns[1]),
         "{back:?}"
     );
-    let states: Vec<ImportState> = versions(&stack, "chat")
+    let states: Vec<ImportState> = stack
+        .versions("chat")
         .await
+        .unwrap()
         .iter()
         .map(|i| i.state)
         .collect();

@@ -1,0 +1,93 @@
+//! The hosting account after an import, as the tests and the demo look at it: a
+//! model's versions in the ledger, its release parameter, sweeps until a version
+//! reaches a state, and the release ports an operator's `ferry release` uses.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ferry_core::import::ledger::ALL_STATES;
+use ferry_core::import::{ImportState, Ledger, LedgerItem};
+use ferry_local_lambda::{LocalLambda, Outcome};
+use serde_json::{json, Value};
+
+use crate::LocalStack;
+
+const CALL: Duration = Duration::from_secs(60);
+
+impl LocalStack {
+    /// Every ledger item of `model` (a folder name), oldest first.
+    pub async fn versions(&self, model: &str) -> Result<Vec<LedgerItem>> {
+        let client = ferry_aws::config::dynamodb_client(&self.hosting);
+        let ledger = ferry_aws::DynamoLedger::new(client, &self.deployment.names.ledger_table);
+        let mut items = Vec::new();
+        for state in ALL_STATES {
+            let found = ledger
+                .items_in_state(state)
+                .await
+                .context("reading the ledger")?;
+            items.extend(found.into_iter().filter(|i| i.slug == model));
+        }
+        items.sort_by_key(|i| (i.created_at, i.fingerprint.clone()));
+        Ok(items)
+    }
+
+    /// The value of `model`'s release parameter, read as an application would; `None`
+    /// before its first release.
+    pub async fn release_parameter(&self, model: &str) -> Result<Option<String>> {
+        let name = format!("{}/{model}/live", self.deployment.release_parameter_prefix);
+        let out = aws_sdk_ssm::Client::new(&self.hosting)
+            .get_parameter()
+            .name(&name)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+        }
+    }
+
+    /// Sweeps with `tracker` until the newest version of `model` is in `state`; the
+    /// sweeps' reports.
+    pub async fn sweep_until(
+        &self,
+        tracker: &mut LocalLambda,
+        model: &str,
+        state: ImportState,
+    ) -> Result<Vec<Value>> {
+        let mut reports = Vec::new();
+        for _ in 0..100 {
+            match tracker.invoke(json!({"action": "sweep"}), CALL).await? {
+                Outcome::Response(report) => reports.push(report),
+                Outcome::Error(e) => bail!("the tracker's sweep failed: {e}"),
+            }
+            if self
+                .versions(model)
+                .await?
+                .last()
+                .is_some_and(|i| i.state == state)
+            {
+                return Ok(reports);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!(
+            "{model} never reached {state:?}: {:?}",
+            self.versions(model).await?
+        )
+    }
+
+    /// The tracker's ports with its role's credentials and configuration, as `ferry
+    /// release` and `ferry rollback` build them.
+    pub async fn release_ports(&self) -> Result<ferry_aws::AwsTracker> {
+        let env: BTreeMap<String, String> = self.tracker_env().await?.into_iter().collect();
+        let config = ferry_core::track::TrackerConfig::from_env(|k| env.get(k).cloned())?;
+        Ok(ferry_aws::aws_tracker(&self.hosting, &config))
+    }
+}
