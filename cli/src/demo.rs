@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ferry_local_lambda::Outcome;
+use ferry_core::import::ImportState;
+use ferry_local_lambda::{LocalLambda, Outcome};
 use ferry_local_stack::{LocalStack, Options, BUCKET, HOSTING, PREFIX, RESEARCH};
 use serde_json::{json, Value};
 
@@ -60,6 +61,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let stack = LocalStack::start(Options {
         job_duration: Duration::from_secs_f64(args.job_seconds),
+        // The first smoke calls find the model still being restored, and a model
+        // named llama-bad* is broken: its server fails every call.
+        not_ready_calls: 2,
+        broken_models: Some("^llama-bad".into()),
         ..Options::default()
     })
     .await
@@ -80,7 +85,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let mut importer = stack
         .start_importer(&[("FERRY_POLICY_CACHE_SECONDS", "0")])
         .await?;
-    let mut tracker = stack.start_tracker(&[]).await?;
+    // One HTTP attempt per InvokeModel, so that the warming shows sweep by sweep.
+    let mut tracker = stack.start_tracker(&[("AWS_MAX_ATTEMPTS", "1")]).await?;
     let importer_init = importer.init_duration().unwrap_or_default();
     let tracker_init = tracker.init_duration().unwrap_or_default();
     t.step(
@@ -196,6 +202,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "the completion alert arrived",
     );
 
+    after_import(&mut t, &stack, &mut importer, &mut tracker).await?;
+    let jobs_before = stack.emulator.jobs().len();
+
     let plan = response(
         tracker
             .invoke(json!({"action": "cleanup", "dry_run": true}), CALL)
@@ -236,7 +245,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "the import was rejected before any job, with the checker's explanation",
     );
     t.check(
-        stack.emulator.jobs().len() == 1,
+        stack.emulator.jobs().len() == jobs_before,
         "no job was started for the broken chain",
     );
 
@@ -255,6 +264,182 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         println!("Demo FAILED: {}", t.failures.join("; "));
         Ok(ExitCode::from(1))
     }
+}
+
+/// After the import: warming, verified, released (the parameter's value); a second
+/// version released; a rollback; a broken model not released; the events a consumer got.
+async fn after_import(
+    t: &mut Timeline,
+    stack: &LocalStack,
+    importer: &mut LocalLambda,
+    tracker: &mut LocalLambda,
+) -> Result<()> {
+    let first = release_version(t, stack, tracker, "llama-demo").await?;
+    let dir = tempfile::tempdir()?;
+    ferry_testkit::fixtures::write_model(
+        dir.path(),
+        &ferry_testkit::families::family("llama-3.1"),
+        3,
+    )?;
+    stack.upload_model("llama-demo", dir.path()).await?;
+    t.step(
+        "upload",
+        "a second version of llama-demo (3 shards): new content, new fingerprint",
+    );
+    deliver_uploads(t, stack, importer).await?;
+    let second = release_version(t, stack, tracker, "llama-demo").await?;
+    t.check(
+        first != second,
+        "the second version is live; the first is the rollback target",
+    );
+
+    let ports = stack.release_ports().await?;
+    let back = ferry_core::release::rollback(
+        &ports.hosting,
+        &ports.pointer,
+        "llama-demo",
+        "the demo's operator",
+    )
+    .await?;
+    let value = stack.release_parameter("llama-demo").await?;
+    t.step(
+        "rollback",
+        format!(
+            "ferry rollback llama-demo: {} is live again
+{} = {}",
+            back.live,
+            parameter(stack, "llama-demo"),
+            value.as_deref().unwrap_or("-")
+        ),
+    );
+    t.check(value == first, "the parameter is back on the first version");
+
+    let bad = tempfile::tempdir()?;
+    ferry_testkit::fixtures::write_model(
+        bad.path(),
+        &ferry_testkit::families::family("llama-3.1"),
+        1,
+    )?;
+    stack.upload_model("llama-bad", bad.path()).await?;
+    t.step(
+        "upload",
+        "llama-bad: a model whose server fails every call (emulated)",
+    );
+    deliver_uploads(t, stack, importer).await?;
+    stack
+        .sweep_until(tracker, "llama-bad", ImportState::SmokeFailed)
+        .await?;
+    for alert in stack.alerts().await? {
+        t.step("alert", without_details(&alert));
+    }
+    t.check(
+        stack.release_parameter("llama-bad").await?.is_none(),
+        "the model that failed its smoke test was not released",
+    );
+    show_events(t, stack).await
+}
+
+/// Sweeps until the newest version of `model` is released, showing each sweep's
+/// smoke-test news; the parameter's value.
+async fn release_version(
+    t: &mut Timeline,
+    stack: &LocalStack,
+    tracker: &mut LocalLambda,
+    model: &str,
+) -> Result<Option<String>> {
+    let reports = stack
+        .sweep_until(tracker, model, ImportState::Released)
+        .await?;
+    for report in &reports {
+        for (field, what) in [
+            ("completed", "import completed"),
+            (
+                "warming",
+                "warming: ModelNotReadyException, tried again next sweep",
+            ),
+            ("verified", "verified: the model answered its smoke test"),
+            ("released", "released"),
+        ] {
+            for name in report[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                t.step("tracker", format!("{name}: {what}"));
+            }
+        }
+    }
+    let value = stack.release_parameter(model).await?;
+    let live = stack.versions(model).await?.pop().and_then(|i| i.model_arn);
+    t.step(
+        "release",
+        format!(
+            "{} = {}",
+            parameter(stack, model),
+            value.as_deref().unwrap_or("-")
+        ),
+    );
+    t.check(
+        value.is_some() && value == live,
+        &format!("{model}'s parameter names its newest version"),
+    );
+    Ok(value)
+}
+
+fn parameter(stack: &LocalStack, model: &str) -> String {
+    format!("{}/{model}/live", stack.deployment.release_parameter_prefix)
+}
+
+/// Hands the upload queue's batches to the importer until it is empty.
+async fn deliver_uploads(
+    t: &Timeline,
+    stack: &LocalStack,
+    importer: &mut LocalLambda,
+) -> Result<()> {
+    while let Some(batch) = stack.next_upload_batch(Duration::from_millis(1500)).await? {
+        let response = response(
+            importer.invoke(batch.event.clone(), CALL).await?,
+            "importer",
+        )?;
+        stack.acknowledge(&batch, &response).await?;
+        report_decisions(t, &response, &[]);
+    }
+    Ok(())
+}
+
+/// The state-change events a consumer's rule received, one line per model version.
+async fn show_events(t: &mut Timeline, stack: &LocalStack) -> Result<()> {
+    let events = stack.state_events().await?;
+    let mut by_version: Vec<(String, Vec<String>)> = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for event in &events {
+        let detail = &event["detail"];
+        ids.insert(detail["eventId"].as_str().unwrap_or_default().to_owned());
+        let name = detail["name"].as_str().unwrap_or("?").to_owned();
+        let state = detail["state"].as_str().unwrap_or("?").to_owned();
+        match by_version.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, states)) => states.push(state),
+            None => by_version.push((name, vec![state])),
+        }
+    }
+    let lines: Vec<String> = by_version
+        .iter()
+        .map(|(n, s)| format!("{n}: {}", s.join(" → ")))
+        .collect();
+    t.step(
+        "events",
+        format!(
+            "{} state changes on the default bus (rule source=ferry → SQS):\n{}",
+            events.len(),
+            lines.join("\n")
+        ),
+    );
+    t.check(
+        !events.is_empty() && ids.len() == events.len(),
+        "every state change reached the consumer once",
+    );
+    Ok(())
 }
 
 fn response(outcome: Outcome, function: &str) -> Result<Value> {
