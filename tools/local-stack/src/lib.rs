@@ -171,6 +171,8 @@ pub struct Options {
     /// Imported models whose name matches this regular expression fail every
     /// InvokeModel with ModelErrorException (the emulator's `broken_models`).
     pub broken_models: Option<String>,
+    /// The account's imported-models quota the emulator enforces (AWS's default, 3).
+    pub models_quota: usize,
 }
 
 impl Default for Options {
@@ -185,6 +187,7 @@ impl Default for Options {
             emulator_port: 0,
             not_ready_calls: 0,
             broken_models: None,
+            models_quota: 3,
         }
     }
 }
@@ -220,6 +223,7 @@ async fn start_emulator(moto: &MotoServer, options: &Options) -> Result<Emulator
             }),
             not_ready_calls: options.not_ready_calls,
             broken_models: options.broken_models.clone(),
+            imported_models_quota: options.models_quota,
             ..EmulatorConfig::default()
         },
         options.emulator_port,

@@ -104,9 +104,13 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
             && alerts.contains("ferry check --source"),
         "the diagnosis names what only the research account can judge: {alerts}"
     );
-    let again = upload(stack, "alpha", 2).await;
-    import(stack, &mut importer, &again).await;
-    sweep_until_all_ended(stack, &mut tracker, 4).await;
+    // Two more versions of alpha, each released: the first becomes neither live nor
+    // the rollback target, so cleanup may delete it.
+    for (shards, jobs) in [(2, 4), (3, 5)] {
+        let again = upload(stack, "alpha", shards).await;
+        import(stack, &mut importer, &again).await;
+        sweep_until_all_ended(stack, &mut tracker, jobs).await;
+    }
     for action in [
         json!({"action": "cleanup", "dry_run": true}),
         json!({"action": "cleanup"}),
@@ -116,8 +120,8 @@ async fn recorded_calls(stack: &LocalStack) -> Vec<MadeCall> {
     }
     assert_eq!(
         stack.emulator.imported_models().len(),
-        2,
-        "cleanup deleted the old alpha"
+        3,
+        "cleanup deleted the first alpha, kept the live one and its previous"
     );
     calls_of(stack, importer, tracker).await
 }
@@ -172,6 +176,9 @@ async fn every_call_the_functions_make_is_granted_and_every_grant_is_used() {
     let stack = LocalStack::start(Options {
         job_duration: Duration::from_millis(1200),
         backdate: Duration::from_secs(30 * 86_400),
+        // Room for three versions of alpha beside beta: each model's live version
+        // and the one it replaced are never deleted.
+        models_quota: 4,
         ..Options::default()
     })
     .await

@@ -251,26 +251,6 @@ pub const GRANTS_NO_TEST_REACHES: &[(&str, &str, &str, &str)] = &[
         "dynamodb:PutItem",
         "the tracker records a job Ferry did not start, and the deletion of a model imported outside Ferry",
     ),
-    // Issue 16: the sweep's smoke test and the release commands make these calls once
-    // they land; remove each entry as the grants test starts recording its call.
-    (
-        "tracker",
-        "ReleasePointers",
-        "ssm:GetParameter",
-        "the release pointer is read by release, rollback and reconcile, which the recorded run does not reach yet",
-    ),
-    (
-        "tracker",
-        "ReleasePointers",
-        "ssm:PutParameter",
-        "the release pointer is moved by release and rollback, which the recorded run does not reach yet",
-    ),
-    (
-        "tracker",
-        "SmokeTestImportedModels",
-        "bedrock:InvokeModel",
-        "the sweep's smoke test of a completed import, which the recorded run does not reach yet",
-    ),
 ];
 
 /// Statements the importer (through the automation role) and the tracker share: start
