@@ -906,7 +906,10 @@ async fn a_crash_between_the_ledger_write_and_the_put_loses_no_event_and_duplica
 
     w.hosting.events.fail_with(None);
     let report = sweep(&w, &config(), NOW + 60).await;
-    assert_eq!(report.events_put, 3, "a's two and b's one, owed: {report:?}");
+    assert_eq!(
+        report.events_put, 3,
+        "a's two and b's one, owed: {report:?}"
+    );
     let states: Vec<String> = states_put(&w, "fp-a").into_iter().map(|(s, _)| s).collect();
     assert_eq!(states, ["Submitted", "Completed"]);
     // b's Pending went out before the sweep started it, its Submitted after.
