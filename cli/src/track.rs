@@ -199,7 +199,9 @@ fn write_jobs_text(
 pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {
     let config = TrackerConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = ferry_aws::load_sdk_config().await;
-    let tracker = aws_tracker(&sdk, &config);
+    let prefix = ferry_aws::release_pointer::prefix_from_env(|name| std::env::var(name).ok())
+        .map_err(anyhow::Error::msg)?;
+    let tracker = aws_tracker(&sdk, &config, &prefix);
     let dry_run = !args.apply;
     let now = ferry_aws::clock::now_secs();
     let report = ferry_core::track::cleanup(&tracker, &config.cleanup, dry_run, now).await?;

@@ -2,6 +2,9 @@
 //! overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), and a rustls+ring
 //! HTTPS client (the SDK's default pulls in aws-lc-sys, a long C build).
 
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -72,4 +75,61 @@ pub fn kms_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_kms::Clie
         builder = builder.region(aws_sdk_kms::config::Region::new(region.to_owned()));
     }
     aws_sdk_kms::Client::from_conf(builder.build())
+}
+
+counted_client!(eventbridge_client, aws_sdk_eventbridge);
+counted_client!(ssm_client, aws_sdk_ssm);
+
+/// One smoke call's whole budget, the SDK's retries of ModelNotReadyException included:
+/// a sweep waits for at most this long on one model.
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// One HTTP attempt of it (a 16-token answer takes well under a second once warm).
+pub const INVOKE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// A bedrock-runtime client whose InvokeModel gives up after [`INVOKE_TIMEOUT`], with
+/// the SDK's default retries (they cover a short ModelNotReadyException).
+pub fn bedrock_runtime_client(config: &SdkConfig) -> aws_sdk_bedrockruntime::Client {
+    let timeouts = config
+        .timeout_config()
+        .map(|t| t.to_builder())
+        .unwrap_or_default()
+        .operation_timeout(INVOKE_TIMEOUT)
+        .operation_attempt_timeout(INVOKE_ATTEMPT_TIMEOUT)
+        .build();
+    let builder = aws_sdk_bedrockruntime::config::Builder::from(config).timeout_config(timeouts);
+    aws_sdk_bedrockruntime::Client::from_conf(intercepted!(builder).build())
+}
+
+/// A client built on its first use and shared by every clone: a port that most
+/// invocations never call costs the cold start nothing.
+#[derive(Clone)]
+pub struct OnFirstUse<C> {
+    cell: Arc<OnceLock<C>>,
+    config: SdkConfig,
+    build: fn(&SdkConfig) -> C,
+}
+
+impl<C> OnFirstUse<C> {
+    /// A client `build` makes from `config` when first asked for.
+    pub fn new(config: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        Self {
+            cell: Arc::new(OnceLock::new()),
+            config: config.clone(),
+            build,
+        }
+    }
+
+    /// A client built already (tests' mock clients).
+    pub fn ready(client: C) -> Self {
+        Self {
+            cell: Arc::new(OnceLock::from(client)),
+            config: SdkConfig::builder().build(),
+            build: |_| unreachable!("the client was built already"),
+        }
+    }
+
+    /// The client, built now if this is its first use.
+    pub fn get(&self) -> &C {
+        self.cell.get_or_init(|| (self.build)(&self.config))
+    }
 }

@@ -9,6 +9,7 @@ use ferry_core::S3Uri;
 
 use crate::alerts::SnsAlerts;
 use crate::bedrock::BedrockImports;
+use crate::events::EventBridgeBus;
 use crate::hosting::HostingSession;
 use crate::ledger::DynamoLedger;
 use crate::policy_reader::AwsPolicyReader;
@@ -31,6 +32,7 @@ impl Connect for AwsConnect {
     type Ledger = DynamoLedger;
     type Imports = BedrockImports;
     type Alerts = SnsAlerts;
+    type Events = EventBridgeBus;
 
     fn folder(&self, uri: &S3Uri) -> S3Folder {
         S3Folder::new(self.s3.clone(), uri.clone()).remembering(self.seen.clone())
@@ -39,7 +41,7 @@ impl Connect for AwsConnect {
     async fn hosting(
         &self,
         session: &str,
-    ) -> Result<Hosting<DynamoLedger, BedrockImports, SnsAlerts>, PortError> {
+    ) -> Result<Hosting<DynamoLedger, BedrockImports, SnsAlerts, EventBridgeBus>, PortError> {
         self.hosting.ports(session).await
     }
 

@@ -12,12 +12,13 @@ use tokio::sync::Mutex;
 use crate::alerts::SnsAlerts;
 use crate::bedrock::BedrockImports;
 use crate::error::port_error;
+use crate::events::EventBridgeBus;
 use crate::ledger::DynamoLedger;
 
 /// Credentials are renewed when less than this is left.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-pub type HostingPorts = Hosting<DynamoLedger, BedrockImports, SnsAlerts>;
+pub type HostingPorts = Hosting<DynamoLedger, BedrockImports, SnsAlerts, EventBridgeBus>;
 
 /// Where the hosting account's resources are.
 #[derive(Debug, Clone)]
@@ -96,6 +97,9 @@ impl HostingSession {
                 crate::config::sns_client(&config),
                 &self.target.alert_topic_arn,
             ),
+            // Built at the first put, once per assumed session (the bus of the role's
+            // account and Region, as the other clients).
+            events: EventBridgeBus::on_first_use(&config),
             clock: crate::clock::now_secs,
         };
         tracing::info!(role = %self.target.role_arn, session = %session_name, "assumed the hosting role");
@@ -165,6 +169,7 @@ fn clone_ports(ports: &HostingPorts) -> HostingPorts {
         ledger: ports.ledger.clone(),
         imports: ports.imports.clone(),
         alerts: ports.alerts.clone(),
+        events: ports.events.clone(),
         clock: ports.clock,
     }
 }

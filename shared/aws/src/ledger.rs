@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use ferry_core::import::ledger::{SmokeRecord, StateChange};
 use ferry_core::import::{ImportState, Ledger, LedgerItem, LedgerUpdate, PortError, PortErrorKind};
 
 use crate::error::port_error;
@@ -50,6 +51,8 @@ pub fn to_item(item: &LedgerItem) -> Item {
         ("attempts".into(), n(item.attempts)),
         ("retry".into(), n(item.retry)),
         ("alerted".into(), AttributeValue::Bool(item.alerted)),
+        ("history".into(), history_value(&item.history)),
+        ("events_sent".into(), n(item.events_sent)),
     ]);
     let optional = [
         ("submitted_at", item.submitted_at.map(n)),
@@ -60,6 +63,13 @@ pub fn to_item(item: &LedgerItem) -> Item {
         ("lease_until", item.lease_until.map(n)),
         ("architecture", item.architecture.as_deref().map(s)),
         ("custom_model_units", item.custom_model_units.map(n)),
+        ("events_lease_until", item.events_lease_until.map(n)),
+        ("released_at", item.released_at.map(n)),
+        ("replaced", item.replaced.as_deref().map(s)),
+        (
+            "smoke",
+            (item.smoke != SmokeRecord::default()).then(|| smoke_value(&item.smoke)),
+        ),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -106,7 +116,113 @@ pub fn from_item(item: &Item) -> Result<LedgerItem, String> {
             .unwrap_or(0),
         architecture: text("architecture"),
         custom_model_units: number("custom_model_units").and_then(|u| u32::try_from(u).ok()),
+        // Items written before the outbox have no history and sent no events.
+        history: item
+            .get("history")
+            .map(history_of)
+            .transpose()?
+            .unwrap_or_default(),
+        events_sent: number("events_sent")
+            .and_then(|e| u32::try_from(e).ok())
+            .unwrap_or(0),
+        events_lease_until: number("events_lease_until"),
+        smoke: item
+            .get("smoke")
+            .and_then(|v| v.as_m().ok())
+            .map(smoke_of)
+            .unwrap_or_default(),
+        released_at: number("released_at"),
+        replaced: text("replaced"),
     })
+}
+
+/// A history entry as a map: `state`, `previous` (not for the first), `at`, `note`.
+fn change_value(change: &StateChange) -> AttributeValue {
+    let mut map = Item::from([
+        ("state".into(), s(change.state.as_str())),
+        ("at".into(), n(change.at)),
+    ]);
+    if let Some(previous) = change.previous {
+        map.insert("previous".into(), s(previous.as_str()));
+    }
+    if let Some(note) = &change.note {
+        map.insert("note".into(), s(note));
+    }
+    AttributeValue::M(map)
+}
+
+fn history_value(history: &[StateChange]) -> AttributeValue {
+    AttributeValue::L(history.iter().map(change_value).collect())
+}
+
+fn state_of(value: Option<&AttributeValue>) -> Result<Option<ImportState>, String> {
+    let Some(text) = value.and_then(|v| v.as_s().ok()) else {
+        return Ok(None);
+    };
+    ImportState::parse(text)
+        .map(Some)
+        .ok_or_else(|| format!("ledger history has unknown state {text:?}"))
+}
+
+fn history_of(value: &AttributeValue) -> Result<Vec<StateChange>, String> {
+    let entries = value
+        .as_l()
+        .map_err(|_| "ledger item's history is not a list".to_owned())?;
+    entries
+        .iter()
+        .map(|entry| {
+            let map = entry
+                .as_m()
+                .map_err(|_| "ledger history entry is not a map".to_owned())?;
+            Ok(StateChange {
+                state: state_of(map.get("state"))?
+                    .ok_or_else(|| "ledger history entry lacks state".to_owned())?,
+                previous: state_of(map.get("previous"))?,
+                at: number_in(map, "at").unwrap_or(0),
+                note: map.get("note").and_then(|v| v.as_s().ok()).cloned(),
+            })
+        })
+        .collect()
+}
+
+fn number_in(map: &Item, key: &str) -> Option<u64> {
+    map.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The smoke record as a map; absent fields are left out.
+fn smoke_value(smoke: &SmokeRecord) -> AttributeValue {
+    let mut map = Item::from([("attempts".into(), n(smoke.attempts))]);
+    let optional = [
+        ("passed", smoke.passed.map(AttributeValue::Bool)),
+        ("answer", smoke.answer.as_deref().map(s)),
+        ("latency_ms", smoke.latency_ms.map(n)),
+        ("first_answer_secs", smoke.first_answer_secs.map(n)),
+        ("last_error", smoke.last_error.as_deref().map(s)),
+        ("format", smoke.format.as_deref().map(s)),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            map.insert(key.into(), value);
+        }
+    }
+    AttributeValue::M(map)
+}
+
+fn smoke_of(map: &Item) -> SmokeRecord {
+    let text = |k: &str| map.get(k).and_then(|v| v.as_s().ok()).cloned();
+    SmokeRecord {
+        passed: map.get("passed").and_then(|v| v.as_bool().ok()).copied(),
+        answer: text("answer"),
+        latency_ms: number_in(map, "latency_ms"),
+        attempts: number_in(map, "attempts")
+            .and_then(|a| u32::try_from(a).ok())
+            .unwrap_or(0),
+        first_answer_secs: number_in(map, "first_answer_secs"),
+        last_error: text("last_error"),
+        format: text("format"),
+    }
 }
 
 fn corrupt(operation: &str, message: String) -> PortError {
@@ -158,7 +274,7 @@ impl Ledger for DynamoLedger {
         update: &LedgerUpdate,
     ) -> Result<bool, PortError> {
         let mut aliases = Aliases::new(from);
-        let expression = update_expression(update, &mut aliases);
+        let expression = update_expression(update, from, &mut aliases);
         let condition = condition_expression(update, &mut aliases);
         let Aliases { names, values } = aliases;
         let result = self
@@ -255,7 +371,7 @@ impl Aliases {
 }
 
 /// `SET …` of every field the update changes, then `ADD …` of its counters.
-fn update_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
+fn update_expression(update: &LedgerUpdate, from: ImportState, aliases: &mut Aliases) -> String {
     let mut sets = vec![aliases.set("updated_at", n(update.now))];
     if let Some(state) = update.state {
         sets.push(aliases.set("state", s(state.as_str())));
@@ -266,27 +382,59 @@ fn update_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
         ("failure", &update.failure),
         ("name", &update.set_name),
         ("architecture", &update.set_architecture),
+        ("replaced", &update.set_replaced),
     ] {
         if let Some(value) = value {
             sets.push(aliases.set(field, s(value)));
         }
     }
-    if update.submitted {
-        sets.push(aliases.set("submitted_at", n(update.now)));
-    }
-    if update.finished {
-        sets.push(aliases.set("finished_at", n(update.now)));
+    let numbers = [
+        ("submitted_at", update.submitted.then_some(update.now)),
+        ("finished_at", update.finished.then_some(update.now)),
+        ("released_at", update.released.then_some(update.now)),
+        (
+            "custom_model_units",
+            update.set_custom_model_units.map(u64::from),
+        ),
+        ("lease_until", update.set_lease),
+        ("events_sent", update.set_events_sent.map(u64::from)),
+        ("events_lease_until", update.set_events_lease),
+    ];
+    for (field, value) in numbers {
+        if let Some(value) = value {
+            sets.push(aliases.set(field, n(value)));
+        }
     }
     if let Some(alerted) = update.set_alerted {
         sets.push(aliases.set("alerted", AttributeValue::Bool(alerted)));
     }
-    if let Some(units) = update.set_custom_model_units {
-        sets.push(aliases.set("custom_model_units", n(units)));
+    if let Some(smoke) = &update.set_smoke {
+        sets.push(aliases.set("smoke", smoke_value(smoke)));
     }
-    if let Some(lease) = update.set_lease {
-        sets.push(aliases.set("lease_until", n(lease)));
+    if let Some(change) = update.state_change(from) {
+        sets.push(append_history(&change, aliases));
     }
     let mut expression = format!("SET {}", sets.join(", "));
+    expression.push_str(&counters(update, aliases));
+    expression
+}
+
+/// `#history = list_append(…)`: the change after the entries there are (none on an
+/// item written before the outbox).
+fn append_history(change: &StateChange, aliases: &mut Aliases) -> String {
+    aliases.names.insert("#history".into(), "history".into());
+    aliases
+        .values
+        .insert(":no_history".into(), AttributeValue::L(Vec::new()));
+    aliases.values.insert(
+        ":change".into(),
+        AttributeValue::L(vec![change_value(change)]),
+    );
+    "#history = list_append(if_not_exists(#history, :no_history), :change)".to_owned()
+}
+
+/// ` ADD …` of the counters the update counts up; empty when none.
+fn counters(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
     let adds: Vec<&str> = [
         ("attempts", update.add_attempt),
         ("retry", update.add_retry),
@@ -294,17 +442,17 @@ fn update_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
     .into_iter()
     .filter_map(|(field, on)| on.then_some(field))
     .collect();
-    if !adds.is_empty() {
-        for field in &adds {
-            aliases
-                .names
-                .insert(format!("#{field}"), (*field).to_owned());
-        }
-        let parts: Vec<String> = adds.iter().map(|f| format!("#{f} :one")).collect();
-        expression.push_str(&format!(" ADD {}", parts.join(", ")));
-        aliases.values.insert(":one".into(), n(1));
+    if adds.is_empty() {
+        return String::new();
     }
-    expression
+    for field in &adds {
+        aliases
+            .names
+            .insert(format!("#{field}"), (*field).to_owned());
+    }
+    aliases.values.insert(":one".into(), n(1));
+    let parts: Vec<String> = adds.iter().map(|f| format!("#{f} :one")).collect();
+    format!(" ADD {}", parts.join(", "))
 }
 
 /// The item exists and is still in `:from`; and, when the update asks, its alert is
@@ -325,6 +473,21 @@ fn condition_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String 
         condition
             .push_str(" AND (attribute_not_exists(#lease_until) OR #lease_until < :lease_now)");
         values.insert(":lease_now".into(), n(now));
+    }
+    if let Some((now, sent)) = update.expect_events_free {
+        names.insert("#events_sent".into(), "events_sent".into());
+        names.insert("#events_lease_until".into(), "events_lease_until".into());
+        // An item written before the outbox has no count: it sent none.
+        let sent_matches = if sent == 0 {
+            "(attribute_not_exists(#events_sent) OR #events_sent = :events_sent_before)"
+        } else {
+            "#events_sent = :events_sent_before"
+        };
+        condition.push_str(&format!(
+            " AND {sent_matches} AND (attribute_not_exists(#events_lease_until) OR #events_lease_until < :events_now)"
+        ));
+        values.insert(":events_sent_before".into(), n(sent));
+        values.insert(":events_now".into(), n(now));
     }
     condition
 }

@@ -240,14 +240,24 @@ pub type AwsTracker = ferry_core::track::Tracker<
     crate::ledger::DynamoLedger,
     crate::bedrock::BedrockImports,
     crate::alerts::SnsAlerts,
+    crate::events::EventBridgeBus,
     crate::bedrock::BedrockImports,
     CloudWatchUsage,
     S3Content,
     AccessDiagnosis,
+    crate::runtime::BedrockRuntime,
+    crate::release_pointer::SsmReleasePointer,
 >;
 
-/// The tracker's ports over the SDK, with the system clock.
-pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -> AwsTracker {
+/// The tracker's ports over the SDK, with the system clock; release pointers under
+/// `release_prefix` (see [`crate::release_pointer::prefix_from_env`]). The event bus,
+/// the runtime and the pointers build their clients on first use: most sweeps put no
+/// event, smoke-test nothing and release nothing, and the cold start stays as it was.
+pub fn aws_tracker(
+    sdk: &SdkConfig,
+    config: &ferry_core::track::TrackerConfig,
+    release_prefix: &str,
+) -> AwsTracker {
     let bedrock = crate::bedrock::BedrockImports::new(crate::config::bedrock_client(sdk));
     ferry_core::track::Tracker {
         hosting: ferry_core::import::Hosting {
@@ -260,11 +270,14 @@ pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -
                 crate::config::sns_client(sdk),
                 &config.alert_topic_arn,
             ),
+            events: crate::events::EventBridgeBus::on_first_use(sdk),
             clock: crate::clock::now_secs,
         },
         models: bedrock,
         usage: CloudWatchUsage::new(crate::config::cloudwatch_client(sdk)),
         content: S3Content::new(sdk),
         diagnose: AccessDiagnosis::new(sdk, config),
+        runtime: crate::runtime::BedrockRuntime::on_first_use(sdk),
+        pointer: crate::release_pointer::SsmReleasePointer::on_first_use(sdk, release_prefix),
     }
 }

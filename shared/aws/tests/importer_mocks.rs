@@ -26,8 +26,9 @@ use aws_smithy_types::DateTime;
 use ferry_aws::{BedrockImports, HostingSession, HostingTarget, S3Folder, SnsAlerts};
 use ferry_core::import::{
     handle, Connect, CreateOutcome, Hosting, ImportRequest, ImportService, ImportState,
-    ImporterConfig, MemoryLedger, PortError, PortErrorKind,
+    ImporterConfig, Ledger, MemoryLedger, PortError, PortErrorKind,
 };
+use ferry_core::outbox::MemoryBus;
 use ferry_core::S3Uri;
 use ferry_testkit::families::family;
 use ferry_testkit::fixtures::write_model;
@@ -342,6 +343,7 @@ struct MockConnect {
     ledger: Arc<MemoryLedger>,
     bedrock: BedrockImports,
     sns: SnsAlerts,
+    events: Arc<MemoryBus>,
 }
 
 impl Connect for MockConnect {
@@ -363,17 +365,20 @@ impl Connect for MockConnect {
     type Ledger = Arc<MemoryLedger>;
     type Imports = BedrockImports;
     type Alerts = SnsAlerts;
+    type Events = Arc<MemoryBus>;
     fn folder(&self, uri: &S3Uri) -> S3Folder {
         S3Folder::new(self.s3.clone(), uri.clone())
     }
     async fn hosting(
         &self,
         _: &str,
-    ) -> Result<Hosting<Arc<MemoryLedger>, BedrockImports, SnsAlerts>, PortError> {
+    ) -> Result<Hosting<Arc<MemoryLedger>, BedrockImports, SnsAlerts, Arc<MemoryBus>>, PortError>
+    {
         Ok(Hosting {
             ledger: self.ledger.clone(),
             imports: self.bedrock.clone(),
             alerts: self.sns.clone(),
+            events: self.events.clone(),
             clock: ferry_aws::clock::now_secs,
         })
     }
@@ -491,6 +496,7 @@ async fn forty_events_for_one_sharded_model_make_one_create_call() {
             mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
             "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
         ),
+        events: Arc::default(),
     };
     let config = config();
     // 40 events: every key several times, in an interleaved order, duplicates included.
@@ -506,6 +512,23 @@ async fn forty_events_for_one_sharded_model_make_one_create_call() {
         (items[0].state, items[0].job_arn.as_deref()),
         (ImportState::Submitted, Some(JOB_ARN))
     );
+    assert_eq!(states_put(&connect.events), ["Pending", "Submitted"]);
+    assert_eq!(items[0].events_sent, 2);
+}
+
+/// The `state` of every event put on `bus`, in order.
+fn states_put(bus: &MemoryBus) -> Vec<String> {
+    bus.events()
+        .iter()
+        .map(|e| {
+            let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap();
+            assert_eq!(
+                (e.source.as_str(), e.detail_type.as_str()),
+                ("ferry", "Ferry Import State Change")
+            );
+            detail["state"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -536,6 +559,7 @@ async fn a_rejected_folder_publishes_one_alert_and_starts_no_job() {
             mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
             "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
         ),
+        events: Arc::default(),
     };
     let config = config();
     for key in keys.iter().chain(keys.iter()) {
@@ -547,6 +571,7 @@ async fn a_rejected_folder_publishes_one_alert_and_starts_no_job() {
     assert_eq!(publish.num_calls(), 1);
     assert_eq!(create.num_calls(), 0);
     assert_eq!(connect.ledger.items()[0].state, ImportState::Rejected);
+    assert_eq!(states_put(&connect.events), ["Rejected"]);
 }
 
 /// Two handlers racing on the same folder, with the real DynamoDB ledger (moto) and
@@ -558,6 +583,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
         ledger: ferry_aws::DynamoLedger,
         bedrock: BedrockImports,
         sns: SnsAlerts,
+        events: Arc<MemoryBus>,
     }
     impl Connect for DynamoConnect {
         /// These tests exercise the import path's adapters; the access check has its own
@@ -578,18 +604,22 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
         type Ledger = ferry_aws::DynamoLedger;
         type Imports = BedrockImports;
         type Alerts = SnsAlerts;
+        type Events = Arc<MemoryBus>;
         fn folder(&self, uri: &S3Uri) -> S3Folder {
             S3Folder::new(self.s3.clone(), uri.clone())
         }
         async fn hosting(
             &self,
             _: &str,
-        ) -> Result<Hosting<ferry_aws::DynamoLedger, BedrockImports, SnsAlerts>, PortError>
-        {
+        ) -> Result<
+            Hosting<ferry_aws::DynamoLedger, BedrockImports, SnsAlerts, Arc<MemoryBus>>,
+            PortError,
+        > {
             Ok(Hosting {
                 ledger: self.ledger.clone(),
                 imports: self.bedrock.clone(),
                 alerts: self.sns.clone(),
+                events: self.events.clone(),
                 clock: ferry_aws::clock::now_secs,
             })
         }
@@ -623,6 +653,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
             mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]),
             "arn:aws:sns:us-east-1:777788889999:ferry-alerts",
         ),
+        events: Arc::new(MemoryBus::default()),
     });
     let config = Arc::new(config());
     let handlers: Vec<_> = (0..8)
@@ -654,4 +685,35 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
     // A handler that lost the race may have seen the slot "busy" with the winner's job
     // in a real account; with the mock, the winner always records Submitted.
     assert_eq!((state.as_str(), create.num_calls()), ("Submitted", 1));
+    // Each state change went out at most once, in order, and the item counts them.
+    let item = connect
+        .ledger
+        .get(&fingerprint_of(&items.items()[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids: Vec<String> = connect
+        .events
+        .events()
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.detail).unwrap()["eventId"].to_string()
+        })
+        .collect();
+    let expected: Vec<String> = (1..=ids.len())
+        .map(|n| format!("\"{}#{n}\"", item.fingerprint))
+        .collect();
+    assert_eq!(ids, expected);
+    assert_eq!(item.events_sent as usize, ids.len());
+    assert!(
+        ids.len() <= item.history.len(),
+        "{ids:?} {:?}",
+        item.history
+    );
+}
+
+fn fingerprint_of(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> String {
+    item["fingerprint"].as_s().unwrap().clone()
 }

@@ -150,7 +150,7 @@ async fn recent_jobs_list_newest_first_for_status() {
 #[tokio::test]
 async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
     use aws_sdk_bedrock::operation::create_model_import_job::CreateModelImportJobOutput;
-    use ferry_aws::{DynamoLedger, SnsAlerts};
+    use ferry_aws::{BedrockRuntime, DynamoLedger, EventBridgeBus, SnsAlerts, SsmReleasePointer};
     use ferry_core::import::{Hosting, ImportState, Ledger, LedgerItem};
     use ferry_core::track::{sweep, Tracker, TrackerConfig};
 
@@ -249,17 +249,30 @@ async fn a_sweep_over_dynamodb_and_sns_records_the_end_and_starts_the_queue() {
     ));
     let stats = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
         .then_output(|| GetMetricStatisticsOutput::builder().build());
+    // A Mistral model's answer to its smoke request.
+    let invoke = mock!(aws_sdk_bedrockruntime::Client::invoke_model).then_output(|| {
+        aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelOutput::builder()
+            .body(aws_sdk_bedrockruntime::primitives::Blob::new(
+                r#"{"outputs":[{"text":" ready","stop_reason":"stop"}]}"#,
+            ))
+            .content_type("application/json")
+            .build()
+            .unwrap()
+    });
     let tracker = Tracker {
         hosting: Hosting {
             ledger: ledger.clone(),
             imports: bedrock.clone(),
             alerts: SnsAlerts::new(aws_sdk_sns::Client::new(&sdk), topic.topic_arn().unwrap()),
+            events: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk)),
             clock: ferry_aws::clock::now_secs,
         },
         models: bedrock,
         usage: CloudWatchUsage::new(mock_client!(aws_sdk_cloudwatch, [&stats])),
         content: Current,
         diagnose: NoDiagnosis,
+        runtime: BedrockRuntime::new(mock_client!(aws_sdk_bedrockruntime, [&invoke])),
+        pointer: SsmReleasePointer::new(aws_sdk_ssm::Client::new(&sdk), "/ferry"),
     };
     let config = TrackerConfig::from_env(|k| {
         match k {

@@ -46,6 +46,7 @@ fn items() -> (LedgerItem, LedgerItem) {
                 first_answer_secs: Some(61),
                 last_error: None,
                 format: Some("BedrockCompletionMaxGenLen".into()),
+                first_attempt_at: Some(T0 + 1_800),
             }),
             ..Default::default()
         }

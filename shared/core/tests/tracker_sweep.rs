@@ -814,6 +814,25 @@ async fn a_model_never_ready_fails_at_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_tracker_that_was_down_gives_a_warming_model_its_full_deadline() {
+    let w = world();
+    completed_job(&w, "a").await;
+    sweep(
+        &w,
+        &config_with(&[("FERRY_SMOKE_TEST", "off"), ("FERRY_RELEASE", "manual")]),
+        NOW,
+    )
+    .await;
+    w.runtime.0.lock().unwrap().not_ready = 1;
+    // First attempt an hour after the job's end: not ready, yet not failed.
+    let report = sweep(&w, &on(), NOW + 3600).await;
+    assert_eq!(report.warming, ["a"]);
+    let report = sweep(&w, &on(), NOW + 3660).await;
+    assert_eq!(report.verified, ["a"]);
+    assert_eq!(state_of(&w, "a").smoke.first_answer_secs, Some(3660));
+}
+
+#[tokio::test]
 async fn a_broken_model_fails_its_smoke_test_is_alerted_and_not_released() {
     let w = world();
     completed_job(&w, "a").await;

@@ -3,6 +3,7 @@
 
 pub mod cfn;
 pub mod chain;
+pub mod events;
 pub mod families;
 pub mod fixtures;
 pub mod hosting;

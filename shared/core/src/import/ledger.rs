@@ -119,6 +119,9 @@ pub struct SmokeRecord {
     pub last_error: Option<String>,
     /// The request format used (`BedrockCompletionMaxGenLen`, …).
     pub format: Option<String>,
+    /// When the first attempt was made: the deadline runs from it or from the job's end,
+    /// whichever is later (a tracker that was down must not fail a warming model).
+    pub first_attempt_at: Option<u64>,
 }
 
 /// One import, as recorded in the hosting account.

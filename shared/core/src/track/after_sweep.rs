@@ -36,7 +36,13 @@ pub(crate) async fn verify_and_release(
         Err(e) => return report.errors.push(e.to_string()),
     };
     // Items recorded before Ferry kept a history predate the smoke test: left alone.
-    let fresh = completed.into_iter().filter(|i| !i.history.is_empty());
+    // Without the smoke test, only a day's completions are released (a release that
+    // keeps failing is not retried forever).
+    let smoke_off = config.after_import.smoke.is_none();
+    let fresh = completed
+        .into_iter()
+        .filter(|i| !i.history.is_empty())
+        .filter(|i| !smoke_off || i.finished_at.is_some_and(|t| t + 24 * 3600 >= now));
     for item in fresh.take(MAX_SMOKE_TESTS_PER_SWEEP) {
         let verified = match &config.after_import.smoke {
             Some(smoke) => smoke_test(tracker, config, smoke, &item, now, report).await,
@@ -66,21 +72,25 @@ async fn smoke_test(
         return false;
     };
     let ended = item.finished_at.unwrap_or(now);
+    let first_attempt = item.smoke.first_attempt_at.unwrap_or(now);
     let request = SmokeRequest::new(arn, item.architecture.as_deref(), ended, smoke);
     let result = tracker.runtime().invoke(arn, &request.body).await;
     let (attempts, latency_ms) = match &result {
         Ok(reply) => (reply.attempts, reply.latency_ms),
         Err(e) => (e.attempts, 0),
     };
+    // The deadline runs from the first attempt when that came later than the job's end.
+    let late_start = first_attempt.saturating_sub(ended);
     let times = AttemptTimes {
         job_ended_at: ended,
         now,
-        deadline_secs: smoke.deadline_secs,
+        deadline_secs: smoke.deadline_secs.saturating_add(late_start),
     };
     let outcome = judge_attempt(&request, result, latency_ms, times, smoke.answer_chars);
     let mut record = SmokeRecord {
         attempts: item.smoke.attempts.saturating_add(attempts.max(1)),
         format: Some(request.choice.format.as_str().to_owned()),
+        first_attempt_at: Some(first_attempt),
         ..item.smoke.clone()
     };
     report.work_done += 1;
