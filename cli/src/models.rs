@@ -69,7 +69,9 @@ pub async fn model_rows(
             versions: versions.items.len(),
             custom_model_units: units,
             window_cost_usd: units.and_then(|u| after.prices.window_micros(u)).map(usd),
-            storage_month_usd: units.and_then(|u| after.prices.storage_month_micros(u)).map(usd),
+            storage_month_usd: units
+                .and_then(|u| after.prices.storage_month_micros(u))
+                .map(usd),
             idle,
         });
     }
@@ -81,7 +83,10 @@ async fn idle_for(usage: &impl Usage, arn: &str, now: u64) -> Option<String> {
     const DAY: u64 = 24 * 3600;
     let mut idle_since = None;
     for days in [1, 7, 30] {
-        match usage.invocations(arn, now.saturating_sub(days * DAY), now).await {
+        match usage
+            .invocations(arn, now.saturating_sub(days * DAY), now)
+            .await
+        {
             Ok(0) => idle_since = Some(days),
             Ok(_) => break,
             Err(_) => return None,
@@ -116,12 +121,19 @@ pub fn write_models_text(out: &mut impl Write, rows: &[ModelRow]) -> Result<()> 
             text(&r.idle)
         )?;
     }
-    let unpriced = rows.iter().any(|r| r.custom_model_units.is_some() && r.window_cost_usd.is_none());
+    let unpriced = rows
+        .iter()
+        .any(|r| r.custom_model_units.is_some() && r.window_cost_usd.is_none());
     if unpriced {
         writeln!(out, "(set FERRY_PRICE_PER_CMU_MINUTE and FERRY_STORAGE_PRICE_PER_CMU_MONTH for costs; estimates)")?;
     }
     for r in rows.iter().filter(|r| r.live.is_some()) {
-        writeln!(out, "  {} = {}", r.parameter, r.live_arn.as_deref().unwrap_or(""))?;
+        writeln!(
+            out,
+            "  {} = {}",
+            r.parameter,
+            r.live_arn.as_deref().unwrap_or("")
+        )?;
     }
     writeln!(out)?;
     Ok(())

@@ -99,7 +99,10 @@ fn report(
         // A refusal is the operator's to fix: say what, exit 1.
         Err(e @ ReleaseError::Port(_)) => return Err(e.into()),
         Err(e) => {
-            eprintln!("ferry: {}", ferry_core::text::escape_controls(&e.to_string()));
+            eprintln!(
+                "ferry: {}",
+                ferry_core::text::escape_controls(&e.to_string())
+            );
             return Ok(ExitCode::from(1));
         }
     };
@@ -112,11 +115,23 @@ fn report(
             writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         }
         Format::Text => {
-            let verb = if outcome.changed { "is now" } else { "was already" };
-            writeln!(out, "{} {verb} the live version of {}", outcome.live, outcome.model)?;
+            let verb = if outcome.changed {
+                "is now"
+            } else {
+                "was already"
+            };
+            writeln!(
+                out,
+                "{} {verb} the live version of {}",
+                outcome.live, outcome.model
+            )?;
             writeln!(out, "  {parameter} = {}", outcome.live_arn)?;
             match &outcome.previous {
-                Some(p) => writeln!(out, "  previous: {p} (`ferry rollback {}` goes back to it)", outcome.model)?,
+                Some(p) => writeln!(
+                    out,
+                    "  previous: {p} (`ferry rollback {}` goes back to it)",
+                    outcome.model
+                )?,
                 None => writeln!(out, "  previous: none")?,
             }
         }

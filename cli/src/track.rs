@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ferry_aws::{aws_tracker, BedrockImports, CloudWatchUsage, DynamoLedger};
-use ferry_core::track::after_import::AfterImport;
 use ferry_core::import::ledger::ALL_STATES;
 use ferry_core::import::{ImportState, JobInfo, JobStatus, Ledger, LedgerItem};
+use ferry_core::track::after_import::AfterImport;
 use ferry_core::track::TrackerConfig;
 use serde_json::json;
 
@@ -37,7 +37,6 @@ pub struct CleanupArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
-
 
 fn age(now: u64, then: u64) -> String {
     let secs = now.saturating_sub(then);
@@ -199,9 +198,7 @@ fn write_jobs_text(
 pub async fn cleanup(args: CleanupArgs) -> Result<ExitCode> {
     let config = TrackerConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = ferry_aws::load_sdk_config().await;
-    let prefix = ferry_aws::release_pointer::prefix_from_env(|name| std::env::var(name).ok())
-        .map_err(anyhow::Error::msg)?;
-    let tracker = aws_tracker(&sdk, &config, &prefix);
+    let tracker = aws_tracker(&sdk, &config);
     let dry_run = !args.apply;
     let now = ferry_aws::clock::now_secs();
     let report = ferry_core::track::cleanup(&tracker, &config.cleanup, dry_run, now).await?;

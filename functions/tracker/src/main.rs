@@ -2,9 +2,7 @@
 //! jobs followed, the queue started, alerts and cleanup out. Wiring only; the logic is
 //! `ferry_core::track`, the error types Lambda reports are `ferry_lambda::ErrorType`.
 
-use ferry_aws::release_pointer::prefix_from_env;
 use ferry_aws::{aws_tracker, AwsTracker};
-use ferry_core::import::config::ConfigError;
 use ferry_core::track::{handle, TrackerConfig, TrackerEvent};
 use ferry_lambda::{fail_init, print_metrics, FunctionError};
 use lambda_runtime::{run_concurrent, service_fn, tracing, LambdaEvent};
@@ -15,17 +13,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Every problem at once, at cold start, before any event is taken; reported to the
     // Runtime API's init/error as Ferry.InvalidConfig.
     let env = |name: &str| std::env::var(name).ok();
-    let (config, release_prefix) = match (TrackerConfig::from_env(env), prefix_from_env(env)) {
-        (Ok(config), Ok(prefix)) => (config, prefix),
-        (config, prefix) => {
-            let mut problems = config.err().map(|e| e.0).unwrap_or_default();
-            problems.extend(prefix.err());
-            let problems = ConfigError(problems);
-            return Err(fail_init(FunctionError::config(problems)).await.into());
-        }
+    let config = match TrackerConfig::from_env(env) {
+        Ok(config) => config,
+        Err(problems) => return Err(fail_init(FunctionError::config(problems)).await.into()),
     };
     let sdk = ferry_aws::load_sdk_config().await;
-    let tracker = aws_tracker(&sdk, &config, &release_prefix);
+    let tracker = aws_tracker(&sdk, &config);
     // Lives as long as the process (a warm container): every invocation borrows it.
     let state: &'static (TrackerConfig, AwsTracker) = Box::leak(Box::new((config, tracker)));
     // run_concurrent, not run: see the importer's main. Overlapping sweeps are safe (every

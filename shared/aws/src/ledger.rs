@@ -201,6 +201,7 @@ fn smoke_value(smoke: &SmokeRecord) -> AttributeValue {
         ("first_answer_secs", smoke.first_answer_secs.map(n)),
         ("last_error", smoke.last_error.as_deref().map(s)),
         ("format", smoke.format.as_deref().map(s)),
+        ("first_attempt_at", smoke.first_attempt_at.map(n)),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -222,6 +223,7 @@ fn smoke_of(map: &Item) -> SmokeRecord {
         first_answer_secs: number_in(map, "first_answer_secs"),
         last_error: text("last_error"),
         format: text("format"),
+        first_attempt_at: number_in(map, "first_attempt_at"),
     }
 }
 
@@ -391,7 +393,7 @@ fn update_expression(update: &LedgerUpdate, from: ImportState, aliases: &mut Ali
     let numbers = [
         ("submitted_at", update.submitted.then_some(update.now)),
         ("finished_at", update.finished.then_some(update.now)),
-        ("released_at", update.released.then_some(update.now)),
+        ("released_at", update.set_released_at),
         (
             "custom_model_units",
             update.set_custom_model_units.map(u64::from),

@@ -73,6 +73,7 @@ impl Intercept for Attempts {
 impl InvokeModel for BedrockRuntime {
     async fn invoke(&self, model_arn: &str, body: &[u8]) -> Result<InvokeReply, InvokeError> {
         let attempts = Attempts::default();
+        let started = std::time::Instant::now();
         let result = self
             .client
             .get()
@@ -89,6 +90,7 @@ impl InvokeModel for BedrockRuntime {
             Ok(out) => Ok(InvokeReply {
                 body: out.body().as_ref().to_vec(),
                 attempts: attempts.count(),
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             }),
             Err(e) => {
                 let (kind, message) = classify(&e);

@@ -250,14 +250,11 @@ pub type AwsTracker = ferry_core::track::Tracker<
 >;
 
 /// The tracker's ports over the SDK, with the system clock; release pointers under
-/// `release_prefix` (see [`crate::release_pointer::prefix_from_env`]). The event bus,
+/// the configured prefix (`FERRY_RELEASE_PARAMETER_PREFIX`). The event bus,
 /// the runtime and the pointers build their clients on first use: most sweeps put no
 /// event, smoke-test nothing and release nothing, and the cold start stays as it was.
-pub fn aws_tracker(
-    sdk: &SdkConfig,
-    config: &ferry_core::track::TrackerConfig,
-    release_prefix: &str,
-) -> AwsTracker {
+pub fn aws_tracker(sdk: &SdkConfig, config: &ferry_core::track::TrackerConfig) -> AwsTracker {
+    let release_prefix = &config.after_import.parameter_prefix;
     let bedrock = crate::bedrock::BedrockImports::new(crate::config::bedrock_client(sdk));
     ferry_core::track::Tracker {
         hosting: ferry_core::import::Hosting {
