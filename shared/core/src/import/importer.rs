@@ -278,6 +278,9 @@ async fn process_objects<C: Connect>(
     Ok(decisions)
 }
 
+/// Header reads in flight while validating (the CLI's default is 16).
+const HEADER_READS_AT_ONCE: usize = 64;
+
 /// The small files readiness, the prefetch and validation all read: once per folder.
 const SMALL_FILES: &[&str] = &[crate::validate::CONFIG, crate::validate::INDEX];
 
@@ -358,6 +361,9 @@ async fn judge_content<C: Connect>(
     let fingerprint = identity.fingerprint.clone();
     let options = ValidateOptions {
         region: config.import_region.clone(),
+        // Each wave of header reads is two round trips: most models' shards in one wave.
+        // Memory stays bounded by the header budget, not by this.
+        concurrency: HEADER_READS_AT_ONCE,
         ..Default::default()
     };
     let report = validate_listed(source, entries, &options).await?;
