@@ -49,30 +49,41 @@ impl Distribution {
     }
 }
 
-/// Init of `runs` fresh processes of each function: exec to the first `next` request.
+/// The bare `lambda_runtime` binary the functions' inits are compared with.
+pub const BARE: &str = "ferry-bare-lambda";
+
+/// Init of `runs` fresh processes of each function and of the bare binary, run after
+/// run in turn so that the machine's state weighs on all alike: exec to the first
+/// `next` request.
 pub async fn cold_starts(
     stack: &LocalStack,
     runs: usize,
 ) -> Result<BTreeMap<String, Distribution>> {
-    let mut out = BTreeMap::new();
+    let mut functions = Vec::new();
     for (name, env) in [
         ("ferry-importer", stack.importer_env()),
         ("ferry-tracker", stack.tracker_env().await?),
+        (BARE, Vec::new()),
     ] {
-        let mut function = LocalLambda::start(name).await?;
-        function.spawn(&workspace_binary(name)?, &env)?;
-        let mut samples = Vec::with_capacity(runs);
-        for run in 0..runs {
-            if run > 0 {
+        let function = LocalLambda::start(name).await?;
+        functions.push((name, function, env, Vec::with_capacity(runs)));
+    }
+    for run in 0..runs {
+        for (name, function, env, samples) in &mut functions {
+            if run == 0 {
+                function.spawn(&workspace_binary(name)?, env)?;
+            } else {
                 function.respawn()?;
             }
             let init = function.wait_ready(Duration::from_secs(30)).await?;
             samples.push(init.as_secs_f64() * 1e3);
             function.kill().await;
         }
-        out.insert(name.to_owned(), Distribution::of(samples));
     }
-    Ok(out)
+    Ok(functions
+        .into_iter()
+        .map(|(name, _, _, samples)| (name.to_owned(), Distribution::of(samples)))
+        .collect())
 }
 
 /// One burst of events for one model folder, and the sweep that records its end.

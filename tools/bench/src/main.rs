@@ -4,9 +4,11 @@
 
 mod access_check;
 mod bytes_read;
+mod critical_path;
 mod folder_s3;
 mod functions;
 mod hostile;
+mod latency;
 mod report;
 mod sizes;
 
@@ -42,6 +44,20 @@ struct Args {
     /// the functions' arm64 sizes beside the x86_64 ones
     #[arg(long)]
     arm64: Option<PathBuf>,
+    /// The delay added to every AWS request on the critical-path measurement, in ms
+    #[arg(long, default_value_t = 20)]
+    delay_ms: u64,
+    /// Only the critical-path measurement; writes critical-path.json in --out
+    #[arg(long)]
+    path_only: bool,
+    /// Take ferry-importer and ferry-tracker from this folder for the critical path
+    /// (another build's, to compare)
+    #[arg(long)]
+    binaries: Option<PathBuf>,
+    /// A critical-path.json of another build (--path-only --binaries), shown beside
+    /// this run's figures as "before"
+    #[arg(long)]
+    before: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -61,6 +77,9 @@ async fn main() -> Result<()> {
     if args.hostile_only {
         return hostile_only(&scale);
     }
+    if args.path_only {
+        return path_only(&args, &plan).await;
+    }
     let report = measure(&args, plan, &scale, started).await?;
     publish(&args, &report)
 }
@@ -73,6 +92,7 @@ fn plan(quick: bool) -> report::Plan {
             bursts: vec![1, 40],
             shards: vec![1, 30, 300],
             shard_sizes: vec![65_536_000, 655_360_000],
+            path_shards: vec![30],
         }
     } else {
         report::Plan {
@@ -80,6 +100,7 @@ fn plan(quick: bool) -> report::Plan {
             bursts: vec![1, 40, 400],
             shards: vec![1, 30, 300],
             shard_sizes: vec![65_536_000, 655_360_000],
+            path_shards: vec![30],
         }
     }
 }
@@ -99,7 +120,11 @@ async fn measure(
     let sizes = sizes::measure(!args.quick, args.arm64.as_deref())?;
     eprintln!("bench: bytes read for sparse models");
     let bytes = bytes_read::measure(&plan.shards, &plan.shard_sizes).await?;
-    let (cold, bursts) = measure_functions(&plan).await?;
+    let (cold, bursts, path) = measure_functions(args, &plan).await?;
+    let before = match &args.before {
+        Some(file) => Some(serde_json::from_str(&std::fs::read_to_string(file)?)?),
+        None => None,
+    };
     Ok(report::Report {
         machine: report::Machine::read(),
         mode: if args.quick { "quick" } else { "full" },
@@ -111,6 +136,9 @@ async fn measure(
         plan,
         cold_start: cold,
         bursts,
+        delay_ms: args.delay_ms as f64,
+        critical_path: path,
+        critical_path_before: before,
         bytes_read: bytes,
         hostile,
         access_check: access,
@@ -119,19 +147,17 @@ async fn measure(
     })
 }
 
-/// The functions' cold starts and bursts, on a local stack stopped before returning.
+/// The functions' cold starts, bursts and critical paths, on a local stack stopped
+/// before returning.
 async fn measure_functions(
+    args: &Args,
     plan: &report::Plan,
 ) -> Result<(
     BTreeMap<String, functions::Distribution>,
     Vec<functions::Burst>,
+    Vec<critical_path::Row>,
 )> {
-    eprintln!("bench: starting the local stack");
-    let stack = LocalStack::start(Options {
-        job_duration: Duration::from_millis(500),
-        ..Options::default()
-    })
-    .await?;
+    let stack = start_stack().await?;
     eprintln!("bench: {} cold starts per function", plan.cold_runs);
     let cold = functions::cold_starts(&stack, plan.cold_runs).await?;
     let mut bursts = Vec::new();
@@ -139,8 +165,36 @@ async fn measure_functions(
         eprintln!("bench: burst of {events} event(s), 30-shard model");
         bursts.push(functions::burst(&stack, &format!("bench-burst-{events}"), 30, events).await?);
     }
+    let binaries = critical_path::Binaries::from(args.binaries.as_deref())?;
+    let delay = Duration::from_millis(args.delay_ms);
+    let path = critical_path::measure(&stack, &binaries, &plan.path_shards, delay).await?;
     drop(stack);
-    Ok((cold, bursts))
+    Ok((cold, bursts, path))
+}
+
+async fn start_stack() -> Result<LocalStack> {
+    eprintln!("bench: starting the local stack");
+    // Long enough that an import queued right after a first one finds it running.
+    LocalStack::start(Options {
+        job_duration: Duration::from_secs(8),
+        ..Options::default()
+    })
+    .await
+}
+
+/// `--path-only`: the critical paths alone (of `--binaries` when given), as JSON.
+async fn path_only(args: &Args, plan: &report::Plan) -> Result<()> {
+    let stack = start_stack().await?;
+    let binaries = critical_path::Binaries::from(args.binaries.as_deref())?;
+    let delay = Duration::from_millis(args.delay_ms);
+    let rows = critical_path::measure(&stack, &binaries, &plan.path_shards, delay).await?;
+    drop(stack);
+    std::fs::create_dir_all(&args.out)?;
+    let file = args.out.join("critical-path.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&rows)? + "\n")?;
+    print!("{}", report::critical_path_table(&rows, None));
+    eprintln!("bench: {}", file.display());
+    Ok(())
 }
 
 /// Writes report.json, report.md (and the README's section when asked), and prints

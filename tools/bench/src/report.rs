@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::access_check::AccessCheck;
 use crate::bytes_read::BytesRead;
+use crate::critical_path::Row;
 use crate::functions::{Burst, Distribution};
 use crate::hostile::{Hostile, PEAK_RSS_LIMIT_BYTES, REPORT_LIMIT_BYTES};
 use crate::sizes::Size;
@@ -28,6 +29,67 @@ pub struct Plan {
     pub bursts: Vec<usize>,
     pub shards: Vec<usize>,
     pub shard_sizes: Vec<u64>,
+    /// Model sizes of the critical-path measurement.
+    pub path_shards: Vec<usize>,
+}
+
+/// The fewest calls, one after the other, up to and including CreateModelImportJob
+/// (README, Performance, "Round trips"): the importer on a new process with the access
+/// check on, and the tracker's sweep that completes a job and starts the next.
+pub const IMPORTER_BOUND: usize = 10;
+pub const TRACKER_BOUND: usize = 8;
+/// The ratio to the bound the importer's path must stay within; init to the bare binary's.
+pub const PATH_RATIO_TARGET: f64 = 1.5;
+pub const INIT_RATIO_TARGET: f64 = 1.5;
+
+fn bound_of(function: &str) -> usize {
+    if function == "tracker" {
+        TRACKER_BOUND
+    } else {
+        IMPORTER_BOUND
+    }
+}
+
+fn path_cells(r: &Row) -> String {
+    format!(
+        "{} | {:.0} ms | {:.1} | {} | {}",
+        r.path.sequential_calls,
+        r.path.wall_ms,
+        r.path.wall_round_trips,
+        r.path.calls_before,
+        r.calls.values().sum::<u64>()
+    )
+}
+
+/// The critical-path table: each row beside its bound (and its "before", when given).
+pub fn critical_path_table(rows: &[Row], before: Option<&[Row]>) -> String {
+    let mut s = String::from("| Function | Shards | Bound (sequential calls) | Sequential calls to Create | Wall to the Create request | Wall ÷ delay | Calls before Create | Calls in the invocation | Ratio to the bound |\n|---|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let bound = bound_of(&r.function);
+        let earlier = before.and_then(|b| {
+            b.iter()
+                .find(|x| x.function == r.function && x.shards == r.shards)
+        });
+        if let Some(e) = earlier {
+            let _ = writeln!(
+                s,
+                "| {} (before) | {} | {bound} | {} | {:.2} |",
+                e.function,
+                e.shards,
+                path_cells(e),
+                e.path.sequential_calls as f64 / bound as f64
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {bound} | {} | {:.2} |",
+            r.function,
+            r.shards,
+            path_cells(r),
+            r.path.sequential_calls as f64 / bound as f64
+        );
+    }
+    s
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +141,11 @@ pub struct Report {
     pub plan: Plan,
     pub cold_start: BTreeMap<String, Distribution>,
     pub bursts: Vec<Burst>,
+    /// The delay added per AWS request on the critical path, ms.
+    pub delay_ms: f64,
+    pub critical_path: Vec<Row>,
+    /// The same measurement of an earlier build (`--before`).
+    pub critical_path_before: Option<Vec<Row>>,
     pub bytes_read: Vec<BytesRead>,
     /// `ferry validate` on hostile-but-valid folders.
     pub hostile: Vec<Hostile>,
@@ -155,6 +222,15 @@ impl Report {
             }
         }
         broken.extend(self.hostile.iter().flat_map(Hostile::broken));
+        for r in &self.critical_path {
+            let creates = r.calls.get("Bedrock.CreateModelImportJob").copied();
+            if creates != Some(1) || r.calls.keys().any(|op| op.starts_with('?')) {
+                broken.push(format!(
+                    "critical path, {} with {} shards: {creates:?} CreateModelImportJob call(s), calls {:?}; expected one, each named",
+                    r.function, r.shards, r.calls
+                ));
+            }
+        }
         for b in &self.bursts {
             if b.create_model_import_job != 1 || b.jobs_started != 1 {
                 broken.push(format!(
@@ -180,6 +256,7 @@ impl Report {
         self.write_summary_head(&mut s);
         self.write_cold_start_rows(&mut s);
         self.write_first_invocation_rows(&mut s);
+        self.write_critical_path_rows(&mut s);
         self.write_bytes_read_rows(&mut s);
         self.write_api_call_rows(&mut s);
         self.write_hostile_row(&mut s);
@@ -208,7 +285,19 @@ impl Report {
 
     /// Each function's init time against its target.
     fn write_cold_start_rows(&self, s: &mut String) {
+        let bare = self
+            .cold_start
+            .get(crate::functions::BARE)
+            .map(|d| d.median_ms);
         for (name, d) in &self.cold_start {
+            if let (Some(bare), true) = (bare, name != crate::functions::BARE) {
+                let ratio = d.median_ms / bare;
+                let _ = writeln!(
+                    s,
+                    "| `{name}` init against the bare `lambda_runtime` binary's ({bare:.1} ms), medians of the same run | {ratio:.2}× | ≤ {INIT_RATIO_TARGET}×: {} |",
+                    self.verdict(ratio <= INIT_RATIO_TARGET)
+                );
+            }
             let _ = writeln!(
                 s,
                 "| `{name}` init (exec to first `next`), {} runs | median {:.1} ms, p95 {:.1} ms | p95 < {INIT_TARGET_MS} ms: {} |",
@@ -216,6 +305,33 @@ impl Report {
                 d.median_ms,
                 d.p95_ms,
                 self.verdict(d.p95_ms < INIT_TARGET_MS)
+            );
+        }
+    }
+
+    /// Each critical path against its bound, the importer's judged.
+    fn write_critical_path_rows(&self, s: &mut String) {
+        for r in &self.critical_path {
+            let bound = bound_of(&r.function);
+            let ratio = r.path.sequential_calls as f64 / bound as f64;
+            let judged = if r.function == "importer" {
+                format!(
+                    "≤ {PATH_RATIO_TARGET}× the bound ({bound}): {}",
+                    self.verdict(ratio <= PATH_RATIO_TARGET)
+                )
+            } else {
+                format!("bound {bound}")
+            };
+            let _ = writeln!(
+                s,
+                "| Round trips to CreateModelImportJob at {:.0} ms per AWS request: {}, {}-shard model, new process | {} in sequence ({ratio:.2}× the bound), {:.0} ms ({:.1}× the delay), {} calls before it | {judged} |",
+                self.delay_ms,
+                r.function,
+                r.shards,
+                r.path.sequential_calls,
+                r.path.wall_ms,
+                r.path.wall_round_trips,
+                r.path.calls_before
             );
         }
     }
@@ -367,6 +483,7 @@ impl Report {
         s.push_str(&self.readme_summary());
         self.write_cold_start_section(&mut s);
         self.write_bursts_section(&mut s);
+        self.write_critical_path_section(&mut s);
         self.write_operations_table(&mut s);
         self.write_bytes_read_section(&mut s);
         s.push_str("\n## Hostile folders\n\n`ferry validate --format json` (the real process, this build) on folders built to be as hard as Ferry's documented limits allow, each valid where it can be. Peak RSS is the process's `ru_maxrss` from `wait4`; it must stay within the importer's 128 MB of Lambda memory, and the report within 1 MiB.\n\n");
@@ -390,6 +507,30 @@ impl Report {
                 s,
                 "| `{name}` | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
                 d.runs, d.median_ms, d.p95_ms, d.min_ms, d.max_ms
+            );
+        }
+    }
+
+    /// The latency-injected paths, with the calls of each invocation.
+    fn write_critical_path_section(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "\n## Round trips: the path to CreateModelImportJob at {:.0} ms per AWS request\n\nEvery request of a new importer process (the first batch of one folder's events, with a second folder queued behind it) and of a new tracker process (the sweep that completes the first job and starts the queued one) goes through a loopback proxy that holds it {:.0} ms before passing it to moto or the Bedrock emulator. *Sequential calls* is the longest chain of calls each sent after the previous one was answered, ending with CreateModelImportJob; *wall ÷ delay* is the time from the invocation to the Create request over the delay (moto serves one request at a time, so concurrent calls queue there and add to the wall time, not to the chain). The bound is derived in the README (Performance, \"Round trips\").\n",
+            self.delay_ms, self.delay_ms
+        );
+        s.push_str(&critical_path_table(
+            &self.critical_path,
+            self.critical_path_before.as_deref(),
+        ));
+        for r in &self.critical_path {
+            let calls: Vec<String> = r.calls.iter().map(|(op, n)| format!("{op} {n}")).collect();
+            let _ = writeln!(
+                s,
+                "\n{} ({} shards), the chain: {}. Calls: {}.",
+                r.function,
+                r.shards,
+                r.path.chain.join(" → "),
+                calls.join(", ")
             );
         }
     }

@@ -9,7 +9,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{stream, StreamExt};
+use futures_util::future::BoxFuture;
+use futures_util::{stream, FutureExt, StreamExt};
 
 use super::scenario::{partition_of, ObjectInfo, Part, Principal, Scenario, Unreadable};
 use crate::iam::Policy;
@@ -213,7 +214,9 @@ impl<R: PolicyReader> Side<'_, R> {
 }
 
 /// Reads every part of the chain for `target`: the research side with `research`'s
-/// credentials, the hosting side (roles, imported-model key) with `hosting`'s.
+/// credentials, the hosting side (roles, imported-model key) with `hosting`'s. Every
+/// part is read at once; only the parts that need an account id (bare key ids, the
+/// organizations, a caller named by the credentials) wait for the identities.
 pub async fn read_live<R: PolicyReader, H: PolicyReader>(
     research: &R,
     hosting: &H,
@@ -233,19 +236,20 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
         cache,
         scope: "hosting",
     };
-    // Both identities at once, each read once: the research one names the research
-    // account, the hosting one checks the hosting side's account and is the default caller.
-    let (research_arn, hosting_me) =
-        futures_util::join!(research.caller_arn(), hosting.caller_arn());
-    let research_arn = research_arn.map_err(LiveError::ResearchIdentity)?;
-    let accounts = Accounts {
-        research: research_arn.split(':').nth(4).unwrap_or("").to_owned(),
-        hosting: hosting_account,
-        hosting_me,
-    };
-    let (chain, mut unreadable) = read_chain(&research, &hosting, target, &accounts).await;
-    let (source_keys, u) = read_source_keys(&research, &hosting, &chain.objects, &accounts).await;
-    unreadable.extend(u);
+    // Both identities, each read once: the research one names the research account,
+    // the hosting one checks the hosting side's account and is the default caller.
+    let identities = async {
+        let (research_arn, hosting_me) =
+            futures_util::join!(research.caller_arn(), hosting.caller_arn());
+        Accounts::of(research_arn, hosting_me, &hosting_account)
+    }
+    .boxed()
+    .shared();
+    let (accounts, (chain, mut unreadable)) = futures_util::join!(
+        identities.clone(),
+        read_chain(&research, &hosting, target, &hosting_account, identities)
+    );
+    let accounts = accounts.map_err(LiveError::ResearchIdentity)?;
     unreadable.sort_by(|a, b| a.part.cmp(&b.part));
     unreadable.dedup();
 
@@ -257,7 +261,7 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
         organizations: chain.organizations,
         bucket_policy: chain.bucket_policy,
         objects: chain.objects,
-        source_keys,
+        source_keys: chain.source_keys,
         execution_role: chain.execution_role,
         imported_model_key: chain.imported_model_key,
         caller: chain.caller,
@@ -267,6 +271,7 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
 }
 
 /// The two accounts of the chain, and who the hosting side's credentials are.
+#[derive(Clone)]
 struct Accounts {
     research: String,
     hosting: String,
@@ -274,40 +279,58 @@ struct Accounts {
     hosting_me: Result<String, ReadError>,
 }
 
-/// The parts of the chain read at once (all but the research keys' policies).
+impl Accounts {
+    /// From both identities; `Err`: the research one could not be read.
+    fn of(
+        research_arn: Result<String, ReadError>,
+        hosting_me: Result<String, ReadError>,
+        hosting: &str,
+    ) -> Result<Accounts, ReadError> {
+        Ok(Accounts {
+            research: research_arn?.split(':').nth(4).unwrap_or("").to_owned(),
+            hosting: hosting.to_owned(),
+            hosting_me,
+        })
+    }
+}
+
+/// The identities, read once and awaited by each part that needs them.
+type Identities<'a> = futures_util::future::Shared<BoxFuture<'a, Result<Accounts, ReadError>>>;
+
+/// The parts of the chain.
 struct ChainParts {
     bucket_policy: Option<Policy>,
     objects: Vec<ObjectInfo>,
+    source_keys: BTreeMap<String, Policy>,
     organizations: BTreeMap<String, String>,
     execution_role: Principal,
     caller: Option<Principal>,
     imported_model_key: Option<(String, Policy)>,
 }
 
-/// Reads the bucket policy, the objects, the organizations, the roles and the
-/// imported-model key concurrently; with every part that could not be read.
+/// Reads the bucket policy, the objects and their keys' policies, the organizations,
+/// the roles and the imported-model key concurrently; with every part that could not
+/// be read. A part that needs the accounts waits for `identities`; without the research
+/// identity it stays empty (the caller fails on it).
 async fn read_chain<R: PolicyReader, H: PolicyReader>(
     research: &Side<'_, R>,
     hosting: &Side<'_, H>,
     target: &LiveTarget,
-    accounts: &Accounts,
+    hosting_account: &str,
+    identities: Identities<'_>,
 ) -> (ChainParts, Vec<Unreadable>) {
-    let partition = partition_of(&target.region);
     let bucket = target.source.bucket.as_str();
-    let prefix = target.source.prefix.as_str();
     let (bucket_policy, objects, organizations, execution_role, caller, imported_model_key) = futures_util::join!(
         read_bucket_policy(research, bucket),
-        read_objects(
-            research,
-            bucket,
-            prefix,
-            partition,
-            &target.region,
-            &accounts.research
-        ),
-        read_organizations(research, hosting, accounts),
+        read_objects_and_keys(research, hosting, target, identities.clone()),
+        read_organizations(research, hosting, identities.clone()),
         read_role(hosting, &target.execution_role, RoleParts::EXECUTION),
-        read_caller(hosting, target.caller_role.as_deref(), accounts),
+        read_caller(
+            hosting,
+            target.caller_role.as_deref(),
+            hosting_account,
+            identities.clone()
+        ),
         read_key(
             hosting,
             target.imported_model_key.as_deref(),
@@ -315,9 +338,12 @@ async fn read_chain<R: PolicyReader, H: PolicyReader>(
         ),
     );
     let mut unreadable = Vec::new();
+    let ((objects, source_keys), u) = objects;
+    unreadable.extend(u);
     let parts = ChainParts {
         bucket_policy: keep(&mut unreadable, bucket_policy),
-        objects: keep(&mut unreadable, objects),
+        objects,
+        source_keys,
         organizations: keep(&mut unreadable, organizations),
         execution_role: keep(&mut unreadable, execution_role),
         caller: keep(&mut unreadable, caller),
@@ -332,6 +358,31 @@ fn keep<T>(unreadable: &mut Vec<Unreadable>, (value, problems): (T, Vec<Unreadab
     value
 }
 
+/// The objects and the policies of their research keys: listed, each object's key
+/// read, then the keys' policies, all at once.
+async fn read_objects_and_keys<R: PolicyReader, H: PolicyReader>(
+    research: &Side<'_, R>,
+    hosting: &Side<'_, H>,
+    target: &LiveTarget,
+    identities: Identities<'_>,
+) -> ((Vec<ObjectInfo>, BTreeMap<String, Policy>), Vec<Unreadable>) {
+    let heads = read_heads(research, &target.source).await;
+    let Ok(accounts) = identities.await else {
+        return ((Vec::new(), BTreeMap::new()), Vec::new());
+    };
+    let partition = partition_of(&target.region);
+    let (objects, mut problems) = match heads {
+        Ok(heads) => {
+            let bucket = target.source.bucket.as_str();
+            objects_of(heads, bucket, partition, &target.region, &accounts.research)
+        }
+        Err(problem) => (Vec::new(), vec![problem]),
+    };
+    let (source_keys, u) = read_source_keys(research, hosting, &objects, &accounts).await;
+    problems.extend(u);
+    ((objects, source_keys), problems)
+}
+
 /// The research keys of the objects, each read in the account that owns it.
 async fn read_source_keys<R: PolicyReader, H: PolicyReader>(
     research: &Side<'_, R>,
@@ -343,19 +394,21 @@ async fn read_source_keys<R: PolicyReader, H: PolicyReader>(
         .iter()
         .filter_map(|o| o.kms_key_arn.as_ref())
         .collect();
-    let mut source_keys = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    for arn in key_arns {
+    let reads = key_arns.into_iter().map(|arn| async move {
         let part = Part::SourceKeyPolicy(arn.clone());
         let owner = arn.split(':').nth(4).unwrap_or("");
-        let (policy, u) = if owner == accounts.hosting && owner != accounts.research {
+        if owner == accounts.hosting && owner != accounts.research {
             read_key(hosting, Some(arn), part).await
         } else {
             read_key(research, Some(arn), part).await
-        };
+        }
+    });
+    let mut source_keys = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for (policy, u) in futures_util::future::join_all(reads).await {
         unreadable.extend(u);
-        if let Some((_, policy)) = policy {
-            source_keys.insert(arn.clone(), policy);
+        if let Some((arn, policy)) = policy {
+            source_keys.insert(arn, policy);
         }
     }
     (source_keys, unreadable)
@@ -397,29 +450,36 @@ async fn read_bucket_policy<R: PolicyReader>(
     }
 }
 
-async fn read_objects<R: PolicyReader>(
+/// Every object under the prefix with what S3 says of its encryption.
+type Heads = Vec<(String, Result<Option<String>, ReadError>)>;
+
+async fn read_heads<R: PolicyReader>(
     side: &Side<'_, R>,
-    bucket: &str,
-    prefix: &str,
-    partition: &str,
-    region: &str,
-    research_account: &str,
-) -> (Vec<ObjectInfo>, Vec<Unreadable>) {
-    let keys = match side.reader.object_keys(bucket, prefix).await {
-        Ok(keys) => keys,
-        Err(e) => {
-            let what = format!("the objects under s3://{bucket}/{prefix}");
-            return (Vec::new(), vec![unreadable(Part::ObjectList, &what, e)]);
-        }
-    };
-    let heads: Vec<(String, Result<Option<String>, ReadError>)> = stream::iter(keys)
+    source: &S3Uri,
+) -> Result<Heads, Unreadable> {
+    let (bucket, prefix) = (source.bucket.as_str(), source.prefix.as_str());
+    let keys = side.reader.object_keys(bucket, prefix).await.map_err(|e| {
+        let what = format!("the objects under s3://{bucket}/{prefix}");
+        unreadable(Part::ObjectList, &what, e)
+    })?;
+    Ok(stream::iter(keys)
         .map(|key| async move {
             let kms = side.reader.object_kms_key(bucket, &key).await;
             (key, kms)
         })
         .buffered(HEAD_CONCURRENCY)
         .collect()
-        .await;
+        .await)
+}
+
+/// The objects with their keys as ARNs (a bare key id is the research account's).
+fn objects_of(
+    heads: Heads,
+    bucket: &str,
+    partition: &str,
+    region: &str,
+    research_account: &str,
+) -> (Vec<ObjectInfo>, Vec<Unreadable>) {
     let mut objects = Vec::new();
     let mut problems = Vec::new();
     for (key, kms) in heads {
@@ -445,11 +505,14 @@ async fn read_objects<R: PolicyReader>(
 async fn read_organizations<R: PolicyReader, H: PolicyReader>(
     research: &Side<'_, R>,
     hosting: &Side<'_, H>,
-    accounts: &Accounts,
+    identities: Identities<'_>,
 ) -> (BTreeMap<String, String>, Vec<Unreadable>) {
+    let (r, h) = futures_util::join!(research.organization(), hosting.organization());
+    let Ok(accounts) = identities.await else {
+        return (BTreeMap::new(), Vec::new());
+    };
     let (research_account, hosting_account) =
         (accounts.research.as_str(), accounts.hosting.as_str());
-    let (r, h) = futures_util::join!(research.organization(), hosting.organization());
     // The hosting reader's organization is the hosting account's only if it is in it.
     let h = match &accounts.hosting_me {
         Ok(me) if me.split(':').nth(4) != Some(hosting_account) => Err(ReadError {
@@ -542,8 +605,15 @@ async fn read_role<R: PolicyReader>(
         // count as "has a boundary" for Deny statements with NotPrincipal.
         permissions_boundary: None,
     };
-    let (name, info) = match find_role(side, arn).await {
-        Ok(found) => found,
+    // The role and its policies at once: the policies need only the name in the ARN.
+    let (found, texts) = futures_util::join!(find_role(side, arn), async {
+        match role_name(arn) {
+            Some(name) => read_identity_texts(side, name).await,
+            None => Err(String::new()),
+        }
+    });
+    let info = match found {
+        Ok((_, info)) => info,
         Err(message) => return (principal, parts.all_unreadable(&message)),
     };
     let mut problems = Vec::new();
@@ -558,10 +628,8 @@ async fn read_role<R: PolicyReader>(
             )),
         }
     }
-    let (identity, boundary) = futures_util::join!(
-        read_identity_policies(side, name, &info.arn),
-        read_boundary(side, &info)
-    );
+    let boundary = read_boundary(side, &info).await;
+    let identity = texts.and_then(|texts| identity_policies(texts, &info.arn));
     match identity {
         Ok(policies) => principal.identity_policies = policies,
         Err(e) => problems.push(unreadable(
@@ -623,42 +691,64 @@ async fn read_boundary<R: PolicyReader>(
     }
 }
 
-/// Inline policies by name, managed policies by ARN, labelled as the offline mode does.
-async fn read_identity_policies<R: PolicyReader>(
+/// The texts of a role's policies: (name, document) of each inline one and (ARN,
+/// document) of each managed one, every document read at once.
+type PolicyTexts = (Vec<(String, String)>, Vec<(String, String)>);
+
+async fn read_identity_texts<R: PolicyReader>(
     side: &Side<'_, R>,
     name: &str,
-    arn: &str,
-) -> Result<Vec<(String, Policy)>, String> {
+) -> Result<PolicyTexts, String> {
     let (inline, attached) =
         futures_util::join!(side.inline_policies(name), side.attached_policies(name));
-    let mut policies = Vec::new();
-    for (policy_name, text) in inline.map_err(|e| e.to_string())? {
-        let label = format!("inline policy {policy_name} of {arn}");
-        let policy = parse_document(&text, &label).map_err(|e| format!("{label}: {e}"))?;
-        policies.push((label, policy));
-    }
-    for policy_arn in attached.map_err(|e| e.to_string())? {
-        let text = side
-            .managed_policy(&policy_arn)
-            .await
-            .map_err(|e| format!("{policy_arn}: {e}"))?;
-        let label = format!("managed policy {policy_arn}");
-        let policy = parse_document(&text, &label).map_err(|e| format!("{label}: {e}"))?;
-        policies.push((label, policy));
-    }
-    Ok(policies)
+    let inline = inline.map_err(|e| e.to_string())?;
+    let reads = attached
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|policy_arn| async move {
+            let text = side
+                .managed_policy(&policy_arn)
+                .await
+                .map_err(|e| format!("{policy_arn}: {e}"))?;
+            Ok::<_, String>((policy_arn, text))
+        });
+    let managed = futures_util::future::try_join_all(reads).await?;
+    Ok((inline, managed))
 }
 
+/// Inline policies by name, managed policies by ARN, labelled as the offline mode does.
+fn identity_policies(
+    (inline, managed): PolicyTexts,
+    arn: &str,
+) -> Result<Vec<(String, Policy)>, String> {
+    let inline = inline
+        .into_iter()
+        .map(|(name, text)| (format!("inline policy {name} of {arn}"), text));
+    let managed = managed
+        .into_iter()
+        .map(|(policy_arn, text)| (format!("managed policy {policy_arn}"), text));
+    inline
+        .chain(managed)
+        .map(|(label, text)| {
+            let policy = parse_document(&text, &label).map_err(|e| format!("{label}: {e}"))?;
+            Ok((label, policy))
+        })
+        .collect()
+}
+
+/// The caller judged for `pass-role` and `create-job`: the named role, else the
+/// hosting credentials' own identity (known once the identities are read).
 async fn read_caller<R: PolicyReader>(
     side: &Side<'_, R>,
     caller_role: Option<&str>,
-    accounts: &Accounts,
+    hosting: &str,
+    identities: Identities<'_>,
 ) -> (Option<Principal>, Vec<Unreadable>) {
     let arn = match caller_role {
         Some(arn) => arn.to_owned(),
-        None => match &accounts.hosting_me {
-            Ok(arn) => arn.clone(),
-            Err(e) => {
+        None => match identities.await.map(|a| a.hosting_me) {
+            Ok(Ok(arn)) => arn,
+            Ok(Err(e)) => {
                 let message = format!("could not identify the caller: {e}");
                 let problems = [Part::CallerPolicies, Part::CallerBoundary]
                     .into_iter()
@@ -669,10 +759,11 @@ async fn read_caller<R: PolicyReader>(
                     .collect();
                 return (None, problems);
             }
+            Err(_) => return (None, Vec::new()),
         },
     };
     // A caller outside the hosting account cannot pass its role: nothing to judge.
-    if arn.split(':').nth(4) != Some(accounts.hosting.as_str()) {
+    if arn.split(':').nth(4) != Some(hosting) {
         return (None, Vec::new());
     }
     let (principal, problems) = read_role(side, &arn, RoleParts::CALLER).await;

@@ -76,6 +76,12 @@ pub fn identify(uri: &S3Uri, entries: &[FileEntry]) -> Identity {
     }
 }
 
+/// The folder's readable slug (`llama-3-1-8b-ft`): it names the importer's role session,
+/// known before the folder is listed, so the role can be assumed meanwhile.
+pub(crate) fn folder_slug(uri: &S3Uri) -> String {
+    slug(folder_name(uri), 48)
+}
+
 fn folder_name(uri: &S3Uri) -> &str {
     uri.prefix
         .trim_end_matches('/')

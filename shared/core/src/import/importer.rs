@@ -19,9 +19,9 @@ use crate::aws_names::s3_uri::S3Uri;
 use crate::import::events::{
     parse_body, EventError, ImporterEvent, Invocation, ObjectEvent, SqsMessage,
 };
-use crate::import::fingerprint::{identify, Identity};
-use crate::import::readiness::{folder_of, readiness, Readiness};
-use crate::validate::source::{FolderSource, SourceError};
+use crate::import::fingerprint::{folder_slug, identify, Identity};
+use crate::import::readiness::{folder_of, index_readiness, listed_readiness, Listed, Readiness};
+use crate::validate::source::{FolderSource, Remembered, SourceError};
 use crate::validate::{validate_listed, ValidateOptions};
 
 /// How the handler reaches both accounts. `ferry-aws` implements it with the SDK; the
@@ -41,7 +41,7 @@ pub trait Connect: Sync {
     /// A model folder in the research account.
     fn folder(&self, uri: &S3Uri) -> Self::Folder;
 
-    /// The hosting account's ports; `session` (the fingerprint) names the role session.
+    /// The hosting account's ports; `session` (the folder's slug) names the role session.
     fn hosting(
         &self,
         session: &str,
@@ -278,48 +278,95 @@ async fn process_objects<C: Connect>(
     Ok(decisions)
 }
 
+/// Header reads in flight while validating (the CLI's default is 16).
+const HEADER_READS_AT_ONCE: usize = 64;
+
+/// The small files readiness, the prefetch and validation all read: once per folder.
+const SMALL_FILES: &[&str] = &[crate::validate::CONFIG, crate::validate::INDEX];
+
 /// Judges one folder and, when it is complete, valid and new, records and starts it.
+/// Calls that do not need each other's answers go out together: the listing with the
+/// role (whose session is named after the folder, not its content), then the ledger's
+/// verdict with the index and the config.
 pub async fn process_folder<C: Connect>(
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
 ) -> Result<Decision, ImportError> {
     let folder = uri.to_string();
-    let source = connect.folder(uri);
-    let entries = source.list().await?;
-    if let Readiness::Waiting(reason) =
-        readiness(&source, &entries, config.ready_marker.as_deref()).await?
-    {
-        return Ok(Decision::NotReady { folder, reason });
-    }
+    let source = Remembered::new(connect.folder(uri), SMALL_FILES);
+    let session = folder_slug(uri);
+    let (entries, hosting) = futures_util::join!(source.list(), connect.hosting(&session));
+    let entries = entries?;
+    let index_size = match listed_readiness(&entries, config.ready_marker.as_deref()) {
+        Listed::Decided(Readiness::Waiting(reason)) => {
+            return Ok(Decision::NotReady { folder, reason })
+        }
+        Listed::Decided(Readiness::Ready) => None,
+        Listed::ReadIndex(size) => Some(size),
+    };
+    let hosting = hosting?;
     let identity = identify(uri, &entries);
     let fingerprint = identity.fingerprint.clone();
-    let hosting = connect.hosting(&fingerprint).await?;
-    let decision = judge_content(uri, connect, config, &hosting, &identity, source, entries).await;
+    let (existing, ready, ()) = futures_util::join!(
+        hosting.ledger.get(&fingerprint),
+        async {
+            match index_size {
+                Some(size) => index_readiness(&source, &entries, size).await,
+                None => Ok(Readiness::Ready),
+            }
+        },
+        prefetch_config(&source, &entries),
+    );
+    // Known content was complete when it was judged: the index has nothing to add.
+    let decision = match existing {
+        Ok(Some(item)) => {
+            let owed = (item.events_sent as usize) < item.history.len();
+            let decision = judged_before(&hosting, connect, config, folder, item).await;
+            if !owed && matches!(decision, Ok(Decision::Duplicate { .. })) {
+                return decision;
+            }
+            decision
+        }
+        existing => {
+            if let Readiness::Waiting(reason) = ready? {
+                return Ok(Decision::NotReady { folder, reason });
+            }
+            existing?;
+            judge_content(uri, connect, config, &hosting, &identity, &source, entries).await
+        }
+    };
     announce(&hosting, &fingerprint).await;
     decision
 }
 
-/// Judges a complete folder whose content is `identity`: once, whatever the events.
+/// Reads the config while the index and the ledger are read, for validation to find it.
+async fn prefetch_config<S: FolderSource>(source: &Remembered<S>, entries: &[crate::FileEntry]) {
+    if let Some(entry) = entries.iter().find(|e| e.path == crate::validate::CONFIG) {
+        source.prefetch(&entry.path, entry.size).await;
+    }
+}
+
+/// Judges a complete folder whose content is `identity`, which the ledger does not have.
 async fn judge_content<C: Connect>(
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
     hosting: &HostingOf<C>,
     identity: &Identity,
-    source: C::Folder,
+    source: &Remembered<C::Folder>,
     entries: Vec<crate::FileEntry>,
 ) -> Result<Decision, ImportError> {
     let folder = uri.to_string();
     let fingerprint = identity.fingerprint.clone();
-    if let Some(existing) = hosting.ledger.get(&fingerprint).await? {
-        return judged_before(hosting, connect, config, folder, existing).await;
-    }
     let options = ValidateOptions {
         region: config.import_region.clone(),
+        // Each wave of header reads is two round trips: most models' shards in one wave.
+        // Memory stays bounded by the header budget, not by this.
+        concurrency: HEADER_READS_AT_ONCE,
         ..Default::default()
     };
-    let report = validate_listed(&source, entries, &options).await?;
+    let report = validate_listed(source, entries, &options).await?;
     if !report.ok {
         let summary = rejection_summary(&report);
         let item = new_item(
@@ -559,7 +606,7 @@ pub async fn retry_failed<C: Connect>(
     let entries = connect.folder(uri).list().await?;
     let identity = identify(uri, &entries);
     let fingerprint = identity.fingerprint.clone();
-    let hosting = connect.hosting(&fingerprint).await?;
+    let hosting = connect.hosting(&folder_slug(uri)).await?;
     let Some(item) = hosting.ledger.get(&fingerprint).await? else {
         return process_folder(uri, connect, config).await;
     };

@@ -36,20 +36,38 @@ pub(crate) enum Readiness {
     Waiting(String),
 }
 
+/// What the listing alone says about readiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Listed {
+    /// Decided from the listing.
+    Decided(Readiness),
+    /// Complete if every shard the index (of this size) names is listed.
+    ReadIndex(u64),
+}
+
 /// A folder is ready when its marker exists (if the operator configured one), else
 /// when config, tokenizer and every weight file (the single file, or every shard the
 /// index names) are present. Reads the index only when it is needed.
+#[cfg(test)]
 pub(crate) async fn readiness<S: FolderSource>(
     source: &S,
     entries: &[FileEntry],
     ready_marker: Option<&str>,
 ) -> Result<Readiness, SourceError> {
+    match listed_readiness(entries, ready_marker) {
+        Listed::Decided(readiness) => Ok(readiness),
+        Listed::ReadIndex(size) => index_readiness(source, entries, size).await,
+    }
+}
+
+/// Readiness as far as the listing tells, with no read: the importer decides a folder
+/// that is plainly incomplete before any call to the hosting account.
+pub(crate) fn listed_readiness(entries: &[FileEntry], ready_marker: Option<&str>) -> Listed {
     let names: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let waiting = |why: &str| Listed::Decided(Readiness::Waiting(why.to_owned()));
     if let Some(marker) = ready_marker {
         let Some(marker_entry) = entries.iter().find(|e| e.path == marker) else {
-            return Ok(Readiness::Waiting(format!(
-                "the ready marker {marker} is not there yet"
-            )));
+            return waiting(&format!("the ready marker {marker} is not there yet"));
         };
         // A marker left from an earlier upload does not make new weights ready.
         let newest = entries
@@ -57,31 +75,39 @@ pub(crate) async fn readiness<S: FolderSource>(
             .filter(|e| is_identity_file(&e.path))
             .filter_map(|e| e.modified)
             .max();
-        return Ok(match (marker_entry.modified, newest) {
-            (Some(marked), Some(newest)) if marked < newest => Readiness::Waiting(format!(
+        return match (marker_entry.modified, newest) {
+            (Some(marked), Some(newest)) if marked < newest => waiting(&format!(
                 "the ready marker {marker} is older than the newest weight or config file: upload it again after the weights"
             )),
-            _ => Readiness::Ready,
-        });
+            _ => Listed::Decided(Readiness::Ready),
+        };
     }
     if !names.contains(CONFIG) {
-        return Ok(Readiness::Waiting("config.json is not there yet".into()));
+        return waiting("config.json is not there yet");
     }
     if !validate::has_tokenizer(|n| names.contains(n)) {
-        return Ok(Readiness::Waiting("no tokenizer file yet".into()));
+        return waiting("no tokenizer file yet");
     }
     let Some(index) = entries.iter().find(|e| e.path == INDEX) else {
         if names.contains("model.safetensors") {
-            return Ok(Readiness::Ready);
+            return Listed::Decided(Readiness::Ready);
         }
-        return Ok(Readiness::Waiting(
-            "neither model.safetensors nor model.safetensors.index.json is there yet".into(),
-        ));
+        return waiting("neither model.safetensors nor model.safetensors.index.json is there yet");
     };
     if index.size > validate::MAX_INDEX_BYTES {
-        return Ok(Readiness::Ready); // validation rejects it without reading it
+        return Listed::Decided(Readiness::Ready); // validation rejects it without reading it
     }
-    let bytes = source.read_range(INDEX, 0..index.size).await?;
+    Listed::ReadIndex(index.size)
+}
+
+/// Whether every shard the index names is listed (`size`: the index's listed size).
+pub(crate) async fn index_readiness<S: FolderSource>(
+    source: &S,
+    entries: &[FileEntry],
+    size: u64,
+) -> Result<Readiness, SourceError> {
+    let names: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let bytes = source.read_range(INDEX, 0..size).await?;
     let Some(shards) = index_shards(&bytes) else {
         // Unreadable index: complete as far as Ferry can tell; validation explains it.
         return Ok(Readiness::Ready);

@@ -65,6 +65,77 @@ pub trait FolderSource: Sync {
     ) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
 }
 
+/// A folder whose small files (config, index) are read once: the importer's readiness
+/// check, its prefetch and validation all ask for them, and each read is a round trip.
+/// Only whole reads of the named files are kept, and only up to [`REMEMBER_MAX_BYTES`]
+/// each, so a huge index is still held once at a time.
+pub struct Remembered<S> {
+    source: S,
+    names: &'static [&'static str],
+    kept: Mutex<BTreeMap<String, Arc<Vec<u8>>>>,
+}
+
+/// The largest file [`Remembered`] keeps (published indexes are tens of kilobytes).
+pub const REMEMBER_MAX_BYTES: u64 = 1024 * 1024;
+
+impl<S: FolderSource> Remembered<S> {
+    /// Remembers whole reads of `names` (paths relative to the folder).
+    pub fn new(source: S, names: &'static [&'static str]) -> Self {
+        Self {
+            source,
+            names,
+            kept: Mutex::default(),
+        }
+    }
+
+    /// Reads `path` whole (`size` bytes, from the listing) so that later reads of it are
+    /// free; a failure is left for the later read to report.
+    pub async fn prefetch(&self, path: &str, size: u64) {
+        if size <= REMEMBER_MAX_BYTES {
+            let _ = self.read_range(path, 0..size).await;
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Vec<u8>>>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<S: FolderSource> FolderSource for Remembered<S> {
+    fn describe(&self) -> String {
+        self.source.describe()
+    }
+
+    fn s3_uri(&self) -> Option<&S3Uri> {
+        self.source.s3_uri()
+    }
+
+    async fn list(&self) -> Result<Vec<FileEntry>, SourceError> {
+        self.source.list().await
+    }
+
+    fn has_undecodable_name(&self, path: &str) -> bool {
+        self.source.has_undecodable_name(path)
+    }
+
+    async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Vec<u8>, SourceError> {
+        let whole = range.start == 0 && range.end <= REMEMBER_MAX_BYTES;
+        if !whole || !self.names.contains(&path) {
+            return self.source.read_range(path, range).await;
+        }
+        if let Some(bytes) = self
+            .kept()
+            .get(path)
+            .filter(|b| b.len() as u64 == range.end)
+        {
+            return Ok(bytes.as_ref().clone());
+        }
+        let bytes = self.source.read_range(path, range).await?;
+        self.kept().insert(path.to_owned(), Arc::new(bytes.clone()));
+        Ok(bytes)
+    }
+}
+
 /// Why a folder could not be read. The kind lets callers decide: a missing folder is
 /// the user's mistake, a transient failure is worth a retry, nothing here is a verdict
 /// on the model.
@@ -370,6 +441,23 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(past_end.kind, SourceErrorKind::Other);
+    }
+
+    #[tokio::test]
+    async fn remembered_reads_each_named_small_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("w.safetensors"), b"0123456789").unwrap();
+        let folder = Remembered::new(LocalFolder::open(dir.path()).unwrap(), &["config.json"]);
+        folder.prefetch("config.json", 2).await;
+        std::fs::write(dir.path().join("config.json"), b"[]").unwrap();
+        // Served from memory: the file changed on disk, the read did not.
+        assert_eq!(folder.read_range("config.json", 0..2).await.unwrap(), b"{}");
+        std::fs::write(dir.path().join("w.safetensors"), b"abcdefghij").unwrap();
+        assert_eq!(
+            folder.read_range("w.safetensors", 0..2).await.unwrap(),
+            b"ab"
+        );
     }
 
     #[test]
