@@ -491,5 +491,19 @@ fn condition_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String 
         values.insert(":events_sent_before".into(), n(sent));
         values.insert(":events_now".into(), n(now));
     }
+    if let Some((until, sent)) = update.expect_events_held {
+        names.insert("#events_sent".into(), "events_sent".into());
+        names.insert("#events_lease_until".into(), "events_lease_until".into());
+        let sent_matches = if sent == 0 {
+            "(attribute_not_exists(#events_sent) OR #events_sent = :events_held_sent)"
+        } else {
+            "#events_sent = :events_held_sent"
+        };
+        condition.push_str(&format!(
+            " AND {sent_matches} AND #events_lease_until = :events_held_until"
+        ));
+        values.insert(":events_held_sent".into(), n(sent));
+        values.insert(":events_held_until".into(), n(until));
+    }
     condition
 }

@@ -1,6 +1,7 @@
 //! Release pointers as SSM parameters: `{prefix}/{model}/live` holds the live model
 //! ARN (a String parameter, standard tier); every release is a new parameter version,
-//! so GetParameterHistory is the release log.
+//! so GetParameterHistory shows the last 100 releases (SSM keeps 100 versions; the
+//! ledger's history keeps them all).
 
 use aws_config::SdkConfig;
 use aws_sdk_ssm::types::ParameterType;

@@ -437,6 +437,7 @@ fn random_update(r: &mut Random, item: &LedgerItem, now: u64) -> LedgerUpdate {
         set_events_sent: r.maybe(4, |r| r.below(6) as u32),
         set_events_lease: r.maybe(4, |r| if r.one_in(3) { 0 } else { near(r) }),
         expect_events_free: r.maybe(3, |r| (near(r), sent(r))),
+        expect_events_held: r.maybe(4, |r| (near(r), sent(r))),
     }
 }
 

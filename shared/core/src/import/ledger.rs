@@ -282,6 +282,9 @@ pub struct LedgerUpdate {
     /// Condition: apply only if no events lease is held at this time and exactly
     /// `.1` events went out (`(now, events_sent)`).
     pub expect_events_free: Option<(u64, u32)>,
+    /// Condition: apply only if this handler still holds the events lease it took (the
+    /// lease runs until `.0`) and the count is still `.1` (`(until, events_sent)`).
+    pub expect_events_held: Option<(u64, u32)>,
 }
 
 impl LedgerUpdate {
@@ -375,7 +378,14 @@ impl LedgerUpdate {
             }
             None => true,
         };
-        item.state == from && !(self.expect_unalerted && item.alerted) && lease_free && events_free
+        let events_held = self.expect_events_held.is_none_or(|(until, sent)| {
+            item.events_lease_until == Some(until) && item.events_sent == sent
+        });
+        item.state == from
+            && !(self.expect_unalerted && item.alerted)
+            && lease_free
+            && events_free
+            && events_held
     }
 }
 

@@ -33,9 +33,10 @@ pub async fn publish_pending<L: Ledger, B: EventBus>(
         return Ok(0);
     }
     let now = clock();
+    let held_until = now + EVENTS_LEASE_SECS;
     let claim = LedgerUpdate {
         now,
-        set_events_lease: Some(now + EVENTS_LEASE_SECS),
+        set_events_lease: Some(held_until),
         expect_events_free: Some((now, item.events_sent)),
         ..Default::default()
     };
@@ -46,7 +47,8 @@ pub async fn publish_pending<L: Ledger, B: EventBus>(
     let sent = match &put {
         Ok(n) | Err((n, _)) => *n,
     };
-    record_sent(ledger, clock, fingerprint, sent_before + sent).await?;
+    let held = (held_until, item.events_sent);
+    record_sent(ledger, clock, fingerprint, held, sent_before + sent).await?;
     put.map_err(|(_, e)| e)
 }
 
@@ -88,23 +90,31 @@ async fn put_in_order<B: EventBus>(
     Ok(accepted)
 }
 
-/// Records `sent` entries sent and frees the lease, whatever state the item moved to.
+/// Records `sent` entries sent and frees the lease, whatever state the item moved to,
+/// if this handler still holds the lease it took (`held`: until, count before): after
+/// it ran out, another handler owns the count.
 async fn record_sent<L: Ledger>(
     ledger: &L,
     clock: Clock,
     fingerprint: &str,
+    held: (u64, u32),
     sent: usize,
 ) -> Result<(), PortError> {
     let record = LedgerUpdate {
         now: clock(),
         set_events_sent: Some(u32::try_from(sent).unwrap_or(u32::MAX)),
         set_events_lease: Some(0),
+        expect_events_held: Some(held),
         ..Default::default()
     };
     for _ in 0..RECORD_TRIES {
         let Some(item) = ledger.get(fingerprint).await? else {
             return Ok(());
         };
+        if item.events_lease_until != Some(held.0) {
+            // The lease ran out and another handler took it: its count stands.
+            return Ok(());
+        }
         if ledger.transition(fingerprint, item.state, &record).await? {
             return Ok(());
         }

@@ -268,7 +268,6 @@ impl Deployment {
         )
     }
 
-    /// Import jobs of the hosting account in the region (the trust policy's SourceArn).
     /// The release pointers' parameters (`parameter/ferry/*`).
     pub(crate) fn release_parameters_arn(&self) -> String {
         format!(
@@ -290,6 +289,7 @@ impl Deployment {
         )
     }
 
+    /// Import jobs of the hosting account in the region (the trust policy's SourceArn).
     pub(crate) fn import_jobs_arn(&self) -> String {
         self.bedrock_arn("model-import-job/*")
     }

@@ -184,7 +184,9 @@ async fn make_live<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     replaced: Option<String>,
     note: &str,
 ) -> Result<ReleaseOutcome, ReleaseError> {
-    let changed = target.state != ImportState::Released;
+    // Live is the newest Released version: a Released target that is not the newest
+    // (left by a crash) is made the newest, not taken as done.
+    let changed = versions.live().map(|l| &l.fingerprint) != Some(&target.fingerprint);
     if changed {
         let now = hosting.now_secs();
         let newest = versions.released().filter_map(|i| i.released_at).max();
@@ -192,7 +194,7 @@ async fn make_live<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
             state: Some(ImportState::Released),
             now,
             set_released_at: Some(newest.map_or(now, |n| now.max(n.saturating_add(1)))),
-            set_replaced: replaced,
+            set_replaced: replaced.filter(|_| target.state != ImportState::Released),
             note: Some(note.to_owned()),
             ..Default::default()
         };
@@ -217,8 +219,9 @@ async fn make_live<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
 }
 
 /// Makes the pointer and the ledger agree: the newest Released version is live, the
-/// pointer names it, any other Released version is retired. Run after every release
-/// and by the sweep when a model has two Released versions (a crash or a race).
+/// pointer names it, any other Released version is retired. Run after every release,
+/// and by the sweep when a model has two Released versions or its pointer does not
+/// name its live one (a crash or a race between the writes).
 pub async fn reconcile<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     hosting: &Hosting<L, I, A, E>,
     pointer: &P,

@@ -36,16 +36,29 @@ impl Versions {
 }
 
 /// Every imported version of `model` (a slug), oldest first.
+///
+/// The state index may lag a write by a moment, so every version it lists is read
+/// again from the table (a consistent read) before release decisions rest on it.
 pub async fn model_versions<L: Ledger>(ledger: &L, model: &str) -> Result<Versions, PortError> {
-    let mut items = Vec::new();
+    let mut fingerprints = Vec::new();
     for state in VERSION_STATES {
-        items.extend(
-            ledger
-                .items_in_state(state)
-                .await?
+        let listed = ledger.items_in_state(state).await?;
+        fingerprints.extend(
+            listed
                 .into_iter()
-                .filter(|i| i.slug == model && i.model_arn.is_some()),
+                .filter(|i| i.slug == model)
+                .map(|i| i.fingerprint),
         );
+    }
+    fingerprints.sort_unstable();
+    fingerprints.dedup();
+    let mut items = Vec::with_capacity(fingerprints.len());
+    for fingerprint in &fingerprints {
+        if let Some(item) = ledger.get(fingerprint).await? {
+            if item.state.has_model() && item.model_arn.is_some() && item.slug == model {
+                items.push(item);
+            }
+        }
     }
     items.sort_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)));
     Ok(Versions { items })

@@ -10,7 +10,7 @@ use super::sweep::SweepReport;
 use crate::import::start::send_alert_priced;
 use crate::import::{ImportState, Ledger, LedgerItem, LedgerUpdate, SmokeRecord};
 use crate::outbox::publish_pending;
-use crate::release::{self, ReleaseError};
+use crate::release::{self, ReleaseError, ReleasePointer};
 use crate::verify::{
     judge_attempt, AttemptTimes, InvokeModel, SmokeConfig, SmokeFailure, SmokeOutcome, SmokeRequest,
 };
@@ -41,7 +41,7 @@ pub(crate) async fn verify_and_release(
     let smoke_off = config.after_import.smoke.is_none();
     let fresh = completed
         .into_iter()
-        .filter(|i| !i.history.is_empty())
+        .filter(|i| !i.history.is_empty() && i.model_arn.is_some())
         .filter(|i| !smoke_off || i.finished_at.is_some_and(|t| t + 24 * 3600 >= now));
     for item in fresh.take(MAX_SMOKE_TESTS_PER_SWEEP) {
         let verified = match &config.after_import.smoke {
@@ -200,8 +200,24 @@ async fn auto_release(
     } else {
         "automatic: the smoke test passed"
     };
+    let hosting = tracker.hosting();
+    // The auto rule never puts an older version over a newer live one (a slow smoke
+    // test, or a release retried after a newer one went live).
+    match release::model_versions(&hosting.ledger, &item.slug).await {
+        Ok(versions) => {
+            if let Some(live) = versions.live().filter(|l| l.created_at > item.created_at) {
+                let why = format!(
+                    "{} not released automatically: the live {} is newer",
+                    item.name, live.name
+                );
+                tracing::info!(%why);
+                return;
+            }
+        }
+        Err(e) => return report.errors.push(format!("releasing {}: {e}", item.name)),
+    }
     match release::release(
-        tracker.hosting(),
+        hosting,
         tracker.pointer(),
         &item.slug,
         &item.fingerprint,
@@ -218,24 +234,56 @@ async fn auto_release(
     }
 }
 
-/// Repairs every model with two of the `released` versions (a crash or a race between
-/// releases).
+/// With the auto rule, releases the `verified` versions of the last day that never
+/// were live: their release failed on an earlier sweep (a throttled call).
+pub(crate) async fn retry_auto_releases(
+    tracker: &impl TrackerPorts,
+    config: &TrackerConfig,
+    verified: &[LedgerItem],
+    now: u64,
+    report: &mut SweepReport,
+) {
+    if config.after_import.release != ReleaseMode::Auto {
+        return;
+    }
+    let never_live = |i: &&LedgerItem| {
+        !i.history.is_empty()
+            && i.finished_at.is_some_and(|t| t + 24 * 3600 >= now)
+            && !i.history.iter().any(|c| c.state == ImportState::Released)
+    };
+    for item in verified.iter().filter(never_live) {
+        auto_release(tracker, item, false, report).await;
+    }
+}
+
+/// Repairs every model whose `released` versions are two (a crash or a race between
+/// releases) or whose pointer does not name its live version (a crash between the
+/// ledger write and the parameter write): one GetParameter per released model.
 pub(crate) async fn repair_releases(
     tracker: &impl TrackerPorts,
     released: &[LedgerItem],
     report: &mut SweepReport,
 ) {
-    let mut models: Vec<&str> = released.iter().map(|i| i.slug.as_str()).collect();
-    models.sort_unstable();
-    let doubled: Vec<&str> = models
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    for model in doubled
-        .into_iter()
-        .collect::<std::collections::BTreeSet<_>>()
-    {
+    let mut by_model: std::collections::BTreeMap<&str, Vec<&LedgerItem>> = Default::default();
+    for item in released {
+        by_model.entry(item.slug.as_str()).or_default().push(item);
+    }
+    for (model, items) in by_model {
+        let needs_repair = match items.as_slice() {
+            [only] => match tracker.pointer().live(model).await {
+                Ok(value) => value != only.model_arn,
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("reading the release of {model}: {e}"));
+                    continue;
+                }
+            },
+            _ => true,
+        };
+        if !needs_repair {
+            continue;
+        }
         match release::reconcile(tracker.hosting(), tracker.pointer(), model).await {
             Ok(_) => report.work_done += 1,
             Err(e) => report

@@ -292,6 +292,23 @@ where
         .collect();
     for entry in doomed {
         let model = facts.iter().map(|f| &f.model).find(|m| m.arn == entry.arn);
+        // A release (or rollback) may have made it live since the plan was read.
+        match release_roles(&hosting.ledger).await {
+            Ok(roles) if roles.iter().any(|(arn, _)| *arn == entry.arn) => {
+                report
+                    .errors
+                    .push(format!("{} was released during cleanup: kept", entry.name));
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                report.errors.push(format!(
+                    "re-reading the releases before deleting {}: {e}",
+                    entry.name
+                ));
+                continue;
+            }
+        }
         if let Err(e) = registry.delete_model(&entry.arn).await {
             report.errors.push(format!("deleting {}: {e}", entry.name));
             continue;
@@ -375,7 +392,7 @@ async fn record_deletion<L: Ledger, I, A: Alerts, E: EventBus>(
         .map(str::to_owned);
     let recorded = match &fingerprint {
         Some(fp) => match hosting.ledger.get(fp).await? {
-            Some(item) if item.state.has_model() => {
+            Some(item) if item.state.has_model() && item.state != ImportState::Released => {
                 hosting.ledger.transition(fp, item.state, &deleted).await?
             }
             _ => false,

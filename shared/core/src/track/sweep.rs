@@ -6,7 +6,9 @@
 use crate::outbox::EventBus;
 use serde::Serialize;
 
-use super::after_sweep::{put_owed_events, repair_releases, verify_and_release};
+use super::after_sweep::{
+    put_owed_events, repair_releases, retry_auto_releases, verify_and_release,
+};
 use super::cleanup::run_cleanup;
 use super::config::TrackerConfig;
 use super::metrics::Metric;
@@ -113,22 +115,27 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
         }
         Err(e) => report.errors.push(e.to_string()),
     }
+    // The queue first: a slow smoke test must not keep the next import from starting.
+    start_queue(tracker, config, now, &mut report).await;
     verify_and_release(tracker, config, now, &mut report).await;
-    // One read of every state serves the owed alerts, the release repair and the owed
-    // events.
+    // One read of every state serves the owed alerts, the releases to retry or
+    // repair, and the owed events.
     for state in ALL_STATES {
         match hosting.ledger.items_in_state(state).await {
             Ok(items) => {
                 resend_alerts(hosting, config, state, &items, now, &mut report).await;
-                if state == ImportState::Released {
-                    repair_releases(tracker, &items, &mut report).await;
+                match state {
+                    ImportState::Verified => {
+                        retry_auto_releases(tracker, config, &items, now, &mut report).await
+                    }
+                    ImportState::Released => repair_releases(tracker, &items, &mut report).await,
+                    _ => {}
                 }
                 put_owed_events(tracker, &items, &mut report).await;
             }
             Err(e) => report.errors.push(e.to_string()),
         }
     }
-    start_queue(tracker, config, now, &mut report).await;
     report
 }
 
