@@ -41,7 +41,10 @@ async fn serve() -> Result<(), lambda_runtime::Error> {
     run_concurrent(service_fn(
         move |event: LambdaEvent<ImporterEvent>| async move {
             let (config, connect) = state;
-            let outcome = handle(event.payload, connect, config).await;
+            // Boxed: the handler's future nests deeply (validation, the access check,
+            // the start path); behind a pointer, the runtime's own future stays shallow
+            // enough for the compiler's layout queries.
+            let outcome = Box::pin(handle(event.payload, connect, config)).await;
             let answer = outcome.map(|outcome| {
                 print_metrics(&outcome.metrics, ferry_aws::clock::now_secs());
                 outcome.answer

@@ -52,26 +52,40 @@ impl Distribution {
 /// The bare `lambda_runtime` binary the functions' inits are compared with.
 pub const BARE: &str = "ferry-bare-lambda";
 
-/// Init of `runs` fresh processes of each function and of the bare binary, run after
-/// run in turn so that the machine's state weighs on all alike: exec to the first
-/// `next` request.
+/// Init of `runs` fresh processes of each function and of the bare binary (and of
+/// `tracker_before`, another build's tracker, when given), run after run in turn so
+/// that the machine's state weighs on all alike: exec to the first `next` request.
 pub async fn cold_starts(
     stack: &LocalStack,
     runs: usize,
+    tracker_before: Option<&std::path::Path>,
 ) -> Result<BTreeMap<String, Distribution>> {
+    let tracker_env = stack.tracker_env().await?;
+    let mut binaries = vec![
+        (
+            "ferry-importer",
+            workspace_binary("ferry-importer")?,
+            stack.importer_env(),
+        ),
+        (
+            "ferry-tracker",
+            workspace_binary("ferry-tracker")?,
+            tracker_env.clone(),
+        ),
+        (BARE, workspace_binary(BARE)?, Vec::new()),
+    ];
+    if let Some(before) = tracker_before {
+        binaries.push(("ferry-tracker-before", before.to_path_buf(), tracker_env));
+    }
     let mut functions = Vec::new();
-    for (name, env) in [
-        ("ferry-importer", stack.importer_env()),
-        ("ferry-tracker", stack.tracker_env().await?),
-        (BARE, Vec::new()),
-    ] {
+    for (name, binary, env) in binaries {
         let function = LocalLambda::start(name).await?;
-        functions.push((name, function, env, Vec::with_capacity(runs)));
+        functions.push((name, binary, function, env, Vec::with_capacity(runs)));
     }
     for run in 0..runs {
-        for (name, function, env, samples) in &mut functions {
+        for (_, binary, function, env, samples) in &mut functions {
             if run == 0 {
-                function.spawn(&workspace_binary(name)?, env)?;
+                function.spawn(binary, env)?;
             } else {
                 function.respawn()?;
             }
@@ -82,7 +96,7 @@ pub async fn cold_starts(
     }
     Ok(functions
         .into_iter()
-        .map(|(name, _, _, samples)| (name.to_owned(), Distribution::of(samples)))
+        .map(|(name, _, _, _, samples)| (name.to_owned(), Distribution::of(samples)))
         .collect())
 }
 

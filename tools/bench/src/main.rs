@@ -58,6 +58,10 @@ struct Args {
     /// this run's figures as "before"
     #[arg(long)]
     before: Option<PathBuf>,
+    /// Only the cold starts, with this other build's ferry-tracker measured beside
+    /// today's and the bare binary, run after run (a change's effect on init)
+    #[arg(long, value_name = "BINARY")]
+    tracker_before: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -80,8 +84,26 @@ async fn main() -> Result<()> {
     if args.path_only {
         return path_only(&args, &plan).await;
     }
+    if let Some(before) = &args.tracker_before {
+        return tracker_before(before, &plan).await;
+    }
     let report = measure(&args, plan, &scale, started).await?;
     publish(&args, &report)
+}
+
+/// `--tracker-before`: init of today's functions, the bare binary and another build's
+/// tracker, interleaved, printed as a table.
+async fn tracker_before(before: &std::path::Path, plan: &report::Plan) -> Result<()> {
+    let stack = LocalStack::start(Options::default()).await?;
+    let cold = functions::cold_starts(&stack, plan.cold_runs, Some(before)).await?;
+    println!("| binary | runs | init median (ms) | p95 | min | max |\n|---|---|---|---|---|---|");
+    for (name, d) in &cold {
+        println!(
+            "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            d.runs, d.median_ms, d.p95_ms, d.min_ms, d.max_ms
+        );
+    }
+    Ok(())
 }
 
 /// How many runs, bursts and shards: fewer in quick mode (no 400-event burst).
@@ -159,7 +181,7 @@ async fn measure_functions(
 )> {
     let stack = start_stack().await?;
     eprintln!("bench: {} cold starts per function", plan.cold_runs);
-    let cold = functions::cold_starts(&stack, plan.cold_runs).await?;
+    let cold = functions::cold_starts(&stack, plan.cold_runs, None).await?;
     let mut bursts = Vec::new();
     for &events in &plan.bursts {
         eprintln!("bench: burst of {events} event(s), 30-shard model");

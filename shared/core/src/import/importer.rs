@@ -333,7 +333,13 @@ pub async fn process_folder<C: Connect>(
                 return Ok(Decision::NotReady { folder, reason });
             }
             existing?;
-            judge_content(uri, connect, config, &hosting, &identity, &source, entries).await
+            // Boxed: the judgement's future nests deeply (validation, the access check,
+            // the start path); on the heap it keeps the handler's future type shallow
+            // enough for the compiler's layout queries.
+            Box::pin(judge_content(
+                uri, connect, config, &hosting, &identity, &source, entries,
+            ))
+            .await
         }
     };
     announce(&hosting, &fingerprint).await;
