@@ -46,13 +46,7 @@ pub async fn model_rows(
     models.dedup();
     let mut rows = Vec::with_capacity(models.len());
     for model in models {
-        let versions = Versions {
-            items: items
-                .iter()
-                .filter(|i| i.slug == model && i.state.has_model() && i.model_arn.is_some())
-                .cloned()
-                .collect(),
-        };
+        let versions = Versions::of(model, items.iter().cloned());
         let (live, previous) = live_and_previous(&versions);
         let shown = live.or_else(|| versions.items.last());
         let units = shown.and_then(|i| i.custom_model_units);

@@ -319,30 +319,32 @@ pub async fn process_folder<C: Connect>(
         prefetch_config(&source, &entries),
     );
     // Known content was complete when it was judged: the index has nothing to add.
-    let decision = match existing {
+    let (decision, may_owe) = match existing {
         Ok(Some(item)) => {
-            let owed = (item.events_sent as usize) < item.history.len();
+            let owed = item.events_owed();
             let decision = judged_before(&hosting, connect, config, folder, item).await;
-            if !owed && matches!(decision, Ok(Decision::Duplicate { .. })) {
-                return decision;
-            }
-            decision
+            let unchanged = matches!(decision, Ok(Decision::Duplicate { .. }));
+            (decision, owed || !unchanged)
         }
         existing => {
             if let Readiness::Waiting(reason) = ready? {
                 return Ok(Decision::NotReady { folder, reason });
             }
             existing?;
-            // Boxed: the judgement's future nests deeply (validation, the access check,
-            // the start path); on the heap it keeps the handler's future type shallow
-            // enough for the compiler's layout queries.
-            Box::pin(judge_content(
-                uri, connect, config, &hosting, &identity, &source, entries,
-            ))
-            .await
+            let decision =
+                judge_content(uri, connect, config, &hosting, &identity, &source, entries).await;
+            (decision, true)
         }
     };
-    announce(&hosting, &fingerprint).await;
+    // The start path put the events of what it started or failed (`start::record_start`,
+    // `supersede`); any other change of this content's item goes now.
+    let announced = matches!(
+        decision,
+        Ok(Decision::Started { .. } | Decision::Failed { .. })
+    );
+    if may_owe && !announced {
+        announce(&hosting, &fingerprint).await;
+    }
     decision
 }
 
@@ -445,7 +447,7 @@ async fn judged_before<C: Connect>(
 
 /// Records a folder the access check denied, and alerts; a concurrent handler that
 /// recorded this content first keeps its decision.
-async fn record_denial<L: Ledger, I, A: Alerts, E: EventBus>(
+async fn record_denial<L: Ledger, I, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     identity: &Identity,
     uri: &S3Uri,

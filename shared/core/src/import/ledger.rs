@@ -185,6 +185,11 @@ pub struct LedgerItem {
 }
 
 impl LedgerItem {
+    /// Whether some of its state changes have not gone out as events yet.
+    pub fn events_owed(&self) -> bool {
+        (self.events_sent as usize) < self.history.len()
+    }
+
     /// A fresh item: nothing submitted, attempted or alerted yet.
     pub fn new(
         fingerprint: impl Into<String>,

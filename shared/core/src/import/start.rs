@@ -122,7 +122,7 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, E: EventBus, C: 
 
 /// Takes the start lease: only the handler holding it calls Create, so racing handlers
 /// make exactly one CreateModelImportJob per item; a crashed holder's lease runs out.
-async fn claim_start<L: Ledger, I, A, E: EventBus>(
+async fn claim_start<L: Ledger, I, A, E>(
     hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
@@ -140,7 +140,7 @@ async fn claim_start<L: Ledger, I, A, E: EventBus>(
 }
 
 /// Gives the start lease back; the item stays Pending.
-async fn release_lease<L: Ledger, I, A, E: EventBus>(
+async fn release_lease<L: Ledger, I, A, E>(
     hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
@@ -185,7 +185,7 @@ async fn supersede<L: Ledger, I, A, E: EventBus>(
 /// behind a Create, so another handler's new job) is the one-job limit: wait. None
 /// running: the imported-models quota is the likely limit, which no waiting fixes;
 /// record it on the item and alert once.
-async fn slot_refused<L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
+async fn slot_refused<L: Ledger, I: ImportService, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
     reason: String,
@@ -218,7 +218,7 @@ async fn slot_refused<L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
 
 /// Create found a job or model of this name: our own earlier attempt (same name, same
 /// content) is recorded as submitted; anything else fails the item.
-async fn name_conflict<L, I: ImportService, A, E: EventBus>(
+async fn name_conflict<L, I: ImportService, A, E>(
     hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
     message: String,
@@ -345,7 +345,7 @@ pub(crate) fn retry_name(base: &str, retry: u32) -> String {
 /// Sends the alert of an item at most once: the handler that takes the alert lease
 /// publishes, then marks it sent. A crash in between lets the lease run out and a
 /// retry send it; a publish error releases the lease at once.
-pub(crate) async fn send_alert<L: Ledger, I, A: Alerts, E: EventBus>(
+pub(crate) async fn send_alert<L: Ledger, I, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
 ) -> Result<bool, PortError> {
@@ -353,7 +353,7 @@ pub(crate) async fn send_alert<L: Ledger, I, A: Alerts, E: EventBus>(
 }
 
 /// [`send_alert`], with the cost of the model at `prices` in completion alerts.
-pub(crate) async fn send_alert_priced<L: Ledger, I, A: Alerts, E: EventBus>(
+pub(crate) async fn send_alert_priced<L: Ledger, I, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     fingerprint: &str,
     prices: &Prices,

@@ -28,10 +28,10 @@ pub async fn publish_pending<L: Ledger, B: EventBus>(
     let Some(item) = ledger.get(fingerprint).await? else {
         return Ok(0);
     };
-    let sent_before = item.events_sent as usize;
-    if sent_before >= item.history.len() {
+    if !item.events_owed() {
         return Ok(0);
     }
+    let sent_before = item.events_sent as usize;
     let now = clock();
     let held_until = now + EVENTS_LEASE_SECS;
     let claim = LedgerUpdate {

@@ -120,7 +120,41 @@ pub async fn release<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
 ) -> Result<ReleaseOutcome, ReleaseError> {
     let versions = model_versions(&hosting.ledger, model).await?;
     let target = find_version(&versions, model, reference)?.clone();
-    releasable(&target, force)?;
+    release_version(hosting, pointer, versions, &target, note, force).await
+}
+
+/// The auto rule's release of `item`: as [`release`], but never over a newer live
+/// version (a slow smoke test, or a release retried after a newer one went live):
+/// `Ok(None)` then.
+pub async fn release_automatically<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
+    hosting: &Hosting<L, I, A, E>,
+    pointer: &P,
+    item: &LedgerItem,
+    note: &str,
+    force: bool,
+) -> Result<Option<ReleaseOutcome>, ReleaseError> {
+    let versions = model_versions(&hosting.ledger, &item.slug).await?;
+    if let Some(live) = versions.live().filter(|l| l.created_at > item.created_at) {
+        tracing::info!(version = %item.name, live = %live.name, "not released automatically: the live version is newer");
+        return Ok(None);
+    }
+    let target = find_version(&versions, &item.slug, &item.fingerprint)?.clone();
+    release_version(hosting, pointer, versions, &target, note, force)
+        .await
+        .map(Some)
+}
+
+/// Releases `target`, one of `versions`, after the checks every release makes.
+async fn release_version<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
+    hosting: &Hosting<L, I, A, E>,
+    pointer: &P,
+    versions: Versions,
+    target: &LedgerItem,
+    note: &str,
+    force: bool,
+) -> Result<ReleaseOutcome, ReleaseError> {
+    releasable(target, force)?;
+    let model = &target.slug;
     if let Some(live) = versions
         .live()
         .filter(|l| l.source_uri != target.source_uri)
@@ -139,7 +173,7 @@ pub async fn release<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
         .live()
         .map(|l| l.fingerprint.clone())
         .filter(|l| *l != target.fingerprint);
-    make_live(hosting, pointer, &versions, &target, replaced, note).await
+    make_live(hosting, pointer, versions, target, replaced, note).await
 }
 
 /// Goes back to the version the live one replaced, which must still be imported.
@@ -171,7 +205,8 @@ pub async fn rollback<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     };
     // A rollback target keeps its own `replaced`, so a second rollback goes further back.
     let note = format!("rollback from {}: {note}", live.name);
-    make_live(hosting, pointer, &versions, &previous.clone(), None, &note).await
+    let previous = previous.clone();
+    make_live(hosting, pointer, versions, &previous, None, &note).await
 }
 
 /// Makes `target` the Released item (recording what it replaced), points the pointer
@@ -179,7 +214,7 @@ pub async fn rollback<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
 async fn make_live<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     hosting: &Hosting<L, I, A, E>,
     pointer: &P,
-    versions: &Versions,
+    mut versions: Versions,
     target: &LedgerItem,
     replaced: Option<String>,
     note: &str,
@@ -213,8 +248,16 @@ async fn make_live<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
             )
             .into());
         }
+        // What the write just did, without reading the versions again.
+        if let Some(written) = versions
+            .items
+            .iter_mut()
+            .find(|i| i.fingerprint == target.fingerprint)
+        {
+            update.apply(written);
+        }
     }
-    let outcome = reconcile(hosting, pointer, &target.slug).await?;
+    let outcome = reconcile_from(hosting, pointer, &target.slug, versions).await?;
     Ok(ReleaseOutcome { changed, ..outcome })
 }
 
@@ -227,10 +270,20 @@ pub async fn reconcile<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
     pointer: &P,
     model: &str,
 ) -> Result<ReleaseOutcome, ReleaseError> {
+    let versions = model_versions(&hosting.ledger, model).await?;
+    reconcile_from(hosting, pointer, model, versions).await
+}
+
+/// [`reconcile`] from `versions` as just read (or just written).
+async fn reconcile_from<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
+    hosting: &Hosting<L, I, A, E>,
+    pointer: &P,
+    model: &str,
+    mut versions: Versions,
+) -> Result<ReleaseOutcome, ReleaseError> {
     // Two releasers may race: each re-reads after writing, and the last to look writes
     // the newest, so the pointer ends on the ledger's choice.
     for _ in 0..3 {
-        let versions = model_versions(&hosting.ledger, model).await?;
         let Some(live) = versions.live().cloned() else {
             return Err(ReleaseError::UnknownModel(model.to_owned()));
         };
@@ -239,9 +292,9 @@ pub async fn reconcile<L: Ledger, I, A, E: EventBus, P: ReleasePointer>(
             pointer.set_live(model, &arn, &live.name).await?;
         }
         retire_others(hosting, &versions, &live).await?;
-        let after = model_versions(&hosting.ledger, model).await?;
-        if after.live().map(|l| &l.fingerprint) == Some(&live.fingerprint) {
-            let (_, previous) = live_and_previous(&after);
+        versions = model_versions(&hosting.ledger, model).await?;
+        if versions.live().map(|l| &l.fingerprint) == Some(&live.fingerprint) {
+            let (_, previous) = live_and_previous(&versions);
             return Ok(ReleaseOutcome {
                 model: model.to_owned(),
                 live: live.name.clone(),

@@ -1,16 +1,8 @@
 //! A model's versions as the ledger holds them, and which is live and previous.
 
 use super::ReleaseError;
+use crate::import::ledger::ALL_STATES;
 use crate::import::{ImportState, Ledger, LedgerItem, PortError};
-
-/// The states a version with an imported model can be in.
-const VERSION_STATES: [ImportState; 5] = [
-    ImportState::Released,
-    ImportState::Retired,
-    ImportState::Verified,
-    ImportState::SmokeFailed,
-    ImportState::Completed,
-];
 
 /// The imported versions of one model, oldest first.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +12,16 @@ pub struct Versions {
 }
 
 impl Versions {
+    /// The versions of `model` among `items`: those whose imported model exists.
+    pub fn of(model: &str, items: impl IntoIterator<Item = LedgerItem>) -> Self {
+        let mut items: Vec<LedgerItem> = items
+            .into_iter()
+            .filter(|i| i.slug == model && i.state.has_model() && i.model_arn.is_some())
+            .collect();
+        items.sort_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)));
+        Self { items }
+    }
+
     /// The Released versions.
     pub fn released(&self) -> impl Iterator<Item = &LedgerItem> {
         self.items
@@ -41,7 +43,7 @@ impl Versions {
 /// again from the table (a consistent read) before release decisions rest on it.
 pub async fn model_versions<L: Ledger>(ledger: &L, model: &str) -> Result<Versions, PortError> {
     let mut fingerprints = Vec::new();
-    for state in VERSION_STATES {
+    for state in ALL_STATES.into_iter().filter(|s| s.has_model()) {
         let listed = ledger.items_in_state(state).await?;
         fingerprints.extend(
             listed
@@ -54,14 +56,9 @@ pub async fn model_versions<L: Ledger>(ledger: &L, model: &str) -> Result<Versio
     fingerprints.dedup();
     let mut items = Vec::with_capacity(fingerprints.len());
     for fingerprint in &fingerprints {
-        if let Some(item) = ledger.get(fingerprint).await? {
-            if item.state.has_model() && item.model_arn.is_some() && item.slug == model {
-                items.push(item);
-            }
-        }
+        items.extend(ledger.get(fingerprint).await?);
     }
-    items.sort_by(|a, b| (a.created_at, &a.fingerprint).cmp(&(b.created_at, &b.fingerprint)));
-    Ok(Versions { items })
+    Ok(Versions::of(model, items))
 }
 
 /// The live version and the one it replaced, when that one is still imported.

@@ -200,33 +200,12 @@ async fn auto_release(
     } else {
         "automatic: the smoke test passed"
     };
-    let hosting = tracker.hosting();
-    // The auto rule never puts an older version over a newer live one (a slow smoke
-    // test, or a release retried after a newer one went live).
-    match release::model_versions(&hosting.ledger, &item.slug).await {
-        Ok(versions) => {
-            if let Some(live) = versions.live().filter(|l| l.created_at > item.created_at) {
-                let why = format!(
-                    "{} not released automatically: the live {} is newer",
-                    item.name, live.name
-                );
-                tracing::info!(%why);
-                return;
-            }
-        }
-        Err(e) => return report.errors.push(format!("releasing {}: {e}", item.name)),
-    }
-    match release::release(
-        hosting,
-        tracker.pointer(),
-        &item.slug,
-        &item.fingerprint,
-        note,
-        force,
-    )
-    .await
-    {
-        Ok(outcome) => report.released.push(outcome.live),
+    let released =
+        release::release_automatically(tracker.hosting(), tracker.pointer(), item, note, force)
+            .await;
+    match released {
+        Ok(Some(outcome)) => report.released.push(outcome.live),
+        Ok(None) => {}
         Err(ReleaseError::Port(e)) => report.errors.push(format!("releasing {}: {e}", item.name)),
         Err(e) => report
             .errors
@@ -301,10 +280,7 @@ pub(crate) async fn put_owed_events(
     report: &mut SweepReport,
 ) {
     let hosting = tracker.hosting();
-    for item in items
-        .iter()
-        .filter(|i| (i.events_sent as usize) < i.history.len())
-    {
+    for item in items.iter().filter(|i| i.events_owed()) {
         match publish_pending(
             &hosting.ledger,
             &hosting.events,

@@ -3,7 +3,6 @@
 //! account's import slot is free, the oldest Pending import starts through the
 //! importer's start path.
 
-use crate::outbox::EventBus;
 use serde::Serialize;
 
 use super::after_sweep::{
@@ -142,7 +141,7 @@ pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64
 /// Sends the alerts of `items` (all in `state`) that did not go out (a publish error, a
 /// crash); completion notices only for a day (turning notices on does not announce old
 /// imports).
-async fn resend_alerts<L: Ledger, I, A: Alerts, E: EventBus>(
+async fn resend_alerts<L: Ledger, I, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     config: &TrackerConfig,
     state: ImportState,
@@ -229,7 +228,7 @@ async fn follow(
 }
 
 /// A job still running: counted, and alerted once when it runs longer than the bound.
-async fn still_running<L: Ledger, I, A: Alerts, E: EventBus>(
+async fn still_running<L: Ledger, I, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     config: &TrackerConfig,
     item: &LedgerItem,
@@ -298,7 +297,7 @@ async fn failure(
 
 /// Records a job's end on its Submitted item; `false` when this sweep did not record
 /// it (another sweep did first, or the write failed).
-async fn record_end<L: Ledger, I, A, E: EventBus>(
+async fn record_end<L: Ledger, I, A, E>(
     hosting: &Hosting<L, I, A, E>,
     item: &LedgerItem,
     update: &LedgerUpdate,
@@ -443,7 +442,7 @@ async fn free_one(
 }
 
 /// A job Ferry did not start: recorded once, announced once, left alone.
-async fn report_foreign<L: Ledger, I, A: Alerts, E: EventBus>(
+async fn report_foreign<L: Ledger, I, A: Alerts, E>(
     hosting: &Hosting<L, I, A, E>,
     job_name: &str,
     job_arn: &str,
