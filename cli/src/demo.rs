@@ -99,10 +99,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     );
 
     // A small model in Hugging Face format: real config, tokenizer, sharded safetensors.
-    let model = tempfile::tempdir()?;
-    let family = ferry_testkit::families::family("llama-3.1");
-    ferry_testkit::fixtures::write_model(model.path(), &family, 2)?;
-    let objects = stack.upload_model("llama-demo", model.path()).await?;
+    let objects = stack.upload_fixture("llama-demo", "llama-3.1", 2).await?;
     let bytes: i64 = objects.iter().map(|(_, size)| size).sum();
     t.step(
         "upload",
@@ -216,9 +213,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // The broken variant: seed step 3 skipped.
     stack.set_research_key_statement(false).await?;
     t.step("broken chain", "the research key's policy loses the statement for the execution role (seed step 3 skipped)");
-    let broken = tempfile::tempdir()?;
-    ferry_testkit::fixtures::write_model(broken.path(), &family, 1)?;
-    stack.upload_model("llama-broken", broken.path()).await?;
+    stack.upload_fixture("llama-broken", "llama-3.1", 1).await?;
     let mut decisions: Vec<Value> = Vec::new();
     while let Some(batch) = stack.next_upload_batch(Duration::from_millis(1500)).await? {
         let response = response(
@@ -275,13 +270,7 @@ async fn after_import(
     tracker: &mut LocalLambda,
 ) -> Result<()> {
     let first = release_version(t, stack, tracker, "llama-demo").await?;
-    let dir = tempfile::tempdir()?;
-    ferry_testkit::fixtures::write_model(
-        dir.path(),
-        &ferry_testkit::families::family("llama-3.1"),
-        3,
-    )?;
-    stack.upload_model("llama-demo", dir.path()).await?;
+    stack.upload_fixture("llama-demo", "llama-3.1", 3).await?;
     t.step(
         "upload",
         "a second version of llama-demo (3 shards): new content, new fingerprint",
@@ -305,22 +294,15 @@ async fn after_import(
     t.step(
         "rollback",
         format!(
-            "ferry rollback llama-demo: {} is live again
-{} = {}",
+            "ferry rollback llama-demo: {} is live again\n{} = {}",
             back.live,
-            parameter(stack, "llama-demo"),
+            stack.release_parameter_name("llama-demo"),
             value.as_deref().unwrap_or("-")
         ),
     );
     t.check(value == first, "the parameter is back on the first version");
 
-    let bad = tempfile::tempdir()?;
-    ferry_testkit::fixtures::write_model(
-        bad.path(),
-        &ferry_testkit::families::family("llama-3.1"),
-        1,
-    )?;
-    stack.upload_model("llama-bad", bad.path()).await?;
+    stack.upload_fixture("llama-bad", "llama-3.1", 1).await?;
     t.step(
         "upload",
         "llama-bad: a model whose server fails every call (emulated)",
@@ -376,7 +358,7 @@ async fn release_version(
         "release",
         format!(
             "{} = {}",
-            parameter(stack, model),
+            stack.release_parameter_name(model),
             value.as_deref().unwrap_or("-")
         ),
     );
@@ -385,10 +367,6 @@ async fn release_version(
         &format!("{model}'s parameter names its newest version"),
     );
     Ok(value)
-}
-
-fn parameter(stack: &LocalStack, model: &str) -> String {
-    format!("{}/{model}/live", stack.deployment.release_parameter_prefix)
 }
 
 /// Hands the upload queue's batches to the importer until it is empty.

@@ -60,8 +60,18 @@ pub async fn subscribe(config: &SdkConfig, name: &str) -> Result<String> {
 /// Every event in the queue at `url`, parsed, oldest first as delivered; the queue is
 /// left empty.
 pub async fn drain(config: &SdkConfig, url: &str) -> Result<Vec<Value>> {
+    drain_bodies(config, url)
+        .await?
+        .iter()
+        .map(|body| serde_json::from_str(body).context("an event that is not JSON"))
+        .collect()
+}
+
+/// Every message body in the queue at `url`, oldest first as delivered; the queue is
+/// left empty.
+pub async fn drain_bodies(config: &SdkConfig, url: &str) -> Result<Vec<String>> {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let mut events = Vec::new();
+    let mut bodies = Vec::new();
     loop {
         let received = sqs
             .receive_message()
@@ -69,20 +79,19 @@ pub async fn drain(config: &SdkConfig, url: &str) -> Result<Vec<Value>> {
             .max_number_of_messages(10)
             .send()
             .await
-            .context("receiving events")?;
+            .with_context(|| format!("receiving from {url}"))?;
         if received.messages().is_empty() {
-            return Ok(events);
+            return Ok(bodies);
         }
         for message in received.messages() {
-            let body = message.body().unwrap_or_default();
-            events.push(serde_json::from_str(body).context("an event that is not JSON")?);
+            bodies.push(message.body().unwrap_or_default().to_owned());
             if let Some(handle) = message.receipt_handle() {
                 sqs.delete_message()
                     .queue_url(url)
                     .receipt_handle(handle)
                     .send()
                     .await
-                    .context("deleting a read event")?;
+                    .with_context(|| format!("deleting a message read from {url}"))?;
             }
         }
     }

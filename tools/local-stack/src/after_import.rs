@@ -11,6 +11,9 @@ use ferry_core::import::{ImportState, Ledger, LedgerItem};
 use ferry_local_lambda::{LocalLambda, Outcome};
 use serde_json::{json, Value};
 
+use ferry_aws::SsmReleasePointer;
+use ferry_core::release::{parameter_name, ReleasePointer};
+
 use crate::LocalStack;
 
 const CALL: Duration = Duration::from_secs(60);
@@ -32,25 +35,17 @@ impl LocalStack {
         Ok(items)
     }
 
-    /// The value of `model`'s release parameter, read as an application would; `None`
-    /// before its first release.
+    /// The value of `model`'s release parameter, read as an application would (the
+    /// hosting account's deployer); `None` before its first release.
     pub async fn release_parameter(&self, model: &str) -> Result<Option<String>> {
-        let name = format!("{}/{model}/live", self.deployment.release_parameter_prefix);
-        let out = aws_sdk_ssm::Client::new(&self.hosting)
-            .get_parameter()
-            .name(&name)
-            .send()
-            .await;
-        match out {
-            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_owned)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_parameter_not_found()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(anyhow::Error::new(e).context(format!("reading {name}"))),
-        }
+        let ssm = aws_sdk_ssm::Client::new(&self.hosting);
+        let prefix = &self.deployment.release_parameter_prefix;
+        Ok(SsmReleasePointer::new(ssm, prefix).live(model).await?)
+    }
+
+    /// The name of `model`'s release parameter.
+    pub fn release_parameter_name(&self, model: &str) -> String {
+        parameter_name(&self.deployment.release_parameter_prefix, model)
     }
 
     /// Sweeps with `tracker` until the newest version of `model` is in `state`; the

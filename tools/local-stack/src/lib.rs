@@ -527,32 +527,7 @@ impl LocalStack {
 
     /// Alert messages delivered since the last call (subject-less raw SNS messages).
     pub async fn alerts(&self) -> Result<Vec<String>> {
-        let sqs = aws_sdk_sqs::Client::new(&self.hosting);
-        let mut out = Vec::new();
-        loop {
-            let received = sqs
-                .receive_message()
-                .queue_url(&self.alert_queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .context("reading alerts")?;
-            let messages = received.messages();
-            if messages.is_empty() {
-                return Ok(out);
-            }
-            for message in messages {
-                out.push(message.body().unwrap_or_default().to_owned());
-                if let Some(handle) = message.receipt_handle() {
-                    sqs.delete_message()
-                        .queue_url(&self.alert_queue_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .context("deleting a read alert")?;
-                }
-            }
-        }
+        ferry_testkit::events::drain_bodies(&self.hosting, &self.alert_queue_url).await
     }
 }
 
@@ -661,6 +636,20 @@ pub type Uploaded = (String, i64);
 impl LocalStack {
     /// Uploads a model folder to `s3://{bucket}/{prefix}{name}/`, SSE-KMS with the research
     /// key, as a research team's training job would.
+    /// Writes a model of `family` (`llama-3.1`) with `shards` weight files, whose content
+    /// differs by count, and uploads it into folder `name`.
+    pub async fn upload_fixture(
+        &self,
+        name: &str,
+        family: &str,
+        shards: usize,
+    ) -> Result<Vec<Uploaded>> {
+        let dir = tempfile::tempdir().context("a folder for the model")?;
+        let family = ferry_testkit::families::family(family);
+        ferry_testkit::fixtures::write_model(dir.path(), &family, shards)?;
+        self.upload_model(name, dir.path()).await
+    }
+
     pub async fn upload_model(&self, name: &str, dir: &std::path::Path) -> Result<Vec<Uploaded>> {
         let s3 = ferry_testkit::s3::s3_client(&self.research);
         let bucket = self.deployment.bucket.as_str();

@@ -9,21 +9,22 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use ferry_aws::{BedrockRuntime, SsmReleasePointer};
+use ferry_core::import::ImportState;
 use ferry_core::release::ReleasePointer;
 use ferry_core::verify::{read_answer, InvokeErrorKind, InvokeModel, SmokeConfig, SmokeRequest};
 use ferry_local_lambda::Outcome;
 use ferry_local_stack::{LocalStack, Options};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const CALL: Duration = Duration::from_secs(60);
 
 /// Uploads a model, imports it through the importer and sweeps until the tracker
 /// records its end; the imported model's ARN.
 async fn import_one(stack: &LocalStack) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let family = ferry_testkit::families::family("llama-3.1");
-    ferry_testkit::fixtures::write_model(dir.path(), &family, 1).unwrap();
-    let objects = stack.upload_model("llama-smoke", dir.path()).await.unwrap();
+    let objects = stack
+        .upload_fixture("llama-smoke", "llama-3.1", 1)
+        .await
+        .unwrap();
     let mut importer = stack.start_importer(&[]).await.unwrap();
     let outcome = importer.invoke(stack.upload_events(&objects), CALL).await;
     assert!(matches!(outcome, Ok(Outcome::Response(_))), "{outcome:?}");
@@ -31,44 +32,15 @@ async fn import_one(stack: &LocalStack) -> String {
     // itself, as the tracker role.
     let quiet = [("FERRY_SMOKE_TEST", "off"), ("FERRY_RELEASE", "manual")];
     let mut tracker = stack.start_tracker(&quiet).await.unwrap();
-    for _ in 0..40 {
-        let outcome = tracker.invoke(json!({"action": "sweep"}), CALL).await;
-        let Ok(Outcome::Response(report)) = outcome else {
-            panic!("tracker: {outcome:?}");
-        };
-        if report["completed"]
-            .as_array()
-            .is_some_and(|c| !c.is_empty())
-        {
-            let models = stack.emulator.imported_models();
-            assert_eq!(models.len(), 1, "{models:?}");
-            return format!(
-                "arn:aws:bedrock:{}:{}:imported-model/{}",
-                ferry_local_stack::REGION,
-                ferry_local_stack::HOSTING,
-                model_id(stack, &models[0]).await
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("the job never completed: {:?}", stack.emulator.jobs());
-}
-
-/// The id in the ARN of the imported model named `name`, from the control plane.
-async fn model_id(stack: &LocalStack, name: &str) -> String {
-    let config = stack
-        .hosting
-        .to_builder()
-        .endpoint_url(stack.emulator.endpoint())
-        .build();
-    let model = aws_sdk_bedrock::Client::new(&config)
-        .get_imported_model()
-        .model_identifier(name)
-        .send()
+    stack
+        .sweep_until(&mut tracker, "llama-smoke", ImportState::Completed)
         .await
         .unwrap();
-    let arn = model.model_arn().unwrap_or_default();
-    arn.rsplit('/').next().unwrap_or_default().to_owned()
+    let models = stack.emulator.imported_models();
+    assert_eq!(models.len(), 1, "{models:?}");
+    let item = stack.versions("llama-smoke").await.unwrap().pop().unwrap();
+    item.model_arn
+        .expect("a completed import has its model's ARN")
 }
 
 fn events_of(events: &[Value]) -> Vec<(String, String)> {

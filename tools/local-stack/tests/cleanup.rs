@@ -19,10 +19,10 @@ async fn import(
     name: &str,
     shards: usize,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let family = ferry_testkit::families::family("llama-3.1");
-    ferry_testkit::fixtures::write_model(dir.path(), &family, shards).unwrap();
-    let objects = stack.upload_model(name, dir.path()).await.unwrap();
+    let objects = stack
+        .upload_fixture(name, "llama-3.1", shards)
+        .await
+        .unwrap();
     let outcome = importer
         .invoke(stack.upload_events(&objects), CALL)
         .await

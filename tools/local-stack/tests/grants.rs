@@ -20,10 +20,10 @@ const CALL: Duration = Duration::from_secs(60);
 const RECORD: (&str, &str) = ("FERRY_REQUEST_LOG", "1");
 
 async fn upload(stack: &LocalStack, name: &str, shards: usize) -> Vec<Uploaded> {
-    let dir = tempfile::tempdir().unwrap();
-    let family = ferry_testkit::families::family("llama-3.1");
-    ferry_testkit::fixtures::write_model(dir.path(), &family, shards).unwrap();
-    stack.upload_model(name, dir.path()).await.unwrap()
+    stack
+        .upload_fixture(name, "llama-3.1", shards)
+        .await
+        .unwrap()
 }
 
 /// Sweeps until `jobs` jobs exist and every one has ended.

@@ -18,10 +18,10 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Writes a llama-3.1 model of `shards` shards (its content differs by count) and
 /// uploads it into folder `name`; the importer takes the upload's events.
 async fn upload(stack: &LocalStack, importer: &mut LocalLambda, name: &str, shards: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let family = ferry_testkit::families::family("llama-3.1");
-    ferry_testkit::fixtures::write_model(dir.path(), &family, shards).unwrap();
-    let objects = stack.upload_model(name, dir.path()).await.unwrap();
+    let objects = stack
+        .upload_fixture(name, "llama-3.1", shards)
+        .await
+        .unwrap();
     let outcome = importer.invoke(stack.upload_events(&objects), CALL).await;
     assert!(matches!(outcome, Ok(Outcome::Response(_))), "{outcome:?}");
 }
