@@ -2,7 +2,7 @@
 //! overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), and a rustls+ring
 //! HTTPS client (the SDK's default pulls in aws-lc-sys, a long C build).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
@@ -101,35 +101,33 @@ pub fn bedrock_runtime_client(config: &SdkConfig) -> aws_sdk_bedrockruntime::Cli
 }
 
 /// A client built on its first use and shared by every clone: a port that most
-/// invocations never call costs the cold start nothing.
+/// invocations never call costs the cold start nothing. The configuration it is built
+/// from goes with the first use.
 #[derive(Clone)]
-pub struct OnFirstUse<C> {
-    cell: Arc<OnceLock<C>>,
-    config: SdkConfig,
-    build: fn(&SdkConfig) -> C,
-}
+pub struct OnFirstUse<C>(Arc<LazyLock<C, Build<C>>>);
+
+type Build<C> = Box<dyn FnOnce() -> C + Send>;
 
 impl<C> OnFirstUse<C> {
     /// A client `build` makes from `config` when first asked for.
-    pub fn new(config: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
-        Self {
-            cell: Arc::new(OnceLock::new()),
-            config: config.clone(),
-            build,
-        }
+    pub fn new(config: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self
+    where
+        C: 'static,
+    {
+        let config = config.clone();
+        Self(Arc::new(LazyLock::new(Box::new(move || build(&config)))))
     }
 
     /// A client built already (tests' mock clients).
-    pub fn ready(client: C) -> Self {
-        Self {
-            cell: Arc::new(OnceLock::from(client)),
-            config: SdkConfig::builder().build(),
-            build: |_| unreachable!("the client was built already"),
-        }
+    pub fn ready(client: C) -> Self
+    where
+        C: Send + 'static,
+    {
+        Self(Arc::new(LazyLock::new(Box::new(move || client))))
     }
 
     /// The client, built now if this is its first use.
     pub fn get(&self) -> &C {
-        self.cell.get_or_init(|| (self.build)(&self.config))
+        &self.0
     }
 }

@@ -80,12 +80,8 @@ pub fn to_item(item: &LedgerItem) -> Item {
 }
 
 pub fn from_item(item: &Item) -> Result<LedgerItem, String> {
-    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let number = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
+    let text = |k: &str| text_in(item, k);
+    let number = |k: &str| number_in(item, k);
     let required = |k: &str| text(k).ok_or_else(|| format!("ledger item lacks {k}"));
     let state = required("state")?;
     Ok(LedgerItem {
@@ -185,6 +181,10 @@ fn history_of(value: &AttributeValue) -> Result<Vec<StateChange>, String> {
         .collect()
 }
 
+fn text_in(map: &Item, key: &str) -> Option<String> {
+    map.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
 fn number_in(map: &Item, key: &str) -> Option<u64> {
     map.get(key)
         .and_then(|v| v.as_n().ok())
@@ -212,7 +212,7 @@ fn smoke_value(smoke: &SmokeRecord) -> AttributeValue {
 }
 
 fn smoke_of(map: &Item) -> SmokeRecord {
-    let text = |k: &str| map.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let text = |k: &str| text_in(map, k);
     SmokeRecord {
         passed: map.get("passed").and_then(|v| v.as_bool().ok()).copied(),
         answer: text("answer"),
@@ -457,6 +457,23 @@ fn counters(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
     format!(" ADD {}", parts.join(", "))
 }
 
+/// `events_sent` equals `sent` (bound to `placeholder`); an item written before the
+/// outbox has no count, which means none sent. Also names the events lease.
+fn events_sent_is(sent: u32, placeholder: &str, aliases: &mut Aliases) -> String {
+    aliases
+        .names
+        .insert("#events_sent".into(), "events_sent".into());
+    aliases
+        .names
+        .insert("#events_lease_until".into(), "events_lease_until".into());
+    aliases.values.insert(placeholder.into(), n(sent));
+    if sent == 0 {
+        format!("(attribute_not_exists(#events_sent) OR #events_sent = {placeholder})")
+    } else {
+        format!("#events_sent = {placeholder}")
+    }
+}
+
 /// The item exists and is still in `:from`; and, when the update asks, its alert is
 /// not sent yet and no lease is held.
 fn condition_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String {
@@ -477,33 +494,18 @@ fn condition_expression(update: &LedgerUpdate, aliases: &mut Aliases) -> String 
         values.insert(":lease_now".into(), n(now));
     }
     if let Some((now, sent)) = update.expect_events_free {
-        names.insert("#events_sent".into(), "events_sent".into());
-        names.insert("#events_lease_until".into(), "events_lease_until".into());
-        // An item written before the outbox has no count: it sent none.
-        let sent_matches = if sent == 0 {
-            "(attribute_not_exists(#events_sent) OR #events_sent = :events_sent_before)"
-        } else {
-            "#events_sent = :events_sent_before"
-        };
+        let sent_matches = events_sent_is(sent, ":events_sent_before", aliases);
+        aliases.values.insert(":events_now".into(), n(now));
         condition.push_str(&format!(
             " AND {sent_matches} AND (attribute_not_exists(#events_lease_until) OR #events_lease_until < :events_now)"
         ));
-        values.insert(":events_sent_before".into(), n(sent));
-        values.insert(":events_now".into(), n(now));
     }
     if let Some((until, sent)) = update.expect_events_held {
-        names.insert("#events_sent".into(), "events_sent".into());
-        names.insert("#events_lease_until".into(), "events_lease_until".into());
-        let sent_matches = if sent == 0 {
-            "(attribute_not_exists(#events_sent) OR #events_sent = :events_held_sent)"
-        } else {
-            "#events_sent = :events_held_sent"
-        };
+        let sent_matches = events_sent_is(sent, ":events_held_sent", aliases);
+        aliases.values.insert(":events_held_until".into(), n(until));
         condition.push_str(&format!(
             " AND {sent_matches} AND #events_lease_until = :events_held_until"
         ));
-        values.insert(":events_held_sent".into(), n(sent));
-        values.insert(":events_held_until".into(), n(until));
     }
     condition
 }

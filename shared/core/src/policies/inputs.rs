@@ -248,41 +248,30 @@ impl Deployment {
 
     /// The ledger's DynamoDB table.
     pub(crate) fn ledger_table_arn(&self) -> String {
-        format!(
-            "arn:{}:dynamodb:{}:{}:table/{}",
-            self.partition(),
-            self.region,
-            self.hosting_account,
-            self.names.ledger_table
-        )
+        self.hosting_arn("dynamodb", &format!("table/{}", self.names.ledger_table))
     }
 
     /// `arn:P:sns:REGION:HOSTING:TOPIC` of the alert topic.
     pub fn alert_topic_arn(&self) -> String {
-        format!(
-            "arn:{}:sns:{}:{}:{}",
-            self.partition(),
-            self.region,
-            self.hosting_account,
-            self.names.alert_topic
-        )
+        self.hosting_arn("sns", &self.names.alert_topic)
     }
 
     /// The release pointers' parameters (`parameter/ferry/*`).
     pub(crate) fn release_parameters_arn(&self) -> String {
-        format!(
-            "arn:{}:ssm:{}:{}:parameter{}/*",
-            self.partition(),
-            self.region,
-            self.hosting_account,
-            self.release_parameter_prefix
-        )
+        let prefix = &self.release_parameter_prefix;
+        self.hosting_arn("ssm", &format!("parameter{prefix}/*"))
     }
 
     /// The hosting account's default event bus in the region.
     pub(crate) fn default_event_bus_arn(&self) -> String {
+        self.hosting_arn("events", "event-bus/default")
+    }
+
+    /// `arn:P:SERVICE:REGION:HOSTING:RESOURCE`: a resource of the hosting account in the
+    /// region.
+    fn hosting_arn(&self, service: &str, resource: &str) -> String {
         format!(
-            "arn:{}:events:{}:{}:event-bus/default",
+            "arn:{}:{service}:{}:{}:{resource}",
             self.partition(),
             self.region,
             self.hosting_account
@@ -296,12 +285,7 @@ impl Deployment {
 
     /// A Bedrock resource of the hosting account in the region.
     pub(crate) fn bedrock_arn(&self, resource: &str) -> String {
-        format!(
-            "arn:{}:bedrock:{}:{}:{resource}",
-            self.partition(),
-            self.region,
-            self.hosting_account
-        )
+        self.hosting_arn("bedrock", resource)
     }
 }
 
