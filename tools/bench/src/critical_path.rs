@@ -13,6 +13,7 @@ use ferry_local_stack::{LocalStack, Uploaded, UPLOAD_BATCH_SIZE};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::functions::wait_for_jobs_to_end;
 use crate::latency::{path_to, Call, Delayed, Path};
 
 const CREATE: &str = "Bedrock.CreateModelImportJob";
@@ -26,33 +27,11 @@ pub struct Row {
     pub shards: usize,
     pub delay_ms: f64,
     /// Up to the CreateModelImportJob request.
-    pub path: PathSummary,
+    pub path: Path,
     /// The whole invocation.
     pub invocation_ms: f64,
     /// Every call of the invocation, `Service.Operation` → count.
     pub calls: BTreeMap<String, u64>,
-}
-
-/// [`Path`] as the report keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PathSummary {
-    pub wall_ms: f64,
-    pub wall_round_trips: f64,
-    pub sequential_calls: usize,
-    pub chain: Vec<String>,
-    pub calls_before: usize,
-}
-
-impl From<Path> for PathSummary {
-    fn from(p: Path) -> Self {
-        Self {
-            wall_ms: p.wall_ms,
-            wall_round_trips: p.wall_round_trips,
-            sequential_calls: p.sequential_calls,
-            chain: p.chain,
-            calls_before: p.calls_before,
-        }
-    }
 }
 
 /// The importer and tracker binaries measured (`dir`: another build's, for a
@@ -169,7 +148,7 @@ async fn invoke(
         function: "importer".into(),
         shards: 0,
         delay_ms: delay.as_secs_f64() * 1e3,
-        path: path.into(),
+        path,
         invocation_ms,
         calls: count(&calls),
     })
@@ -181,18 +160,4 @@ fn count(calls: &[Call]) -> BTreeMap<String, u64> {
         *out.entry(call.operation.clone()).or_default() += 1;
     }
     out
-}
-
-async fn wait_for_jobs_to_end(stack: &LocalStack) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack
-        .emulator
-        .jobs()
-        .iter()
-        .any(|(_, status)| status == "InProgress")
-    {
-        ensure!(Instant::now() < deadline, "an import job never ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }

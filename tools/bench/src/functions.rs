@@ -259,7 +259,8 @@ fn peak_rss_kib(function: &LocalLambda) -> Result<u64> {
         .context("no VmHWM in /proc/PID/status")
 }
 
-async fn wait_for_jobs_to_end(stack: &LocalStack) -> Result<()> {
+/// Waits until no emulated import job runs (at most a minute).
+pub(crate) async fn wait_for_jobs_to_end(stack: &LocalStack) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while stack
         .emulator

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 /// One call as the proxy saw it: `Service.Operation`, and when it arrived and was
@@ -217,7 +217,7 @@ fn service_name(scope: &str) -> &str {
 }
 
 /// What the proxy saw of one invocation, up to the first call named `until`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Path {
     /// From the invocation to the first `until` request's arrival.
     pub wall_ms: f64,

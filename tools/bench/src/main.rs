@@ -179,7 +179,8 @@ async fn measure_functions(
     Vec<functions::Burst>,
     Vec<critical_path::Row>,
 )> {
-    let stack = start_stack().await?;
+    // Jobs of half a second: the bursts wait for each to end.
+    let stack = start_stack(Duration::from_millis(500)).await?;
     eprintln!("bench: {} cold starts per function", plan.cold_runs);
     let cold = functions::cold_starts(&stack, plan.cold_runs, None).await?;
     let mut bursts = Vec::new();
@@ -187,18 +188,24 @@ async fn measure_functions(
         eprintln!("bench: burst of {events} event(s), 30-shard model");
         bursts.push(functions::burst(&stack, &format!("bench-burst-{events}"), 30, events).await?);
     }
-    let binaries = critical_path::Binaries::from(args.binaries.as_deref())?;
-    let delay = Duration::from_millis(args.delay_ms);
-    let path = critical_path::measure(&stack, &binaries, &plan.path_shards, delay).await?;
     drop(stack);
+    let path = critical_paths(args, plan).await?;
     Ok((cold, bursts, path))
 }
 
-async fn start_stack() -> Result<LocalStack> {
+/// The critical paths, on a stack of their own whose jobs run long enough that an
+/// import queued right after a first one finds it running.
+async fn critical_paths(args: &Args, plan: &report::Plan) -> Result<Vec<critical_path::Row>> {
+    let stack = start_stack(Duration::from_secs(8)).await?;
+    let binaries = critical_path::Binaries::from(args.binaries.as_deref())?;
+    let delay = Duration::from_millis(args.delay_ms);
+    critical_path::measure(&stack, &binaries, &plan.path_shards, delay).await
+}
+
+async fn start_stack(job_duration: Duration) -> Result<LocalStack> {
     eprintln!("bench: starting the local stack");
-    // Long enough that an import queued right after a first one finds it running.
     LocalStack::start(Options {
-        job_duration: Duration::from_secs(8),
+        job_duration,
         ..Options::default()
     })
     .await
@@ -206,11 +213,7 @@ async fn start_stack() -> Result<LocalStack> {
 
 /// `--path-only`: the critical paths alone (of `--binaries` when given), as JSON.
 async fn path_only(args: &Args, plan: &report::Plan) -> Result<()> {
-    let stack = start_stack().await?;
-    let binaries = critical_path::Binaries::from(args.binaries.as_deref())?;
-    let delay = Duration::from_millis(args.delay_ms);
-    let rows = critical_path::measure(&stack, &binaries, &plan.path_shards, delay).await?;
-    drop(stack);
+    let rows = critical_paths(args, plan).await?;
     std::fs::create_dir_all(&args.out)?;
     let file = args.out.join("critical-path.json");
     std::fs::write(&file, serde_json::to_string_pretty(&rows)? + "\n")?;
