@@ -44,7 +44,7 @@ pub fn broken(model_arn: &str) -> (ApiError, Value) {
     (error, body)
 }
 
-fn malformed(detail: &str) -> ApiError {
+pub(crate) fn malformed(detail: &str) -> ApiError {
     ApiError::validation(format!(
         "Malformed input request: {detail}, please reformat your input and try again."
     ))

@@ -53,6 +53,8 @@ struct Model {
 
 pub struct State {
     config: Config,
+    /// `config.broken_models`, compiled once.
+    broken: Option<regex_lite::Regex>,
     jobs: Vec<Job>,
     models: Vec<Model>,
     requests: u64,
@@ -102,8 +104,16 @@ pub struct Emulator {
 impl Emulator {
     /// Serves on 127.0.0.1:`port` (0: any free port).
     pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
+        let broken = match &config.broken_models {
+            Some(pattern) => Some(
+                regex_lite::Regex::new(pattern)
+                    .map_err(|e| anyhow::anyhow!("broken_models {pattern:?}: {e}"))?,
+            ),
+            None => None,
+        };
         let state: Shared = Arc::new(Mutex::new(State {
             config,
+            broken,
             jobs: Vec::new(),
             models: Vec::new(),
             requests: 0,
@@ -766,9 +776,8 @@ fn invoke(state: &Shared, id: &str, body: &[u8]) -> Result<Value, (ApiError, Val
     };
     let mut s = lock(state);
     let not_ready_calls = s.config.not_ready_calls;
-    let broken = s.config.broken_models.clone();
-    let model = s
-        .models
+    let State { models, broken, .. } = &mut *s;
+    let model = models
         .iter_mut()
         .find(|m| m.arn == id || m.name == id)
         .ok_or_else(|| plain(ApiError::not_found(format!("Model {id} not found."))))?;
@@ -776,25 +785,11 @@ fn invoke(state: &Shared, id: &str, body: &[u8]) -> Result<Value, (ApiError, Val
     if model.invocations <= not_ready_calls {
         return Err(plain(runtime::not_ready()));
     }
-    let is_broken = match broken.as_deref().map(regex_lite::Regex::new) {
-        None => false,
-        Some(Ok(pattern)) => pattern.is_match(&model.name),
-        Some(Err(e)) => {
-            return Err(plain(ApiError::new(
-                500,
-                "InternalServerException",
-                e.to_string(),
-            )))
-        }
-    };
-    if is_broken {
+    if broken.as_ref().is_some_and(|b| b.is_match(&model.name)) {
         return Err(runtime::broken(&model.arn));
     }
-    let request: Value = serde_json::from_slice(body).map_err(|e| {
-        plain(ApiError::validation(format!(
-            "Malformed input request: {e}, please reformat your input and try again."
-        )))
-    })?;
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| plain(runtime::malformed(&e.to_string())))?;
     runtime::answer(&request, &model.architecture, &model.arn, model.invocations).map_err(plain)
 }
 
