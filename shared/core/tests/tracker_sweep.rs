@@ -1113,22 +1113,29 @@ async fn an_unverified_version_needs_force_and_a_missing_one_is_named() {
     );
 }
 
+/// A Verified version's release that wrote the ledger (released at `at`, replacing
+/// `replaced`) and died before the parameter and the retirements.
+async fn released_by_a_crash(w: &World, fingerprint: &str, at: u64, replaced: Option<&str>) {
+    let released = LedgerUpdate {
+        state: Some(ImportState::Released),
+        now: at,
+        set_released_at: Some(at),
+        set_replaced: replaced.map(str::to_owned),
+        ..Default::default()
+    };
+    w.hosting
+        .ledger
+        .transition(fingerprint, ImportState::Verified, &released)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn two_released_versions_left_by_a_crash_are_repaired_by_the_sweep() {
     let w = world();
     for (name, at) in [("chat-v1", NOW - 100), ("chat-v2", NOW - 50)] {
         let fp = version(&w, "chat", name, at).await;
-        let released = LedgerUpdate {
-            state: Some(ImportState::Released),
-            now: at,
-            set_released_at: Some(at),
-            ..Default::default()
-        };
-        w.hosting
-            .ledger
-            .transition(&fp, ImportState::Verified, &released)
-            .await
-            .unwrap();
+        released_by_a_crash(&w, &fp, at, None).await;
     }
     sweep(&w, &config(), NOW).await;
     assert_eq!(state_of(&w, "chat-v2").state, ImportState::Released);
@@ -1172,17 +1179,7 @@ async fn a_first_release_whose_parameter_write_was_lost_is_repaired_by_the_sweep
     let w = world();
     let fp = version(&w, "chat", "chat-v1", NOW - 100).await;
     // The ledger says Released; the process died before the parameter was written.
-    let released = LedgerUpdate {
-        state: Some(ImportState::Released),
-        now: NOW,
-        set_released_at: Some(NOW),
-        ..Default::default()
-    };
-    w.hosting
-        .ledger
-        .transition(&fp, ImportState::Verified, &released)
-        .await
-        .unwrap();
+    released_by_a_crash(&w, &fp, NOW, None).await;
     assert!(w.pointer.history("chat").is_empty());
     sweep(&w, &config(), NOW + 60).await;
     assert_eq!(
@@ -1204,18 +1201,7 @@ async fn rolling_back_while_two_versions_are_released_goes_back_not_forward() {
         .await
         .unwrap();
     // v2's release crashed after its ledger write: two Released, the pointer on v1.
-    let crashed = LedgerUpdate {
-        state: Some(ImportState::Released),
-        now: NOW,
-        set_released_at: Some(NOW + 10),
-        set_replaced: Some(v1.clone()),
-        ..Default::default()
-    };
-    w.hosting
-        .ledger
-        .transition(&v2, ImportState::Verified, &crashed)
-        .await
-        .unwrap();
+    released_by_a_crash(&w, &v2, NOW + 10, Some(&v1)).await;
     let out = rollback(&w.hosting, &*w.pointer, "chat", "back")
         .await
         .unwrap();

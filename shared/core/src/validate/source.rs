@@ -72,7 +72,7 @@ pub trait FolderSource: Sync {
 pub struct Remembered<S> {
     source: S,
     names: &'static [&'static str],
-    kept: Mutex<BTreeMap<String, Arc<Vec<u8>>>>,
+    kept: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 /// The largest file [`Remembered`] keeps (published indexes are tens of kilobytes).
@@ -96,7 +96,7 @@ impl<S: FolderSource> Remembered<S> {
         }
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Vec<u8>>>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -128,10 +128,10 @@ impl<S: FolderSource> FolderSource for Remembered<S> {
             .get(path)
             .filter(|b| b.len() as u64 == range.end)
         {
-            return Ok(bytes.as_ref().clone());
+            return Ok(bytes.clone());
         }
         let bytes = self.source.read_range(path, range).await?;
-        self.kept().insert(path.to_owned(), Arc::new(bytes.clone()));
+        self.kept().insert(path.to_owned(), bytes.clone());
         Ok(bytes)
     }
 }
