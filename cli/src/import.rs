@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ferry_aws::AwsConnect;
-use ferry_core::import::{process_folder, retry_failed, Decision, ImportState, ImporterConfig};
+use ferry_core::import::{process_folder, retry_failed_in, Decision, ImportState, ImporterConfig};
 use ferry_core::S3Uri;
 
 use crate::Format;
@@ -21,6 +21,9 @@ pub struct Args {
     /// Put a Failed import back in the queue under a new name (after fixing the cause)
     #[arg(long)]
     retry: bool,
+    /// With --retry and FERRY_STAGES: the stage whose import to retry (default: the first)
+    #[arg(long, value_name = "STAGE", requires = "retry")]
+    stage: Option<String>,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
@@ -30,29 +33,67 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         (_, value) => value,
     })?;
     let connect = AwsConnect::from_env(&config).await;
-    let decision = if args.retry {
-        retry_failed(&uri, &connect, &config).await?
+    let decisions = if args.retry {
+        let stage = match &args.stage {
+            Some(name) => config.stage(name).with_context(|| {
+                format!(
+                    "no stage {name:?} in FERRY_STAGES ({})",
+                    stage_names(&config)
+                )
+            })?,
+            None => &config.stages[0],
+        };
+        vec![retry_failed_in(stage, &uri, &connect, &config).await?]
     } else {
         process_folder(&uri, &connect, &config).await?
     };
+    print_decisions(&decisions, args.format)
+}
 
+/// The stages' names, for messages.
+pub(crate) fn stage_names(config: &ImporterConfig) -> String {
+    let names: Vec<&str> = config.stages.iter().map(|s| s.label()).collect();
+    names.join(", ")
+}
+
+/// Prints the decisions (one JSON object for one decision, as without stages; a list
+/// for several) and exits 0 when every one imported or queued the content.
+pub(crate) fn print_decisions(decisions: &[Decision], format: Format) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
-    match args.format {
-        Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&decision)?)?,
-        Format::Text => writeln!(stdout, "{}", describe(&decision))?,
+    match (format, decisions) {
+        (Format::Json, [one]) => writeln!(stdout, "{}", serde_json::to_string_pretty(one)?)?,
+        (Format::Json, all) => writeln!(stdout, "{}", serde_json::to_string_pretty(all)?)?,
+        (Format::Text, all) => {
+            for decision in all {
+                writeln!(stdout, "{}", describe(decision))?;
+            }
+        }
     }
     stdout.flush().context("writing the decision")?;
-    let imported = matches!(
-        decision,
-        Decision::Started { .. } | Decision::Queued { .. } | Decision::Duplicate { .. }
-    );
-    Ok(ExitCode::from(if imported { 0 } else { 1 }))
+    let imported = decisions.iter().all(|d| {
+        matches!(
+            d,
+            Decision::Started { .. } | Decision::Queued { .. } | Decision::Duplicate { .. }
+        )
+    });
+    Ok(ExitCode::from(if imported && !decisions.is_empty() {
+        0
+    } else {
+        1
+    }))
 }
 
 fn describe(decision: &Decision) -> String {
+    match decision.stage() {
+        Some(stage) => format!("[{stage}] {}", describe_in_stage(decision)),
+        None => describe_in_stage(decision),
+    }
+}
+
+fn describe_in_stage(decision: &Decision) -> String {
     match decision {
         Decision::NotReady { folder, reason } => format!("{folder}: not complete yet ({reason}); nothing was recorded"),
-        Decision::Duplicate { folder, fingerprint, state } => {
+        Decision::Duplicate { folder, fingerprint, state, .. } => {
             let hint = match state {
                 ImportState::Failed => "; fix the cause and run ferry import --retry",
                 ImportState::Rejected => "; fix the folder and upload the changed files (or, if the access check rejected it, fix the policies and run ferry import --retry)",
@@ -71,5 +112,6 @@ fn describe(decision: &Decision) -> String {
         Decision::Queued { folder, reason, .. } => format!("{folder}: queued ({reason}); the tracker starts it when the slot frees"),
         Decision::Started { folder, job_arn, .. } => format!("{folder}: import started: {job_arn}"),
         Decision::Failed { folder, message, .. } => format!("{folder}: the import could not start: {message}"),
+        Decision::NotPromoted { folder, reason, .. } => format!("{folder}: not promoted: {reason}"),
     }
 }

@@ -6,6 +6,7 @@ mod demo;
 mod import;
 mod models;
 mod policies;
+mod promote;
 mod release;
 mod track;
 mod validate;
@@ -33,6 +34,9 @@ enum Command {
     /// Run the importer's path on one S3 folder by hand: validate, record in the
     /// ledger, start the import (or queue it). Uses the importer's FERRY_* variables.
     Import(import::Args),
+    /// Import a content into a stage now (FERRY_STAGES): a folder, or a model's version
+    /// verified in the stage before; the stage's ledger records who asked and why.
+    Promote(promote::Args),
     /// Decide, before any job runs, whether Bedrock can read the research account's
     /// weights and the caller can start the import: every policy of the cross-account
     /// chain, evaluated as AWS does, with the statement to add for each denial.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Validate(args) => validate::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Promote(args) => promote::run(args).await,
             Command::Check(args) => check::run(args).await,
             Command::Policies(args) => policies::run(*args),
             Command::Demo(args) => demo::run(args).await,

@@ -74,19 +74,28 @@ async fn setup() -> Result<(TrackerConfig, aws_config::SdkConfig)> {
 
 /// `by ARN: reason`: who asked (the caller's identity, when STS answers) and why.
 async fn note(action: &str, sdk: &aws_config::SdkConfig, reason: &str) -> String {
-    let caller = ferry_aws::config::sts_client(sdk)
+    let caller = caller_arn(sdk).await;
+    format!("ferry {action} by {caller}: {}", reason_or_none(reason))
+}
+
+/// The caller's ARN, as STS names it, for the ledger's record of who asked.
+pub(crate) async fn caller_arn(sdk: &aws_config::SdkConfig) -> String {
+    ferry_aws::config::sts_client(sdk)
         .get_caller_identity()
         .send()
         .await
         .ok()
         .and_then(|out| out.arn().map(str::to_owned))
-        .unwrap_or_else(|| "an unidentified caller".into());
-    let reason = if reason.trim().is_empty() {
+        .unwrap_or_else(|| "an unidentified caller".into())
+}
+
+/// The reason given, or a note that none was.
+pub(crate) fn reason_or_none(reason: &str) -> &str {
+    if reason.trim().is_empty() {
         "no reason given"
     } else {
         reason.trim()
-    };
-    format!("ferry {action} by {caller}: {reason}")
+    }
 }
 
 fn report(

@@ -66,6 +66,7 @@ pub fn to_item(item: &LedgerItem) -> Item {
         ("events_lease_until", item.events_lease_until.map(n)),
         ("released_at", item.released_at.map(n)),
         ("replaced", item.replaced.as_deref().map(s)),
+        ("stage", item.stage.as_deref().map(s)),
         (
             "smoke",
             (item.smoke != SmokeRecord::default()).then(|| smoke_value(&item.smoke)),
@@ -129,6 +130,7 @@ pub fn from_item(item: &Item) -> Result<LedgerItem, String> {
             .unwrap_or_default(),
         released_at: number("released_at"),
         replaced: text("replaced"),
+        stage: text("stage"),
     })
 }
 

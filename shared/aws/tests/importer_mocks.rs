@@ -351,6 +351,7 @@ impl Connect for MockConnect {
     /// tests (policy_reader_moto.rs, and core's access_live.rs) and is off here.
     async fn read_access(
         &self,
+        _stage: &ferry_core::import::StageConfig,
         _target: &ferry_core::access::LiveTarget,
         _session: &str,
     ) -> Result<ferry_core::access::Scenario, PortError> {
@@ -371,6 +372,7 @@ impl Connect for MockConnect {
     }
     async fn hosting(
         &self,
+        _: &ferry_core::import::StageConfig,
         _: &str,
     ) -> Result<Hosting<Arc<MemoryLedger>, BedrockImports, SnsAlerts, Arc<MemoryBus>>, PortError>
     {
@@ -590,6 +592,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
         /// tests (policy_reader_moto.rs, and core's access_live.rs) and is off here.
         async fn read_access(
             &self,
+            _stage: &ferry_core::import::StageConfig,
             _target: &ferry_core::access::LiveTarget,
             _session: &str,
         ) -> Result<ferry_core::access::Scenario, PortError> {
@@ -610,6 +613,7 @@ async fn concurrent_handlers_race_on_one_folder_against_dynamodb() {
         }
         async fn hosting(
             &self,
+            _: &ferry_core::import::StageConfig,
             _: &str,
         ) -> Result<
             Hosting<ferry_aws::DynamoLedger, BedrockImports, SnsAlerts, Arc<MemoryBus>>,

@@ -10,6 +10,7 @@ pub mod import;
 pub mod outbox;
 pub mod policies;
 pub mod release;
+pub mod stages;
 pub mod text;
 pub mod track;
 pub mod validate;

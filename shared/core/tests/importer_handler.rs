@@ -10,7 +10,7 @@ use ferry_core::access::{LiveTarget, Scenario};
 use ferry_core::import::{
     retry_failed, Alert, Alerts, Connect, ContentCheck, CreateOutcome, Hosting, ImportError,
     ImportRequest, ImportService, ImportState, ImporterConfig, ImporterEvent, JobInfo, JobStatus,
-    LedgerItem, MemoryLedger, PortError, PortErrorKind,
+    LedgerItem, MemoryLedger, PortError, PortErrorKind, StageConfig,
 };
 use ferry_core::{FileEntry, FolderSource, S3Uri, SourceError, SourceErrorKind};
 use ferry_testkit::families::family;
@@ -254,6 +254,7 @@ impl Connect for World {
     }
     async fn hosting(
         &self,
+        _stage: &StageConfig,
         _session: &str,
     ) -> Result<Hosting<Arc<MemoryLedger>, FakeBedrock, FakeSns, Arc<MemoryBus>>, PortError> {
         Ok(Hosting {
@@ -266,6 +267,7 @@ impl Connect for World {
     }
     async fn read_access(
         &self,
+        _stage: &StageConfig,
         target: &LiveTarget,
         _session: &str,
     ) -> Result<Scenario, PortError> {
@@ -471,10 +473,11 @@ async fn a_second_model_waits_for_the_slot_and_starts_when_it_frees() {
 
     // The tracker's path (same code): the first job ends, the queue moves.
     world.bedrock.finish_running();
-    let hosting = world.hosting("tracker").await.unwrap();
-    let result = ferry_core::import::start_next(&hosting, &config.start, &Current(world.clone()))
-        .await
-        .unwrap();
+    let hosting = world.hosting(&config.stages[0], "tracker").await.unwrap();
+    let result =
+        ferry_core::import::start_next(&hosting, &config.stages[0].start, &Current(world.clone()))
+            .await
+            .unwrap();
     assert!(
         matches!(result, ferry_core::import::StartResult::Started { .. }),
         "{result:?}"
@@ -759,10 +762,11 @@ async fn a_folder_changed_while_queued_is_not_imported_under_the_old_name() {
         world.bucket.put(key, bytes.clone());
     }
     world.bedrock.finish_running();
-    let hosting = world.hosting("tracker").await.unwrap();
-    let result = ferry_core::import::start_next(&hosting, &config.start, &Current(world.clone()))
-        .await
-        .unwrap();
+    let hosting = world.hosting(&config.stages[0], "tracker").await.unwrap();
+    let result =
+        ferry_core::import::start_next(&hosting, &config.stages[0].start, &Current(world.clone()))
+            .await
+            .unwrap();
     assert!(
         matches!(&result, ferry_core::import::StartResult::Failed { message, .. } if message.contains("changed after it was validated")),
         "{result:?}"

@@ -114,11 +114,22 @@ pub(crate) fn alert_for(item: &LedgerItem, prices: &Prices) -> Option<Alert> {
         ImportState::Foreign => foreign(item),
         _ => return None,
     };
+    // The stage's topic may serve several stages' people: the subject says which.
+    let subject = match &item.stage {
+        Some(stage) => text
+            .subject
+            .replacen("Ferry:", &format!("Ferry [{stage}]:"), 1),
+        None => text.subject,
+    };
+    let what = match &item.stage {
+        Some(stage) => format!("Stage {stage}. {}", text.what),
+        None => text.what,
+    };
     Some(Alert {
-        subject: one_line(&text.subject),
+        subject: one_line(&subject),
         body: format!(
             "{}\n\nWhat to do: {}\n\n--- details (JSON) ---\n{}\n",
-            text.what,
+            what,
             text.todo,
             details(item)
         ),
@@ -127,7 +138,7 @@ pub(crate) fn alert_for(item: &LedgerItem, prices: &Prices) -> Option<Alert> {
 
 /// The alert's JSON block, for machines.
 fn details(item: &LedgerItem) -> String {
-    let details = json!({
+    let mut details = json!({
         "event": item.state.as_str(),
         "fingerprint": item.fingerprint,
         "source": item.source_uri,
@@ -138,6 +149,9 @@ fn details(item: &LedgerItem) -> String {
         "attempts": item.attempts,
         "created_at": crate::text::time::rfc3339(item.created_at),
     });
+    if let Some(stage) = &item.stage {
+        details["stage"] = json!(stage);
+    }
     serde_json::to_string_pretty(&details).unwrap_or_else(|_| details.to_string())
 }
 

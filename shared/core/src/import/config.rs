@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::ports::VpcConfig;
 use crate::aws_names::s3_uri::S3Uri;
+use crate::stages::{parse_stages, Gate, StageSpec};
 
 /// How imports are started (shared with the tracker, which starts queued ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,23 @@ pub struct ImporterConfig {
     /// (`FERRY_READY_MARKER`); `None`: complete when config, tokenizer and every weight
     /// file are there.
     pub ready_marker: Option<String>,
+    /// Judge the cross-account access chain before each import (`FERRY_ACCESS_CHECK`).
+    pub access_check: bool,
+    /// How long a warm container reuses the policies it read (`FERRY_POLICY_CACHE_SECONDS`).
+    pub policy_cache_seconds: u64,
+    /// The hosting targets in order (`FERRY_STAGES`); one, unnamed, without it.
+    pub stages: Vec<StageConfig>,
+}
+
+/// One hosting target: an account and Region with its own ledger, queue, quota and
+/// tracker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageConfig {
+    /// The stage's name (`dev`); `None` for the one stage of a deployment without
+    /// `FERRY_STAGES`, whose items and events carry no stage.
+    pub name: Option<String>,
+    /// When this stage imports a content.
+    pub gate: Gate,
     /// The hosting account's automation role the importer assumes
     /// (`FERRY_HOSTING_ROLE_ARN`).
     pub hosting_role_arn: String,
@@ -46,12 +64,32 @@ pub struct ImporterConfig {
     /// The region imports run in (`FERRY_HOSTING_REGION`, else the function's
     /// `AWS_REGION`): some families are imported only in some regions.
     pub import_region: Option<String>,
-    /// Judge the cross-account access chain before each import (`FERRY_ACCESS_CHECK`).
-    pub access_check: bool,
-    /// How long a warm container reuses the policies it read (`FERRY_POLICY_CACHE_SECONDS`).
-    pub policy_cache_seconds: u64,
     /// How jobs are started: the execution role, the KMS key, the VPC.
     pub start: StartConfig,
+}
+
+impl StageConfig {
+    /// The stage's name for messages: `dev`, or `hosting` for an unnamed stage.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or("hosting")
+    }
+
+    /// The hosting account (from the automation role's ARN).
+    pub fn account(&self) -> &str {
+        crate::aws_names::arn::account_of(&self.hosting_role_arn, "iam", "role/").unwrap_or("")
+    }
+}
+
+impl ImporterConfig {
+    /// The stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageConfig> {
+        self.stages.iter().find(|s| s.name.as_deref() == Some(name))
+    }
+
+    /// The stages that import on upload.
+    pub fn upload_stages(&self) -> impl Iterator<Item = &StageConfig> {
+        self.stages.iter().filter(|s| s.gate == Gate::Upload)
+    }
 }
 
 /// Policies read for the access check are reused this long by a warm container: a
@@ -62,10 +100,11 @@ pub(crate) const DEFAULT_POLICY_CACHE_SECONDS: u64 = 60;
 pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("FERRY_WATCH_PREFIXES", true, "comma-separated s3://BUCKET/PREFIX/ folders whose model sub-folders are imported"),
     ("FERRY_HOSTING_ROLE_ARN", true, "the hosting account's automation role the importer assumes"),
-    ("FERRY_EXTERNAL_ID", true, "the ExternalId that role's trust policy requires"),
+    ("FERRY_EXTERNAL_ID", true, "the ExternalId that role's trust policy requires (one for every stage)"),
     ("FERRY_EXECUTION_ROLE_ARN", true, "the Custom Model Import execution role (hosting account) passed to Bedrock"),
     ("FERRY_LEDGER_TABLE", true, "the ledger's DynamoDB table name (hosting account)"),
     ("FERRY_ALERT_TOPIC_ARN", true, "the SNS topic (hosting account) for Rejected and Failed imports"),
+    ("FERRY_STAGES", false, "stages in order, e.g. dev,staging=after:dev,prod=manual (gates: upload, after:STAGE, after:STAGE:released, manual); then each hosting variable holds one value, or one per stage, comma-separated (the VPC ones: per stage separated by ';')"),
     ("FERRY_READY_MARKER", false, "a file name (e.g. _READY) whose upload marks a folder complete; unset: complete when config, tokenizer and every weight file are there"),
     ("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", false, "KMS key (hosting account) that encrypts imported models"),
     ("FERRY_VPC_SUBNET_IDS", false, "comma-separated subnet ids for the import job's VPC config (1-16; with the next)"),
@@ -108,36 +147,25 @@ impl ImporterConfig {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let mut required = |name: &str| {
-            get(name).unwrap_or_else(|| {
-                problems.push(format!("{name} is not set"));
-                String::new()
-            })
+        let watch_raw = get("FERRY_WATCH_PREFIXES").unwrap_or_else(|| {
+            problems.push("FERRY_WATCH_PREFIXES is not set".into());
+            String::new()
+        });
+        let specs = match get("FERRY_STAGES") {
+            None => vec![None],
+            Some(raw) => parse_stages(&raw)
+                .unwrap_or_else(|mut found| {
+                    problems.append(&mut found);
+                    Vec::new()
+                })
+                .into_iter()
+                .map(Some)
+                .collect(),
         };
-        let watch_raw = required("FERRY_WATCH_PREFIXES");
-        let hosting_role_arn = required("FERRY_HOSTING_ROLE_ARN");
-        let external_id = required("FERRY_EXTERNAL_ID");
-        let execution_role_arn = required("FERRY_EXECUTION_ROLE_ARN");
-        let ledger_table = required("FERRY_LEDGER_TABLE");
-        let alert_topic_arn = required("FERRY_ALERT_TOPIC_ARN");
-
+        let stages = stage_configs(&get, specs, &mut problems);
         // Problems are listed in this order: names first, then their values.
         let watch = watch_prefixes(&watch_raw, &mut problems);
-        check_roles(&mut problems, &hosting_role_arn, &execution_role_arn);
-        check_arn(
-            &mut problems,
-            "FERRY_ALERT_TOPIC_ARN",
-            &alert_topic_arn,
-            "sns",
-            "",
-        );
-        if !external_id.is_empty() && !(2..=1224).contains(&external_id.len()) {
-            problems.push("FERRY_EXTERNAL_ID must be 2 to 1224 characters".into());
-        }
-        if !ledger_table.is_empty() && !(3..=255).contains(&ledger_table.len()) {
-            problems.push("FERRY_LEDGER_TABLE must be 3 to 255 characters".into());
-        }
-        let (imported_model_kms_key_arn, vpc) = start_options(&get, &mut problems);
+        check_stages_apart(&stages, &mut problems);
         let access_check = access_check(get("FERRY_ACCESS_CHECK").as_deref(), &mut problems);
         let policy_cache_seconds =
             policy_cache_seconds(get("FERRY_POLICY_CACHE_SECONDS"), &mut problems);
@@ -149,18 +177,155 @@ impl ImporterConfig {
             policy_cache_seconds,
             watch,
             ready_marker: get("FERRY_READY_MARKER"),
+            stages,
+        })
+    }
+}
+
+/// The hosting variables that hold one value per stage (or one for all).
+struct PerStage<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    stages: usize,
+}
+
+impl PerStage<'_> {
+    /// `name`'s value for each stage: one value repeated, or one per stage
+    /// (`separator`-separated). A single stage's value is never split.
+    fn values(
+        &self,
+        name: &str,
+        separator: char,
+        problems: &mut Vec<String>,
+    ) -> Vec<Option<String>> {
+        let Some(raw) = (self.get)(name) else {
+            return vec![None; self.stages];
+        };
+        if self.stages == 1 {
+            return vec![Some(raw)];
+        }
+        let values: Vec<Option<String>> = raw
+            .split(separator)
+            .map(|v| Some(v.trim().to_owned()).filter(|v| !v.is_empty()))
+            .collect();
+        match values.len() {
+            1 => vec![values[0].clone(); self.stages],
+            n if n == self.stages => values,
+            n => {
+                problems.push(format!(
+                    "{name} has {n} values for {} stages: give one value, or one per stage in FERRY_STAGES's order, separated by {separator:?}",
+                    self.stages
+                ));
+                vec![None; self.stages]
+            }
+        }
+    }
+}
+
+/// Each stage's hosting target from the hosting variables.
+fn stage_configs(
+    get: &dyn Fn(&str) -> Option<String>,
+    specs: Vec<Option<StageSpec>>,
+    problems: &mut Vec<String>,
+) -> Vec<StageConfig> {
+    let per_stage = PerStage {
+        get,
+        stages: specs.len(),
+    };
+    let mut values = |name: &str, separator: char| per_stage.values(name, separator, problems);
+    let hosting_roles = values("FERRY_HOSTING_ROLE_ARN", ',');
+    let execution_roles = values("FERRY_EXECUTION_ROLE_ARN", ',');
+    let tables = values("FERRY_LEDGER_TABLE", ',');
+    let topics = values("FERRY_ALERT_TOPIC_ARN", ',');
+    let regions = values("FERRY_HOSTING_REGION", ',');
+    let keys = values("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", ',');
+    let subnets = values("FERRY_VPC_SUBNET_IDS", ';');
+    let groups = values("FERRY_VPC_SECURITY_GROUP_IDS", ';');
+    let external_id = get("FERRY_EXTERNAL_ID");
+    for (name, list) in [
+        ("FERRY_HOSTING_ROLE_ARN", &hosting_roles),
+        ("FERRY_EXTERNAL_ID", &vec![external_id.clone()]),
+        ("FERRY_EXECUTION_ROLE_ARN", &execution_roles),
+        ("FERRY_LEDGER_TABLE", &tables),
+        ("FERRY_ALERT_TOPIC_ARN", &topics),
+    ] {
+        if list.iter().all(Option::is_none) {
+            problems.push(format!("{name} is not set"));
+        } else if list.iter().any(Option::is_none) {
+            problems.push(format!("{name} has an empty value for a stage"));
+        }
+    }
+    let external_id = external_id.unwrap_or_default();
+    if !external_id.is_empty() && !(2..=1224).contains(&external_id.len()) {
+        problems.push("FERRY_EXTERNAL_ID must be 2 to 1224 characters".into());
+    }
+    let aws_region = get("AWS_REGION");
+    let mut stages = Vec::new();
+    for (i, spec) in specs.into_iter().enumerate() {
+        let at = |name: &str| match &spec {
+            Some(s) => format!("{name} (stage {})", s.name),
+            None => name.to_owned(),
+        };
+        let take = |list: &[Option<String>]| list[i].clone().unwrap_or_default();
+        let (hosting_role_arn, execution_role_arn) = (take(&hosting_roles), take(&execution_roles));
+        let (ledger_table, alert_topic_arn) = (take(&tables), take(&topics));
+        check_roles(problems, &at, &hosting_role_arn, &execution_role_arn);
+        check_arn(
+            problems,
+            &at("FERRY_ALERT_TOPIC_ARN"),
+            &alert_topic_arn,
+            "sns",
+            "",
+        );
+        if !ledger_table.is_empty() && !(3..=255).contains(&ledger_table.len()) {
+            problems.push(format!(
+                "{} must be 3 to 255 characters",
+                at("FERRY_LEDGER_TABLE")
+            ));
+        }
+        let (imported_model_kms_key_arn, vpc) = start_options_of(
+            &at,
+            keys[i].clone(),
+            subnets[i].as_deref(),
+            groups[i].as_deref(),
+            problems,
+        );
+        let hosting_region = regions[i].clone();
+        stages.push(StageConfig {
+            gate: spec.as_ref().map_or(Gate::Upload, |s| s.gate.clone()),
+            name: spec.map(|s| s.name),
             hosting_role_arn,
-            external_id,
+            external_id: external_id.clone(),
             ledger_table,
             alert_topic_arn,
-            hosting_region: get("FERRY_HOSTING_REGION"),
-            import_region: get("FERRY_HOSTING_REGION").or_else(|| get("AWS_REGION")),
+            import_region: hosting_region.clone().or_else(|| aws_region.clone()),
+            hosting_region,
             start: StartConfig {
                 execution_role_arn,
                 imported_model_kms_key_arn,
                 vpc,
             },
-        })
+        });
+    }
+    stages
+}
+
+/// Two stages in one account and Region would share its one import slot, its quota and
+/// its imported models (which cleanup deletes): each stage needs its own.
+fn check_stages_apart(stages: &[StageConfig], problems: &mut Vec<String>) {
+    for (i, a) in stages.iter().enumerate() {
+        for b in &stages[..i] {
+            if !a.account().is_empty()
+                && a.account() == b.account()
+                && a.import_region == b.import_region
+            {
+                problems.push(format!(
+                    "stages {} and {} are both in account {} and the same Region: each stage needs its own account or Region (its own import slot, quota and models)",
+                    b.label(),
+                    a.label(),
+                    a.account()
+                ));
+            }
+        }
     }
 }
 
@@ -178,17 +343,22 @@ fn watch_prefixes(raw: &str, problems: &mut Vec<String>) -> Vec<S3Uri> {
 
 /// The hosting and execution roles: role ARNs of one account, since Bedrock only
 /// accepts an execution role of the account that runs the import.
-fn check_roles(problems: &mut Vec<String>, hosting_role_arn: &str, execution_role_arn: &str) {
+fn check_roles(
+    problems: &mut Vec<String>,
+    at: &dyn Fn(&str) -> String,
+    hosting_role_arn: &str,
+    execution_role_arn: &str,
+) {
     let hosting_account = check_arn(
         problems,
-        "FERRY_HOSTING_ROLE_ARN",
+        &at("FERRY_HOSTING_ROLE_ARN"),
         hosting_role_arn,
         "iam",
         "role/",
     );
     let execution_account = check_arn(
         problems,
-        "FERRY_EXECUTION_ROLE_ARN",
+        &at("FERRY_EXECUTION_ROLE_ARN"),
         execution_role_arn,
         "iam",
         "role/",
@@ -196,8 +366,9 @@ fn check_roles(problems: &mut Vec<String>, hosting_role_arn: &str, execution_rol
     if let (Some(h), Some(e)) = (&hosting_account, &execution_account) {
         if h != e {
             problems.push(format!(
-                "FERRY_EXECUTION_ROLE_ARN is in account {e} but the hosting role in {h}: Bedrock only accepts an \
-                 execution role of the account that runs the import"
+                "{} is in account {e} but the hosting role in {h}: Bedrock only accepts an \
+                 execution role of the account that runs the import",
+                at("FERRY_EXECUTION_ROLE_ARN")
             ));
         }
     }
@@ -236,31 +407,44 @@ pub(crate) fn start_options(
     get: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<String>,
 ) -> (Option<String>, Option<VpcConfig>) {
-    let imported_model_kms_key_arn = get("FERRY_IMPORTED_MODEL_KMS_KEY_ARN");
+    start_options_of(
+        &|name: &str| name.to_owned(),
+        get("FERRY_IMPORTED_MODEL_KMS_KEY_ARN"),
+        get("FERRY_VPC_SUBNET_IDS").as_deref(),
+        get("FERRY_VPC_SECURITY_GROUP_IDS").as_deref(),
+        problems,
+    )
+}
+
+/// One stage's imported-model key and VPC from its values; `at` names a variable in
+/// messages (with the stage, when there are several).
+fn start_options_of(
+    at: &dyn Fn(&str) -> String,
+    imported_model_kms_key_arn: Option<String>,
+    subnets: Option<&str>,
+    groups: Option<&str>,
+    problems: &mut Vec<String>,
+) -> (Option<String>, Option<VpcConfig>) {
     if let Some(key) = &imported_model_kms_key_arn {
         check_arn(
             problems,
-            "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
+            &at("FERRY_IMPORTED_MODEL_KMS_KEY_ARN"),
             key,
             "kms",
             "key/",
         );
     }
-    let list = |name: &str| -> Vec<String> {
-        get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+    let list = |raw: Option<&str>| -> Vec<String> {
+        raw.map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
     };
-    let (subnets, groups) = (
-        list("FERRY_VPC_SUBNET_IDS"),
-        list("FERRY_VPC_SECURITY_GROUP_IDS"),
-    );
+    let (subnets, groups) = (list(subnets), list(groups));
     let vpc = match (subnets.len(), groups.len()) {
         (0, 0) => None,
         (1..=16, 1..=5) => Some(VpcConfig {
@@ -269,8 +453,10 @@ pub(crate) fn start_options(
         }),
         (s, g) => {
             problems.push(format!(
-                    "FERRY_VPC_SUBNET_IDS ({s}) and FERRY_VPC_SECURITY_GROUP_IDS ({g}) must both be set: 1-16 subnets, 1-5 security groups"
-                ));
+                "{} ({s}) and {} ({g}) must both be set: 1-16 subnets, 1-5 security groups",
+                at("FERRY_VPC_SUBNET_IDS"),
+                at("FERRY_VPC_SECURITY_GROUP_IDS")
+            ));
             None
         }
     };
@@ -339,7 +525,8 @@ mod tests {
         assert_eq!(config.watch.len(), 2);
         assert_eq!(config.watch[1].prefix, "base/");
         assert_eq!(config.ready_marker, None);
-        assert_eq!(config.start.vpc, None);
+        assert_eq!(config.stages[0].start.vpc, None);
+        assert_eq!(config.stages[0].name, None);
     }
 
     #[test]

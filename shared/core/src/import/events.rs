@@ -34,6 +34,22 @@ pub struct ObjectEvent {
     pub created: bool,
 }
 
+/// A Ferry state-change event (`source` `ferry`) a stage's account forwarded: the
+/// fields a promotion reads. It only wakes the importer; the stage's ledger decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChangeEvent {
+    /// The envelope's `account`: where the event was put (EventBridge sets it).
+    pub account: String,
+    /// `detail.stage`; `None` from a deployment without stages.
+    pub stage: Option<String>,
+    /// `detail.fingerprint`: 64 hex digits.
+    pub fingerprint: String,
+    /// `detail.folder`: `s3://bucket/prefix/`.
+    pub folder: String,
+    /// `detail.state` (`Verified`, `Released`...).
+    pub state: String,
+}
+
 /// A whole invocation payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
@@ -51,6 +67,8 @@ pub struct Events {
     pub messages: Vec<SqsMessage>,
     /// S3 objects, from a direct, EventBridge or SNS delivery.
     pub objects: Vec<ObjectEvent>,
+    /// Ferry's state changes from the stages' accounts (EventBridge): promotions' triggers.
+    pub state_changes: Vec<StateChangeEvent>,
     /// Why each ignored record was ignored, with its path; at most `MAX_IGNORED`
     /// notes (the last one counts the rest).
     pub ignored: Vec<String>,
@@ -154,7 +172,11 @@ fn parse_payload(value: &Value, at: &str, top: bool) -> Result<Invocation, Event
         parse_record(record, &format!("{at}Records[{i}]"), top, &mut events)?;
     }
     // Only foreign records: the payload as a whole is not for Ferry.
-    if events.messages.is_empty() && events.objects.is_empty() && !events.ignored.is_empty() {
+    if events.messages.is_empty()
+        && events.objects.is_empty()
+        && events.state_changes.is_empty()
+        && !events.ignored.is_empty()
+    {
         return Ok(Invocation::Ignored(cap_notes(events.ignored).join("; ")));
     }
     events.ignored = cap_notes(events.ignored);
@@ -182,6 +204,7 @@ fn parse_record(
         "aws:sns" => match parse_sns(record, &format!("{path}.Sns"))? {
             Invocation::Events(inner) => {
                 events.objects.extend(inner.objects);
+                events.state_changes.extend(inner.state_changes);
                 events.ignored.extend(inner.ignored);
             }
             Invocation::Ignored(reason) => {
@@ -225,6 +248,12 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         .get("detail-type")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if source == crate::outbox::SOURCE && detail_type == crate::outbox::DETAIL_TYPE {
+        return Ok(Invocation::Events(Events {
+            state_changes: vec![state_change(value, at)?],
+            ..Events::default()
+        }));
+    }
     if source != "aws.s3" {
         return Ok(Invocation::Ignored(format!(
             "an EventBridge event from {source} ({detail_type})"
@@ -251,6 +280,57 @@ fn parse_eventbridge(value: &Value, source: &str, at: &str) -> Result<Invocation
         objects: vec![object],
         ..Events::default()
     }))
+}
+
+/// A Ferry state-change event's envelope and detail, as far as promotion reads them.
+#[derive(Deserialize)]
+#[serde(expecting = "a Ferry state-change event (an object)")]
+struct FerryEvent {
+    #[serde(deserialize_with = "text")]
+    account: String,
+    #[serde(deserialize_with = "object")]
+    detail: FerryDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a Ferry state-change detail (an object)")]
+struct FerryDetail {
+    #[serde(default, deserialize_with = "optional_text")]
+    stage: Option<String>,
+    #[serde(deserialize_with = "text")]
+    fingerprint: String,
+    #[serde(deserialize_with = "text")]
+    folder: String,
+    #[serde(deserialize_with = "text")]
+    state: String,
+}
+
+/// Reads a state-change event; the account and the fingerprint must look like theirs.
+fn state_change(value: &Value, at: &str) -> Result<StateChangeEvent, EventError> {
+    let FerryEvent { account, detail } = typed(value, at)?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(error(
+            format!("{at}account"),
+            format!("is {:?}, not a 12-digit account id", echo(&account)),
+        ));
+    }
+    let hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+    if detail.fingerprint.len() != 64 || !detail.fingerprint.bytes().all(hex) {
+        return Err(error(
+            format!("{at}detail.fingerprint"),
+            format!(
+                "is {:?}, not 64 lowercase hex digits",
+                echo(&detail.fingerprint)
+            ),
+        ));
+    }
+    Ok(StateChangeEvent {
+        account,
+        stage: detail.stage,
+        fingerprint: detail.fingerprint,
+        folder: detail.folder,
+        state: detail.state,
+    })
 }
 
 /// An S3 notification record (`eventSource` `aws:s3`): the fields Ferry reads.

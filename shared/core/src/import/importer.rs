@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alert::{access_failure, is_access_failure, rejection_summary};
 use super::answer::{BatchItemFailure, Handled, ImportAnswer, ImportOutcome};
-use super::config::ImporterConfig;
+use super::config::{ImporterConfig, StageConfig};
 use super::ledger::{ImportState, LedgerItem, LedgerUpdate};
 use super::ports::{Alerts, ContentCheck, ImportService, Ledger, PortError, PortErrorKind};
 use super::start::{send_alert, start_next, Hosting, StartResult};
@@ -17,12 +17,14 @@ use crate::access::checks::deny_tests_network_keys;
 use crate::access::{run_checks, LiveTarget, Scenario};
 use crate::aws_names::s3_uri::S3Uri;
 use crate::import::events::{
-    parse_body, EventError, ImporterEvent, Invocation, ObjectEvent, SqsMessage,
+    parse_body, EventError, Events, ImporterEvent, Invocation, ObjectEvent, SqsMessage,
 };
 use crate::import::fingerprint::{folder_slug, identify, Identity};
 use crate::import::readiness::{folder_of, index_readiness, listed_readiness, Listed, Readiness};
 use crate::validate::source::{FolderSource, Remembered, SourceError};
 use crate::validate::{validate_listed, ValidateOptions};
+use crate::Report;
+use futures_util::future::join_all;
 
 /// How the handler reaches both accounts. `ferry-aws` implements it with the SDK; the
 /// hosting side comes from an assumed role.
@@ -41,16 +43,19 @@ pub trait Connect: Sync {
     /// A model folder in the research account.
     fn folder(&self, uri: &S3Uri) -> Self::Folder;
 
-    /// The hosting account's ports; `session` (the folder's slug) names the role session.
+    /// The hosting ports of `stage`'s account; `session` (the folder's slug) names the
+    /// role session.
     fn hosting(
         &self,
+        stage: &StageConfig,
         session: &str,
     ) -> impl Future<Output = Result<HostingOf<Self>, PortError>> + Send;
 
-    /// The cross-account chain of an import, read live: the research side with the
-    /// importer's own credentials, the hosting side through the hosting role.
+    /// The cross-account chain of an import into `stage`, read live: the research side
+    /// with the importer's own credentials, the hosting side through `stage`'s role.
     fn read_access(
         &self,
+        stage: &StageConfig,
         target: &LiveTarget,
         session: &str,
     ) -> impl Future<Output = Result<Scenario, PortError>> + Send;
@@ -80,6 +85,9 @@ pub enum Decision {
     Duplicate {
         /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The stage (`FERRY_STAGES`); absent without stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// The state of the item recorded before.
@@ -89,6 +97,9 @@ pub enum Decision {
     Rejected {
         /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The stage (`FERRY_STAGES`); absent without stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// How many error findings the validation report holds.
@@ -98,6 +109,9 @@ pub enum Decision {
     AccessDenied {
         /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The stage (`FERRY_STAGES`); absent without stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// The denied checks' ids.
@@ -107,6 +121,9 @@ pub enum Decision {
     Queued {
         /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The stage (`FERRY_STAGES`); absent without stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// Why it waits: the job in progress, the imported-models quota, or an older queued
@@ -117,15 +134,33 @@ pub enum Decision {
     Started {
         /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The stage (`FERRY_STAGES`); absent without stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// The new job's ARN.
         job_arn: String,
     },
+    /// A promotion to this stage that its gate does not allow (yet), or whose content the
+    /// folder no longer holds: nothing was recorded.
+    NotPromoted {
+        /// The folder, `s3://bucket/prefix/`.
+        folder: String,
+        /// The stage it would have gone to.
+        stage: String,
+        /// The content's fingerprint.
+        fingerprint: String,
+        /// Why not.
+        reason: String,
+    },
     /// Bedrock refused the job, or the folder changed after validation: the item is Failed.
     Failed {
         /// The folder, `s3://bucket/prefix/`.
         folder: String,
+        /// The stage (`FERRY_STAGES`); absent without stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         /// The content's fingerprint, the key of its ledger item.
         fingerprint: String,
         /// Why, as the ledger records it.
@@ -174,7 +209,7 @@ pub async fn handle<C: Connect>(
     let mut done = BTreeSet::new();
     // S3 records beside an SQS batch (never sent by AWS, but judged): their failure
     // fails the invocation, and SQS retries the whole batch (every step is idempotent).
-    let mut decisions = process_objects(&events.objects, connect, config, &mut done).await?;
+    let mut decisions = process_events(&events, connect, config, &mut done).await?;
     let mut batch_item_failures = None;
     if !events.messages.is_empty() {
         let failures =
@@ -210,7 +245,7 @@ async fn handle_batch<C: Connect>(
         let outcome = match parse_body(&message.body) {
             Ok(Invocation::Events(events)) => {
                 log_ignored(&events.ignored, Some(id));
-                process_objects(&events.objects, connect, config, done).await
+                process_events(&events, connect, config, done).await
             }
             Ok(Invocation::Ignored(reason)) => {
                 tracing::info!(message_id = %id, decision = "ignored", %reason, "message ignored");
@@ -246,6 +281,22 @@ fn log_ignored(notes: &[String], message_id: Option<&str>) {
     }
 }
 
+/// The folders of the objects created, then the promotions the state changes ask for.
+async fn process_events<C: Connect>(
+    events: &Events,
+    connect: &C,
+    config: &ImporterConfig,
+    done: &mut BTreeSet<S3Uri>,
+) -> Result<Vec<Decision>, ImportError> {
+    let mut decisions = process_objects(&events.objects, connect, config, done).await?;
+    for change in &events.state_changes {
+        let promoted = super::promote::on_state_change(change, connect, config).await?;
+        promoted.iter().for_each(log_decision);
+        decisions.extend(promoted);
+    }
+    Ok(decisions)
+}
+
 async fn process_objects<C: Connect>(
     objects: &[ObjectEvent],
     connect: &C,
@@ -270,10 +321,10 @@ async fn process_objects<C: Connect>(
         if done.contains(&folder) {
             continue;
         }
-        let decision = process_folder(&folder, connect, config).await?;
-        log_decision(&decision);
+        let folder_decisions = process_folder(&folder, connect, config).await?;
+        folder_decisions.iter().for_each(log_decision);
         done.insert(folder);
-        decisions.push(decision);
+        decisions.extend(folder_decisions);
     }
     Ok(decisions)
 }
@@ -282,34 +333,40 @@ async fn process_objects<C: Connect>(
 const HEADER_READS_AT_ONCE: usize = 64;
 
 /// The small files readiness, the prefetch and validation all read: once per folder.
-const SMALL_FILES: &[&str] = &[crate::validate::CONFIG, crate::validate::INDEX];
+pub(crate) const SMALL_FILES: &[&str] = &[crate::validate::CONFIG, crate::validate::INDEX];
 
-/// Judges one folder and, when it is complete, valid and new, records and starts it.
-/// Calls that do not need each other's answers go out together: the listing with the
-/// role (whose session is named after the folder, not its content), then the ledger's
-/// verdict with the index and the config.
+/// Judges one folder and, in each stage that imports on upload, records and starts it
+/// when it is complete, valid and new to that stage. Calls that do not need each
+/// other's answers go out together: the listing with the roles (whose sessions are
+/// named after the folder, not its content), then the ledgers' verdicts with the index
+/// and the config. Validation runs once, whatever the number of stages; a stage's
+/// failure does not stop the others (the invocation fails after them, and its retry
+/// finds their work done).
 pub async fn process_folder<C: Connect>(
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
-) -> Result<Decision, ImportError> {
+) -> Result<Vec<Decision>, ImportError> {
     let folder = uri.to_string();
+    let stages: Vec<&StageConfig> = config.upload_stages().collect();
     let source = Remembered::new(connect.folder(uri), SMALL_FILES);
     let session = folder_slug(uri);
-    let (entries, hosting) = futures_util::join!(source.list(), connect.hosting(&session));
+    let (entries, hostings) = futures_util::join!(
+        source.list(),
+        join_all(stages.iter().map(|stage| connect.hosting(stage, &session)))
+    );
     let entries = entries?;
     let index_size = match listed_readiness(&entries, config.ready_marker.as_deref()) {
         Listed::Decided(Readiness::Waiting(reason)) => {
-            return Ok(Decision::NotReady { folder, reason })
+            return Ok(vec![Decision::NotReady { folder, reason }])
         }
         Listed::Decided(Readiness::Ready) => None,
         Listed::ReadIndex(size) => Some(size),
     };
-    let hosting = hosting?;
+    let hostings = hostings.into_iter().collect::<Result<Vec<_>, _>>()?;
     let identity = identify(uri, &entries);
-    let fingerprint = identity.fingerprint.clone();
     let (existing, ready, ()) = futures_util::join!(
-        hosting.ledger.get(&fingerprint),
+        join_all(hostings.iter().map(|h| h.ledger.get(&identity.fingerprint))),
         async {
             match index_size {
                 Some(size) => index_readiness(&source, &entries, size).await,
@@ -318,21 +375,111 @@ pub async fn process_folder<C: Connect>(
         },
         prefetch_config(&source, &entries),
     );
+    let mut content = Content::new(uri, &identity, &source, entries, ready);
+    let mut decisions: Vec<Decision> = Vec::new();
+    let mut first_error = None;
+    for ((stage, hosting), existing) in stages.iter().zip(&hostings).zip(existing) {
+        match in_stage(stage, hosting, existing, &mut content, connect, config).await {
+            Ok(decision) if decisions.contains(&decision) => {}
+            Ok(decision) => decisions.push(decision),
+            Err(err) => {
+                tracing::error!(stage = stage.label(), %folder, error = %err, "stage failed");
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(decisions),
+    }
+}
+
+/// A complete folder's content as the upload path judges it in each stage: validated
+/// at most once per import Region.
+pub(crate) struct Content<'a, S> {
+    pub(crate) uri: &'a S3Uri,
+    pub(crate) identity: &'a Identity,
+    source: &'a Remembered<S>,
+    entries: Vec<crate::FileEntry>,
+    /// What the index said about the folder's completeness.
+    ready: Result<Readiness, SourceError>,
+    /// The last validation, with the Region it was judged for.
+    report: Option<(Option<String>, Report)>,
+    /// A stage verified this content: it was valid, and is not validated again.
+    pub(crate) vouched: bool,
+    /// Why the content enters the stage (a promotion), for its first state change.
+    pub(crate) note: Option<String>,
+}
+
+impl<'a, S: FolderSource> Content<'a, S> {
+    pub(crate) fn new(
+        uri: &'a S3Uri,
+        identity: &'a Identity,
+        source: &'a Remembered<S>,
+        entries: Vec<crate::FileEntry>,
+        ready: Result<Readiness, SourceError>,
+    ) -> Self {
+        Self {
+            uri,
+            identity,
+            source,
+            entries,
+            ready,
+            report: None,
+            vouched: false,
+            note: None,
+        }
+    }
+
+    /// The validation report for `region`, validating only if it was not yet.
+    async fn report(&mut self, region: &Option<String>) -> Result<&Report, SourceError> {
+        if self.report.as_ref().map(|(r, _)| r) != Some(region) {
+            let options = ValidateOptions {
+                region: region.clone(),
+                // Each wave of header reads is two round trips: most models' shards in
+                // one wave. Memory stays bounded by the header budget, not by this.
+                concurrency: HEADER_READS_AT_ONCE,
+                ..Default::default()
+            };
+            let report = validate_listed(self.source, self.entries.clone(), &options).await?;
+            self.report = Some((region.clone(), report));
+        }
+        Ok(&self.report.as_ref().expect("set above").1)
+    }
+}
+
+/// The upload path in one stage: a content the stage's ledger has is judged again
+/// ([`judged_before`]), a new one validated, checked and started; the events owed for
+/// the item go out unless the start path put them.
+pub(crate) async fn in_stage<C: Connect>(
+    stage: &StageConfig,
+    hosting: &HostingOf<C>,
+    existing: Result<Option<LedgerItem>, PortError>,
+    content: &mut Content<'_, C::Folder>,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Decision, ImportError> {
+    let folder = content.uri.to_string();
+    let fingerprint = content.identity.fingerprint.clone();
     // Known content was complete when it was judged: the index has nothing to add.
     let (decision, may_owe) = match existing {
         Ok(Some(item)) => {
             let owed = item.events_owed();
-            let decision = judged_before(&hosting, connect, config, folder, item).await;
+            let decision = judged_before(stage, hosting, connect, folder, item).await;
             let unchanged = matches!(decision, Ok(Decision::Duplicate { .. }));
             (decision, owed || !unchanged)
         }
         existing => {
-            if let Readiness::Waiting(reason) = ready? {
-                return Ok(Decision::NotReady { folder, reason });
+            match &content.ready {
+                Ok(Readiness::Waiting(reason)) => {
+                    let reason = reason.clone();
+                    return Ok(Decision::NotReady { folder, reason });
+                }
+                Err(err) => return Err(err.clone().into()),
+                Ok(Readiness::Ready) => {}
             }
             existing?;
-            let decision =
-                judge_content(uri, connect, config, &hosting, &identity, &source, entries).await;
+            let decision = judge_content(stage, hosting, content, connect, config).await;
             (decision, true)
         }
     };
@@ -343,7 +490,7 @@ pub async fn process_folder<C: Connect>(
         Ok(Decision::Started { .. } | Decision::Failed { .. })
     );
     if may_owe && !announced {
-        announce(&hosting, &fingerprint).await;
+        announce(hosting, &fingerprint).await;
     }
     decision
 }
@@ -355,113 +502,125 @@ async fn prefetch_config<S: FolderSource>(source: &Remembered<S>, entries: &[cra
     }
 }
 
-/// Judges a complete folder whose content is `identity`, which the ledger does not have.
+/// Judges a complete folder whose content `stage`'s ledger does not have.
 async fn judge_content<C: Connect>(
-    uri: &S3Uri,
+    stage: &StageConfig,
+    hosting: &HostingOf<C>,
+    content: &mut Content<'_, C::Folder>,
     connect: &C,
     config: &ImporterConfig,
-    hosting: &HostingOf<C>,
-    identity: &Identity,
-    source: &Remembered<C::Folder>,
-    entries: Vec<crate::FileEntry>,
 ) -> Result<Decision, ImportError> {
+    let (uri, identity) = (content.uri, content.identity);
     let folder = uri.to_string();
     let fingerprint = identity.fingerprint.clone();
-    let options = ValidateOptions {
-        region: config.import_region.clone(),
-        // Each wave of header reads is two round trips: most models' shards in one wave.
-        // Memory stays bounded by the header budget, not by this.
-        concurrency: HEADER_READS_AT_ONCE,
-        ..Default::default()
-    };
-    let report = validate_listed(source, entries, &options).await?;
+    let note = content.note.clone();
+    if content.vouched {
+        return admit(stage, hosting, identity, uri, note, connect, config).await;
+    }
+    let report = content.report(&stage.import_region).await?;
     if !report.ok {
-        let summary = rejection_summary(&report);
+        let errors = report.errors();
+        let summary = rejection_summary(report);
         let item = new_item(
             hosting.now_secs(),
             identity,
             uri,
+            stage,
             ImportState::Rejected,
             Some(summary),
         );
         if hosting.ledger.insert_new(&item).await? {
             send_alert(hosting, &fingerprint).await?;
         }
-        let errors = report.errors();
         return Ok(Decision::Rejected {
             folder,
+            stage: stage.name.clone(),
             fingerprint,
             errors,
         });
     }
-    if let Some(denied) =
-        access_denial(uri, connect, config, &fingerprint, hosting.now_secs()).await?
-    {
-        return record_denial(hosting, identity, uri, denied).await;
-    }
-    let item = new_item(
-        hosting.now_secs(),
-        identity,
-        uri,
-        ImportState::Pending,
-        None,
-    );
-    if !hosting.ledger.insert_new(&item).await? {
-        let state = ImportState::Pending;
-        return Ok(Decision::Duplicate {
-            folder,
-            fingerprint,
-            state,
-        });
-    }
-    start_and_decide(hosting, connect, config, folder, fingerprint).await
+    admit(stage, hosting, identity, uri, note, connect, config).await
 }
 
-/// A folder whose content the ledger has: a Pending one is started again (a retry
-/// after a throttled start, or the slot freed since), a failure whose alert did not
-/// go out last time alerts now; the decision is a duplicate otherwise.
-async fn judged_before<C: Connect>(
+/// Records a valid content in `stage` and starts its queue, unless the stage's access
+/// check denies it; `note` says why it entered the stage (a promotion).
+pub(crate) async fn admit<C: Connect>(
+    stage: &StageConfig,
     hosting: &HostingOf<C>,
+    identity: &Identity,
+    uri: &S3Uri,
+    note: Option<String>,
     connect: &C,
     config: &ImporterConfig,
+) -> Result<Decision, ImportError> {
+    let folder = uri.to_string();
+    let fingerprint = identity.fingerprint.clone();
+    let now = hosting.now_secs();
+    if let Some(denied) = access_denial(stage, uri, connect, config, &fingerprint, now).await? {
+        return record_denial(stage, hosting, identity, uri, denied, note).await;
+    }
+    let mut item = new_item(now, identity, uri, stage, ImportState::Pending, None);
+    item.history[0].note = note;
+    if !hosting.ledger.insert_new(&item).await? {
+        return Ok(Decision::Duplicate {
+            folder,
+            stage: stage.name.clone(),
+            fingerprint,
+            state: ImportState::Pending,
+        });
+    }
+    start_and_decide(stage, hosting, connect, folder, fingerprint).await
+}
+
+/// A folder whose content the stage's ledger has: a Pending one is started again (a
+/// retry after a throttled start, or the slot freed since), a failure whose alert did
+/// not go out last time alerts now; the decision is a duplicate otherwise.
+pub(crate) async fn judged_before<C: Connect>(
+    stage: &StageConfig,
+    hosting: &HostingOf<C>,
+    connect: &C,
     folder: String,
     existing: LedgerItem,
 ) -> Result<Decision, ImportError> {
     let fingerprint = existing.fingerprint;
     match existing.state {
         ImportState::Pending => {
-            return start_and_decide(hosting, connect, config, folder, fingerprint).await;
+            return start_and_decide(stage, hosting, connect, folder, fingerprint).await;
         }
         ImportState::Rejected | ImportState::Failed if !existing.alerted => {
             send_alert(hosting, &fingerprint).await?;
         }
         _ => {}
     }
-    let state = existing.state;
     Ok(Decision::Duplicate {
         folder,
+        stage: stage.name.clone(),
         fingerprint,
-        state,
+        state: existing.state,
     })
 }
 
 /// Records a folder the access check denied, and alerts; a concurrent handler that
 /// recorded this content first keeps its decision.
 async fn record_denial<L: Ledger, I, A: Alerts, E>(
+    stage: &StageConfig,
     hosting: &Hosting<L, I, A, E>,
     identity: &Identity,
     uri: &S3Uri,
     denied: AccessDenial,
+    note: Option<String>,
 ) -> Result<Decision, ImportError> {
     let folder = uri.to_string();
     let fingerprint = identity.fingerprint.clone();
-    let item = new_item(
+    let mut item = new_item(
         hosting.now_secs(),
         identity,
         uri,
+        stage,
         ImportState::Rejected,
         Some(denied.failure),
     );
+    item.history[0].note = note;
     if !hosting.ledger.insert_new(&item).await? {
         let state = hosting
             .ledger
@@ -470,16 +629,17 @@ async fn record_denial<L: Ledger, I, A: Alerts, E>(
             .map_or(ImportState::Rejected, |i| i.state);
         return Ok(Decision::Duplicate {
             folder,
+            stage: stage.name.clone(),
             fingerprint,
             state,
         });
     }
     send_alert(hosting, &fingerprint).await?;
-    let denied = denied.ids;
     Ok(Decision::AccessDenied {
         folder,
+        stage: stage.name.clone(),
         fingerprint,
-        denied,
+        denied: denied.ids,
     })
 }
 
@@ -489,11 +649,13 @@ struct AccessDenial {
     failure: String,
 }
 
-/// The pre-flight: the live access check of the chain for this folder. `None` when
-/// nothing is denied (or the check is off); a chain that could not be read entirely
-/// is logged and does not stop the import, since Ferry does not guess. `now`: the
-/// time the checks are judged at (seconds since the epoch).
+/// The pre-flight: the live access check of the chain for this folder in `stage`
+/// (its execution role, keys and caller). `None` when nothing is denied (or the check
+/// is off); a chain that could not be read entirely is logged and does not stop the
+/// import, since Ferry does not guess. `now`: the time the checks are judged at
+/// (seconds since the epoch).
 async fn access_denial<C: Connect>(
+    stage: &StageConfig,
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
@@ -503,21 +665,22 @@ async fn access_denial<C: Connect>(
     if !config.access_check {
         return Ok(None);
     }
-    let Some(region) = config.import_region.clone() else {
+    let Some(region) = stage.import_region.clone() else {
         tracing::warn!(folder = %uri, "no import region (FERRY_HOSTING_REGION or AWS_REGION): access check skipped");
         return Ok(None);
     };
     let target = LiveTarget {
         source: uri.clone(),
         region,
-        execution_role: config.start.execution_role_arn.clone(),
-        imported_model_key: config.start.imported_model_kms_key_arn.clone(),
-        caller_role: Some(config.hosting_role_arn.clone()),
+        execution_role: stage.start.execution_role_arn.clone(),
+        imported_model_key: stage.start.imported_model_kms_key_arn.clone(),
+        caller_role: Some(stage.hosting_role_arn.clone()),
     };
-    let scenario = connect.read_access(&target, fingerprint).await?;
+    let scenario = connect.read_access(stage, &target, fingerprint).await?;
     let report = run_checks(&scenario, now);
+    let stage_name = stage.label();
     if !report.complete() {
-        tracing::warn!(folder = %uri, %fingerprint, unreadable = ?report.unreadable, "access check incomplete: some policies could not be read; the checks resting on them were not judged");
+        tracing::warn!(folder = %uri, stage = stage_name, %fingerprint, unreadable = ?report.unreadable, "access check incomplete: some policies could not be read; the checks resting on them were not judged");
     }
     if report.ok {
         return Ok(None);
@@ -527,7 +690,7 @@ async fn access_denial<C: Connect>(
     if deny_tests_network_keys(&scenario)
         && report.denied().all(|c| c.reason == Some("explicit-deny"))
     {
-        tracing::warn!(folder = %uri, %fingerprint, "access check: an explicit Deny tests the network path (aws:SourceVpc, aws:SourceIp...), which Ferry cannot know for Bedrock's requests; starting the import");
+        tracing::warn!(folder = %uri, stage = stage_name, %fingerprint, "access check: an explicit Deny tests the network path (aws:SourceVpc, aws:SourceIp...), which Ferry cannot know for Bedrock's requests; starting the import");
         return Ok(None);
     }
     let mut ids: Vec<String> = report.denied().map(|c| c.id.to_owned()).collect();
@@ -538,21 +701,23 @@ async fn access_denial<C: Connect>(
     }))
 }
 
-/// Starts the head of the queue and says what that means for this folder.
+/// Starts the head of `stage`'s queue and says what that means for this folder.
 async fn start_and_decide<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
+    stage: &StageConfig,
     hosting: &Hosting<L, I, A, E>,
     connect: &C,
-    config: &ImporterConfig,
-    folder_name: String,
+    folder: String,
     fingerprint: String,
 ) -> Result<Decision, ImportError> {
+    let stage_name = stage.name.clone();
     Ok(
-        match start_next(hosting, &config.start, &FolderContent(connect)).await? {
+        match start_next(hosting, &stage.start, &FolderContent(connect)).await? {
             StartResult::Started {
                 fingerprint: started,
                 job_arn,
             } if started == fingerprint => Decision::Started {
-                folder: folder_name,
+                folder,
+                stage: stage_name,
                 fingerprint,
                 job_arn,
             },
@@ -560,17 +725,20 @@ async fn start_and_decide<C: Connect, L: Ledger, I: ImportService, A: Alerts, E:
                 fingerprint: failed,
                 message,
             } if failed == fingerprint => Decision::Failed {
-                folder: folder_name,
+                folder,
+                stage: stage_name,
                 fingerprint,
                 message,
             },
             StartResult::SlotBusy { reason } => Decision::Queued {
-                folder: folder_name,
+                folder,
+                stage: stage_name,
                 fingerprint,
                 reason,
             },
             other => Decision::Queued {
-                folder: folder_name,
+                folder,
+                stage: stage_name,
                 fingerprint,
                 reason: format!(
                     "an older queued import went first ({})",
@@ -602,10 +770,20 @@ impl<C: Connect> ContentCheck for FolderContent<'_, C> {
     }
 }
 
-/// `ferry import --retry`: puts a Failed item (or one whose model cleanup deleted) back
-/// in the queue under a new name and token (Bedrock keeps the old job's name), then
-/// starts the queue.
+/// `ferry import --retry` in the first stage (see [`retry_failed_in`]).
 pub async fn retry_failed<C: Connect>(
+    uri: &S3Uri,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Decision, ImportError> {
+    retry_failed_in(&config.stages[0], uri, connect, config).await
+}
+
+/// `ferry import --retry [--stage S]`: puts a Failed item (or one whose model cleanup
+/// deleted) back in `stage`'s queue under a new name and token (Bedrock keeps the old
+/// job's name), then starts the queue.
+pub async fn retry_failed_in<C: Connect>(
+    stage: &StageConfig,
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
@@ -614,17 +792,18 @@ pub async fn retry_failed<C: Connect>(
     let entries = connect.folder(uri).list().await?;
     let identity = identify(uri, &entries);
     let fingerprint = identity.fingerprint.clone();
-    let hosting = connect.hosting(&folder_slug(uri)).await?;
+    let hosting = connect.hosting(stage, &folder_slug(uri)).await?;
     let Some(item) = hosting.ledger.get(&fingerprint).await? else {
-        return process_folder(uri, connect, config).await;
+        return first_time(stage, uri, &identity, connect, config).await;
     };
     if item.state == ImportState::Rejected && is_access_failure(item.failure.as_deref()) {
-        return recheck_access(uri, connect, config, &hosting, item).await;
+        return recheck_access(stage, uri, connect, config, &hosting, item).await;
     }
     // A Failed import, or a model cleanup deleted: again, under a new name.
     if !matches!(item.state, ImportState::Failed | ImportState::Deleted) {
         return Ok(Decision::Duplicate {
             folder: folder_name,
+            stage: stage.name.clone(),
             fingerprint,
             state: item.state,
         });
@@ -648,16 +827,54 @@ pub async fn retry_failed<C: Connect>(
     {
         return Ok(Decision::Duplicate {
             folder: folder_name,
+            stage: stage.name.clone(),
             fingerprint,
             state: item.state,
         });
     }
-    start_and_decide(&hosting, connect, config, folder_name, fingerprint).await
+    start_and_decide(stage, &hosting, connect, folder_name, fingerprint).await
+}
+
+/// `--retry` of a content `stage` has never seen: judged as an upload when the stage
+/// imports on upload; other stages take it by promotion only.
+async fn first_time<C: Connect>(
+    stage: &StageConfig,
+    uri: &S3Uri,
+    identity: &Identity,
+    connect: &C,
+    config: &ImporterConfig,
+) -> Result<Decision, ImportError> {
+    if stage.gate != crate::stages::Gate::Upload {
+        return Ok(Decision::NotPromoted {
+            folder: uri.to_string(),
+            stage: stage.label().to_owned(),
+            fingerprint: identity.fingerprint.clone(),
+            reason: format!(
+                "{} has no import of this content; it waits for {} (ferry promote --to {} starts it now)",
+                stage.label(),
+                stage.gate.waits_for(),
+                stage.label()
+            ),
+        });
+    }
+    let decisions = process_folder(uri, connect, config).await?;
+    let of_stage = decisions
+        .iter()
+        .position(|d| d.stage() == stage.name.as_deref())
+        .unwrap_or(0);
+    Ok(decisions
+        .into_iter()
+        .nth(of_stage)
+        .unwrap_or_else(|| Decision::NotReady {
+            folder: uri.to_string(),
+            reason: "no decision".into(),
+        }))
 }
 
 /// `--retry` on an import the access check rejected: judge the chain again; when it
 /// passes now, the item goes back in the queue under its name (no job was created).
 async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: EventBus>(
+    stage: &StageConfig,
     uri: &S3Uri,
     connect: &C,
     config: &ImporterConfig,
@@ -666,8 +883,15 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: E
 ) -> Result<Decision, ImportError> {
     let folder_name = uri.to_string();
     let fingerprint = item.fingerprint.clone();
-    if let Some(denied) =
-        access_denial(uri, connect, config, &fingerprint, hosting.now_secs()).await?
+    if let Some(denied) = access_denial(
+        stage,
+        uri,
+        connect,
+        config,
+        &fingerprint,
+        hosting.now_secs(),
+    )
+    .await?
     {
         let update = LedgerUpdate {
             now: hosting.now_secs(),
@@ -680,6 +904,7 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: E
             .await?;
         return Ok(Decision::AccessDenied {
             folder: folder_name,
+            stage: stage.name.clone(),
             fingerprint,
             denied: denied.ids,
         });
@@ -700,23 +925,26 @@ async fn recheck_access<C: Connect, L: Ledger, I: ImportService, A: Alerts, E: E
     {
         return Ok(Decision::Duplicate {
             folder: folder_name,
+            stage: stage.name.clone(),
             fingerprint,
             state: item.state,
         });
     }
-    start_and_decide(hosting, connect, config, folder_name, fingerprint).await
+    start_and_decide(stage, hosting, connect, folder_name, fingerprint).await
 }
 
-fn new_item(
+pub(crate) fn new_item(
     now: u64,
     identity: &Identity,
     uri: &S3Uri,
+    stage: &StageConfig,
     state: ImportState,
     failure: Option<String>,
 ) -> LedgerItem {
     LedgerItem {
         finished_at: (state == ImportState::Rejected).then_some(now),
         failure,
+        stage: stage.name.clone(),
         ..LedgerItem::new(
             &identity.fingerprint,
             state,
@@ -753,7 +981,7 @@ pub(crate) fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metr
     ]
 }
 
-/// One structured line per decision: fingerprint, folder, decision, reason.
+/// One structured line per decision: stage, fingerprint, folder, decision, reason.
 fn log_decision(decision: &Decision) {
     let (folder, fingerprint, reason) = match decision {
         Decision::NotReady { folder, reason } => (folder, "", reason.clone()),
@@ -761,11 +989,19 @@ fn log_decision(decision: &Decision) {
             folder,
             fingerprint,
             reason,
+            ..
+        }
+        | Decision::NotPromoted {
+            folder,
+            fingerprint,
+            reason,
+            ..
         } => (folder, fingerprint.as_str(), reason.clone()),
         Decision::Duplicate {
             folder,
             fingerprint,
             state,
+            ..
         } => (
             folder,
             fingerprint.as_str(),
@@ -775,6 +1011,7 @@ fn log_decision(decision: &Decision) {
             folder,
             fingerprint,
             errors,
+            ..
         } => (
             folder,
             fingerprint.as_str(),
@@ -784,6 +1021,7 @@ fn log_decision(decision: &Decision) {
             folder,
             fingerprint,
             denied,
+            ..
         } => (
             folder,
             fingerprint.as_str(),
@@ -793,14 +1031,17 @@ fn log_decision(decision: &Decision) {
             folder,
             fingerprint,
             job_arn,
+            ..
         } => (folder, fingerprint.as_str(), format!("job {job_arn}")),
         Decision::Failed {
             folder,
             fingerprint,
             message,
+            ..
         } => (folder, fingerprint.as_str(), message.clone()),
     };
-    tracing::info!(fingerprint, %folder, decision = decision.name(), %reason, "folder decision");
+    let stage = decision.stage().unwrap_or_default();
+    tracing::info!(stage, fingerprint, %folder, decision = decision.name(), %reason, "folder decision");
 }
 
 impl Decision {
@@ -813,7 +1054,22 @@ impl Decision {
             Decision::AccessDenied { .. } => "access_denied",
             Decision::Queued { .. } => "queued",
             Decision::Started { .. } => "started",
+            Decision::NotPromoted { .. } => "not_promoted",
             Decision::Failed { .. } => "failed",
+        }
+    }
+
+    /// The stage it was made in; `None` without stages, and for a folder not complete.
+    pub fn stage(&self) -> Option<&str> {
+        match self {
+            Decision::NotReady { .. } => None,
+            Decision::NotPromoted { stage, .. } => Some(stage),
+            Decision::Duplicate { stage, .. }
+            | Decision::Rejected { stage, .. }
+            | Decision::AccessDenied { stage, .. }
+            | Decision::Queued { stage, .. }
+            | Decision::Started { stage, .. }
+            | Decision::Failed { stage, .. } => stage.as_deref(),
         }
     }
 }
@@ -828,16 +1084,19 @@ mod tests {
         let decisions = [
             Decision::Started {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 job_arn: f(),
             },
             Decision::AccessDenied {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 denied: vec![],
             },
             Decision::Rejected {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 errors: 2,
             },
@@ -859,31 +1118,43 @@ mod tests {
             },
             Decision::Duplicate {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 state: ImportState::Pending,
             },
             Decision::Rejected {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 errors: 1,
             },
             Decision::AccessDenied {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 denied: vec![f()],
             },
             Decision::Queued {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 reason: f(),
             },
             Decision::Started {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 job_arn: f(),
             },
+            Decision::NotPromoted {
+                folder: f(),
+                stage: f(),
+                fingerprint: f(),
+                reason: f(),
+            },
             Decision::Failed {
                 folder: f(),
+                stage: None,
                 fingerprint: f(),
                 message: f(),
             },

@@ -182,6 +182,10 @@ pub struct LedgerItem {
     /// The fingerprint of the version this one replaced when it was first released: the
     /// target of a rollback while it is live.
     pub replaced: Option<String>,
+    /// The stage whose ledger holds it (`FERRY_STAGES`); `None` in a deployment
+    /// without stages. Optional in the schema: items written before stages have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 impl LedgerItem {
@@ -211,6 +215,7 @@ impl LedgerItem {
             smoke: SmokeRecord::default(),
             released_at: None,
             replaced: None,
+            stage: None,
             fingerprint: fingerprint.into(),
             state,
             source_uri: source_uri.into(),

@@ -34,6 +34,9 @@ pub struct StateEventDetail {
     pub model: String,
     /// This version's job and imported-model name.
     pub name: String,
+    /// The stage whose ledger holds the item (`dev`); absent without stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     /// The state entered.
     pub state: ImportState,
     /// The state left; absent for the first.
@@ -99,6 +102,7 @@ impl StateEventDetail {
             folder: item.source_uri.clone(),
             model: item.slug.clone(),
             name: item.name.clone(),
+            stage: item.stage.clone(),
             state: change.state,
             previous_state: change.previous,
             time: text::time::rfc3339(change.at),

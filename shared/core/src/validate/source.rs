@@ -139,7 +139,7 @@ impl<S: FolderSource> FolderSource for Remembered<S> {
 /// Why a folder could not be read. The kind lets callers decide: a missing folder is
 /// the user's mistake, a transient failure is worth a retry, nothing here is a verdict
 /// on the model.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{context}: {detail}")]
 pub struct SourceError {
     /// The class of failure, which decides whether a retry can help.
