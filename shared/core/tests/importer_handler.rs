@@ -211,7 +211,7 @@ fn chain_scenario(target: &LiveTarget, access: &AccessWorld) -> Scenario {
         "region": target.region,
         "source_uri": target.source.to_string(),
         "research_account": "111122223333",
-        "hosting_account": "777788889999",
+        "hosting_account": role.split(':').nth(4).unwrap_or_default(),
         "bucket_policy": {"Version": "2012-10-17", "Statement": statements},
         "objects": [],
         "execution_role": {
@@ -1111,4 +1111,390 @@ async fn a_payload_that_is_a_json_string_of_json_is_named_so() {
         out["ignored"],
         "the payload is a string, not an S3 notification"
     );
+}
+
+/// Three stages, each a hosting world of its own (ledger, Bedrock, topic, bus, policies),
+/// reading one research bucket.
+mod stages {
+    use super::*;
+    use ferry_core::import::{promote, Cause, Ledger, LedgerUpdate};
+
+    const ACCOUNTS: [(&str, &str); 3] = [
+        ("dev", "777788889999"),
+        ("staging", "444455556666"),
+        ("prod", "222233334444"),
+    ];
+
+    #[derive(Clone)]
+    struct Staged {
+        worlds: BTreeMap<String, World>,
+    }
+
+    impl Staged {
+        fn new() -> Self {
+            let bucket = Bucket::default();
+            let worlds = ACCOUNTS
+                .iter()
+                .map(|(name, _)| {
+                    let world = World {
+                        bucket: bucket.clone(),
+                        ..World::default()
+                    };
+                    (name.to_string(), world)
+                })
+                .collect();
+            Self { worlds }
+        }
+
+        fn at(&self, stage: &str) -> &World {
+            &self.worlds[stage]
+        }
+    }
+
+    impl Connect for Staged {
+        type Folder = MemFolder;
+        type Ledger = Arc<MemoryLedger>;
+        type Imports = FakeBedrock;
+        type Alerts = FakeSns;
+        type Events = Arc<MemoryBus>;
+        fn folder(&self, uri: &S3Uri) -> MemFolder {
+            self.at("dev").folder(uri)
+        }
+        async fn hosting(
+            &self,
+            stage: &StageConfig,
+            session: &str,
+        ) -> Result<Hosting<Arc<MemoryLedger>, FakeBedrock, FakeSns, Arc<MemoryBus>>, PortError>
+        {
+            self.at(stage.label()).hosting(stage, session).await
+        }
+        async fn read_access(
+            &self,
+            stage: &StageConfig,
+            target: &LiveTarget,
+            session: &str,
+        ) -> Result<Scenario, PortError> {
+            self.at(stage.label())
+                .read_access(stage, target, session)
+                .await
+        }
+    }
+
+    fn staged_config(stages: &str) -> ImporterConfig {
+        let count = stages.split(',').count();
+        let list = |f: &dyn Fn(&str) -> String| -> String {
+            ACCOUNTS[..count]
+                .iter()
+                .map(|(_, account)| f(account))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let env: BTreeMap<&str, String> = BTreeMap::from([
+            ("FERRY_WATCH_PREFIXES", "s3://research/fine-tunes/".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("FERRY_STAGES", stages.into()),
+            (
+                "FERRY_HOSTING_ROLE_ARN",
+                list(&|a| format!("arn:aws:iam::{a}:role/FerryAutomation")),
+            ),
+            ("FERRY_EXTERNAL_ID", "ext".into()),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                list(&|a| format!("arn:aws:iam::{a}:role/FerryBedrockImportExecution")),
+            ),
+            ("FERRY_LEDGER_TABLE", "ferry-ledger".into()),
+            (
+                "FERRY_ALERT_TOPIC_ARN",
+                list(&|a| format!("arn:aws:sns:us-east-1:{a}:ferry-alerts")),
+            ),
+        ]);
+        ImporterConfig::from_env(|k| env.get(k).cloned()).unwrap()
+    }
+
+    /// What EventBridge delivers to the research account's queue: the stage's event, as
+    /// its tracker put it, in the envelope of the account it was put in.
+    fn state_change(world: &World, account: &str, state: &str) -> Value {
+        let item = world.ledger.items()[0].clone();
+        let index = item.history.iter().rposition(|c| c.state.as_str() == state);
+        let detail = ferry_core::outbox::bus_event(&item, index.expect("that state"))
+            .expect("an event")
+            .detail;
+        json!({"version": "0", "id": "e1", "detail-type": "Ferry Import State Change",
+            "source": "ferry", "account": account, "time": "2026-11-28T10:00:00Z",
+            "region": "us-east-1", "resources": [],
+            "detail": serde_json::from_str::<Value>(&detail).unwrap()})
+    }
+
+    /// The stage's import completes and passes its smoke test (the tracker's part).
+    async fn verify(world: &World) {
+        let item = world.ledger.items()[0].clone();
+        for (from, to) in [
+            (ImportState::Submitted, ImportState::Completed),
+            (ImportState::Completed, ImportState::Verified),
+        ] {
+            let update = LedgerUpdate {
+                state: Some(to),
+                now: system_clock(),
+                ..Default::default()
+            };
+            assert!(world
+                .ledger
+                .transition(&item.fingerprint, from, &update)
+                .await
+                .unwrap());
+        }
+        world.bedrock.finish_running();
+    }
+
+    fn sqs_batch(bodies: &[Value]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| json!({"eventSource": "aws:sqs", "messageId": format!("m{i}"), "body": body.to_string()}))
+            .collect();
+        json!({"Records": records})
+    }
+
+    fn manual(force: bool) -> Cause {
+        Cause::Manual {
+            by: "arn:aws:sts::111122223333:assumed-role/Releaser/ana".into(),
+            reason: "release train 48".into(),
+            force,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_upload_goes_through_dev_staging_and_prod_each_behind_its_gate() {
+        let staged = Staged::new();
+        let config = staged_config("dev,staging,prod=manual");
+        for (key, bytes) in model_files("m", "mistral", 2) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        let out = handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        assert_eq!(out["decisions"].as_array().unwrap().len(), 1, "{out}");
+        assert_eq!(out["decisions"][0]["decision"], "started");
+        assert_eq!(out["decisions"][0]["stage"], "dev");
+        let dev_item = staged.at("dev").ledger.items()[0].clone();
+        assert_eq!(dev_item.stage.as_deref(), Some("dev"));
+        for stage in ["staging", "prod"] {
+            assert!(staged.at(stage).ledger.items().is_empty(), "{stage}");
+        }
+
+        // An event claiming dev verified it while dev's ledger says Submitted (forged,
+        // or a Submitted event a rule let through) promotes nothing.
+        let early = state_change(staged.at("dev"), "777788889999", "Submitted");
+        let out = handle(&early, &staged, &config).await.unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "not_promoted", "{out}");
+        assert!(staged.at("staging").ledger.items().is_empty());
+
+        verify(staged.at("dev")).await;
+        let verified = state_change(staged.at("dev"), "777788889999", "Verified");
+        // From another account than dev's: ignored.
+        let mut forged = verified.clone();
+        forged["account"] = json!("999999999999");
+        handle(&forged, &staged, &config).await.unwrap();
+        assert!(staged.at("staging").ledger.items().is_empty());
+
+        let out = handle(&verified, &staged, &config).await.unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+        assert_eq!(out["decisions"][0]["stage"], "staging");
+        let staging_item = staged.at("staging").ledger.items()[0].clone();
+        assert_eq!(staging_item.fingerprint, dev_item.fingerprint);
+        assert_eq!(
+            staging_item.history[0].note.as_deref(),
+            Some("promoted: the content verified in dev")
+        );
+        assert!(
+            staged.at("prod").ledger.items().is_empty(),
+            "prod is manual"
+        );
+
+        // ferry promote --to prod: staging has not verified it yet.
+        let uri = S3Uri::parse("s3://research/fine-tunes/m/").unwrap();
+        let prod = config.stage("prod").unwrap();
+        let early = promote(&uri, None, prod, &manual(false), &staged, &config)
+            .await
+            .unwrap();
+        let text = format!("{early:?}");
+        assert!(
+            text.contains("NotPromoted") && text.contains("--force"),
+            "{text}"
+        );
+        verify(staged.at("staging")).await;
+        let started = promote(&uri, None, prod, &manual(false), &staged, &config)
+            .await
+            .unwrap();
+        assert!(
+            matches!(started, ferry_core::import::Decision::Started { .. }),
+            "{started:?}"
+        );
+        let prod_item = staged.at("prod").ledger.items()[0].clone();
+        assert_eq!(prod_item.stage.as_deref(), Some("prod"));
+        let note = prod_item.history[0].note.clone().unwrap_or_default();
+        assert!(
+            note.contains("assumed-role/Releaser/ana") && note.contains("release train 48"),
+            "{note}"
+        );
+        for stage in ["dev", "staging", "prod"] {
+            assert_eq!(staged.at(stage).bedrock.creates().len(), 1, "{stage}");
+        }
+        // The stage's event names it.
+        let event = ferry_core::outbox::bus_event(&prod_item, 0).unwrap();
+        assert!(
+            event.detail.contains("\"stage\":\"prod\""),
+            "{}",
+            event.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicated_and_reordered_promotion_events_start_one_job_per_stage() {
+        let staged = Staged::new();
+        let config = staged_config("dev,staging=after:dev,prod=after:staging");
+        for (key, bytes) in model_files("m", "qwen2.5", 1) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        verify(staged.at("dev")).await;
+        let verified = state_change(staged.at("dev"), "777788889999", "Verified");
+        let completed = state_change(staged.at("dev"), "777788889999", "Completed");
+        let mut bodies = vec![
+            verified.clone(),
+            completed.clone(),
+            verified.clone(),
+            verified,
+        ];
+        shuffle(&mut bodies, 7);
+        // Two handlers at once, each with a batch of duplicates.
+        let batch = sqs_batch(&bodies);
+        let (a, b) = tokio::join!(
+            handle(&batch, &staged, &config),
+            handle(&batch, &staged, &config)
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(staged.at("staging").bedrock.creates().len(), 1);
+        assert_eq!(staged.at("staging").ledger.items().len(), 1);
+        // Prod waits for staging's own verification, not dev's.
+        assert!(staged.at("prod").ledger.items().is_empty());
+        verify(staged.at("staging")).await;
+        let staging_verified = state_change(staged.at("staging"), "444455556666", "Verified");
+        for _ in 0..3 {
+            handle(&staging_verified, &staged, &config).await.unwrap();
+        }
+        assert_eq!(staged.at("prod").bedrock.creates().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_promotion_loses_nothing_and_the_redelivery_starts_it_once() {
+        let staged = Staged::new();
+        let config = staged_config("dev,staging");
+        for (key, bytes) in model_files("m", "mistral", 1) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        verify(staged.at("dev")).await;
+        let verified = state_change(staged.at("dev"), "777788889999", "Verified");
+        // The item is written, then Create is throttled: the message fails (SQS keeps it).
+        staged.at("staging").bedrock.script(Err(PortError::new(
+            PortErrorKind::Retryable,
+            "bedrock:CreateModelImportJob",
+            "ThrottlingException",
+        )));
+        let batch = sqs_batch(&[verified]);
+        let out = handle(&batch, &staged, &config).await;
+        assert!(out.is_err(), "the only message failed: {out:?}");
+        let item = staged.at("staging").ledger.items()[0].clone();
+        assert_eq!(item.state, ImportState::Pending);
+        // SQS delivers it again.
+        let out = handle(&batch, &staged, &config).await.unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+        let creates = staged.at("staging").bedrock.creates();
+        assert_eq!(creates.len(), 2);
+        assert_eq!(creates[0], creates[1], "the retry sends the same request");
+    }
+
+    #[tokio::test]
+    async fn a_policy_mistake_in_prod_blocks_prod_alone_with_the_checkers_explanation() {
+        let staged = Staged::new();
+        let config = staged_config("dev,staging,prod=manual");
+        staged
+            .at("prod")
+            .access
+            .lock()
+            .unwrap()
+            .bucket_grant_missing = true;
+        for (key, bytes) in model_files("m", "mistral", 1) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        verify(staged.at("dev")).await;
+        let verified = state_change(staged.at("dev"), "777788889999", "Verified");
+        handle(&verified, &staged, &config).await.unwrap();
+        verify(staged.at("staging")).await;
+        let uri = S3Uri::parse("s3://research/fine-tunes/m/").unwrap();
+        let prod = config.stage("prod").unwrap();
+        let denied = promote(&uri, None, prod, &manual(false), &staged, &config)
+            .await
+            .unwrap();
+        assert!(
+            matches!(denied, ferry_core::import::Decision::AccessDenied { .. }),
+            "{denied:?}"
+        );
+        assert!(staged.at("prod").bedrock.creates().is_empty());
+        let alerts = staged.at("prod").sns.alerts();
+        assert_eq!(alerts.len(), 1);
+        assert!(
+            alerts[0].subject.starts_with("Ferry [prod]:"),
+            "{}",
+            alerts[0].subject
+        );
+        assert!(
+            alerts[0].body.contains("Stage prod.") && alerts[0].body.contains("s3:"),
+            "{}",
+            alerts[0].body
+        );
+        for stage in ["dev", "staging"] {
+            assert!(staged.at(stage).sns.alerts().is_empty(), "{stage}");
+            assert_eq!(staged.at(stage).bedrock.creates().len(), 1, "{stage}");
+        }
+    }
+
+    #[test]
+    fn stages_in_one_account_and_region_are_refused() {
+        let env: BTreeMap<&str, &str> = BTreeMap::from([
+            ("FERRY_WATCH_PREFIXES", "s3://research/fine-tunes/"),
+            ("AWS_REGION", "us-east-1"),
+            ("FERRY_STAGES", "dev,prod"),
+            ("FERRY_HOSTING_ROLE_ARN", "arn:aws:iam::777788889999:role/A"),
+            ("FERRY_EXTERNAL_ID", "ext"),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::777788889999:role/E",
+            ),
+            ("FERRY_LEDGER_TABLE", "a,b,c"),
+            (
+                "FERRY_ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:777788889999:t",
+            ),
+        ]);
+        let err = ImporterConfig::from_env(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("FERRY_LEDGER_TABLE has 3 values for 2 stages"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stages dev and prod are both in account 777788889999"),
+            "{text}"
+        );
+    }
 }

@@ -215,7 +215,8 @@ impl PerStage<'_> {
                     "{name} has {n} values for {} stages: give one value, or one per stage in FERRY_STAGES's order, separated by {separator:?}",
                     self.stages
                 ));
-                vec![None; self.stages]
+                // Reported once: not as "not set" too.
+                vec![Some(String::new()); self.stages]
             }
         }
     }
