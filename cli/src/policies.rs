@@ -133,6 +133,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn import_chain_set(args: &Args) -> Result<DocumentSet> {
     let why = "(the accounts, bucket and prefix of the import chain)";
+    let research_account = required(&args.research_account, "--research-account", why)?;
     let stages = stages(args)?;
     let hosting_account = if stages.is_empty() {
         required(
@@ -144,7 +145,7 @@ fn import_chain_set(args: &Args) -> Result<DocumentSet> {
         ""
     };
     let mut d = Deployment::new(
-        required(&args.research_account, "--research-account", why)?,
+        research_account,
         hosting_account,
         &args.region,
         required(&args.bucket, "--bucket", why)?,
