@@ -1,5 +1,6 @@
 //! `ferry policies`: every document of the seed's procedure, filled in for one
-//! deployment, from the same definitions the SAM templates and the local stack use.
+//! deployment (one hosting account, or one per stage), from the same definitions the SAM
+//! templates and the local stack use.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use anyhow::{bail, Result};
 use ferry_core::aws_names::region::is_region_name;
 use ferry_core::policies::{
     bucket_folder, check_account, customization_role, deny_inference, Deployment, Document,
-    DocumentSet, InputError, Names, Side,
+    DocumentSet, InputError, Names, Side, Stage,
 };
 
 use crate::Format;
@@ -18,9 +19,13 @@ pub struct Args {
     /// The account that holds the weights
     #[arg(long, value_name = "ID")]
     research_account: Option<String>,
-    /// The account that imports them into Bedrock
-    #[arg(long, value_name = "ID")]
+    /// The account that imports them into Bedrock (one stage)
+    #[arg(long, value_name = "ID", conflicts_with = "stages")]
     hosting_account: Option<String>,
+    /// A stage and its hosting account, once per stage in promotion order (dev=ID
+    /// staging=ID ...), instead of --hosting-account
+    #[arg(long = "stage", value_name = "NAME=ID")]
+    stages: Vec<String>,
     /// The research bucket (a name, not s3://)
     #[arg(long, value_name = "NAME")]
     bucket: Option<String>,
@@ -33,9 +38,10 @@ pub struct Args {
     /// The research account's KMS key that encrypts the weights (SSE-KMS)
     #[arg(long, value_name = "ARN")]
     research_kms_key: Option<String>,
-    /// The hosting account's KMS key for the imported model
+    /// The hosting account's KMS key for the imported model (with --stage, once per stage
+    /// that has one: the key's account picks the stage)
     #[arg(long, value_name = "ARN")]
-    imported_model_kms_key: Option<String>,
+    imported_model_kms_key: Vec<String>,
     /// Also print the policies of Ferry's own roles (importer, automation, tracker)
     #[arg(long, requires = "external_id")]
     ferry_roles: bool,
@@ -65,13 +71,13 @@ pub struct Args {
         num_args = 1..,
         conflicts_with_all = [
             "customization_role", "research_account", "bucket", "prefix", "research_kms_key",
-            "imported_model_kms_key", "ferry_roles",
+            "imported_model_kms_key", "ferry_roles", "stages",
         ]
     )]
     deny_inference: Vec<String>,
     /// Print only seed 002's service role for fine-tuning jobs in the research account:
     /// reads --bucket/--prefix, writes --output-bucket/--output-prefix
-    #[arg(long, requires = "output_prefix", conflicts_with_all = ["ferry_roles", "research_kms_key", "imported_model_kms_key"])]
+    #[arg(long, requires = "output_prefix", conflicts_with_all = ["ferry_roles", "research_kms_key", "imported_model_kms_key", "stages"])]
     customization_role: bool,
     #[arg(long, value_name = "NAME", requires = "customization_role")]
     output_bucket: Option<String>,
@@ -127,15 +133,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn import_chain_set(args: &Args) -> Result<DocumentSet> {
     let why = "(the accounts, bucket and prefix of the import chain)";
+    let research_account = required(&args.research_account, "--research-account", why)?;
+    let stages = stages(args)?;
+    let hosting_account = if stages.is_empty() {
+        required(
+            &args.hosting_account,
+            "--hosting-account (or --stage NAME=ID for each stage)",
+            why,
+        )?
+    } else {
+        ""
+    };
     let mut d = Deployment::new(
-        required(&args.research_account, "--research-account", why)?,
-        required(&args.hosting_account, "--hosting-account", why)?,
+        research_account,
+        hosting_account,
         &args.region,
         required(&args.bucket, "--bucket", why)?,
         required(&args.prefix, "--prefix", why)?,
-    );
+    )
+    .with_stages(stages);
     d.research_kms_key = args.research_kms_key.clone();
-    d.imported_model_kms_key = args.imported_model_kms_key.clone();
+    if args.stages.is_empty() {
+        match args.imported_model_kms_key.as_slice() {
+            [] => {}
+            [key] => d.imported_model_kms_key = Some(key.clone()),
+            _ => bail!("--imported-model-kms-key: give one key with --hosting-account (one per stage with --stage)"),
+        }
+    }
     d.external_id = args.external_id.clone();
     d.names = Names {
         execution_role: args.execution_role_name.clone(),
@@ -160,6 +184,40 @@ fn import_chain_set(args: &Args) -> Result<DocumentSet> {
     Ok(set)
 }
 
+/// The `--stage NAME=ID` flags in order, each with its `--imported-model-kms-key` if one
+/// is of its account (the names and accounts are checked with the deployment).
+fn stages(args: &Args) -> Result<Vec<Stage>> {
+    let mut stages = Vec::with_capacity(args.stages.len());
+    for given in &args.stages {
+        let Some((name, account)) = given.split_once('=') else {
+            bail!("--stage: {given:?} is not NAME=ID (e.g. --stage dev=111122223333)");
+        };
+        stages.push(Stage::new(name, account));
+    }
+    if stages.is_empty() {
+        return Ok(stages);
+    }
+    for key in &args.imported_model_kms_key {
+        let account = key.split(':').nth(4).unwrap_or_default();
+        let Some(stage) = stages.iter_mut().find(|stage| stage.account == account) else {
+            let accounts: Vec<&str> = args.stages.iter().map(String::as_str).collect();
+            bail!(
+                "--imported-model-kms-key: {key:?} is no key of a stage's account ({}); give each stage's key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID)",
+                accounts.join(", ")
+            );
+        };
+        if stage.imported_model_kms_key.is_some() {
+            bail!(
+                "--imported-model-kms-key: two keys for stage {} (account {}); give one per stage",
+                stage.name,
+                stage.account
+            );
+        }
+        stage.imported_model_kms_key = Some(key.clone());
+    }
+    Ok(stages)
+}
+
 fn deny_inference_set(args: &Args) -> Result<DocumentSet> {
     if let Some(account) = &args.hosting_account {
         check_account("--hosting-account", account).map_err(input)?;
@@ -174,6 +232,7 @@ fn deny_inference_set(args: &Args) -> Result<DocumentSet> {
             id: "deny-inference",
             side: Side::Hosting,
             account: args.hosting_account.clone(),
+            stage: None,
             applies_to: "the roles, groups or SCP of the accounts to restrict".into(),
             how: "Attach as an identity policy (or an SCP): it blocks inference on these models in every region of the partition.".into(),
             document,
@@ -215,6 +274,7 @@ fn customization_set(args: &Args) -> Result<DocumentSet> {
         id,
         side: Side::Research,
         account: Some(account.to_owned()),
+        stage: None,
         applies_to: "the model-customization service role".into(),
         how: how.into(),
         document: body,
@@ -255,8 +315,13 @@ fn render_text(set: &DocumentSet) -> Result<String> {
             .as_deref()
             .map(|a| format!(" account {a}"))
             .unwrap_or_default();
+        let stage = doc
+            .stage
+            .as_deref()
+            .map(|s| format!(", stage {s}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "\n{}. {} ({side}{account}, {})\n   {}\n{}\n",
+            "\n{}. {} ({side}{account}{stage}, {})\n   {}\n{}\n",
             n + 1,
             doc.id,
             doc.applies_to,

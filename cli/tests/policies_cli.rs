@@ -279,3 +279,166 @@ fn bad_input_exits_2_naming_the_flag() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+const STAGES: [(&str, &str); 3] = [
+    ("dev", "444455556666"),
+    ("staging", "777788889999"),
+    ("prod", "222233334444"),
+];
+
+fn staged_args(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "policies",
+        "--research-account",
+        "111122223333",
+        "--bucket",
+        "model-artifacts-111122223333",
+        "--prefix",
+        "mistral",
+        "--region",
+        "us-east-1",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (name, account) in STAGES {
+        args.extend(["--stage".to_owned(), format!("{name}={account}")]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Each stage's execution role, with the documents printed for it, passes `ferry check`
+/// against the one bucket policy and research key statement printed for all stages.
+#[test]
+fn every_stage_installed_as_printed_passes_ferry_check() {
+    let args = staged_args(&[
+        "--research-kms-key",
+        RESEARCH_KEY,
+        "--imported-model-kms-key",
+        IMPORTED_KEY,
+        "--ferry-roles",
+        "--external-id",
+        "ferry-demo",
+        "--format",
+        "json",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ferry(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let docs = set["documents"].as_array().unwrap();
+    let find = |id: &str, stage: Option<&str>| {
+        docs.iter()
+            .find(|d| d["id"] == id && d["stage"].as_str() == stage)
+            .map(|d| d["document"].clone())
+            .unwrap_or_else(|| panic!("{id} {stage:?}"))
+    };
+    assert!(docs.iter().any(|d| d["id"] == "promotion-bus-policy"));
+    let dir = tempfile::tempdir().unwrap();
+    for (name, account) in STAGES {
+        let with_key = account == "777788889999";
+        let mut scenario = json!({
+            "region": "us-east-1",
+            "source_uri": "s3://model-artifacts-111122223333/mistral/7b-v0.3/",
+            "research_account": "111122223333",
+            "hosting_account": account,
+            "bucket_policy": find("bucket-policy", None),
+            "objects": [{"key": "mistral/7b-v0.3/model.safetensors", "kms_key_arn": RESEARCH_KEY}],
+            "source_keys": [{"arn": RESEARCH_KEY, "policy": key_policy("111122223333", &find("research-key-statement", None))}],
+            "execution_role": {
+                "arn": format!("arn:aws:iam::{account}:role/FerryBedrockImportExecution"),
+                "trust_policy": find("execution-role-trust", Some(name)),
+                "inline_policies": {"ferry": find("execution-role-policy", Some(name))},
+            },
+            "caller": {
+                "arn": format!("arn:aws:iam::{account}:role/FerryAutomation"),
+                "inline_policies": {"ferry": find("automation-role-policy", Some(name))},
+            }
+        });
+        if with_key {
+            scenario["imported_model_key"] = json!({"arn": IMPORTED_KEY, "policy": key_policy(account, &find("imported-model-key-statement", Some(name)))});
+        }
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&scenario).unwrap()).unwrap();
+        let out = ferry(&[
+            "check",
+            "--scenario",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}: {report:#}");
+    }
+}
+
+#[test]
+fn text_labels_each_stages_documents() {
+    let args = staged_args(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ferry(&args);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Partition aws, region us-east-1: 7 document(s)."),
+        "{text}"
+    );
+    for (name, account) in STAGES {
+        assert!(
+            text.contains(&format!("execution-role-trust (hosting account {account}, stage {name}, role FerryBedrockImportExecution)")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn bad_stages_exit_2_saying_what_is_wrong() {
+    let six: Vec<String> = (0..6)
+        .flat_map(|i| ["--stage".to_owned(), format!("s{i}=10000000000{i}")])
+        .collect();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--stage".into(), "dev".into()], "is not NAME=ID"),
+        (
+            vec!["--stage".into(), "Dev=100000000001".into()],
+            "is not a stage name",
+        ),
+        (
+            vec!["--stage".into(), "dev=100000000001".into()],
+            "named twice",
+        ),
+        (
+            vec!["--stage".into(), "qa=444455556666".into()],
+            "its own hosting account",
+        ),
+        (vec!["--stage".into(), "qa=1234".into()], "12-digit"),
+        (six, "5 at most"),
+        (
+            vec!["--imported-model-kms-key".into(), RESEARCH_KEY.into()],
+            "no key of a stage's account",
+        ),
+        (
+            vec!["--hosting-account".into(), "777788889999".into()],
+            "cannot be used with",
+        ),
+    ];
+    for (extra, says) in cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let args = staged_args(&extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ferry(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{says}: {stderr}");
+        assert!(stderr.contains(says), "{says}: {stderr}");
+        let flag = if says == "cannot be used with" {
+            "--hosting-account"
+        } else {
+            "--"
+        };
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+}

@@ -1,15 +1,17 @@
 //! One source of truth: the policy documents the SAM templates in `infra/` deploy are
 //! exactly the ones `ferry_core::policies` generates (and `ferry policies` prints), for
-//! every combination of prefix, keys and partition the templates' conditions branch on.
+//! every combination of prefix, keys and partition the templates' conditions branch on,
+//! with one stage and with two to five.
 
 use ferry_core::policies::{
     automation_role_policy, automation_role_trust, bucket_policy, execution_role_policy,
     execution_role_trust, imported_model_key_statement, importer_role_policy, key_policy,
-    tracker_role_policy, Deployment, Names,
+    promotion_bus_policy, promotion_forward_role_policy, promotion_forward_role_trust,
+    tracker_role_policy, Deployment, Names, Stage,
 };
 use ferry_testkit::cfn::{load, Rendered};
 use ferry_testkit::moto::workspace_root;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const RESEARCH: &str = "111122223333";
 const HOSTING: &str = "777788889999";
@@ -357,5 +359,289 @@ fn both_stacks_agree_on_the_names_they_share() {
     assert_eq!(
         alias["AliasName"],
         format!("alias/{}", d.names.alert_key_alias)
+    );
+}
+
+/// Stage accounts in order, the first being the one-stage cases' hosting account.
+const STAGE_ACCOUNTS: [&str; 5] = [
+    HOSTING,
+    "444455556666",
+    "222233334444",
+    "555566667777",
+    "888899990000",
+];
+const STAGE_NAMES: [&str; 5] = ["dev", "staging", "prod", "prod-eu", "prod-ap"];
+
+/// `c`'s deployment served by its first `n` stages; the second stage has a key of its own.
+fn staged(c: &Case, n: usize) -> Deployment {
+    let stages = (0..n)
+        .map(|i| Stage {
+            imported_model_kms_key: (i == 1).then(|| stage_key(c, STAGE_ACCOUNTS[1])),
+            ..Stage::new(STAGE_NAMES[i], STAGE_ACCOUNTS[i])
+        })
+        .collect();
+    deployment(c, None).with_stages(stages)
+}
+
+fn stage_key(c: &Case, account: &str) -> String {
+    format!(
+        "arn:{}:kms:{}:{account}:key/0d1e2f3a",
+        partition(c.region),
+        c.region
+    )
+}
+
+/// The research stack of `d`'s stages, as the operator would parameterize it.
+fn render_research(c: &Case, d: &Deployment, stages: &str) -> Rendered {
+    let stage_list = d.stages();
+    let accounts: Vec<&str> = stage_list.iter().map(|s| s.account.as_str()).collect();
+    let keys: Vec<&str> = stage_list
+        .iter()
+        .map(|s| s.imported_model_kms_key.as_deref().unwrap_or(""))
+        .collect();
+    let (accounts, keys) = (accounts.join(","), keys.join(","));
+    let research_key = d.research_kms_key.clone().unwrap_or_default();
+    let mut params = vec![
+        ("HostingAccountId", accounts.as_str()),
+        ("Stages", stages),
+        ("BucketName", BUCKET),
+        ("Prefix", c.prefix),
+        ("ResearchKmsKeyArn", research_key.as_str()),
+        ("ImportedModelKeyArn", keys.as_str()),
+        ("ExternalId", EXTERNAL_ID),
+        ("ManageBucketPolicy", "true"),
+    ];
+    let names = name_params(d, "research.yaml");
+    params.extend(names.iter().map(|(k, v)| (*k, v.as_str())));
+    Rendered::new(template("research.yaml"), &params, c.region, RESEARCH).expect("renders")
+}
+
+/// The per-stage values of the importer's variables, comma-separated in stage order.
+fn joined(d: &Deployment, value: fn(&Deployment) -> String) -> String {
+    d.per_stage()
+        .iter()
+        .map(value)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn research_template_serves_two_to_five_stages() {
+    for c in &CASES {
+        for n in 2..=5 {
+            let d = staged(c, n);
+            let stages = STAGE_NAMES[..n].join(",");
+            let t = render_research(c, &d, &stages);
+            let at = format!("{} prefix {:?}, {n} stages", c.region, c.prefix);
+            assert_same(
+                &format!("importer role policy ({at})"),
+                &managed(&t, "ImporterRolePolicy", &d.names.importer_role),
+                &importer_role_policy(&d),
+            );
+            let bucket = t.resource("BucketPolicy").unwrap().expect("bucket policy");
+            assert_same(
+                &format!("bucket policy ({at})"),
+                &bucket["PolicyDocument"],
+                &bucket_policy(&d),
+            );
+            let bus = t.resource("PromotionBusPolicy").unwrap().expect(&at);
+            assert_eq!(bus["EventBusName"], "default");
+            let mut statement = bus["Statement"].clone();
+            statement["Sid"] = bus["StatementId"].clone();
+            assert_same(
+                &format!("promotion bus policy ({at})"),
+                &statement,
+                &promotion_bus_policy(&d)["Statement"][0],
+            );
+
+            let env = &t.resource("ImporterFunction").unwrap().expect("importer")["Environment"]
+                ["Variables"];
+            assert_eq!(env["FERRY_STAGES"], stages);
+            assert_eq!(
+                env["FERRY_HOSTING_ROLE_ARN"],
+                joined(&d, Deployment::automation_role_arn)
+            );
+            assert_eq!(
+                env["FERRY_EXECUTION_ROLE_ARN"],
+                joined(&d, Deployment::execution_role_arn)
+            );
+            assert_eq!(
+                env["FERRY_ALERT_TOPIC_ARN"],
+                joined(&d, Deployment::alert_topic_arn)
+            );
+            assert_eq!(env["FERRY_LEDGER_TABLE"], d.names.ledger_table);
+            let keys = joined(&d, |s| s.imported_model_kms_key.clone().unwrap_or_default());
+            assert_eq!(env["FERRY_IMPORTED_MODEL_KMS_KEY_ARN"], keys);
+            assert_promotion_rule(&t, &d, &at);
+        }
+    }
+}
+
+/// The research rule takes the stage accounts' Verified and Released events into the
+/// upload queue, whose policy admits that rule.
+fn assert_promotion_rule(t: &Rendered, d: &Deployment, at: &str) {
+    let rule = t.resource("PromotionRule").unwrap().expect(at);
+    let accounts: Vec<String> = d.stages().into_iter().map(|s| s.account).collect();
+    assert_eq!(
+        rule["EventPattern"],
+        json!({
+            "source": ["ferry"],
+            "detail-type": ["Ferry Import State Change"],
+            "account": accounts,
+            "detail": {"state": ["Verified", "Released"]}
+        }),
+        "{at}"
+    );
+    let queue_arn = format!(
+        "arn:{}:sqs:{}:{RESEARCH}:UploadQueue",
+        d.partition(),
+        d.region
+    );
+    assert_eq!(rule["Targets"][0]["Arn"], queue_arn, "{at}");
+    let queue_policy = t.resource("UploadQueuePolicy").unwrap().expect(at);
+    let admits = queue_policy["PolicyDocument"]["Statement"][1]["Condition"]["ArnEquals"]
+        ["aws:SourceArn"]
+        .clone();
+    let rule_arn = format!(
+        "arn:{}:events:{}:{RESEARCH}:PromotionRule",
+        d.partition(),
+        d.region
+    );
+    assert_eq!(admits, rule_arn, "{at}");
+}
+
+#[test]
+fn one_stage_has_no_promotions() {
+    let c = &CASES[0];
+    for (accounts, stages) in [(HOSTING, ""), (HOSTING, "dev")] {
+        let t = Rendered::new(
+            template("research.yaml"),
+            &[
+                ("HostingAccountId", accounts),
+                ("Stages", stages),
+                ("BucketName", BUCKET),
+                ("ExternalId", EXTERNAL_ID),
+            ],
+            c.region,
+            RESEARCH,
+        )
+        .unwrap();
+        assert!(t.resource("PromotionRule").unwrap().is_none());
+        assert!(t.resource("PromotionBusPolicy").unwrap().is_none());
+        let queue_policy = t.resource("UploadQueuePolicy").unwrap().unwrap();
+        assert_eq!(
+            queue_policy["PolicyDocument"]["Statement"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+        let env = &t.resource("ImporterFunction").unwrap().unwrap()["Environment"]["Variables"];
+        assert_eq!(env.get("FERRY_STAGES").is_some(), !stages.is_empty());
+    }
+    let hosting = Rendered::new(
+        template("hosting.yaml"),
+        &[
+            ("ResearchAccountId", RESEARCH),
+            ("ResearchBucketName", BUCKET),
+            ("ExternalId", EXTERNAL_ID),
+        ],
+        c.region,
+        HOSTING,
+    )
+    .unwrap();
+    assert!(hosting.resource("PromotionForwardRule").unwrap().is_none());
+    assert!(hosting.resource("PromotionForwardRole").unwrap().is_none());
+}
+
+#[test]
+fn hosting_template_forwards_each_stages_promotions() {
+    for c in &CASES {
+        let d = staged(c, 3);
+        for stage in d.per_stage() {
+            let at = format!("{} stage {:?}", c.region, stage.first_stage);
+            let names = name_params(&stage, "hosting.yaml");
+            let key = stage.imported_model_kms_key.clone().unwrap_or_default();
+            let research_key = stage.research_kms_key.clone().unwrap_or_default();
+            let mut params = vec![
+                ("ResearchAccountId", RESEARCH),
+                ("ResearchBucketName", BUCKET),
+                ("ResearchPrefix", c.prefix),
+                ("ResearchKmsKeyArn", research_key.as_str()),
+                ("ImportedModelKeyArn", key.as_str()),
+                ("ExternalId", EXTERNAL_ID),
+                ("ForwardPromotions", "true"),
+            ];
+            params.extend(names.iter().map(|(k, v)| (*k, v.as_str())));
+            let t = Rendered::new(
+                template("hosting.yaml"),
+                &params,
+                c.region,
+                &stage.hosting_account,
+            )
+            .expect("renders");
+            let role = t.resource("PromotionForwardRole").unwrap().expect(&at);
+            assert_same(
+                &format!("forwarding role trust ({at})"),
+                &role["AssumeRolePolicyDocument"],
+                &promotion_forward_role_trust(),
+            );
+            assert_same(
+                &format!("forwarding role policy ({at})"),
+                &role["Policies"][0]["PolicyDocument"],
+                &promotion_forward_role_policy(&stage),
+            );
+            assert_same(
+                &format!("automation role policy ({at})"),
+                &managed(&t, "AutomationRolePolicy", &stage.names.automation_role),
+                &automation_role_policy(&stage),
+            );
+            assert_same(
+                &format!("execution role policy ({at})"),
+                &managed(&t, "ExecutionRolePolicy", &stage.names.execution_role),
+                &execution_role_policy(&stage),
+            );
+            let rule = t.resource("PromotionForwardRule").unwrap().expect(&at);
+            assert_eq!(
+                rule["EventPattern"],
+                json!({
+                    "source": ["ferry"],
+                    "detail-type": ["Ferry Import State Change"],
+                    "detail": {"state": ["Verified", "Released"]}
+                })
+            );
+            let target = &rule["Targets"][0];
+            assert_eq!(target["Arn"], stage.research_event_bus_arn(), "{at}");
+            let role_arn = format!(
+                "arn:{}:iam::{}:role/PromotionForwardRole",
+                stage.partition(),
+                stage.hosting_account
+            );
+            assert_eq!(target["RoleArn"], role_arn, "{at}");
+        }
+    }
+}
+
+#[test]
+fn forwarding_reaches_a_research_stack_in_another_region() {
+    let t = Rendered::new(
+        template("hosting.yaml"),
+        &[
+            ("ResearchAccountId", RESEARCH),
+            ("ResearchBucketName", BUCKET),
+            ("ExternalId", EXTERNAL_ID),
+            ("ForwardPromotions", "true"),
+            ("ResearchRegion", "eu-central-1"),
+        ],
+        "us-east-1",
+        HOSTING,
+    )
+    .unwrap();
+    let bus = format!("arn:aws:events:eu-central-1:{RESEARCH}:event-bus/default");
+    let rule = t.resource("PromotionForwardRule").unwrap().unwrap();
+    assert_eq!(rule["Targets"][0]["Arn"], bus);
+    let role = t.resource("PromotionForwardRole").unwrap().unwrap();
+    assert_eq!(
+        role["Policies"][0]["PolicyDocument"]["Statement"][0]["Resource"],
+        bus
     );
 }

@@ -32,6 +32,9 @@ pub struct Document {
     /// The account it belongs in (none for a document meant for any account).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The stage whose hosting account it belongs in, when the stages are named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     /// What it is attached to, e.g. "bucket model-artifacts-111122223333".
     pub applies_to: String,
     /// What to do with it.
@@ -59,6 +62,29 @@ fn policy(statements: Vec<Value>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// One value as a string, several as a list: a one-stage document stays as it was.
+fn one_or_many(values: Vec<String>) -> Value {
+    match <[String; 1]>::try_from(values) {
+        Ok([one]) => json!(one),
+        Err(many) => json!(many),
+    }
+}
+
+/// The stage accounts as principals (pinned further by `aws:PrincipalArn` where used).
+fn stage_roots(d: &Deployment) -> Value {
+    one_or_many(
+        d.stages()
+            .iter()
+            .map(|stage| d.account_root(&stage.account))
+            .collect(),
+    )
+}
+
+/// One ARN per stage, in stage order, from each stage's single-stage view.
+fn per_stage_arns(d: &Deployment, arn: fn(&Deployment) -> String) -> Vec<String> {
+    d.per_stage().iter().map(arn).collect()
+}
+
 /// `s3:prefix` limited to the watched prefix; nothing when the whole bucket is watched.
 fn prefix_condition(d: &Deployment) -> Option<Value> {
     (!d.prefix.is_empty()).then(|| json!({"s3:prefix": format!("{}*", d.prefix)}))
@@ -78,13 +104,17 @@ fn list_model_artifacts(d: &Deployment, sid: &str) -> Value {
     })
 }
 
-/// Seed step 1, limited to the prefix: Bedrock (through the execution role) lists and
-/// reads the weights; the tracker lists them to notice changed content before a start.
+/// Seed step 1, limited to the prefix: Bedrock (through every stage's execution role)
+/// lists and reads the weights; the trackers list them to notice changed content before a
+/// start.
 pub fn bucket_policy(d: &Deployment) -> Value {
-    let hosting_root = d.account_root(&d.hosting_account);
-    let mut list_condition = json!({
-        "ArnEquals": {"aws:PrincipalArn": [d.execution_role_arn(), d.tracker_role_arn()]}
-    });
+    let roots = stage_roots(d);
+    let listers: Vec<String> = d
+        .per_stage()
+        .iter()
+        .flat_map(|stage| [stage.execution_role_arn(), stage.tracker_role_arn()])
+        .collect();
+    let mut list_condition = json!({"ArnEquals": {"aws:PrincipalArn": listers}});
     if let Some(prefix) = prefix_condition(d) {
         list_condition["StringLike"] = prefix;
     }
@@ -92,7 +122,7 @@ pub fn bucket_policy(d: &Deployment) -> Value {
         json!({
             "Sid": "FerryListModelArtifacts",
             "Effect": "Allow",
-            "Principal": {"AWS": hosting_root},
+            "Principal": {"AWS": roots},
             "Action": "s3:ListBucket",
             "Resource": d.bucket_arn(),
             "Condition": list_condition
@@ -100,10 +130,12 @@ pub fn bucket_policy(d: &Deployment) -> Value {
         json!({
             "Sid": "FerryReadModelArtifacts",
             "Effect": "Allow",
-            "Principal": {"AWS": hosting_root},
+            "Principal": {"AWS": stage_roots(d)},
             "Action": "s3:GetObject",
             "Resource": d.objects_arn(),
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": d.execution_role_arn()}}
+            "Condition": {"ArnEquals": {
+                "aws:PrincipalArn": one_or_many(per_stage_arns(d, Deployment::execution_role_arn))
+            }}
         }),
     ])
 }
@@ -162,16 +194,19 @@ const IMPORTED_MODEL_KEY_ACTIONS: [&str; 5] = [
     "kms:DescribeKey",
 ];
 
-/// Seed step 3: the statement to add to the research key's policy.
+/// Seed step 3: the statement to add to the research key's policy (every stage's
+/// execution role).
 pub fn research_key_statement(d: &Deployment) -> Option<Value> {
     d.research_kms_key.as_ref().map(|_| {
         json!({
             "Sid": "FerryBedrockImportDecrypt",
             "Effect": "Allow",
-            "Principal": {"AWS": d.account_root(&d.hosting_account)},
+            "Principal": {"AWS": stage_roots(d)},
             "Action": ["kms:Decrypt", "kms:DescribeKey"],
             "Resource": "*",
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": d.execution_role_arn()}}
+            "Condition": {"ArnEquals": {
+                "aws:PrincipalArn": one_or_many(per_stage_arns(d, Deployment::execution_role_arn))
+            }}
         })
     })
 }
@@ -529,11 +564,48 @@ pub fn importer_role_policy(d: &Deployment) -> Value {
             "Sid": "AssumeAutomationRole",
             "Effect": "Allow",
             "Action": "sts:AssumeRole",
-            "Resource": d.automation_role_arn()
+            "Resource": one_or_many(per_stage_arns(d, Deployment::automation_role_arn))
         }),
         read_organization(),
     ]);
     policy(statements)
+}
+
+/// The research account's default bus accepts the stage accounts' promotion events:
+/// Ferry's state changes only (AWS's example for a bus in another account names the
+/// sending accounts and limits `events:source` and `events:detail-type`).
+pub fn promotion_bus_policy(d: &Deployment) -> Value {
+    policy(vec![json!({
+        "Sid": "FerryStagePromotions",
+        "Effect": "Allow",
+        "Principal": {"AWS": stage_roots(d)},
+        "Action": "events:PutEvents",
+        "Resource": d.research_event_bus_arn(),
+        "Condition": {
+            "ForAllValues:StringEquals": {"events:source": crate::outbox::SOURCE},
+            "StringEquals": {"events:detail-type": crate::outbox::DETAIL_TYPE}
+        }
+    })])
+}
+
+/// EventBridge assumes the forwarding rule's role to put events on the research bus.
+pub fn promotion_forward_role_trust() -> Value {
+    policy(vec![json!({
+        "Sid": "EventBridgeRules",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sts:AssumeRole"
+    })])
+}
+
+/// The forwarding rule's role may put events on the research account's default bus only.
+pub fn promotion_forward_role_policy(d: &Deployment) -> Value {
+    policy(vec![json!({
+        "Sid": "ForwardPromotions",
+        "Effect": "Allow",
+        "Action": "events:PutEvents",
+        "Resource": d.research_event_bus_arn()
+    })])
 }
 
 fn document(
@@ -544,14 +616,15 @@ fn document(
     how: String,
     body: Value,
 ) -> Document {
-    let account = match side {
-        Side::Research => Some(d.research_account.clone()),
-        Side::Hosting => Some(d.hosting_account.clone()),
+    let (account, stage) = match side {
+        Side::Research => (d.research_account.clone(), None),
+        Side::Hosting => (d.hosting_account.clone(), d.first_stage.clone()),
     };
     Document {
         id,
         side,
-        account,
+        account: Some(account),
+        stage,
         applies_to,
         how,
         document: body,
@@ -559,34 +632,19 @@ fn document(
 }
 
 impl DocumentSet {
-    /// The seed's procedure, filled in: what Bedrock needs to read the weights.
+    /// The seed's procedure, filled in: what Bedrock needs to read the weights (per-account
+    /// documents once per stage, in stage order).
     pub fn seed(d: &Deployment) -> DocumentSet {
-        let mut documents = vec![
-            document(
-                "bucket-policy",
-                Side::Research,
-                d,
-                format!("bucket {}", d.bucket),
-                "Merge these statements into the bucket policy (s3api put-bucket-policy replaces the whole policy).".into(),
-                bucket_policy(d),
-            ),
-            document(
-                "execution-role-trust",
-                Side::Hosting,
-                d,
-                format!("role {}", d.names.execution_role),
-                "The trust policy of the Custom Model Import execution role.".into(),
-                execution_role_trust(d),
-            ),
-            document(
-                "execution-role-policy",
-                Side::Hosting,
-                d,
-                format!("role {}", d.names.execution_role),
-                "The execution role's identity policy (inline or managed).".into(),
-                execution_role_policy(d),
-            ),
-        ];
+        let stages = d.per_stage();
+        let mut documents = vec![document(
+            "bucket-policy",
+            Side::Research,
+            d,
+            format!("bucket {}", d.bucket),
+            "Merge these statements into the bucket policy (s3api put-bucket-policy replaces the whole policy).".into(),
+            bucket_policy(d),
+        )];
+        documents.extend(stages.iter().flat_map(execution_role_documents));
         if let (Some(key), Some(statement)) = (&d.research_kms_key, research_key_statement(d)) {
             documents.push(document(
                 "research-key-statement",
@@ -597,17 +655,20 @@ impl DocumentSet {
                 statement,
             ));
         }
-        if let (Some(key), Some(statement)) =
-            (&d.imported_model_kms_key, imported_model_key_statement(d))
-        {
-            documents.push(document(
-                "imported-model-key-statement",
-                Side::Hosting,
-                d,
-                format!("key {key}"),
-                "Add this statement to the key policy of the imported-model key.".into(),
-                statement,
-            ));
+        for stage in &stages {
+            if let (Some(key), Some(statement)) = (
+                &stage.imported_model_kms_key,
+                imported_model_key_statement(stage),
+            ) {
+                documents.push(document(
+                    "imported-model-key-statement",
+                    Side::Hosting,
+                    stage,
+                    format!("key {key}"),
+                    "Add this statement to the key policy of the imported-model key.".into(),
+                    statement,
+                ));
+            }
         }
         DocumentSet {
             partition: d.partition(),
@@ -617,42 +678,33 @@ impl DocumentSet {
         }
     }
 
-    /// Ferry's own roles (the SAM templates create them).
+    /// Ferry's own roles (the SAM templates create them), and with several stages what
+    /// carries promotions from the stage accounts to the importer.
     pub fn ferry_roles(d: &Deployment) -> Result<DocumentSet, InputError> {
-        let documents = vec![
-            document(
-                "importer-role-policy",
+        let mut documents = vec![document(
+            "importer-role-policy",
+            Side::Research,
+            d,
+            format!("role {}", d.names.importer_role),
+            "The importer function's role (plus its SQS queue and logs).".into(),
+            importer_role_policy(d),
+        )];
+        for stage in d.per_stage() {
+            documents.extend(stage_role_documents(&stage)?);
+            if d.promotes() {
+                documents.extend(promotion_forward_documents(&stage));
+            }
+        }
+        if d.promotes() {
+            documents.push(document(
+                "promotion-bus-policy",
                 Side::Research,
                 d,
-                format!("role {}", d.names.importer_role),
-                "The importer function's role (plus its SQS queue and logs).".into(),
-                importer_role_policy(d),
-            ),
-            document(
-                "automation-role-trust",
-                Side::Hosting,
-                d,
-                format!("role {}", d.names.automation_role),
-                "The trust policy of the role the importer assumes in the hosting account.".into(),
-                automation_role_trust(d)?,
-            ),
-            document(
-                "automation-role-policy",
-                Side::Hosting,
-                d,
-                format!("role {}", d.names.automation_role),
-                "The automation role's identity policy.".into(),
-                automation_role_policy(d),
-            ),
-            document(
-                "tracker-role-policy",
-                Side::Hosting,
-                d,
-                format!("role {}", d.names.tracker_role),
-                "The tracker function's role (plus its logs).".into(),
-                tracker_role_policy(d),
-            ),
-        ];
+                "the default event bus".into(),
+                "Let the stage accounts forward their Verified and Released events (the research stack adds this statement with two or more stages; by hand, aws events put-permission --policy replaces the bus's whole policy).".into(),
+                promotion_bus_policy(d),
+            ));
+        }
         Ok(DocumentSet {
             partition: d.partition(),
             region: d.region.clone(),
@@ -660,6 +712,82 @@ impl DocumentSet {
             documents,
         })
     }
+}
+
+/// The execution role's trust and identity policies, for one stage.
+fn execution_role_documents(stage: &Deployment) -> [Document; 2] {
+    [
+        document(
+            "execution-role-trust",
+            Side::Hosting,
+            stage,
+            format!("role {}", stage.names.execution_role),
+            "The trust policy of the Custom Model Import execution role.".into(),
+            execution_role_trust(stage),
+        ),
+        document(
+            "execution-role-policy",
+            Side::Hosting,
+            stage,
+            format!("role {}", stage.names.execution_role),
+            "The execution role's identity policy (inline or managed).".into(),
+            execution_role_policy(stage),
+        ),
+    ]
+}
+
+/// The automation and tracker roles of one stage's hosting account.
+fn stage_role_documents(stage: &Deployment) -> Result<[Document; 3], InputError> {
+    Ok([
+        document(
+            "automation-role-trust",
+            Side::Hosting,
+            stage,
+            format!("role {}", stage.names.automation_role),
+            "The trust policy of the role the importer assumes in the hosting account.".into(),
+            automation_role_trust(stage)?,
+        ),
+        document(
+            "automation-role-policy",
+            Side::Hosting,
+            stage,
+            format!("role {}", stage.names.automation_role),
+            "The automation role's identity policy.".into(),
+            automation_role_policy(stage),
+        ),
+        document(
+            "tracker-role-policy",
+            Side::Hosting,
+            stage,
+            format!("role {}", stage.names.tracker_role),
+            "The tracker function's role (plus its logs).".into(),
+            tracker_role_policy(stage),
+        ),
+    ])
+}
+
+/// The role of one stage's rule forwarding its promotion events to the research bus.
+fn promotion_forward_documents(stage: &Deployment) -> [Document; 2] {
+    let applies_to =
+        "the role of the rule forwarding promotions (hosting stack, ForwardPromotions=true)";
+    [
+        document(
+            "promotion-forward-role-trust",
+            Side::Hosting,
+            stage,
+            applies_to.into(),
+            "The trust policy: EventBridge assumes the role for the rule's target.".into(),
+            promotion_forward_role_trust(),
+        ),
+        document(
+            "promotion-forward-role-policy",
+            Side::Hosting,
+            stage,
+            applies_to.into(),
+            "The role's identity policy: put events on the research account's default bus.".into(),
+            promotion_forward_role_policy(stage),
+        ),
+    ]
 }
 
 /// A warning when Custom Model Import is not offered in the region (none when it is).
@@ -677,4 +805,97 @@ pub(crate) fn region_warnings(region: &str) -> Vec<String> {
         );
     }
     vec![warning]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policies::Stage;
+
+    fn deployment() -> Deployment {
+        let mut d = Deployment::new(
+            "111122223333",
+            "777788889999",
+            "us-east-1",
+            "model-artifacts-111122223333",
+            "models/",
+        );
+        d.external_id = Some("ferry-external-id".into());
+        d
+    }
+
+    fn labels(set: &DocumentSet) -> Vec<(&str, Option<&str>)> {
+        set.documents
+            .iter()
+            .map(|doc| (doc.id, doc.stage.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn one_stage_keeps_single_values_and_no_stage_labels() {
+        let d = deployment();
+        let bucket = bucket_policy(&d);
+        assert_eq!(
+            bucket["Statement"][1]["Principal"]["AWS"],
+            "arn:aws:iam::777788889999:root"
+        );
+        let importer = importer_role_policy(&d);
+        let assume = importer["Statement"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["Sid"] == "AssumeAutomationRole"))
+            .expect("AssumeAutomationRole");
+        assert_eq!(
+            assume["Resource"],
+            "arn:aws:iam::777788889999:role/FerryAutomation"
+        );
+        let roles = DocumentSet::ferry_roles(&d).expect("roles");
+        assert!(labels(&roles).iter().all(|(_, stage)| stage.is_none()));
+        assert_eq!(roles.documents.len(), 4, "no promotion documents");
+    }
+
+    #[test]
+    fn several_stages_print_per_account_documents_once_per_stage() {
+        let d = deployment().with_stages(vec![
+            Stage::new("dev", "444455556666"),
+            Stage::new("prod", "777788889999"),
+        ]);
+        let seed = DocumentSet::seed(&d);
+        assert_eq!(
+            labels(&seed),
+            [
+                ("bucket-policy", None),
+                ("execution-role-trust", Some("dev")),
+                ("execution-role-policy", Some("dev")),
+                ("execution-role-trust", Some("prod")),
+                ("execution-role-policy", Some("prod")),
+            ]
+        );
+        let roles = DocumentSet::ferry_roles(&d).expect("roles");
+        let mut expected = vec![("importer-role-policy", None)];
+        for stage in ["dev", "prod"] {
+            for id in [
+                "automation-role-trust",
+                "automation-role-policy",
+                "tracker-role-policy",
+                "promotion-forward-role-trust",
+                "promotion-forward-role-policy",
+            ] {
+                expected.push((id, Some(stage)));
+            }
+        }
+        expected.push(("promotion-bus-policy", None));
+        assert_eq!(labels(&roles), expected);
+        let bus = promotion_bus_policy(&d);
+        assert_eq!(
+            bus["Statement"][0]["Principal"]["AWS"],
+            json!([
+                "arn:aws:iam::444455556666:root",
+                "arn:aws:iam::777788889999:root"
+            ])
+        );
+        assert_eq!(
+            bus["Statement"][0]["Resource"],
+            "arn:aws:events:us-east-1:111122223333:event-bus/default"
+        );
+    }
 }

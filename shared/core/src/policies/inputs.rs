@@ -1,5 +1,5 @@
-//! What a deployment's policies are made of: two accounts, one bucket prefix, one region,
-//! optional keys, and the names both stacks agree on.
+//! What a deployment's policies are made of: a research account, one hosting account per
+//! stage, one bucket prefix, one region, optional keys, and the names the stacks agree on.
 
 use crate::aws_names::region::{is_region_name, partition_of};
 
@@ -38,13 +38,40 @@ impl Default for Names {
     }
 }
 
-/// One deployment: the research bucket prefix Ferry watches, the hosting account that
-/// imports from it, and the region of the imports.
+/// One stage of a deployment (dev, staging, prod): a hosting account that imports in turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// Lowercase letters, digits and hyphens, starting with a letter, at most 24.
+    pub name: String,
+    /// The 12-digit hosting account of the stage.
+    pub account: String,
+    /// The key Bedrock encrypts the stage's imported models with, in its account.
+    pub imported_model_kms_key: Option<String>,
+}
+
+impl Stage {
+    /// A stage without an imported-model key.
+    pub fn new(name: &str, account: &str) -> Self {
+        Self {
+            name: name.into(),
+            account: account.into(),
+            imported_model_kms_key: None,
+        }
+    }
+}
+
+/// The most stages one deployment serves (the templates have this many slots).
+pub const MAX_STAGES: usize = 5;
+const MAX_STAGE_NAME: usize = 24;
+
+/// One deployment: the research bucket prefix Ferry watches, the hosting account (or the
+/// hosting accounts of its stages, in order) that imports from it, and the region of the
+/// imports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {
     /// The 12-digit account that holds the bucket with the weights.
     pub research_account: String,
-    /// The 12-digit account where Bedrock imports the models.
+    /// The 12-digit account where Bedrock imports the models (the first stage's).
     pub hosting_account: String,
     /// The region of the imports (`us-east-1`); it gives the partition.
     pub region: String,
@@ -54,7 +81,8 @@ pub struct Deployment {
     pub prefix: String,
     /// The key that encrypts the weights (SSE-KMS), in the research account.
     pub research_kms_key: Option<String>,
-    /// The key Bedrock encrypts the imported model with, in the hosting account.
+    /// The key Bedrock encrypts the imported model with, in the hosting account (the first
+    /// stage's).
     pub imported_model_kms_key: Option<String>,
     /// The ExternalId the importer presents to the automation role.
     pub external_id: Option<String>,
@@ -62,6 +90,11 @@ pub struct Deployment {
     pub names: Names,
     /// Where the release pointers live: SSM parameters `{prefix}/{model}/live`.
     pub release_parameter_prefix: String,
+    /// The first stage's name when the stages are named; None for the one-stage form
+    /// (`--hosting-account`), whose documents carry no stage.
+    pub first_stage: Option<String>,
+    /// The stages after the first, in promotion order.
+    pub later_stages: Vec<Stage>,
 }
 
 /// The release pointers' prefix when none is given.
@@ -104,13 +137,60 @@ impl Deployment {
             external_id: None,
             names: Names::default(),
             release_parameter_prefix: DEFAULT_RELEASE_PARAMETER_PREFIX.into(),
+            first_stage: None,
+            later_stages: Vec::new(),
         }
+    }
+
+    /// The deployment serving `stages` in order: the first becomes `hosting_account` (and
+    /// its key `imported_model_kms_key`), the others `later_stages`. No stages: unchanged.
+    pub fn with_stages(mut self, stages: Vec<Stage>) -> Self {
+        let mut stages = stages.into_iter();
+        if let Some(first) = stages.next() {
+            self.hosting_account = first.account;
+            self.imported_model_kms_key = first.imported_model_kms_key;
+            self.first_stage = Some(first.name);
+            self.later_stages = stages.collect();
+        }
+        self
+    }
+
+    /// Every stage in order, the first included; the one-stage form's has an empty name.
+    pub fn stages(&self) -> Vec<Stage> {
+        let first = Stage {
+            name: self.first_stage.clone().unwrap_or_default(),
+            account: self.hosting_account.clone(),
+            imported_model_kms_key: self.imported_model_kms_key.clone(),
+        };
+        std::iter::once(first)
+            .chain(self.later_stages.iter().cloned())
+            .collect()
+    }
+
+    /// One single-stage deployment per stage, in order: the view the per-account
+    /// documents (execution, automation and tracker roles, the imported-model key) are
+    /// written for.
+    pub fn per_stage(&self) -> Vec<Deployment> {
+        self.stages()
+            .into_iter()
+            .map(|stage| Deployment {
+                hosting_account: stage.account,
+                imported_model_kms_key: stage.imported_model_kms_key,
+                first_stage: self.first_stage.as_ref().map(|_| stage.name),
+                later_stages: Vec::new(),
+                ..self.clone()
+            })
+            .collect()
+    }
+
+    /// Promotion between stages needs two of them.
+    pub fn promotes(&self) -> bool {
+        !self.later_stages.is_empty()
     }
 
     /// Checks every input and normalizes the prefix (a trailing `/`, no leading one).
     pub fn validated(mut self) -> Result<Self, InputError> {
         check_account("--research-account", &self.research_account)?;
-        check_account("--hosting-account", &self.hosting_account)?;
         if !is_region_name(&self.region) {
             return Err(bad(
                 "--region",
@@ -123,14 +203,7 @@ impl Deployment {
         if let Some(key) = &self.research_kms_key {
             check_key("--research-kms-key", key, partition, &self.research_account)?;
         }
-        if let Some(key) = &self.imported_model_kms_key {
-            check_key(
-                "--imported-model-kms-key",
-                key,
-                partition,
-                &self.hosting_account,
-            )?;
-        }
+        self.check_stages()?;
         if let Some(id) = &self.external_id {
             // STS: 2-1224 characters of [\w+=,.@:/-].
             let valid = (2..=1224).contains(&id.len())
@@ -183,6 +256,40 @@ impl Deployment {
             }
         }
         Ok(self)
+    }
+
+    /// The hosting accounts: one (`--hosting-account`), or the named stages' (`--stage`),
+    /// each with its own account and, if any, a key of that account.
+    fn check_stages(&self) -> Result<(), InputError> {
+        let partition = self.partition();
+        if self.first_stage.is_none() {
+            check_account("--hosting-account", &self.hosting_account)?;
+            if !self.later_stages.is_empty() {
+                return Err(bad(
+                    "--stage",
+                    "name every stage, the first included (--stage NAME=ACCOUNT for each)",
+                ));
+            }
+        }
+        let stages = self.stages();
+        if stages.len() > MAX_STAGES {
+            return Err(bad(
+                "--stage",
+                format!(
+                    "{} stages given; a deployment serves {MAX_STAGES} at most",
+                    stages.len()
+                ),
+            ));
+        }
+        for (i, stage) in stages.iter().enumerate() {
+            if self.first_stage.is_some() {
+                check_stage(stage, &stages[..i])?;
+            }
+            if let Some(key) = &stage.imported_model_kms_key {
+                check_key("--imported-model-kms-key", key, partition, &stage.account)?;
+            }
+        }
+        Ok(())
     }
 
     /// `aws`, `aws-us-gov` or `aws-cn`, from the region.
@@ -267,6 +374,17 @@ impl Deployment {
         self.hosting_arn("events", "event-bus/default")
     }
 
+    /// The research account's default event bus in the region, where the stages forward
+    /// their promotion events.
+    pub fn research_event_bus_arn(&self) -> String {
+        format!(
+            "arn:{}:events:{}:{}:event-bus/default",
+            self.partition(),
+            self.region,
+            self.research_account
+        )
+    }
+
     /// `arn:P:SERVICE:REGION:HOSTING:RESOURCE`: a resource of the hosting account in the
     /// region.
     fn hosting_arn(&self, service: &str, resource: &str) -> String {
@@ -324,6 +442,50 @@ pub fn release_parameter_prefix(prefix: &str) -> Result<String, String> {
         return Ok(format!("/{path}"));
     };
     Err(format!("{:?} {why}", crate::text::truncate(prefix, 100)))
+}
+
+/// A named stage: its name, its account, and neither used by an `earlier` stage.
+fn check_stage(stage: &Stage, earlier: &[Stage]) -> Result<(), InputError> {
+    let name = &stage.name;
+    let valid_name = (1..=MAX_STAGE_NAME).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_name {
+        return Err(bad(
+            "--stage",
+            format!(
+                "{:?} is not a stage name: use 1-24 lowercase letters, digits and hyphens, starting with a letter (dev, staging, prod-eu)",
+                crate::text::truncate(name, 40)
+            ),
+        ));
+    }
+    if !(stage.account.len() == 12 && stage.account.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(bad(
+            "--stage",
+            format!(
+                "{name}: {:?} is not a 12-digit AWS account id",
+                stage.account
+            ),
+        ));
+    }
+    if earlier.iter().any(|s| s.name == *name) {
+        return Err(bad(
+            "--stage",
+            format!("{name} is named twice; give each stage once"),
+        ));
+    }
+    if let Some(other) = earlier.iter().find(|s| s.account == stage.account) {
+        return Err(bad(
+            "--stage",
+            format!(
+                "{} and {name} both use account {}; each stage needs its own hosting account",
+                other.name, stage.account
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that `account` is a 12-digit AWS account ID; the error names `field`.
@@ -526,6 +688,143 @@ mod tests {
             let err = d.validated().expect_err(field);
             assert_eq!(err.field, field, "{err}");
         }
+    }
+
+    fn three_stages() -> Deployment {
+        base().with_stages(vec![
+            Stage::new("dev", "444455556666"),
+            Stage::new("staging", "777788889999"),
+            Stage::new("prod", "222233334444"),
+        ])
+    }
+
+    #[test]
+    fn bad_stages_name_their_flag_and_what_is_wrong() {
+        type Mutation = Box<dyn Fn(&mut Deployment)>;
+        let key = |account: &str| Some(format!("arn:aws:kms:us-east-1:{account}:key/k"));
+        let cases: Vec<(&str, &str, Mutation)> = vec![
+            (
+                "--stage",
+                "not a stage name",
+                Box::new(|d| d.first_stage = Some("Dev".into())),
+            ),
+            (
+                "--stage",
+                "not a stage name",
+                Box::new(|d| d.later_stages[0].name = "2nd".into()),
+            ),
+            (
+                "--stage",
+                "not a stage name",
+                Box::new(|d| d.later_stages[0].name = String::new()),
+            ),
+            (
+                "--stage",
+                "not a stage name",
+                Box::new(|d| d.later_stages[0].name = "a".repeat(25)),
+            ),
+            (
+                "--stage",
+                "not a stage name",
+                Box::new(|d| d.later_stages[1].name = "prod_eu".into()),
+            ),
+            (
+                "--stage",
+                "named twice",
+                Box::new(|d| d.later_stages[1].name = "dev".into()),
+            ),
+            (
+                "--stage",
+                "each stage needs its own",
+                Box::new(|d| d.later_stages[1].account = "444455556666".into()),
+            ),
+            (
+                "--stage",
+                "12-digit",
+                Box::new(|d| d.later_stages[0].account = "7777".into()),
+            ),
+            (
+                "--stage",
+                "12-digit",
+                Box::new(|d| d.hosting_account = "x".into()),
+            ),
+            (
+                "--stage",
+                "5 at most",
+                Box::new(|d| {
+                    for (name, account) in [
+                        ("qa", "100000000001"),
+                        ("perf", "100000000002"),
+                        ("eu", "100000000003"),
+                    ] {
+                        d.later_stages.push(Stage::new(name, account));
+                    }
+                }),
+            ),
+            (
+                "--stage",
+                "name every stage",
+                Box::new(|d| d.first_stage = None),
+            ),
+            (
+                "--imported-model-kms-key",
+                "expected 777788889999",
+                Box::new(move |d| {
+                    d.later_stages[0].imported_model_kms_key = key("222233334444");
+                }),
+            ),
+        ];
+        for (field, says, mutate) in cases {
+            let mut d = three_stages();
+            mutate(&mut d);
+            let err = d.validated().expect_err(says);
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.message.contains(says), "{err}");
+        }
+        let longest = "a".repeat(MAX_STAGE_NAME);
+        let mut d = three_stages();
+        d.later_stages[0].name = longest.clone();
+        d.later_stages[0].imported_model_kms_key = key("777788889999");
+        assert!(
+            d.validated().is_ok(),
+            "{longest} and a key of the stage's account"
+        );
+    }
+
+    #[test]
+    fn each_stage_is_a_single_stage_view_in_order() {
+        let mut d = three_stages();
+        d.later_stages[1].imported_model_kms_key =
+            Some("arn:aws:kms:us-east-1:222233334444:key/k".into());
+        let d = d.validated().expect("valid");
+        assert!(d.promotes());
+        let views = d.per_stage();
+        let seen: Vec<(Option<&str>, &str, bool)> = views
+            .iter()
+            .map(|v| {
+                assert!(!v.promotes());
+                (
+                    v.first_stage.as_deref(),
+                    v.hosting_account.as_str(),
+                    v.imported_model_kms_key.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("dev"), "444455556666", false),
+                (Some("staging"), "777788889999", false),
+                (Some("prod"), "222233334444", true)
+            ]
+        );
+        let one = base().validated().expect("valid");
+        assert!(!one.promotes());
+        assert_eq!(
+            one.per_stage(),
+            vec![one.clone()],
+            "the one-stage form is its own view"
+        );
     }
 
     #[test]
