@@ -8,6 +8,7 @@ mod models;
 mod policies;
 mod promote;
 mod release;
+mod stages_status;
 mod track;
 mod validate;
 

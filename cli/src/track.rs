@@ -17,8 +17,12 @@ use crate::Format;
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The ledger table (default: FERRY_LEDGER_TABLE)
-    #[arg(long, env = "FERRY_LEDGER_TABLE")]
-    ledger_table: String,
+    #[arg(long, env = "FERRY_LEDGER_TABLE", required_unless_present = "stages")]
+    ledger_table: Option<String>,
+    /// Each content across the stages, a column per stage: reads every stage's ledger
+    /// through its automation role, with the importer's variables (FERRY_STAGES...)
+    #[arg(long)]
+    stages: bool,
     /// How many of the account's latest import jobs to show
     #[arg(long, default_value_t = 10)]
     jobs: i32,
@@ -54,10 +58,15 @@ fn first_line(text: Option<&str>, max: usize) -> String {
 
 /// `ferry status`: the ledger's items and the account's latest import jobs.
 pub async fn status(args: StatusArgs) -> Result<ExitCode> {
+    let table = match (&args.ledger_table, args.stages) {
+        (_, true) => return crate::stages_status::run(args.format).await,
+        (Some(table), false) => table.clone(),
+        (None, false) => anyhow::bail!("--ledger-table (or FERRY_LEDGER_TABLE) is required"),
+    };
     let sdk = ferry_aws::load_sdk_config().await;
-    let ledger = DynamoLedger::new(ferry_aws::config::dynamodb_client(&sdk), &args.ledger_table);
+    let ledger = DynamoLedger::new(ferry_aws::config::dynamodb_client(&sdk), &table);
     let bedrock = BedrockImports::new(ferry_aws::config::bedrock_client(&sdk));
-    let items = ledger_items(&ledger, &args.ledger_table).await?;
+    let items = ledger_items(&ledger, &table).await?;
     // The ledger is worth showing even when Bedrock cannot be asked.
     let (jobs, jobs_error) = match bedrock.recent_jobs(args.jobs.clamp(1, 1000)).await {
         Ok(jobs) => (jobs, None),
@@ -88,7 +97,7 @@ pub async fn status(args: StatusArgs) -> Result<ExitCode> {
 }
 
 /// Every item of the ledger, newest first.
-async fn ledger_items(ledger: &DynamoLedger, table: &str) -> Result<Vec<LedgerItem>> {
+pub(crate) async fn ledger_items(ledger: &impl Ledger, table: &str) -> Result<Vec<LedgerItem>> {
     let mut items: Vec<LedgerItem> = Vec::new();
     for state in ALL_STATES {
         items.extend(

@@ -176,6 +176,78 @@ fn parse_gate(raw: &str, earlier: &[StageSpec]) -> Result<Gate, String> {
     }
 }
 
+/// One content across the stages, for `ferry status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContentRow {
+    /// The model (the folder's slug).
+    pub model: String,
+    /// The content's fingerprint.
+    pub fingerprint: String,
+    /// One cell per stage, in the stages' order; `None`: the stage has no import of it.
+    pub stages: Vec<Option<StageCell>>,
+}
+
+/// A content's import in one stage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StageCell {
+    /// Where the import stands.
+    pub state: ImportState,
+    /// The version's name in that stage (its job and imported-model name).
+    pub version: String,
+    /// Whether it is the model's live version in that stage.
+    pub live: bool,
+}
+
+/// Each content the stages' ledgers hold (`ledgers[i]`: stage i's items), a row per
+/// content, newest first, grouped by model.
+pub fn across_stages(ledgers: &[Vec<LedgerItem>]) -> Vec<ContentRow> {
+    // (model, fingerprint) → (first created, row)
+    let mut rows: std::collections::BTreeMap<(String, String), (u64, ContentRow)> =
+        Default::default();
+    for (at, items) in ledgers.iter().enumerate() {
+        let live: Vec<String> = models(items)
+            .filter_map(|model| {
+                let versions = crate::release::Versions::of(model, items.iter().cloned());
+                versions.live().map(|l| l.fingerprint.clone())
+            })
+            .collect();
+        // Foreign jobs and deleted models Ferry never imported are not contents.
+        let contents = items
+            .iter()
+            .filter(|i| i.state != ImportState::Foreign && !i.fingerprint.contains(':'));
+        for item in contents {
+            let key = (item.slug.clone(), item.fingerprint.clone());
+            let (created, row) = rows.entry(key).or_insert_with(|| {
+                let row = ContentRow {
+                    model: item.slug.clone(),
+                    fingerprint: item.fingerprint.clone(),
+                    stages: vec![None; ledgers.len()],
+                };
+                (item.created_at, row)
+            });
+            *created = (*created).min(item.created_at);
+            row.stages[at] = Some(StageCell {
+                state: item.state,
+                version: item.name.clone(),
+                live: live.contains(&item.fingerprint),
+            });
+        }
+    }
+    let mut rows: Vec<(u64, ContentRow)> = rows.into_values().collect();
+    rows.sort_by(|(a_created, a), (b_created, b)| {
+        (&a.model, std::cmp::Reverse(a_created)).cmp(&(&b.model, std::cmp::Reverse(b_created)))
+    });
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
+/// The models among `items`, each once.
+fn models(items: &[LedgerItem]) -> impl Iterator<Item = &str> {
+    let mut seen: Vec<&str> = items.iter().map(|i| i.slug.as_str()).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.into_iter()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +301,44 @@ mod tests {
         assert!(parse_stages("").is_err());
         assert!(parse_stages(&"a".repeat(25)).is_err());
         assert!(!parse_stages("a\u{0}b").unwrap_err()[0].contains('\u{0}'));
+    }
+
+    #[test]
+    fn each_content_is_one_row_with_a_cell_per_stage() {
+        let item = |fp: &str, state, created| {
+            let mut i = LedgerItem::new(fp, state, "s3://b/m/", "m", format!("m-{fp}"), created);
+            if state == ImportState::Released {
+                i.model_arn = Some(format!("arn:model/{fp}"));
+                i.released_at = Some(created);
+            }
+            i
+        };
+        let dev = vec![
+            item("aa", ImportState::Released, 10),
+            item("bb", ImportState::Released, 20),
+        ];
+        let staging = vec![item("aa", ImportState::Verified, 30)];
+        let prod = vec![LedgerItem::new(
+            "job:x",
+            ImportState::Foreign,
+            "",
+            "",
+            "",
+            1,
+        )];
+        let rows = across_stages(&[dev, staging, prod]);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0].fingerprint, "bb", "newest first");
+        let aa = &rows[1];
+        let cell = |i: usize| aa.stages[i].as_ref().map(|c| (c.state, c.live));
+        assert_eq!(
+            cell(0),
+            Some((ImportState::Released, false)),
+            "bb is live in dev"
+        );
+        assert_eq!(cell(1), Some((ImportState::Verified, false)));
+        assert_eq!(cell(2), None);
+        assert!(rows[0].stages[0].as_ref().unwrap().live);
     }
 
     #[test]
