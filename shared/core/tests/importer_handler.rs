@@ -1468,6 +1468,32 @@ mod stages {
         }
     }
 
+    #[tokio::test]
+    async fn a_manual_first_stage_imports_only_when_promoted_and_then_validates() {
+        let staged = Staged::new();
+        let config = staged_config("dev=manual,staging");
+        // An unsupported architecture: validation rejects it.
+        for (key, bytes) in model_files("m", "gpt2", 1) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        let out = handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        assert_eq!(out["decisions"], json!([]), "{out}");
+        assert!(staged.at("dev").ledger.items().is_empty());
+        // No stage before dev vouches for it: promoting validates it first.
+        let uri = S3Uri::parse("s3://research/fine-tunes/m/").unwrap();
+        let dev = config.stage("dev").unwrap();
+        let rejected = promote(&uri, None, dev, &manual(false), &staged, &config)
+            .await
+            .unwrap();
+        assert!(
+            matches!(rejected, ferry_core::import::Decision::Rejected { .. }),
+            "{rejected:?}"
+        );
+        assert!(staged.at("dev").bedrock.creates().is_empty());
+    }
+
     #[test]
     fn stages_in_one_account_and_region_are_refused() {
         let env: BTreeMap<&str, &str> = BTreeMap::from([

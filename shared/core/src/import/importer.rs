@@ -349,6 +349,11 @@ pub async fn process_folder<C: Connect>(
 ) -> Result<Vec<Decision>, ImportError> {
     let folder = uri.to_string();
     let stages: Vec<&StageConfig> = config.upload_stages().collect();
+    if stages.is_empty() {
+        // Every stage waits for a promotion: an upload alone imports nothing.
+        tracing::info!(%folder, decision = "ignored", "no stage imports on upload (FERRY_STAGES)");
+        return Ok(Vec::new());
+    }
     let source = Remembered::new(connect.folder(uri), SMALL_FILES);
     let session = folder_slug(uri);
     let (entries, hostings) = futures_util::join!(
