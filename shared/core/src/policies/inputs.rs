@@ -60,9 +60,7 @@ impl Stage {
     }
 }
 
-/// The most stages one deployment serves (the templates have this many slots).
-pub const MAX_STAGES: usize = 5;
-const MAX_STAGE_NAME: usize = 24;
+pub use crate::stages::MAX_STAGES;
 
 /// One deployment: the research bucket prefix Ferry watches, the hosting account (or the
 /// hosting accounts of its stages, in order) that imports from it, and the region of the
@@ -447,12 +445,7 @@ pub fn release_parameter_prefix(prefix: &str) -> Result<String, String> {
 /// A named stage: its name, its account, and neither used by an `earlier` stage.
 fn check_stage(stage: &Stage, earlier: &[Stage]) -> Result<(), InputError> {
     let name = &stage.name;
-    let valid_name = (1..=MAX_STAGE_NAME).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !valid_name {
+    if !crate::stages::is_stage_name(name) {
         return Err(bad(
             "--stage",
             format!(
