@@ -774,7 +774,7 @@ mod tests {
             assert_eq!(err.field, field, "{err}");
             assert!(err.message.contains(says), "{err}");
         }
-        let longest = "a".repeat(MAX_STAGE_NAME);
+        let longest = "a".repeat(24);
         let mut d = three_stages();
         d.later_stages[0].name = longest.clone();
         d.later_stages[0].imported_model_kms_key = key("777788889999");
