@@ -130,12 +130,16 @@ impl Emulator {
     /// Serves on 127.0.0.1:`port` (0: any free port).
     pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
         let mut by_id = BTreeMap::new();
-        for account in std::iter::once(&config.account).chain(&config.other_accounts) {
+        let served = std::iter::once(&config.account).chain(&config.other_accounts);
+        for (n, account) in (0u64..).zip(served) {
             let own = Config {
                 account: account.clone(),
                 ..config.clone()
             };
-            by_id.insert(account.clone(), Arc::new(Mutex::new(State::new(own)?)));
+            let mut state = State::new(own)?;
+            // Distinct ids across accounts, as Bedrock's are.
+            state.next_id = n << 32;
+            by_id.insert(account.clone(), Arc::new(Mutex::new(state)));
         }
         let state = by_id
             .get(&config.account)
@@ -283,20 +287,9 @@ async fn handle(accounts: &Accounts, request: Request<Incoming>) -> Response<Ful
     {
         return no_invocations();
     }
-    let operation = match (&method, segments.as_slice()) {
-        (&Method::POST, ["model-import-jobs"]) => "CreateModelImportJob",
-        (&Method::GET, ["model-import-jobs"]) => "ListModelImportJobs",
-        (&Method::GET, ["model-import-jobs", _]) => "GetModelImportJob",
-        (&Method::GET, ["imported-models"]) => "ListImportedModels",
-        (&Method::GET, ["imported-models", _]) => "GetImportedModel",
-        (&Method::DELETE, ["imported-models", _]) => "DeleteImportedModel",
-        (&Method::POST, ["listTagsForResource"]) => "ListTagsForResource",
-        (&Method::POST, ["tagResource"]) => "TagResource",
-        (&Method::POST, ["model", _, "invoke"]) => "InvokeModel",
-        _ => {
-            let error = ApiError::new(404, "UnknownOperationException", format!("{method} {path}"));
-            return respond(error.status, &error.body(), Some(error.kind));
-        }
+    let Some(operation) = operation_of(&method, &segments) else {
+        let error = ApiError::new(404, "UnknownOperationException", format!("{method} {path}"));
+        return respond(error.status, &error.body(), Some(error.kind));
     };
     let state = match accounts.of(authorization.as_deref()).await {
         Ok(state) => state,
@@ -337,6 +330,22 @@ async fn handle(accounts: &Accounts, request: Request<Incoming>) -> Response<Ful
         Ok((status, body)) => respond(status, &body, None),
         Err(error) => respond(error.status, &error.body(), Some(error.kind)),
     }
+}
+
+/// The operation a request's method and path name.
+fn operation_of(method: &Method, segments: &[&str]) -> Option<&'static str> {
+    Some(match (method, segments) {
+        (&Method::POST, ["model-import-jobs"]) => "CreateModelImportJob",
+        (&Method::GET, ["model-import-jobs"]) => "ListModelImportJobs",
+        (&Method::GET, ["model-import-jobs", _]) => "GetModelImportJob",
+        (&Method::GET, ["imported-models"]) => "ListImportedModels",
+        (&Method::GET, ["imported-models", _]) => "GetImportedModel",
+        (&Method::DELETE, ["imported-models", _]) => "DeleteImportedModel",
+        (&Method::POST, ["listTagsForResource"]) => "ListTagsForResource",
+        (&Method::POST, ["tagResource"]) => "TagResource",
+        (&Method::POST, ["model", _, "invoke"]) => "InvokeModel",
+        _ => return None,
+    })
 }
 
 /// CloudWatch's GetMetricStatistics (rpcv2Cbor, which moto 5.2 does not speak): no
