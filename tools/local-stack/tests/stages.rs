@@ -216,7 +216,7 @@ async fn a_policy_mistake_for_prod_alone_blocks_prod_alone_with_its_alert() {
         "{alerts:#?}"
     );
     assert!(
-        alerts[0].message.contains("FerryBedrockImportExecution"),
+        alerts[0].message.contains("s3-list"),
         "{}",
         alerts[0].message
     );
