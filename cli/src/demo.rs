@@ -1,7 +1,10 @@
 //! `ferry demo`: the whole pipeline on this machine, no AWS account. Both accounts in
 //! moto (the SAM stacks from `infra/`), the Bedrock emulator, the real importer and
 //! tracker binaries under a local Lambda Runtime API; a timeline from upload to
-//! cleanup plan, then a broken chain and the access checker's explanation.
+//! cleanup plan, then a broken chain and the access checker's explanation. With
+//! `--stages`, three hosting accounts and promotion between them (`demo/stages.rs`).
+
+mod stages;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,6 +20,9 @@ pub struct Args {
     /// How long the emulated import job runs
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     job_seconds: f64,
+    /// Three hosting accounts (dev, staging, prod): one upload promoted through them
+    #[arg(long)]
+    stages: bool,
 }
 
 const CALL: Duration = Duration::from_secs(120);
@@ -52,6 +58,9 @@ impl Timeline {
 pub async fn run(args: Args) -> Result<ExitCode> {
     if !(0.0..=600.0).contains(&args.job_seconds) {
         bail!("--job-seconds: between 0 and 600");
+    }
+    if args.stages {
+        return stages::run(args.job_seconds).await;
     }
     let mut t = Timeline {
         start: Instant::now(),

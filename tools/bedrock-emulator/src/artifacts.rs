@@ -26,7 +26,7 @@ pub fn no_access_message(s3_uri: &str) -> String {
     )
 }
 
-fn base_config(source: &ArtifactSource, region: &str) -> SdkConfig {
+pub(crate) fn base_config(source: &ArtifactSource, region: &str) -> SdkConfig {
     SdkConfig::builder()
         .endpoint_url(&source.endpoint)
         .region(aws_config::Region::new(region.to_owned()))

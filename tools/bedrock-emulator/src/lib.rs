@@ -14,7 +14,10 @@
 //! ModelNotReadyException for a configurable number of first calls, a configurable
 //! broken model, and answers in the documented response shapes. It also answers
 //! CloudWatch's GetMetricStatistics (no invocations), which moto 5.2 cannot serve.
+//! It can serve several accounts at one endpoint, as AWS's one regional endpoint does:
+//! each request belongs to the account of its credentials (resolved through moto's STS).
 
+mod accounts;
 mod artifacts;
 mod runtime;
 mod server;
@@ -48,6 +51,11 @@ pub enum FaultKind {
 pub struct Config {
     /// The account the endpoint serves (the hosting account).
     pub account: String,
+    /// More accounts served, each with its own jobs, models, quota and faults (every
+    /// other setting is shared). With any, a request's account is its SigV4 access
+    /// key's, as STS GetCallerIdentity at `artifacts`' endpoint (moto) answers, which
+    /// therefore must be set.
+    pub other_accounts: Vec<String>,
     pub region: String,
     /// How long a job stays InProgress.
     pub job_duration: Duration,
@@ -72,6 +80,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             account: "777788889999".into(),
+            other_accounts: Vec::new(),
             region: "us-east-1".into(),
             job_duration: Duration::from_secs(2),
             imported_models_quota: 3,

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use ferry_serve::{OnAcceptError, Server};
 
+use crate::accounts::Accounts;
 use crate::runtime;
 use crate::wire::{self, ApiError};
 use crate::{artifacts, Config, Counters, FaultKind, Shared};
@@ -97,13 +98,14 @@ impl State {
 /// A running emulator; dropping it stops the server.
 pub struct Emulator {
     endpoint: String,
+    /// The configured account's state (`Config::account`).
     state: Shared,
+    accounts: Arc<Accounts>,
     _server: Server,
 }
 
-impl Emulator {
-    /// Serves on 127.0.0.1:`port` (0: any free port).
-    pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
+impl State {
+    fn new(config: Config) -> anyhow::Result<State> {
         let broken = match &config.broken_models {
             Some(pattern) => Some(
                 regex_lite::Regex::new(pattern)
@@ -111,7 +113,7 @@ impl Emulator {
             ),
             None => None,
         };
-        let state: Shared = Arc::new(Mutex::new(State {
+        Ok(State {
             config,
             broken,
             jobs: Vec::new(),
@@ -120,16 +122,44 @@ impl Emulator {
             counters: Counters::default(),
             next_id: 0,
             deny_reads: false,
-        }));
-        let serving = state.clone();
+        })
+    }
+}
+
+impl Emulator {
+    /// Serves on 127.0.0.1:`port` (0: any free port).
+    pub async fn start(config: Config, port: u16) -> anyhow::Result<Emulator> {
+        let mut by_id = BTreeMap::new();
+        let served = std::iter::once(&config.account).chain(&config.other_accounts);
+        for (n, account) in (0u64..).zip(served) {
+            let own = Config {
+                account: account.clone(),
+                ..config.clone()
+            };
+            let mut state = State::new(own)?;
+            // Distinct ids across accounts, as Bedrock's are.
+            state.next_id = n << 32;
+            by_id.insert(account.clone(), Arc::new(Mutex::new(state)));
+        }
+        let state = by_id
+            .get(&config.account)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no state for {}", config.account))?;
+        let identity = config
+            .artifacts
+            .clone()
+            .map(|source| (source, config.region.clone()));
+        let accounts = Arc::new(Accounts::new(by_id, identity)?);
+        let serving = accounts.clone();
         let server = Server::start(port, OnAcceptError::Skip, move |request| {
-            let state = serving.clone();
-            async move { handle(&state, request).await }
+            let accounts = serving.clone();
+            async move { handle(&accounts, request).await }
         })
         .await?;
         Ok(Emulator {
             endpoint: format!("http://{}", server.address()),
             state,
+            accounts,
             _server: server,
         })
     }
@@ -157,11 +187,15 @@ impl Emulator {
 
     /// Names of the imported models the account holds.
     pub fn imported_models(&self) -> Vec<String> {
-        lock(&self.state)
-            .models
-            .iter()
-            .map(|m| m.name.clone())
-            .collect()
+        model_names(&self.state)
+    }
+
+    /// Names of the imported models `account` holds (empty for an account not served).
+    pub fn imported_models_in(&self, account: &str) -> Vec<String> {
+        self.accounts
+            .get(account)
+            .map(model_names)
+            .unwrap_or_default()
     }
 
     /// InvokeModel calls that reached the model named `name_or_arn` (each HTTP attempt
@@ -176,12 +210,25 @@ impl Emulator {
 
     /// (job name, status) of every job, oldest first.
     pub fn jobs(&self) -> Vec<(String, String)> {
-        lock(&self.state)
-            .jobs
-            .iter()
-            .map(|j| (j.name.clone(), j.status.to_owned()))
-            .collect()
+        job_list(&self.state)
     }
+
+    /// (job name, status) of every job of `account`, oldest first.
+    pub fn jobs_in(&self, account: &str) -> Vec<(String, String)> {
+        self.accounts.get(account).map(job_list).unwrap_or_default()
+    }
+}
+
+fn model_names(state: &Shared) -> Vec<String> {
+    lock(state).models.iter().map(|m| m.name.clone()).collect()
+}
+
+fn job_list(state: &Shared) -> Vec<(String, String)> {
+    lock(state)
+        .jobs
+        .iter()
+        .map(|j| (j.name.clone(), j.status.to_owned()))
+        .collect()
 }
 
 fn lock(state: &Shared) -> MutexGuard<'_, State> {
@@ -206,8 +253,13 @@ fn respond(status: u16, body: &Value, error_type: Option<&str>) -> Response<Full
     response
 }
 
-async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(accounts: &Accounts, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().clone();
+    let authorization = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let path = request.uri().path().to_owned();
     let query = parse_query(request.uri().query().unwrap_or(""));
     let body = match request.into_body().collect().await {
@@ -235,21 +287,15 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
     {
         return no_invocations();
     }
-    let operation = match (&method, segments.as_slice()) {
-        (&Method::POST, ["model-import-jobs"]) => "CreateModelImportJob",
-        (&Method::GET, ["model-import-jobs"]) => "ListModelImportJobs",
-        (&Method::GET, ["model-import-jobs", _]) => "GetModelImportJob",
-        (&Method::GET, ["imported-models"]) => "ListImportedModels",
-        (&Method::GET, ["imported-models", _]) => "GetImportedModel",
-        (&Method::DELETE, ["imported-models", _]) => "DeleteImportedModel",
-        (&Method::POST, ["listTagsForResource"]) => "ListTagsForResource",
-        (&Method::POST, ["tagResource"]) => "TagResource",
-        (&Method::POST, ["model", _, "invoke"]) => "InvokeModel",
-        _ => {
-            let error = ApiError::new(404, "UnknownOperationException", format!("{method} {path}"));
-            return respond(error.status, &error.body(), Some(error.kind));
-        }
+    let Some(operation) = operation_of(&method, &segments) else {
+        let error = ApiError::new(404, "UnknownOperationException", format!("{method} {path}"));
+        return respond(error.status, &error.body(), Some(error.kind));
     };
+    let state = match accounts.of(authorization.as_deref()).await {
+        Ok(state) => state,
+        Err(error) => return respond(error.status, &error.body(), Some(error.kind)),
+    };
+    let state = &state;
     if let Some(fault) = injected_fault(state, operation) {
         return respond(fault.status, &fault.body(), Some(fault.kind));
     }
@@ -284,6 +330,22 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
         Ok((status, body)) => respond(status, &body, None),
         Err(error) => respond(error.status, &error.body(), Some(error.kind)),
     }
+}
+
+/// The operation a request's method and path name.
+fn operation_of(method: &Method, segments: &[&str]) -> Option<&'static str> {
+    Some(match (method, segments) {
+        (&Method::POST, ["model-import-jobs"]) => "CreateModelImportJob",
+        (&Method::GET, ["model-import-jobs"]) => "ListModelImportJobs",
+        (&Method::GET, ["model-import-jobs", _]) => "GetModelImportJob",
+        (&Method::GET, ["imported-models"]) => "ListImportedModels",
+        (&Method::GET, ["imported-models", _]) => "GetImportedModel",
+        (&Method::DELETE, ["imported-models", _]) => "DeleteImportedModel",
+        (&Method::POST, ["listTagsForResource"]) => "ListTagsForResource",
+        (&Method::POST, ["tagResource"]) => "TagResource",
+        (&Method::POST, ["model", _, "invoke"]) => "InvokeModel",
+        _ => return None,
+    })
 }
 
 /// CloudWatch's GetMetricStatistics (rpcv2Cbor, which moto 5.2 does not speak): no

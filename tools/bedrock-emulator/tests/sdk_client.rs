@@ -424,3 +424,86 @@ fn tempfile_folder() -> tempfile::TempDir {
     ferry_testkit::fixtures::write_model(dir.path(), &family, 2).unwrap();
     dir
 }
+
+/// A client with the credentials of `role_arn`, assumed through moto's STS.
+async fn client_as(
+    moto: &ferry_testkit::moto::MotoServer,
+    emulator: &Emulator,
+    role_arn: &str,
+) -> Client {
+    let base = moto.sdk_config().await;
+    let assumed = ferry_testkit::hosting::assumed(&base, role_arn)
+        .await
+        .unwrap();
+    let config = aws_sdk_bedrock::config::Builder::from(&assumed)
+        .endpoint_url(emulator.endpoint())
+        .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn each_account_has_its_own_slot_models_and_arns() {
+    const STAGING: &str = "555566667777";
+    let moto = ferry_testkit::moto::MotoServer::start().unwrap();
+    let emulator = Emulator::start(
+        Config {
+            other_accounts: vec![STAGING.into()],
+            artifacts: Some(ArtifactSource {
+                endpoint: moto.endpoint(),
+            }),
+            ..quick(60_000)
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let dev = client_as(&moto, &emulator, "arn:aws:iam::777788889999:role/Deployer").await;
+    let staging = client_as(
+        &moto,
+        &emulator,
+        &format!("arn:aws:iam::{STAGING}:role/Deployer"),
+    )
+    .await;
+    let staging_role = format!("arn:aws:iam::{STAGING}:role/FerryBedrockImportExecution");
+
+    let in_dev = create(&dev, "job", "model", None).await.unwrap();
+    assert!(in_dev.contains(":777788889999:"), "{in_dev}");
+    // The same names in another account, while dev's job runs: its own slot.
+    let in_staging = staging
+        .create_model_import_job()
+        .job_name("job")
+        .imported_model_name("model")
+        .role_arn(&staging_role)
+        .model_data_source(source("s3://model-artifacts/models/llama/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(in_staging.job_arn().contains(&format!(":{STAGING}:")));
+    assert_eq!(emulator.jobs_in(STAGING).len(), 1);
+    assert_eq!(emulator.jobs().len(), 1);
+    // Each account's second job waits for its own slot.
+    let busy = create(&dev, "job-2", "model-2", None).await.unwrap_err();
+    assert!(busy.starts_with("ServiceQuotaExceededException"), "{busy}");
+    // A role of another account is not passed.
+    let crossed = staging
+        .create_model_import_job()
+        .job_name("job-3")
+        .imported_model_name("model-3")
+        .role_arn(ROLE)
+        .model_data_source(source("s3://model-artifacts/models/llama/"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        crossed.into_service_error().meta().code(),
+        Some("ValidationException")
+    );
+    // moto's default account is not served.
+    let other = client(&emulator).await;
+    let denied = other.list_model_import_jobs().send().await.unwrap_err();
+    assert_eq!(
+        denied.into_service_error().meta().code(),
+        Some("AccessDeniedException")
+    );
+}

@@ -6,10 +6,15 @@
 //! serves the hosting account's imports and reads the artifacts from moto as the
 //! passed role. Alerts are read back through an SQS subscription, Ferry's state-change
 //! events through a rule on the hosting account's default bus with an SQS target.
+//! With `Options::stages`, three hosting accounts (dev, staging, prod) instead of one:
+//! see [`stages`].
 
 mod after_import;
 mod grants;
 pub mod recipe;
+pub mod stages;
+
+pub use stages::{StageAccount, PROD, STAGES, STAGING};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,6 +52,7 @@ pub const NOT_IN_MOTO: [&str; 4] = [
 ];
 
 /// A created stack: logical id -> physical id, for what moto created.
+#[derive(Debug, Clone)]
 pub struct Stack {
     pub created: BTreeMap<String, String>,
 }
@@ -173,6 +179,8 @@ pub struct Options {
     pub broken_models: Option<String>,
     /// The account's imported-models quota the emulator enforces (AWS's default, 3).
     pub models_quota: usize,
+    /// Three hosting accounts, dev, staging and prod ([`STAGES`]), instead of one.
+    pub stages: bool,
 }
 
 impl Default for Options {
@@ -188,7 +196,18 @@ impl Default for Options {
             not_ready_calls: 0,
             broken_models: None,
             models_quota: 3,
+            stages: false,
         }
+    }
+}
+
+/// The queue subscribed (raw) to the first hosting account's alert topic.
+const ALERTS_INBOX: &str = "ferry-alerts-inbox";
+
+fn start_moto(options: &Options) -> Result<MotoServer> {
+    match options.moto_port {
+        Some(port) => MotoServer::start_on(port),
+        None => MotoServer::start(),
     }
 }
 
@@ -208,13 +227,17 @@ pub struct LocalStack {
     pub events_queue_url: String,
     pub hosting_stack: Stack,
     pub research_stack: Stack,
+    /// With `Options::stages`: dev (the account above), staging and prod, in order.
+    pub stages: Vec<StageAccount>,
 }
 
-/// The Bedrock emulator for the hosting account, reading the artifacts from moto.
-async fn start_emulator(moto: &MotoServer, options: &Options) -> Result<Emulator> {
+/// The Bedrock emulator for the hosting account (and `others`), reading the artifacts
+/// from moto.
+async fn start_emulator(moto: &MotoServer, options: &Options, others: &[&str]) -> Result<Emulator> {
     Emulator::start(
         EmulatorConfig {
             account: HOSTING.into(),
+            other_accounts: others.iter().map(|a| (*a).to_owned()).collect(),
             region: REGION.into(),
             job_duration: options.job_duration,
             backdate: options.backdate,
@@ -242,33 +265,32 @@ async fn create_research_key(kms: &aws_sdk_kms::Client) -> Result<String> {
         .context("no key ARN")
 }
 
+/// The hosting stack in `account`; `forward`: ForwardPromotions=true (stages).
 async fn create_hosting_stack(
     hosting: &SdkConfig,
-    bucket: &str,
-    prefix: &str,
+    account: &str,
+    (bucket, prefix): (&str, &str),
     research_key: &str,
+    forward: bool,
 ) -> Result<Stack> {
-    create_stack(
-        hosting,
-        HOSTING,
-        "ferry-hosting",
-        "hosting.yaml",
-        &[
-            ("ResearchAccountId", RESEARCH),
-            ("ResearchBucketName", bucket),
-            ("ResearchPrefix", prefix),
-            ("ResearchKmsKeyArn", research_key),
-            ("CreateImportedModelKey", "true"),
-            ("ExternalId", EXTERNAL_ID),
-        ],
-    )
-    .await
+    let mut params = vec![
+        ("ResearchAccountId", RESEARCH),
+        ("ResearchBucketName", bucket),
+        ("ResearchPrefix", prefix),
+        ("ResearchKmsKeyArn", research_key),
+        ("CreateImportedModelKey", "true"),
+        ("ExternalId", EXTERNAL_ID),
+    ];
+    if forward {
+        params.push(("ForwardPromotions", "true"));
+    }
+    create_stack(hosting, account, "ferry-hosting", "hosting.yaml", &params).await
 }
 
-/// The ARN of the imported-model key the hosting stack created.
-fn imported_model_key(hosting_stack: &Stack) -> Result<String> {
+/// The ARN of the imported-model key the hosting stack of `account` created.
+fn imported_model_key(hosting_stack: &Stack, account: &str) -> Result<String> {
     Ok(format!(
-        "arn:aws:kms:{REGION}:{HOSTING}:key/{}",
+        "arn:aws:kms:{REGION}:{account}:key/{}",
         hosting_stack
             .created
             .get("ImportedModelKey")
@@ -276,26 +298,32 @@ fn imported_model_key(hosting_stack: &Stack) -> Result<String> {
     ))
 }
 
+/// The research stack for the hosting account(s) `hosting` (comma-separated, in stage
+/// order) and their imported-model keys; `stages`: its `Stages` parameter.
 async fn create_research_stack(
     research: &SdkConfig,
-    bucket: &str,
-    prefix: &str,
+    (hosting, stages): (&str, Option<&str>),
+    (bucket, prefix): (&str, &str),
     research_key: &str,
-    imported_key: &str,
+    imported_keys: &str,
 ) -> Result<Stack> {
+    let mut params = vec![
+        ("HostingAccountId", hosting),
+        ("BucketName", bucket),
+        ("Prefix", prefix),
+        ("ResearchKmsKeyArn", research_key),
+        ("ImportedModelKeyArn", imported_keys),
+        ("ExternalId", EXTERNAL_ID),
+    ];
+    if let Some(stages) = stages {
+        params.push(("Stages", stages));
+    }
     create_stack(
         research,
         RESEARCH,
         "ferry-research",
         "research.yaml",
-        &[
-            ("HostingAccountId", HOSTING),
-            ("BucketName", bucket),
-            ("Prefix", prefix),
-            ("ResearchKmsKeyArn", research_key),
-            ("ImportedModelKeyArn", imported_key),
-            ("ExternalId", EXTERNAL_ID),
-        ],
+        &params,
     )
     .await
 }
@@ -378,23 +406,30 @@ async fn send_bucket_events_to_eventbridge(s3: &aws_sdk_s3::Client, bucket: &str
     Ok(())
 }
 
-/// Alerts, readable back: an SQS queue subscribed to the alert topic; its URL.
-async fn subscribe_alert_inbox(hosting: &SdkConfig, deployment: &Deployment) -> Result<String> {
+/// Alerts, readable back: an SQS queue subscribed to the alert topic of `deployment`'s
+/// (first) hosting account; its URL. `raw`: the messages alone, else SNS's envelope
+/// (with the subject).
+async fn subscribe_alert_inbox(
+    hosting: &SdkConfig,
+    deployment: &Deployment,
+    name: &str,
+    raw: bool,
+) -> Result<String> {
     let sqs = aws_sdk_sqs::Client::new(hosting);
     let queue = sqs
         .create_queue()
-        .queue_name("ferry-alerts-inbox")
+        .queue_name(name)
         .send()
         .await
         .context("creating the alert inbox")?;
     let alert_queue_url = queue.queue_url().context("no queue URL")?.to_owned();
-    let queue_arn = format!("arn:aws:sqs:{REGION}:{HOSTING}:ferry-alerts-inbox");
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{}:{name}", deployment.hosting_account);
     aws_sdk_sns::Client::new(hosting)
         .subscribe()
         .topic_arn(deployment.alert_topic_arn())
         .protocol("sqs")
         .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
+        .attributes("RawMessageDelivery", raw.to_string())
         .send()
         .await
         .context("subscribing the inbox to the alerts")?;
@@ -405,14 +440,14 @@ impl LocalStack {
     /// Starts moto and the emulator, creates both accounts' stacks and does by hand
     /// what the research team and the deployer do outside the templates.
     pub async fn start(options: Options) -> Result<LocalStack> {
-        let moto = match options.moto_port {
-            Some(port) => MotoServer::start_on(port)?,
-            None => MotoServer::start()?,
-        };
+        if options.stages {
+            return stages::start(options).await;
+        }
+        let moto = start_moto(&options)?;
         let (bucket, prefix) = (options.bucket.as_str(), options.prefix.as_str());
         let research = moto.sdk_config().await;
         let hosting = assumed(&research, &format!("arn:aws:iam::{HOSTING}:role/Deployer")).await?;
-        let emulator = start_emulator(&moto, &options).await?;
+        let emulator = start_emulator(&moto, &options, &[]).await?;
 
         // The research team's bucket and key exist before Ferry.
         let s3 = ferry_testkit::s3::s3_client(&research);
@@ -420,10 +455,17 @@ impl LocalStack {
         let kms = aws_sdk_kms::Client::new(&research);
         let research_key = create_research_key(&kms).await?;
 
-        let hosting_stack = create_hosting_stack(&hosting, bucket, prefix, &research_key).await?;
-        let imported_key = imported_model_key(&hosting_stack)?;
-        let research_stack =
-            create_research_stack(&research, bucket, prefix, &research_key, &imported_key).await?;
+        let hosting_stack =
+            create_hosting_stack(&hosting, HOSTING, (bucket, prefix), &research_key, false).await?;
+        let imported_key = imported_model_key(&hosting_stack, HOSTING)?;
+        let research_stack = create_research_stack(
+            &research,
+            (HOSTING, None),
+            (bucket, prefix),
+            &research_key,
+            &imported_key,
+        )
+        .await?;
         let deployment = local_deployment(bucket, prefix, &research_key, &imported_key)?;
 
         store_key_policy_as_aws_would(&moto, &hosting, &imported_key).await?;
@@ -437,7 +479,8 @@ impl LocalStack {
         )
         .await?;
         send_bucket_events_to_eventbridge(&s3, bucket).await?;
-        let alert_queue_url = subscribe_alert_inbox(&hosting, &deployment).await?;
+        let alert_queue_url =
+            subscribe_alert_inbox(&hosting, &deployment, ALERTS_INBOX, true).await?;
         let events_queue_url = ferry_testkit::events::subscribe(&hosting, EVENTS_INBOX).await?;
 
         Ok(LocalStack {
@@ -450,6 +493,7 @@ impl LocalStack {
             events_queue_url,
             hosting_stack,
             research_stack,
+            stages: Vec::new(),
         })
     }
 
@@ -475,12 +519,19 @@ impl LocalStack {
         let mut env = self.aws_env("testing", "testing", None);
         env.extend(owned(importer_settings(&self.deployment)));
         env.push(self.imported_model_key());
+        if !self.stages.is_empty() {
+            env.push(("FERRY_STAGES".into(), STAGES.into()));
+        }
         env
     }
 
     /// The tracker's environment: the tracker role's credentials in the hosting account.
     pub async fn tracker_env(&self) -> Result<Vec<(String, String)>> {
-        let d = &self.deployment;
+        self.tracker_env_of(&self.deployment).await
+    }
+
+    /// The tracker's environment in the (first) hosting account of `d`.
+    async fn tracker_env_of(&self, d: &Deployment) -> Result<Vec<(String, String)>> {
         let assumed = aws_sdk_sts::Client::new(&self.research)
             .assume_role()
             .role_arn(d.tracker_role_arn())
@@ -495,17 +546,20 @@ impl LocalStack {
             Some(creds.session_token()),
         );
         env.extend(owned(tracker_settings(d)));
-        env.push(self.imported_model_key());
+        env.push((
+            "FERRY_IMPORTED_MODEL_KMS_KEY_ARN".to_owned(),
+            d.imported_model_kms_key.clone().unwrap_or_default(),
+        ));
         Ok(env)
     }
 
+    /// One key per stage, in stage order (one without stages).
     fn imported_model_key(&self) -> (String, String) {
         (
             "FERRY_IMPORTED_MODEL_KMS_KEY_ARN".to_owned(),
-            self.deployment
-                .imported_model_kms_key
-                .clone()
-                .unwrap_or_default(),
+            each_stage(&self.deployment, |d| {
+                d.imported_model_kms_key.clone().unwrap_or_default()
+            }),
         )
     }
 
@@ -750,16 +804,35 @@ pub fn endpoint_env(moto: &str, emulator: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The importer's `FERRY_*` settings for deployment `d`, as the research stack sets them.
+/// The importer's `FERRY_*` settings for deployment `d`, as the research stack sets them
+/// (the per-account ones one per stage, comma-separated, when it has stages).
 pub fn importer_settings(d: &Deployment) -> Vec<(&'static str, String)> {
     vec![
         ("FERRY_WATCH_PREFIXES", d.source_uri()),
-        ("FERRY_HOSTING_ROLE_ARN", d.automation_role_arn()),
+        (
+            "FERRY_HOSTING_ROLE_ARN",
+            each_stage(d, Deployment::automation_role_arn),
+        ),
         ("FERRY_EXTERNAL_ID", EXTERNAL_ID.to_owned()),
-        ("FERRY_EXECUTION_ROLE_ARN", d.execution_role_arn()),
+        (
+            "FERRY_EXECUTION_ROLE_ARN",
+            each_stage(d, Deployment::execution_role_arn),
+        ),
         ("FERRY_LEDGER_TABLE", d.names.ledger_table.clone()),
-        ("FERRY_ALERT_TOPIC_ARN", d.alert_topic_arn()),
+        (
+            "FERRY_ALERT_TOPIC_ARN",
+            each_stage(d, Deployment::alert_topic_arn),
+        ),
     ]
+}
+
+/// `value` of each stage's view of `d`, comma-separated in stage order.
+fn each_stage(d: &Deployment, value: impl Fn(&Deployment) -> String) -> String {
+    d.per_stage()
+        .iter()
+        .map(value)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The tracker's `FERRY_*` settings for deployment `d`, as the hosting stack sets them.
