@@ -232,22 +232,14 @@ fn stage_configs(
         get,
         stages: specs.len(),
     };
-    let mut values = |name: &str, separator: char| per_stage.values(name, separator, problems);
-    let hosting_roles = values("FERRY_HOSTING_ROLE_ARN", ',');
-    let execution_roles = values("FERRY_EXECUTION_ROLE_ARN", ',');
-    let tables = values("FERRY_LEDGER_TABLE", ',');
-    let topics = values("FERRY_ALERT_TOPIC_ARN", ',');
-    let regions = values("FERRY_HOSTING_REGION", ',');
-    let keys = values("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", ',');
-    let subnets = values("FERRY_VPC_SUBNET_IDS", ';');
-    let groups = values("FERRY_VPC_SECURITY_GROUP_IDS", ';');
+    let values = StageValues::read(&per_stage, problems);
     let external_id = get("FERRY_EXTERNAL_ID");
     for (name, list) in [
-        ("FERRY_HOSTING_ROLE_ARN", &hosting_roles),
+        ("FERRY_HOSTING_ROLE_ARN", &values.hosting_roles),
         ("FERRY_EXTERNAL_ID", &vec![external_id.clone()]),
-        ("FERRY_EXECUTION_ROLE_ARN", &execution_roles),
-        ("FERRY_LEDGER_TABLE", &tables),
-        ("FERRY_ALERT_TOPIC_ARN", &topics),
+        ("FERRY_EXECUTION_ROLE_ARN", &values.execution_roles),
+        ("FERRY_LEDGER_TABLE", &values.tables),
+        ("FERRY_ALERT_TOPIC_ARN", &values.topics),
     ] {
         if list.iter().all(Option::is_none) {
             problems.push(format!("{name} is not set"));
@@ -260,15 +252,56 @@ fn stage_configs(
         problems.push("FERRY_EXTERNAL_ID must be 2 to 1224 characters".into());
     }
     let aws_region = get("AWS_REGION");
-    let mut stages = Vec::new();
-    for (i, spec) in specs.into_iter().enumerate() {
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut stage = values.stage(i, spec, problems);
+            stage.external_id = external_id.clone();
+            stage.import_region = stage.hosting_region.clone().or_else(|| aws_region.clone());
+            stage
+        })
+        .collect()
+}
+
+/// The hosting variables' values, one per stage.
+struct StageValues {
+    hosting_roles: Vec<Option<String>>,
+    execution_roles: Vec<Option<String>>,
+    tables: Vec<Option<String>>,
+    topics: Vec<Option<String>>,
+    regions: Vec<Option<String>>,
+    keys: Vec<Option<String>>,
+    subnets: Vec<Option<String>>,
+    groups: Vec<Option<String>>,
+}
+
+impl StageValues {
+    fn read(per_stage: &PerStage<'_>, problems: &mut Vec<String>) -> Self {
+        let mut values = |name: &str, separator: char| per_stage.values(name, separator, problems);
+        Self {
+            hosting_roles: values("FERRY_HOSTING_ROLE_ARN", ','),
+            execution_roles: values("FERRY_EXECUTION_ROLE_ARN", ','),
+            tables: values("FERRY_LEDGER_TABLE", ','),
+            topics: values("FERRY_ALERT_TOPIC_ARN", ','),
+            regions: values("FERRY_HOSTING_REGION", ','),
+            keys: values("FERRY_IMPORTED_MODEL_KMS_KEY_ARN", ','),
+            subnets: values("FERRY_VPC_SUBNET_IDS", ';'),
+            groups: values("FERRY_VPC_SECURITY_GROUP_IDS", ';'),
+        }
+    }
+
+    /// Stage `i`'s target, its values checked (messages name the stage when there are
+    /// several); the ExternalId and import Region are the caller's to fill in.
+    fn stage(&self, i: usize, spec: Option<StageSpec>, problems: &mut Vec<String>) -> StageConfig {
         let at = |name: &str| match &spec {
             Some(s) => format!("{name} (stage {})", s.name),
             None => name.to_owned(),
         };
         let take = |list: &[Option<String>]| list[i].clone().unwrap_or_default();
-        let (hosting_role_arn, execution_role_arn) = (take(&hosting_roles), take(&execution_roles));
-        let (ledger_table, alert_topic_arn) = (take(&tables), take(&topics));
+        let (hosting_role_arn, execution_role_arn) =
+            (take(&self.hosting_roles), take(&self.execution_roles));
+        let (ledger_table, alert_topic_arn) = (take(&self.tables), take(&self.topics));
         check_roles(problems, &at, &hosting_role_arn, &execution_role_arn);
         check_arn(
             problems,
@@ -285,29 +318,27 @@ fn stage_configs(
         }
         let (imported_model_kms_key_arn, vpc) = start_options_of(
             &at,
-            keys[i].clone(),
-            subnets[i].as_deref(),
-            groups[i].as_deref(),
+            self.keys[i].clone(),
+            self.subnets[i].as_deref(),
+            self.groups[i].as_deref(),
             problems,
         );
-        let hosting_region = regions[i].clone();
-        stages.push(StageConfig {
+        StageConfig {
             gate: spec.as_ref().map_or(Gate::Upload, |s| s.gate.clone()),
             name: spec.map(|s| s.name),
             hosting_role_arn,
-            external_id: external_id.clone(),
+            external_id: String::new(),
             ledger_table,
             alert_topic_arn,
-            import_region: hosting_region.clone().or_else(|| aws_region.clone()),
-            hosting_region,
+            hosting_region: self.regions[i].clone(),
+            import_region: None,
             start: StartConfig {
                 execution_role_arn,
                 imported_model_kms_key_arn,
                 vpc,
             },
-        });
+        }
     }
-    stages
 }
 
 /// Two stages in one account and Region would share its one import slot, its quota and
