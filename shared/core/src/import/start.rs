@@ -96,10 +96,16 @@ pub async fn start_next<L: Ledger, I: ImportService, A: Alerts, E: EventBus, C: 
         return Ok(StartResult::NothingQueued);
     };
     let fingerprint = item.fingerprint.clone();
-    if !claim_start(hosting, &fingerprint).await? {
+    // The lease and the folder's listing do not wait for each other: one round trip on
+    // the way to Create (a lost race wastes one listing).
+    let (claimed, current) = futures_util::join!(
+        claim_start(hosting, &fingerprint),
+        content.still_current(&item)
+    );
+    if !claimed? {
         return Ok(StartResult::LostRace { fingerprint });
     }
-    if !content.still_current(&item).await? {
+    if !current? {
         return supersede(hosting, &item).await;
     }
     let outcome = hosting
