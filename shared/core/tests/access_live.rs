@@ -352,6 +352,27 @@ fn policies_are_cached_but_objects_are_read_every_time() {
 }
 
 #[test]
+fn two_hosting_accounts_with_the_same_role_names_never_share_cached_roles() {
+    let doc = scenario_json("baseline");
+    let research = FakeAccount::new(doc.clone(), RESEARCH_CALLER);
+    let dev = FakeAccount::new(doc.clone(), AUTOMATION);
+    let prod = FakeAccount::new(doc.clone(), AUTOMATION);
+    let cache = PolicyCache::new(std::time::Duration::from_secs(60));
+    let dev_target = target(&doc);
+    let mut prod_target = dev_target.clone();
+    prod_target.execution_role = dev_target
+        .execution_role
+        .replace("iam::777788889999:", "iam::222233334444:");
+    block_on(read_live(&research, &dev, &dev_target, Some(&cache))).unwrap();
+    block_on(read_live(&research, &prod, &prod_target, Some(&cache))).unwrap();
+    assert!(
+        prod.calls("iam:GetRole") >= 1,
+        "prod's execution role is read from prod, not taken from dev's cache entry"
+    );
+    assert_eq!(research.calls("s3:GetBucketPolicy"), 1, "the research side is shared");
+}
+
+#[test]
 fn a_research_account_that_cannot_be_identified_is_an_error() {
     let doc = scenario_json("baseline");
     let research =

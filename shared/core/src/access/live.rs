@@ -167,11 +167,11 @@ where
 }
 
 /// A reader with a cache scope (one per account, so the same key read from either
-/// side is two entries).
+/// side, or from two hosting accounts whose roles share names, is two entries).
 struct Side<'a, R> {
     reader: &'a R,
     cache: Option<&'a PolicyCache>,
-    scope: &'static str,
+    scope: String,
 }
 
 impl<R: PolicyReader> Side<'_, R> {
@@ -229,12 +229,12 @@ pub async fn read_live<R: PolicyReader, H: PolicyReader>(
     let research = Side {
         reader: research,
         cache,
-        scope: "research",
+        scope: "research".to_owned(),
     };
     let hosting = Side {
         reader: hosting,
         cache,
-        scope: "hosting",
+        scope: format!("hosting:{hosting_account}"),
     };
     // Both identities, each read once: the research one names the research account,
     // the hosting one checks the hosting side's account and is the default caller.
