@@ -61,7 +61,7 @@ fn write_text(out: &mut impl Write, stages: &[&str], rows: &[ContentRow]) -> Res
             out,
             "{:<24} {:<9}",
             ferry_core::text::truncate(&model, 24),
-            &row.fingerprint[..row.fingerprint.len().min(8)]
+            row.fingerprint.chars().take(8).collect::<String>()
         )?;
         for cell in &row.stages {
             let text = match cell {

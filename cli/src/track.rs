@@ -60,6 +60,9 @@ fn first_line(text: Option<&str>, max: usize) -> String {
 pub async fn status(args: StatusArgs) -> Result<ExitCode> {
     let table = match (&args.ledger_table, args.stages) {
         (_, true) => return crate::stages_status::run(args.format).await,
+        (Some(table), false) if table.contains(',') => anyhow::bail!(
+            "FERRY_LEDGER_TABLE lists one table per stage: use ferry status --stages (or --ledger-table NAME)"
+        ),
         (Some(table), false) => table.clone(),
         (None, false) => anyhow::bail!("--ledger-table (or FERRY_LEDGER_TABLE) is required"),
     };

@@ -369,7 +369,11 @@ fn two_hosting_accounts_with_the_same_role_names_never_share_cached_roles() {
         prod.calls("iam:GetRole") >= 1,
         "prod's execution role is read from prod, not taken from dev's cache entry"
     );
-    assert_eq!(research.calls("s3:GetBucketPolicy"), 1, "the research side is shared");
+    assert_eq!(
+        research.calls("s3:GetBucketPolicy"),
+        1,
+        "the research side is shared"
+    );
 }
 
 #[test]

@@ -1390,6 +1390,53 @@ mod stages {
     }
 
     #[tokio::test]
+    async fn an_event_of_an_item_from_before_the_stages_is_matched_by_its_account() {
+        let staged = Staged::new();
+        let config = staged_config("dev,staging");
+        for (key, bytes) in model_files("m", "mistral", 1) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        verify(staged.at("dev")).await;
+        let mut verified = state_change(staged.at("dev"), "777788889999", "Verified");
+        verified["detail"].as_object_mut().unwrap().remove("stage");
+        let out = handle(&verified, &staged, &config).await.unwrap();
+        assert_eq!(out["decisions"][0]["decision"], "started", "{out}");
+        assert_eq!(out["decisions"][0]["stage"], "staging");
+    }
+
+    #[tokio::test]
+    async fn hostile_state_change_events_are_refused_naming_the_field() {
+        let staged = Staged::new();
+        let config = staged_config("dev,staging");
+        for (key, bytes) in model_files("m", "mistral", 1) {
+            staged.at("dev").bucket.put(&key, bytes);
+        }
+        handle(&s3_event("fine-tunes/m/config.json"), &staged, &config)
+            .await
+            .unwrap();
+        verify(staged.at("dev")).await;
+        let good = state_change(staged.at("dev"), "777788889999", "Verified");
+        for (field, value, expected) in [
+            ("stage", json!("dev\u{1b}[2J".repeat(5000)), "detail.stage"),
+            ("folder", json!(format!("s3://research/{}/", "k".repeat(100_000))), "detail.folder"),
+            ("state", json!("Verified\n"), "detail.state"),
+            ("fingerprint", json!("../../etc"), "detail.fingerprint"),
+            ("fingerprint", json!(7), "detail.fingerprint"),
+        ] {
+            let mut event = good.clone();
+            event["detail"][field] = value;
+            let err = handle(&event, &staged, &config).await.unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.len() < 2_000, "bounded: {} bytes", err.len());
+            assert!(!err.contains('\u{1b}'), "{err}");
+        }
+        assert!(staged.at("staging").ledger.items().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_failure_mid_promotion_loses_nothing_and_the_redelivery_starts_it_once() {
         let staged = Staged::new();
         let config = staged_config("dev,staging");

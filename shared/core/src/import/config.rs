@@ -153,18 +153,21 @@ impl ImporterConfig {
         });
         let specs = match get("FERRY_STAGES") {
             None => vec![None],
-            Some(raw) => parse_stages(&raw)
-                .unwrap_or_else(|mut found| {
+            Some(raw) => match parse_stages(&raw) {
+                Ok(specs) => specs.into_iter().map(Some).collect(),
+                Err(mut found) => {
+                    // The per-stage values cannot be judged without the stages.
                     problems.append(&mut found);
-                    Vec::new()
-                })
-                .into_iter()
-                .map(Some)
-                .collect(),
+                    return Err(ConfigError(problems));
+                }
+            },
         };
-        let stages = stage_configs(&get, specs, &mut problems);
         // Problems are listed in this order: names first, then their values.
+        let values = StageValues::read(&get, specs.len(), &mut problems);
+        let external_id = get("FERRY_EXTERNAL_ID");
+        values.require(&external_id, &mut problems);
         let watch = watch_prefixes(&watch_raw, &mut problems);
+        let stages = values.stages(specs, external_id, get("AWS_REGION"), &mut problems);
         check_stages_apart(&stages, &mut problems);
         let access_check = access_check(get("FERRY_ACCESS_CHECK").as_deref(), &mut problems);
         let policy_cache_seconds =
@@ -223,47 +226,6 @@ impl PerStage<'_> {
 }
 
 /// Each stage's hosting target from the hosting variables.
-fn stage_configs(
-    get: &dyn Fn(&str) -> Option<String>,
-    specs: Vec<Option<StageSpec>>,
-    problems: &mut Vec<String>,
-) -> Vec<StageConfig> {
-    let per_stage = PerStage {
-        get,
-        stages: specs.len(),
-    };
-    let values = StageValues::read(&per_stage, problems);
-    let external_id = get("FERRY_EXTERNAL_ID");
-    for (name, list) in [
-        ("FERRY_HOSTING_ROLE_ARN", &values.hosting_roles),
-        ("FERRY_EXTERNAL_ID", &vec![external_id.clone()]),
-        ("FERRY_EXECUTION_ROLE_ARN", &values.execution_roles),
-        ("FERRY_LEDGER_TABLE", &values.tables),
-        ("FERRY_ALERT_TOPIC_ARN", &values.topics),
-    ] {
-        if list.iter().all(Option::is_none) {
-            problems.push(format!("{name} is not set"));
-        } else if list.iter().any(Option::is_none) {
-            problems.push(format!("{name} has an empty value for a stage"));
-        }
-    }
-    let external_id = external_id.unwrap_or_default();
-    if !external_id.is_empty() && !(2..=1224).contains(&external_id.len()) {
-        problems.push("FERRY_EXTERNAL_ID must be 2 to 1224 characters".into());
-    }
-    let aws_region = get("AWS_REGION");
-    specs
-        .into_iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let mut stage = values.stage(i, spec, problems);
-            stage.external_id = external_id.clone();
-            stage.import_region = stage.hosting_region.clone().or_else(|| aws_region.clone());
-            stage
-        })
-        .collect()
-}
-
 /// The hosting variables' values, one per stage.
 struct StageValues {
     hosting_roles: Vec<Option<String>>,
@@ -277,7 +239,12 @@ struct StageValues {
 }
 
 impl StageValues {
-    fn read(per_stage: &PerStage<'_>, problems: &mut Vec<String>) -> Self {
+    fn read(
+        get: &dyn Fn(&str) -> Option<String>,
+        stages: usize,
+        problems: &mut Vec<String>,
+    ) -> Self {
+        let per_stage = PerStage { get, stages };
         let mut values = |name: &str, separator: char| per_stage.values(name, separator, problems);
         Self {
             hosting_roles: values("FERRY_HOSTING_ROLE_ARN", ','),
@@ -291,52 +258,139 @@ impl StageValues {
         }
     }
 
-    /// Stage `i`'s target, its values checked (messages name the stage when there are
-    /// several); the ExternalId and import Region are the caller's to fill in.
-    fn stage(&self, i: usize, spec: Option<StageSpec>, problems: &mut Vec<String>) -> StageConfig {
-        let at = |name: &str| match &spec {
-            Some(s) => format!("{name} (stage {})", s.name),
-            None => name.to_owned(),
-        };
+    /// The required variables: set, and for every stage.
+    fn require(&self, external_id: &Option<String>, problems: &mut Vec<String>) {
+        for (name, list) in [
+            ("FERRY_HOSTING_ROLE_ARN", &self.hosting_roles),
+            ("FERRY_EXTERNAL_ID", &vec![external_id.clone()]),
+            ("FERRY_EXECUTION_ROLE_ARN", &self.execution_roles),
+            ("FERRY_LEDGER_TABLE", &self.tables),
+            ("FERRY_ALERT_TOPIC_ARN", &self.topics),
+        ] {
+            if list.iter().all(Option::is_none) {
+                problems.push(format!("{name} is not set"));
+            } else if list.iter().any(Option::is_none) {
+                problems.push(format!("{name} has an empty value for a stage"));
+            }
+        }
+    }
+
+    /// Every stage's target, its values checked in the order a single stage's always
+    /// were (roles, topic, ExternalId, table, key and VPC).
+    fn stages(
+        &self,
+        specs: Vec<Option<StageSpec>>,
+        external_id: Option<String>,
+        aws_region: Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Vec<StageConfig> {
+        let external_id = external_id.unwrap_or_default();
+        let several = specs.len() > 1;
+        let mut stages = Vec::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let mut stage = self.stage(i, spec, several, problems);
+            if i == 0 && !external_id.is_empty() && !(2..=1224).contains(&external_id.len()) {
+                problems.push("FERRY_EXTERNAL_ID must be 2 to 1224 characters".into());
+            }
+            self.check_more(&mut stage, i, several, problems);
+            stage.external_id = external_id.clone();
+            stage.import_region = stage.hosting_region.clone().or_else(|| aws_region.clone());
+            stages.push(stage);
+        }
+        stages
+    }
+
+    /// Stage `i`'s roles and topic, checked (messages name the stage when there are
+    /// several: then an account's resources must be in the stage's account).
+    fn stage(
+        &self,
+        i: usize,
+        spec: Option<StageSpec>,
+        several: bool,
+        problems: &mut Vec<String>,
+    ) -> StageConfig {
         let take = |list: &[Option<String>]| list[i].clone().unwrap_or_default();
-        let (hosting_role_arn, execution_role_arn) =
-            (take(&self.hosting_roles), take(&self.execution_roles));
-        let (ledger_table, alert_topic_arn) = (take(&self.tables), take(&self.topics));
-        check_roles(problems, &at, &hosting_role_arn, &execution_role_arn);
-        check_arn(
+        let stage = StageConfig {
+            gate: spec.as_ref().map_or(Gate::Upload, |s| s.gate.clone()),
+            name: spec.map(|s| s.name),
+            hosting_role_arn: take(&self.hosting_roles),
+            external_id: String::new(),
+            ledger_table: take(&self.tables),
+            alert_topic_arn: take(&self.topics),
+            hosting_region: self.regions[i].clone(),
+            import_region: None,
+            start: StartConfig {
+                execution_role_arn: take(&self.execution_roles),
+                imported_model_kms_key_arn: None,
+                vpc: None,
+            },
+        };
+        let at = |name: &str| stage.at(name);
+        check_roles(
             problems,
-            &at("FERRY_ALERT_TOPIC_ARN"),
-            &alert_topic_arn,
-            "sns",
-            "",
+            &at,
+            &stage.hosting_role_arn,
+            &stage.start.execution_role_arn,
         );
-        if !ledger_table.is_empty() && !(3..=255).contains(&ledger_table.len()) {
+        let topic = at("FERRY_ALERT_TOPIC_ARN");
+        let topic_account = check_arn(problems, &topic, &stage.alert_topic_arn, "sns", "");
+        if several {
+            stage.in_own_account(&topic, topic_account, problems);
+        }
+        stage
+    }
+
+    /// Stage `i`'s table, imported-model key and VPC, checked.
+    fn check_more(
+        &self,
+        stage: &mut StageConfig,
+        i: usize,
+        several: bool,
+        problems: &mut Vec<String>,
+    ) {
+        if !stage.ledger_table.is_empty() && !(3..=255).contains(&stage.ledger_table.len()) {
             problems.push(format!(
                 "{} must be 3 to 255 characters",
-                at("FERRY_LEDGER_TABLE")
+                stage.at("FERRY_LEDGER_TABLE")
             ));
         }
-        let (imported_model_kms_key_arn, vpc) = start_options_of(
-            &at,
+        let (key, vpc) = start_options_of(
+            &|name: &str| stage.at(name),
             self.keys[i].clone(),
             self.subnets[i].as_deref(),
             self.groups[i].as_deref(),
             problems,
         );
-        StageConfig {
-            gate: spec.as_ref().map_or(Gate::Upload, |s| s.gate.clone()),
-            name: spec.map(|s| s.name),
-            hosting_role_arn,
-            external_id: String::new(),
-            ledger_table,
-            alert_topic_arn,
-            hosting_region: self.regions[i].clone(),
-            import_region: None,
-            start: StartConfig {
-                execution_role_arn,
-                imported_model_kms_key_arn,
-                vpc,
-            },
+        if let (true, Some(key)) = (several, &key) {
+            let account = crate::aws_names::arn::account_of(key, "kms", "key/").map(str::to_owned);
+            stage.in_own_account(
+                &stage.at("FERRY_IMPORTED_MODEL_KMS_KEY_ARN"),
+                account,
+                problems,
+            );
+        }
+        stage.start.imported_model_kms_key_arn = key;
+        stage.start.vpc = vpc;
+    }
+}
+
+impl StageConfig {
+    /// A variable's name in messages: with the stage when the deployment names stages.
+    fn at(&self, name: &str) -> String {
+        match &self.name {
+            Some(stage) => format!("{name} (stage {stage})"),
+            None => name.to_owned(),
+        }
+    }
+
+    /// A resource of `account` given for this stage must be in the stage's account: a
+    /// value given once for several stages is right for one of them at most.
+    fn in_own_account(&self, variable: &str, account: Option<String>, problems: &mut Vec<String>) {
+        let own = self.account();
+        if let Some(account) = account.filter(|a| !own.is_empty() && a != own) {
+            problems.push(format!(
+                "{variable} is in account {account}, not the stage's account {own}: give one value per stage"
+            ));
         }
     }
 }
@@ -586,5 +640,62 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert_eq!(err.0.len(), 6, "{text}");
+        // Names first, then their values, in the order they have always come.
+        let order: Vec<usize> = err
+            .0
+            .iter()
+            .map(|p| {
+                [
+                    "EXTERNAL_ID is not",
+                    "LEDGER_TABLE is not",
+                    "WATCH",
+                    "account 1",
+                    "ALERT",
+                    "VPC",
+                ]
+                .iter()
+                .position(|k| p.contains(k))
+                .unwrap_or(99)
+            })
+            .collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5], "{text}");
+    }
+
+    #[test]
+    fn stages_are_checked_before_their_values_and_each_value_is_in_its_stage_account() {
+        let mut vars = VALID.to_vec();
+        vars.push(("FERRY_STAGES", "dev,Prod"));
+        let err = ImporterConfig::from_env(env(&vars)).unwrap_err();
+        assert_eq!(err.0.len(), 1, "no false 'not set': {err}");
+        let mut vars = VALID.to_vec();
+        vars.retain(|(k, _)| {
+            !k.starts_with("FERRY_HOSTING_ROLE") && !k.starts_with("FERRY_EXECUTION")
+        });
+        vars.extend([
+            ("FERRY_STAGES", "dev,prod"),
+            (
+                "FERRY_HOSTING_ROLE_ARN",
+                "arn:aws:iam::777788889999:role/A, arn:aws:iam::222233334444:role/A",
+            ),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::777788889999:role/E,arn:aws:iam::222233334444:role/E",
+            ),
+            (
+                "FERRY_IMPORTED_MODEL_KMS_KEY_ARN",
+                ",arn:aws:kms:us-east-1:777788889999:key/k",
+            ),
+        ]);
+        let text = ImporterConfig::from_env(env(&vars))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("FERRY_ALERT_TOPIC_ARN (stage prod) is in account 777788889999, not the stage's account 222233334444"), "{text}");
+        assert!(
+            text.contains(
+                "FERRY_IMPORTED_MODEL_KMS_KEY_ARN (stage prod) is in account 777788889999"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("(stage dev) is in account"), "{text}");
     }
 }

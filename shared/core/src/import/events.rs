@@ -324,6 +324,32 @@ fn state_change(value: &Value, at: &str) -> Result<StateChangeEvent, EventError>
             ),
         ));
     }
+    if let Some(stage) = detail
+        .stage
+        .as_deref()
+        .filter(|s| !crate::stages::is_stage_name(s))
+    {
+        return Err(error(
+            format!("{at}detail.stage"),
+            format!("is {:?}, not a stage name", echo(stage)),
+        ));
+    }
+    // A bucket name and a key at most: S3's limits.
+    if detail.folder.len() > 5 + 63 + 1 + 1024 {
+        return Err(error(
+            format!("{at}detail.folder"),
+            format!(
+                "is {} bytes, longer than any s3:// folder",
+                detail.folder.len()
+            ),
+        ));
+    }
+    if crate::import::ImportState::parse(&detail.state).is_none() {
+        return Err(error(
+            format!("{at}detail.state"),
+            format!("is {:?}, not a state of Ferry's", echo(&detail.state)),
+        ));
+    }
     Ok(StateChangeEvent {
         account,
         stage: detail.stage,

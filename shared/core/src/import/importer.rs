@@ -368,10 +368,15 @@ pub async fn process_folder<C: Connect>(
         Listed::Decided(Readiness::Ready) => None,
         Listed::ReadIndex(size) => Some(size),
     };
-    let hostings = hostings.into_iter().collect::<Result<Vec<_>, _>>()?;
     let identity = identify(uri, &entries);
+    // A stage whose role cannot be assumed fails alone; the others go on.
     let (existing, ready, ()) = futures_util::join!(
-        join_all(hostings.iter().map(|h| h.ledger.get(&identity.fingerprint))),
+        join_all(hostings.iter().map(|hosting| async {
+            match hosting {
+                Ok(hosting) => hosting.ledger.get(&identity.fingerprint).await,
+                Err(err) => Err(err.clone()),
+            }
+        })),
         async {
             match index_size {
                 Some(size) => index_readiness(&source, &entries, size).await,
@@ -381,21 +386,49 @@ pub async fn process_folder<C: Connect>(
         prefetch_config(&source, &entries),
     );
     let mut content = Content::new(uri, &identity, &source, entries, ready);
-    let mut decisions: Vec<Decision> = Vec::new();
-    let mut first_error = None;
+    let mut outcome = StagesOutcome::default();
     for ((stage, hosting), existing) in stages.iter().zip(&hostings).zip(existing) {
-        match in_stage(stage, hosting, existing, &mut content, connect, config).await {
-            Ok(decision) if decisions.contains(&decision) => {}
-            Ok(decision) => decisions.push(decision),
+        let decision = match hosting {
+            Ok(hosting) => in_stage(stage, hosting, existing, &mut content, connect, config).await,
+            Err(err) => Err(err.clone().into()),
+        };
+        outcome.add(stage, decision);
+    }
+    outcome.into_result(&folder)
+}
+
+/// The decisions of several stages, and the first failure: one stage's failure does
+/// not stop the others, and fails the invocation after them (its retry finds their
+/// work done).
+#[derive(Default)]
+pub(crate) struct StagesOutcome {
+    decisions: Vec<Decision>,
+    first_error: Option<ImportError>,
+}
+
+impl StagesOutcome {
+    pub(crate) fn add(&mut self, stage: &StageConfig, decision: Result<Decision, ImportError>) {
+        match decision {
+            // The same NotReady from every stage is said once.
+            Ok(decision) if self.decisions.contains(&decision) => {}
+            Ok(decision) => self.decisions.push(decision),
             Err(err) => {
-                tracing::error!(stage = stage.label(), %folder, error = %err, "stage failed");
-                first_error.get_or_insert(err);
+                tracing::error!(stage = stage.label(), error = %err, "stage failed");
+                self.first_error.get_or_insert(err);
             }
         }
     }
-    match first_error {
-        Some(err) => Err(err),
-        None => Ok(decisions),
+
+    /// The decisions; on a failure they are logged here, as the caller gets the error.
+    pub(crate) fn into_result(self, folder: &str) -> Result<Vec<Decision>, ImportError> {
+        match self.first_error {
+            None => Ok(self.decisions),
+            Some(err) => {
+                tracing::warn!(%folder, "a stage failed; the other stages' decisions follow");
+                self.decisions.iter().for_each(log_decision);
+                Err(err)
+            }
+        }
     }
 }
 
@@ -862,18 +895,10 @@ async fn first_time<C: Connect>(
             ),
         });
     }
-    let decisions = process_folder(uri, connect, config).await?;
-    let of_stage = decisions
-        .iter()
-        .position(|d| d.stage() == stage.name.as_deref())
-        .unwrap_or(0);
-    Ok(decisions
-        .into_iter()
-        .nth(of_stage)
-        .unwrap_or_else(|| Decision::NotReady {
-            folder: uri.to_string(),
-            reason: "no decision".into(),
-        }))
+    // This stage alone: the other upload stages are not the retry's business.
+    let cause = super::promote::Cause::Upload;
+    let fingerprint = Some(identity.fingerprint.as_str());
+    super::promote::promote(uri, fingerprint, stage, &cause, connect, config).await
 }
 
 /// `--retry` on an import the access check rejected: judge the chain again; when it
@@ -987,7 +1012,7 @@ pub(crate) fn decision_metrics(decisions: &[Decision]) -> Vec<crate::track::metr
 }
 
 /// One structured line per decision: stage, fingerprint, folder, decision, reason.
-fn log_decision(decision: &Decision) {
+pub(crate) fn log_decision(decision: &Decision) {
     let (folder, fingerprint, reason) = match decision {
         Decision::NotReady { folder, reason } => (folder, "", reason.clone()),
         Decision::Queued {
@@ -1045,7 +1070,7 @@ fn log_decision(decision: &Decision) {
             ..
         } => (folder, fingerprint.as_str(), message.clone()),
     };
-    let stage = decision.stage().unwrap_or_default();
+    let stage = decision.stage();
     tracing::info!(stage, fingerprint, %folder, decision = decision.name(), %reason, "folder decision");
 }
 

@@ -8,16 +8,21 @@
 use super::config::{ImporterConfig, StageConfig};
 use super::events::StateChangeEvent;
 use super::fingerprint::{folder_slug, identify};
-use super::importer::{in_stage, Connect, Content, Decision, ImportError, SMALL_FILES};
+use super::importer::{
+    in_stage, Connect, Content, Decision, ImportError, StagesOutcome, SMALL_FILES,
+};
 use super::ports::Ledger;
 use super::readiness::{index_readiness, listed_readiness, Listed, Readiness};
 use crate::aws_names::s3_uri::S3Uri;
 use crate::stages::Gate;
 use crate::validate::source::{FolderSource, Remembered};
 
-/// Why a content is promoted.
+/// Why a content is offered to a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
+    /// The upload path for this stage alone (`ferry import --retry --stage` on a content
+    /// the stage has not seen): no gate, no note.
+    Upload,
     /// The gate stage's state-change event.
     Gate,
     /// `ferry promote`: who asked (the caller's ARN) and why; `force` skips the check
@@ -40,11 +45,7 @@ pub(crate) async fn on_state_change<C: Connect>(
     connect: &C,
     config: &ImporterConfig,
 ) -> Result<Vec<Decision>, ImportError> {
-    let Some(from) = config
-        .stages
-        .iter()
-        .find(|s| s.name.as_deref() == event.stage.as_deref())
-    else {
+    let Some(from) = sending_stage(event, config) else {
         tracing::warn!(stage = ?event.stage, account = %event.account, decision = "ignored", "a state-change event of a stage this importer does not have");
         return Ok(Vec::new());
     };
@@ -66,10 +67,10 @@ pub(crate) async fn on_state_change<C: Connect>(
             return Ok(Vec::new());
         }
     };
-    let mut decisions = Vec::new();
     let waiting = config.stages.iter().filter(|s| {
         matches!(&s.gate, Gate::After { stage, .. } if from.name.as_deref() == Some(stage.as_str()))
     });
+    let mut outcome = StagesOutcome::default();
     for to in waiting {
         let decision = promote(
             &uri,
@@ -79,10 +80,31 @@ pub(crate) async fn on_state_change<C: Connect>(
             connect,
             config,
         )
-        .await?;
-        decisions.push(decision);
+        .await;
+        outcome.add(to, decision);
     }
-    Ok(decisions)
+    outcome.into_result(&event.folder)
+}
+
+/// The stage an event comes from: the one it names, or, from an item written before
+/// the deployment named its stages, the only stage of the event's account.
+fn sending_stage<'a>(
+    event: &StateChangeEvent,
+    config: &'a ImporterConfig,
+) -> Option<&'a StageConfig> {
+    match &event.stage {
+        Some(name) => config.stage(name),
+        None => {
+            let mut of_account = config
+                .stages
+                .iter()
+                .filter(|s| s.account() == event.account);
+            match (of_account.next(), of_account.next()) {
+                (Some(stage), None) => Some(stage),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// Offers the content of `uri` to stage `to`. With `expected`, the folder must still
@@ -116,7 +138,8 @@ pub async fn promote<C: Connect>(
             identity.fingerprint
         )));
     }
-    let vouched = match gate_of(to, cause, config) {
+    let gate = gate_of(to, cause, config);
+    let vouched = match gate {
         Some((gate_stage, gate)) => {
             let gate_hosting = connect.hosting(gate_stage, &session).await?;
             let item = gate_hosting.ledger.get(&identity.fingerprint).await?;
@@ -136,7 +159,8 @@ pub async fn promote<C: Connect>(
                     }
                 )));
             }
-            true
+            // Validation judged the Region too: another Region is judged again.
+            gate_stage.import_region == to.import_region
         }
         None => false,
     };
@@ -149,7 +173,7 @@ pub async fn promote<C: Connect>(
     };
     let mut content = Content::new(uri, &identity, &source, entries, ready);
     content.vouched = vouched;
-    content.note = Some(note(cause, to));
+    content.note = note(cause, to);
     in_stage(to, &hosting, existing, &mut content, connect, config).await
 }
 
@@ -160,7 +184,7 @@ fn gate_of<'a>(
     config: &'a ImporterConfig,
 ) -> Option<(&'a StageConfig, Gate)> {
     let gate = match cause {
-        Cause::Manual { force: true, .. } => return None,
+        Cause::Upload | Cause::Manual { force: true, .. } => return None,
         Cause::Gate => to.gate.clone(),
         Cause::Manual { .. } => {
             let at = config.stages.iter().position(|s| s.name == to.name)?;
@@ -191,12 +215,13 @@ async fn readiness<S: FolderSource>(
 }
 
 /// The note of the stage's first state change: why the content entered it.
-fn note(cause: &Cause, to: &StageConfig) -> String {
+fn note(cause: &Cause, to: &StageConfig) -> Option<String> {
     match cause {
-        Cause::Gate => format!("promoted: {}", to.gate.waits_for()),
-        Cause::Manual { by, reason, force } => format!(
+        Cause::Upload => None,
+        Cause::Gate => Some(format!("promoted: {}", to.gate.waits_for())),
+        Cause::Manual { by, reason, force } => Some(format!(
             "ferry promote{} by {by}: {reason}",
             if *force { " --force" } else { "" }
-        ),
+        )),
     }
 }
