@@ -1421,14 +1421,21 @@ mod stages {
         let good = state_change(staged.at("dev"), "777788889999", "Verified");
         for (field, value, expected) in [
             ("stage", json!("dev\u{1b}[2J".repeat(5000)), "detail.stage"),
-            ("folder", json!(format!("s3://research/{}/", "k".repeat(100_000))), "detail.folder"),
+            (
+                "folder",
+                json!(format!("s3://research/{}/", "k".repeat(100_000))),
+                "detail.folder",
+            ),
             ("state", json!("Verified\n"), "detail.state"),
             ("fingerprint", json!("../../etc"), "detail.fingerprint"),
             ("fingerprint", json!(7), "detail.fingerprint"),
         ] {
             let mut event = good.clone();
             event["detail"][field] = value;
-            let err = handle(&event, &staged, &config).await.unwrap_err().to_string();
+            let err = handle(&event, &staged, &config)
+                .await
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{err}");
             assert!(err.len() < 2_000, "bounded: {} bytes", err.len());
             assert!(!err.contains('\u{1b}'), "{err}");

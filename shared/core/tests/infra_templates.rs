@@ -583,7 +583,7 @@ fn hosting_template_forwards_each_stages_promotions() {
             assert_same(
                 &format!("forwarding role trust ({at})"),
                 &role["AssumeRolePolicyDocument"],
-                &promotion_forward_role_trust(),
+                &promotion_forward_role_trust(&stage),
             );
             assert_same(
                 &format!("forwarding role policy ({at})"),

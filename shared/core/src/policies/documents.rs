@@ -589,14 +589,30 @@ pub fn promotion_bus_policy(d: &Deployment) -> Value {
 }
 
 /// EventBridge assumes the forwarding rule's role to put events on the research bus.
-pub fn promotion_forward_role_trust() -> Value {
+pub fn promotion_forward_role_trust(d: &Deployment) -> Value {
+    // Only the stage account's forwarding rule: no other rule or account can have
+    // EventBridge act with this role (confused deputy).
+    let rule = format!(
+        "arn:{}:events:{}:{}:rule/{PROMOTION_FORWARD_RULE}",
+        d.partition(),
+        d.region,
+        d.hosting_account
+    );
     policy(vec![json!({
         "Sid": "EventBridgeRules",
         "Effect": "Allow",
         "Principal": {"Service": "events.amazonaws.com"},
-        "Action": "sts:AssumeRole"
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": d.hosting_account},
+            "ArnEquals": {"aws:SourceArn": rule}
+        }
     })])
 }
+
+/// The hosting stack's rule that forwards promotion events (a fixed name, so that the
+/// forwarding role can trust it alone).
+pub const PROMOTION_FORWARD_RULE: &str = "ferry-promotion-forward";
 
 /// The forwarding rule's role may put events on the research account's default bus only.
 pub fn promotion_forward_role_policy(d: &Deployment) -> Value {
@@ -777,7 +793,7 @@ fn promotion_forward_documents(stage: &Deployment) -> [Document; 2] {
             stage,
             applies_to.into(),
             "The trust policy: EventBridge assumes the role for the rule's target.".into(),
-            promotion_forward_role_trust(),
+            promotion_forward_role_trust(stage),
         ),
         document(
             "promotion-forward-role-policy",
