@@ -2,7 +2,8 @@
 //! prod): an upload imported and verified in dev is promoted to staging by dev's
 //! forwarded event, waits for prod until `ferry promote` (the CLI binary), one job per
 //! stage however often and in whatever order the events come; a policy mistake for prod
-//! alone blocks prod alone, explained in prod's alert.
+//! alone blocks prod alone, explained in prod's alert; a crash between a stage's ledger
+//! write and its Create loses nothing.
 
 use std::time::Duration;
 
@@ -236,4 +237,51 @@ async fn a_policy_mistake_for_prod_alone_blocks_prod_alone_with_its_alert() {
     }
     assert_eq!(stack.emulator.jobs_in(HOSTING).len(), 1);
     assert_eq!(stack.emulator.jobs_in(STAGING).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_promotion_loses_nothing_and_the_redelivery_starts_one_job() {
+    let stack = stack().await;
+    let mut importer = stack
+        .start_importer(&[("FERRY_POLICY_CACHE_SECONDS", "0")])
+        .await
+        .unwrap();
+    let mut dev_tracker = stack.start_stage_tracker("dev", &[]).await.unwrap();
+    stack.upload_fixture(MODEL, "llama-3.1", 2).await.unwrap();
+    assert_eq!(started(&deliver(&stack, &mut importer).await), ["dev"]);
+    release_and_forward(&stack, "dev", &mut dev_tracker).await;
+
+    // An importer that dies between staging's ledger write and its Create (Bedrock out
+    // of reach): the write stays, the messages are not deleted.
+    let mut failing = stack
+        .start_importer(&[
+            ("FERRY_POLICY_CACHE_SECONDS", "0"),
+            ("AWS_ENDPOINT_URL_BEDROCK", "http://127.0.0.1:9"),
+        ])
+        .await
+        .unwrap();
+    let batch = stack
+        .next_upload_batch(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .expect("the forwarded events");
+    match failing.invoke(batch.event.clone(), CALL).await.unwrap() {
+        Outcome::Error(_) => {}
+        Outcome::Response(r) => assert_ne!(r["batchItemFailures"], serde_json::json!([]), "{r}"),
+    }
+    let staging = stack.stage("staging").unwrap();
+    let items = staging.versions(MODEL).await.unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].state, ImportState::Pending);
+    assert!(stack.emulator.jobs_in(STAGING).is_empty());
+
+    // SQS delivers the batch again, to a healthy importer: one job in staging.
+    let response = invoke(&mut importer, batch.event).await;
+    let decisions = response["decisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(started(&decisions).contains(&"staging"), "{decisions:#?}");
+    assert_eq!(stack.emulator.jobs_in(STAGING).len(), 1);
+    assert_eq!(staging.versions(MODEL).await.unwrap().len(), 1);
 }
