@@ -92,6 +92,15 @@ fn finding(report: &Report, code: Code) -> &ferry_core::Finding {
 }
 
 #[tokio::test]
+async fn a_300_shard_model_has_300_weight_files_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_model(dir.path(), &families::family("llama-3.1"), 300).unwrap();
+    assert_eq!(written.weight_files.len(), 300);
+    let report = run_recorded(dir.path()).await;
+    assert!(report.ok, "{:#?}", report.findings);
+}
+
+#[tokio::test]
 async fn every_supported_family_passes_single_and_sharded() {
     for fam in families::supported() {
         for shards in [1, 3] {

@@ -37,7 +37,7 @@ pub fn write_model(dir: &Path, family: &Family, shards: usize) -> Result<Written
         &dir.join("generation_config.json"),
         &json!({"_from_model_config": true, "bos_token_id": 1, "eos_token_id": 2, "transformers_version": "4.51.0"}),
     )?;
-    let tensors = tensors_of(family);
+    let tensors = tensors_with_layers(family, layers_for(family, shards));
     let dtype = if family.layout == Layout::EncoderDecoder {
         Dtype::F32
     } else {
@@ -131,8 +131,24 @@ pub fn write_json(path: &Path, value: &Value) -> Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The tensors a family's checkpoint holds, at tiny dimensions.
+/// The tensors a family's checkpoint holds, at tiny dimensions, with two layers.
 pub fn tensors_of(family: &Family) -> Vec<(String, Vec<usize>)> {
+    tensors_with_layers(family, 2)
+}
+
+/// The fewest layers (two at least) whose tensors fill `shards` files, one tensor each
+/// at least: a 300-shard model has about as many layers as a 70B one.
+fn layers_for(family: &Family, shards: usize) -> usize {
+    let per_layer = tensors_with_layers(family, 3).len() - tensors_of(family).len();
+    let fixed = tensors_of(family).len() - 2 * per_layer;
+    match shards.saturating_sub(fixed) {
+        0 => 2,
+        needed => needed.div_ceil(per_layer.max(1)).max(2),
+    }
+}
+
+/// The tensors of a family's checkpoint with `layers` layers, at tiny dimensions.
+pub fn tensors_with_layers(family: &Family, layers: usize) -> Vec<(String, Vec<usize>)> {
     const H: usize = 16;
     const V: usize = 32;
     const I: usize = 32;
@@ -141,7 +157,7 @@ pub fn tensors_of(family: &Family) -> Vec<(String, Vec<usize>)> {
     let mut push = |name: String, shape: &[usize]| t.push((name, shape.to_vec()));
     let decoder_layers = |push: &mut dyn FnMut(String, &[usize]), moe: bool, mxfp4: bool| {
         push("model.embed_tokens.weight".into(), &[V, H]);
-        for l in 0..2 {
+        for l in 0..layers {
             let p = format!("model.layers.{l}");
             for (proj, rows) in [("q_proj", H), ("k_proj", KV), ("v_proj", KV), ("o_proj", H)] {
                 push(format!("{p}.self_attn.{proj}.weight"), &[rows, H]);
@@ -223,7 +239,7 @@ pub fn tensors_of(family: &Family) -> Vec<(String, Vec<usize>)> {
         Layout::Gpt => {
             push("transformer.wte.weight".into(), &[V, H]);
             push("transformer.wpe.weight".into(), &[64, H]);
-            for l in 0..2 {
+            for l in 0..layers {
                 let p = format!("transformer.h.{l}");
                 push(format!("{p}.ln_1.weight"), &[H]);
                 push(format!("{p}.ln_1.bias"), &[H]);

@@ -73,7 +73,7 @@ pub async fn measure(
     for &n in shards {
         eprintln!("bench: critical path, {n}-shard model, {delay:?} per request");
         let (a, b) = upload_pair(stack, n).await?;
-        // The fixture caps shards at its tensors: report the weight files there are.
+        // The weight files there are (the fixture adds layers for as many as asked).
         let n = a
             .iter()
             .filter(|(k, _)| k.ends_with(".safetensors"))

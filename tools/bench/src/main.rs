@@ -122,7 +122,7 @@ fn plan(quick: bool) -> report::Plan {
             bursts: vec![1, 40, 400],
             shards: vec![1, 30, 300],
             shard_sizes: vec![65_536_000, 655_360_000],
-            path_shards: vec![30],
+            path_shards: vec![30, 300],
         }
     }
 }
