@@ -33,6 +33,21 @@ struct Timeline {
 }
 
 impl Timeline {
+    /// The last lines: passed in how long, or every failed check; the exit status.
+    fn verdict(&self, demo: &str) -> ExitCode {
+        println!();
+        if self.failures.is_empty() {
+            println!(
+                "{demo} passed in {:.1} s. Everything it started has stopped.",
+                self.start.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        } else {
+            println!("{demo} FAILED: {}", self.failures.join("; "));
+            ExitCode::from(1)
+        }
+    }
+
     fn step(&self, stage: &str, detail: impl AsRef<str>) {
         let elapsed = self.start.elapsed().as_secs_f64();
         let mut lines = detail.as_ref().lines();
@@ -257,17 +272,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     tracker.kill().await;
     // Stops moto and the emulator; the model folders go with their TempDirs.
     drop(stack);
-    println!();
-    if t.failures.is_empty() {
-        println!(
-            "Demo passed in {:.1} s. Everything it started has stopped.",
-            t.start.elapsed().as_secs_f64()
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("Demo FAILED: {}", t.failures.join("; "));
-        Ok(ExitCode::from(1))
-    }
+    Ok(t.verdict("Demo"))
 }
 
 /// After the import: warming, verified, released (the parameter's value); a second

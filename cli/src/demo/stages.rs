@@ -59,17 +59,7 @@ pub async fn run(job_seconds: f64) -> Result<ExitCode> {
         tracker.kill().await;
     }
     drop(stack);
-    println!();
-    if t.failures.is_empty() {
-        println!(
-            "Stages demo passed in {:.1} s. Everything it started has stopped.",
-            t.start.elapsed().as_secs_f64()
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("Stages demo FAILED: {}", t.failures.join("; "));
-        Ok(ExitCode::from(1))
-    }
+    Ok(t.verdict("Stages demo"))
 }
 
 /// The first version: dev on upload, staging after dev, prod by `ferry promote`.
