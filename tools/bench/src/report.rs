@@ -36,8 +36,8 @@ pub struct Plan {
 /// The fewest calls, one after the other, up to and including CreateModelImportJob
 /// (README, Performance, "Round trips"): the importer on a new process with the access
 /// check on, and the tracker's sweep that completes a job and starts the next.
-pub const IMPORTER_BOUND: usize = 10;
-pub const TRACKER_BOUND: usize = 8;
+pub const IMPORTER_BOUND: usize = 9;
+pub const TRACKER_BOUND: usize = 7;
 /// The ratio to the bound the importer's path must stay within; init to the bare binary's.
 pub const PATH_RATIO_TARGET: f64 = 1.5;
 pub const INIT_RATIO_TARGET: f64 = 1.5;
