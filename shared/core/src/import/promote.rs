@@ -123,7 +123,16 @@ pub async fn promote<C: Connect>(
     let folder = uri.to_string();
     let source = Remembered::new(connect.folder(uri), SMALL_FILES);
     let session = folder_slug(uri);
-    let (entries, hosting) = futures_util::join!(source.list(), connect.hosting(to, &session));
+    // The gate stage's role is assumed with the others, while the folder is listed.
+    let gate = gate_of(to, cause, config);
+    let gate_hosting = async {
+        match &gate {
+            Some((gate_stage, _)) => Some(connect.hosting(gate_stage, &session).await),
+            None => None,
+        }
+    };
+    let (entries, hosting, gate_hosting) =
+        futures_util::join!(source.list(), connect.hosting(to, &session), gate_hosting);
     let entries = entries?;
     let identity = identify(uri, &entries);
     let not_promoted = |reason: String| Decision::NotPromoted {
@@ -138,10 +147,9 @@ pub async fn promote<C: Connect>(
             identity.fingerprint
         )));
     }
-    let gate = gate_of(to, cause, config);
-    let vouched = match gate {
-        Some((gate_stage, gate)) => {
-            let gate_hosting = connect.hosting(gate_stage, &session).await?;
+    let vouched = match (gate, gate_hosting) {
+        (Some((gate_stage, gate)), Some(gate_hosting)) => {
+            let gate_hosting = gate_hosting?;
             let item = gate_hosting.ledger.get(&identity.fingerprint).await?;
             if !item.as_ref().is_some_and(|i| gate.opened_by(i)) {
                 let has = item.map_or("no import of it".to_owned(), |i| {
@@ -162,7 +170,7 @@ pub async fn promote<C: Connect>(
             // Validation judged the Region too: another Region is judged again.
             gate_stage.import_region == to.import_region
         }
-        None => false,
+        _ => false,
     };
     let hosting = hosting?;
     let existing = hosting.ledger.get(&identity.fingerprint).await;
