@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use ferry_core::import::ImportState;
 use ferry_local_lambda::LocalLambda;
-use ferry_local_stack::{LocalStack, Options, HOSTING, PROD, RESEARCH, STAGES, STAGING};
+use ferry_local_stack::{
+    started_stages as started, LocalStack, Options, HOSTING, PROD, RESEARCH, STAGES, STAGING,
+};
 use serde_json::Value;
 
 use super::{describe_decision, first_lines, response, without_details, Timeline, CALL};
@@ -264,14 +266,6 @@ async fn promote(t: &Timeline, stack: &LocalStack, reason: &str) -> Result<Value
         ),
     );
     Ok(decision)
-}
-
-fn started(decisions: &[Value]) -> Vec<&str> {
-    decisions
-        .iter()
-        .filter(|d| d["decision"] == "started")
-        .map(|d| d["stage"].as_str().unwrap_or("?"))
-        .collect()
 }
 
 /// A decision with its stage first.

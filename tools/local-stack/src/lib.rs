@@ -14,7 +14,7 @@ mod grants;
 pub mod recipe;
 pub mod stages;
 
-pub use stages::{StageAccount, PROD, STAGES, STAGING};
+pub use stages::{started_stages, StageAccount, PROD, STAGES, STAGING};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -437,3 +437,12 @@ mod tests {
         assert!(matches(&json!({"x": [{"prefix": "a"}]}), &event).is_err());
     }
 }
+
+/// The stages of the importer's decisions that started a job (`?` for one without).
+pub fn started_stages(decisions: &[Value]) -> Vec<&str> {
+    decisions
+        .iter()
+        .filter(|d| d["decision"] == "started")
+        .map(|d| d["stage"].as_str().unwrap_or("?"))
+        .collect()
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferry_core::import::ImportState;
 use ferry_local_lambda::{LocalLambda, Outcome};
-use ferry_local_stack::{LocalStack, Options, HOSTING, PROD, STAGING};
+use ferry_local_stack::{started_stages as started, LocalStack, Options, HOSTING, PROD, STAGING};
 use serde_json::Value;
 
 const CALL: Duration = Duration::from_secs(60);
@@ -67,15 +67,6 @@ async fn invoke(importer: &mut LocalLambda, event: Value) -> Value {
         }
         Outcome::Error(e) => panic!("importer: {e}"),
     }
-}
-
-/// The stages of the decisions that started a job.
-fn started(decisions: &[Value]) -> Vec<&str> {
-    decisions
-        .iter()
-        .filter(|d| d["decision"] == "started")
-        .map(|d| d["stage"].as_str().unwrap_or("?"))
-        .collect()
 }
 
 /// Sweeps stage `name` until the model is released, then relays what its account
