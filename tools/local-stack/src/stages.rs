@@ -421,6 +421,15 @@ impl StageAccount {
     }
 }
 
+/// The stages of the importer's decisions that started a job (`?` for one without).
+pub fn started_stages(decisions: &[Value]) -> Vec<&str> {
+    decisions
+        .iter()
+        .filter(|d| d["decision"] == "started")
+        .map(|d| d["stage"].as_str().unwrap_or("?"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::matches;
@@ -436,13 +445,4 @@ mod tests {
         assert!(!matches(&pattern, &other).unwrap());
         assert!(matches(&json!({"x": [{"prefix": "a"}]}), &event).is_err());
     }
-}
-
-/// The stages of the importer's decisions that started a job (`?` for one without).
-pub fn started_stages(decisions: &[Value]) -> Vec<&str> {
-    decisions
-        .iter()
-        .filter(|d| d["decision"] == "started")
-        .map(|d| d["stage"].as_str().unwrap_or("?"))
-        .collect()
 }
