@@ -1,12 +1,14 @@
 //! moto_server on loopback, from the project's venv (`scripts/setup` installs it).
-//! Each test binary starts its own server on a free port and kills it when dropped.
+//! Each test starts its own server on a port the kernel picks and kills it when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 pub struct MotoServer {
     child: Child,
@@ -14,14 +16,23 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts moto_server on 127.0.0.1. Fails with a message naming `scripts/setup`
-    /// when the venv is missing: these tests never skip silently.
+    /// Starts moto_server on a port the kernel picks. Fails with a message naming
+    /// `scripts/setup` when the venv is missing: these tests never skip silently.
     pub fn start() -> Result<Self> {
-        Self::start_on(free_port()?)
+        Self::launch(0)
     }
 
     /// Starts moto_server on `127.0.0.1:port` (the local-run recipe's fixed endpoint).
     pub fn start_on(port: u16) -> Result<Self> {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            bail!("127.0.0.1:{port} is already in use: is another local stack running?");
+        }
+        Self::launch(port)
+    }
+
+    /// The launcher binds before it prints the port, so the port read back is the one
+    /// its own socket holds: no window in which a parallel test can take it.
+    fn launch(port: u16) -> Result<Self> {
         let binary = moto_binary();
         if !binary.exists() {
             bail!(
@@ -30,23 +41,29 @@ impl MotoServer {
                 binary.display()
             );
         }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            bail!("127.0.0.1:{port} is already in use: is another local stack running?");
-        }
         // moto's own app, served one request at a time (see scripts/moto_serial.py).
         let python = binary.with_file_name("python");
         let launcher = workspace_root().join("scripts/moto_serial.py");
-        let child = Command::new(&python)
+        let mut child = Command::new(&python)
             .arg(&launcher)
             .args(["127.0.0.1", &port.to_string()])
-            .env("MOTO_PORT", port.to_string())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {} {}", python.display(), launcher.display()))?;
-        let mut server = Self { child, port };
-        server.wait_ready()?;
-        Ok(server)
+        match read_bound_port(&mut child) {
+            Ok(port) => Ok(Self { child, port }),
+            Err(error) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                match status {
+                    Some(status) if port != 0 => Err(error.context(format!(
+                        "moto_server exited with {status}: is 127.0.0.1:{port} in use?"
+                    ))),
+                    _ => Err(error),
+                }
+            }
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -67,23 +84,31 @@ impl MotoServer {
             .load()
             .await
     }
+}
 
-    fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("moto_server exited early with {status}");
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!(
-            "moto_server did not listen on 127.0.0.1:{} within 60 s",
-            self.port
-        )
-    }
+/// Reads the port the launcher printed once its socket listens. A thread keeps
+/// draining stdout afterwards so the server never blocks on a full pipe.
+fn read_bound_port(child: &mut Child) -> Result<u16> {
+    let stdout = child
+        .stdout
+        .take()
+        .context("moto_server's stdout was not piped")?;
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = sender.send(lines.next());
+        for _ in lines {}
+    });
+    let first = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| anyhow!("moto_server did not report its port within 60 s"))?;
+    let line = match first {
+        Some(line) => line.context("reading moto_server's stdout")?,
+        None => bail!("moto_server exited before it listened"),
+    };
+    line.trim()
+        .parse()
+        .with_context(|| format!("moto_server printed {line:?}, not a port"))
 }
 
 impl Drop for MotoServer {
@@ -103,9 +128,4 @@ fn moto_binary() -> PathBuf {
     std::env::var_os("FERRY_MOTO_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
