@@ -1,14 +1,15 @@
 //! One place that builds AWS clients: the standard credential/region chain, endpoint
-//! overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), and a rustls+ring
-//! HTTPS client (the SDK's default pulls in aws-lc-sys, a long C build).
+//! overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), and one rustls+ring
+//! HTTPS client for all of them ([`crate::https`]; the SDK's default pulls in
+//! aws-lc-sys, a long C build).
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::api_calls::ApiCallCounter;
+use crate::https::OneTlsClient;
 use crate::request_log::{self, RequestLog};
 
 /// Every client's interceptors: the call counter, and the request record when a test
@@ -24,18 +25,23 @@ macro_rules! intercepted {
     }};
 }
 
-/// Loads the shared SDK configuration from the environment, as the AWS CLI does.
+/// Loads the shared SDK configuration from the environment, as the AWS CLI does. The
+/// HTTPS connector its clients use is built now, once (see [`crate::https`]).
 pub async fn load_sdk_config() -> SdkConfig {
-    config_loader().load().await
+    let https = OneTlsClient::from_env();
+    let config = loader_with(&https).load().await;
+    https.prepare_for(&config);
+    config
 }
 
 /// The loader behind [`load_sdk_config`], for callers that set more (tests point it
-/// at moto with static credentials).
+/// at moto with static credentials). Its connector is built on the first request.
 pub fn config_loader() -> ConfigLoader {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+    loader_with(&OneTlsClient::from_env())
+}
+
+fn loader_with(https: &Arc<OneTlsClient>) -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https.shared())
 }
 
 /// An S3 client. With an endpoint override (moto, MinIO, LocalStack) requests use

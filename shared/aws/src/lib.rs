@@ -9,6 +9,7 @@ pub mod connect;
 pub mod error;
 pub mod events;
 pub mod hosting;
+pub mod https;
 pub mod ledger;
 pub mod memory;
 pub mod policy_reader;

@@ -1,0 +1,164 @@
+//! The one HTTPS client every SDK client of a process shares.
+//!
+//! The SDK's own client builds a TLS configuration, trust store included, for every
+//! SDK client it is given to (to validate it) and again on the first request: on a
+//! Lambda cold start that was most of Ferry's init. Here the trust store is Mozilla's
+//! roots compiled into the binary (`webpki-root-certs`), so nothing is read from the
+//! disk, and a connector is built once per timeout setting: at init, where Lambda gives
+//! the full CPU, for the settings every client uses.
+//!
+//! `SSL_CERT_FILE` or `SSL_CERT_DIR` in the environment (a private CA, a TLS-inspecting
+//! proxy) switches to the system's store, as the SDK's default client reads it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_smithy_async::rt::sleep::SharedAsyncSleep;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared;
+use aws_smithy_types::timeout::TimeoutConfig;
+use base64::Engine as _;
+
+/// Connectors by the settings they apply (connect and read timeouts).
+type Key = (Option<Duration>, Option<Duration>);
+
+#[derive(Debug)]
+pub struct OneTlsClient {
+    tls: TlsContext,
+    connectors: RwLock<HashMap<Key, SharedHttpConnector>>,
+    built: AtomicUsize,
+}
+
+impl OneTlsClient {
+    /// A client trusting Mozilla's roots, or the system's when the environment names
+    /// a certificate file or folder.
+    pub fn from_env() -> Arc<Self> {
+        let system = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some());
+        let trust = if system {
+            TrustStore::default()
+        } else {
+            TrustStore::empty().with_pem_certificate(mozilla_roots_pem())
+        };
+        Arc::new(Self::trusting(trust))
+    }
+
+    fn trusting(trust: TrustStore) -> Self {
+        let tls = TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .expect("a TLS context without extra server names always builds");
+        Self {
+            tls,
+            connectors: RwLock::new(HashMap::new()),
+            built: Default::default(),
+        }
+    }
+
+    /// Builds, now, the connector the clients made from `config` will ask for.
+    pub fn prepare_for(&self, config: &SdkConfig) {
+        let timeouts = config
+            .timeout_config()
+            .cloned()
+            .unwrap_or_else(TimeoutConfig::disabled);
+        let mut settings = HttpConnectorSettings::builder();
+        settings.set_connect_timeout(timeouts.connect_timeout());
+        settings.set_read_timeout(timeouts.read_timeout());
+        self.connector(&settings.build(), config.sleep_impl());
+    }
+
+    /// How many connectors (TLS configurations) this client has built.
+    pub fn connectors_built(&self) -> usize {
+        self.built.load(Ordering::Relaxed)
+    }
+
+    fn connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        sleep: Option<SharedAsyncSleep>,
+    ) -> SharedHttpConnector {
+        let key = (settings.connect_timeout(), settings.read_timeout());
+        let known = self.read().get(&key).cloned();
+        if let Some(connector) = known {
+            return connector;
+        }
+        let mut connectors = self.connectors.write().unwrap_or_else(|e| e.into_inner());
+        connectors
+            .entry(key)
+            .or_insert_with(|| {
+                self.built.fetch_add(1, Ordering::Relaxed);
+                let mut builder = Connector::builder().connector_settings(settings.clone());
+                builder.set_sleep_impl(sleep);
+                builder
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(self.tls.clone())
+                    .build()
+                    .into_shared()
+            })
+            .clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Key, SharedHttpConnector>> {
+        self.connectors.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client to give the SDK.
+    pub fn shared(self: &Arc<Self>) -> SharedHttpClient {
+        SharedHttpClient::new(Shared(Arc::clone(self)))
+    }
+}
+
+/// The SDK's handle on the one client. It does not override the SDK's validation
+/// hook, whose default builds nothing.
+#[derive(Debug)]
+struct Shared(Arc<OneTlsClient>);
+
+impl HttpClient for Shared {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.connector(settings, components.sleep_impl())
+    }
+}
+
+/// Mozilla's root certificates as one PEM document: the SDK takes its roots as PEM.
+fn mozilla_roots_pem() -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut pem = String::with_capacity(300 * 1024);
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        engine.encode_string(cert.as_ref(), &mut pem);
+        pem.push_str("\n-----END CERTIFICATE-----\n");
+    }
+    pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pem_holds_every_mozilla_root_byte_for_byte() {
+        use rustls_pki_types::pem::PemObject;
+        let parsed: Vec<_> =
+            rustls_pki_types::CertificateDer::pem_slice_iter(mozilla_roots_pem().as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("valid PEM");
+        assert_eq!(parsed.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(parsed.len() > 100);
+        for (ours, theirs) in parsed.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
+            assert_eq!(ours.as_ref(), theirs.as_ref());
+        }
+    }
+}
