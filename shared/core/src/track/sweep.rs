@@ -106,16 +106,23 @@ impl SweepReport {
 pub async fn sweep(tracker: &impl TrackerPorts, config: &TrackerConfig, now: u64) -> SweepReport {
     let mut report = SweepReport::default();
     let hosting = tracker.hosting();
+    let mut ended_alerts = Vec::new();
     match hosting.ledger.items_in_state(ImportState::Submitted).await {
         Ok(items) => {
             for item in items {
-                follow(tracker, config, item, now, &mut report).await;
+                if let Some(alert) = follow(tracker, config, item, now, &mut report).await {
+                    ended_alerts.push(alert);
+                }
             }
         }
         Err(e) => report.errors.push(e.to_string()),
     }
-    // The queue first: a slow smoke test must not keep the next import from starting.
-    start_queue(tracker, config, now, &mut report).await;
+    // The queue first: a slow smoke test must not keep the next import from starting,
+    // and the ended jobs' alerts go out while it starts (neither needs the other).
+    let alerts = send_ended_alerts(hosting, config, &ended_alerts);
+    let queue = start_queue(tracker, config, now, &mut report);
+    let ((), alert_errors) = futures_util::future::join(queue, alerts).await;
+    report.errors.extend(alert_errors);
     verify_and_release(tracker, config, now, &mut report).await;
     // One read of every state serves the owed alerts, the releases to retry or
     // repair, and the owed events.
@@ -175,20 +182,21 @@ async fn resend_alerts<L: Ledger, I, A: Alerts, E>(
     }
 }
 
-/// One Submitted import: its job's state, recorded.
+/// One Submitted import: its job's state, recorded. Gives the item whose end is owed
+/// an alert (a failure, or a completion when notices are on).
 async fn follow(
     tracker: &impl TrackerPorts,
     config: &TrackerConfig,
     item: LedgerItem,
     now: u64,
     report: &mut SweepReport,
-) {
+) -> Option<LedgerItem> {
     let job_ref = item.job_arn.clone().unwrap_or_else(|| item.name.clone());
     let job = match tracker.hosting().imports.get_job(&job_ref).await {
         Ok(job) => job,
         Err(e) => {
             report.errors.push(format!("{}: {e}", item.name));
-            return;
+            return None;
         }
     };
     let submitted_at = item.submitted_at.unwrap_or(item.created_at);
@@ -201,14 +209,14 @@ async fn follow(
         Some(job) => match job.status {
             JobStatus::InProgress => {
                 still_running(tracker.hosting(), config, &item, now, report).await;
-                return;
+                return None;
             }
             JobStatus::Completed => (completion(tracker, &item, &job, now, report).await, false),
             JobStatus::Failed => (failure(tracker, &item, job, now).await, true),
         },
     };
     if !record_end(tracker.hosting(), &item, &update, report).await {
-        return;
+        return None;
     }
     // From submission to the job's own end (not to the sweep that noticed it).
     report
@@ -219,12 +227,27 @@ async fn follow(
     } else {
         report.completed.push(item.name.clone());
     }
-    if failed || config.notify_completed {
-        let prices = &config.after_import.prices;
-        if let Err(e) = send_alert_priced(tracker.hosting(), &item.fingerprint, prices).await {
-            report.errors.push(format!("{}: {e}", item.name));
-        }
-    }
+    (failed || config.notify_completed).then_some(item)
+}
+
+/// The alerts of the jobs this sweep saw end, sent together; their errors.
+async fn send_ended_alerts<L: Ledger, I, A: Alerts, E>(
+    hosting: &Hosting<L, I, A, E>,
+    config: &TrackerConfig,
+    items: &[LedgerItem],
+) -> Vec<String> {
+    let prices = &config.after_import.prices;
+    let sent = futures_util::future::join_all(
+        items
+            .iter()
+            .map(|item| send_alert_priced(hosting, &item.fingerprint, prices)),
+    )
+    .await;
+    items
+        .iter()
+        .zip(sent)
+        .filter_map(|(item, sent)| sent.err().map(|e| format!("{}: {e}", item.name)))
+        .collect()
 }
 
 /// A job still running: counted, and alerted once when it runs longer than the bound.
