@@ -7,8 +7,9 @@
 //! disk, and a connector is built once per timeout setting: at init, where Lambda gives
 //! the full CPU, for the settings every client uses.
 //!
-//! `SSL_CERT_FILE` or `SSL_CERT_DIR` in the environment (a private CA, a TLS-inspecting
-//! proxy) switches to the system's store, as the SDK's default client reads it.
+//! Only in a Lambda function: the CLI, on a laptop perhaps behind a company's
+//! TLS-inspecting proxy, keeps the system's store, as does a function whose
+//! environment names one (`SSL_CERT_FILE`, `SSL_CERT_DIR`: a private CA in a layer).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,16 +39,11 @@ pub struct OneTlsClient {
 }
 
 impl OneTlsClient {
-    /// A client trusting Mozilla's roots, or the system's when the environment names
-    /// a certificate file or folder.
+    /// A client trusting the roots [`roots`] picks from the environment.
     pub fn from_env() -> Arc<Self> {
-        let system = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some());
-        let trust = if system {
-            TrustStore::default()
-        } else {
-            TrustStore::empty().with_pem_certificate(mozilla_roots_pem())
+        let trust = match roots(|name| std::env::var_os(name).is_some()) {
+            Roots::Compiled => TrustStore::empty().with_pem_certificate(mozilla_roots_pem()),
+            Roots::System => TrustStore::default(),
         };
         Arc::new(Self::trusting(trust))
     }
@@ -117,6 +113,26 @@ impl OneTlsClient {
     }
 }
 
+/// Where the trust store comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Roots {
+    /// Mozilla's, compiled into the binary.
+    Compiled,
+    /// The system's, as the SDK's own client reads them.
+    System,
+}
+
+/// Compiled-in roots in a Lambda function (`AWS_LAMBDA_FUNCTION_NAME` is set) whose
+/// environment names no certificate store; the system's everywhere else.
+fn roots(set: impl Fn(&str) -> bool) -> Roots {
+    let named = set("SSL_CERT_FILE") || set("SSL_CERT_DIR");
+    if set("AWS_LAMBDA_FUNCTION_NAME") && !named {
+        Roots::Compiled
+    } else {
+        Roots::System
+    }
+}
+
 /// The SDK's handle on the one client. It does not override the SDK's validation
 /// hook, whose default builds nothing.
 #[derive(Debug)]
@@ -147,6 +163,17 @@ fn mozilla_roots_pem() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiled_roots_only_in_a_function_that_names_no_store() {
+        let with = |names: &[&str]| roots(|name| names.contains(&name));
+        assert_eq!(with(&["AWS_LAMBDA_FUNCTION_NAME"]), Roots::Compiled);
+        assert_eq!(with(&[]), Roots::System, "the CLI");
+        for store in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+            assert_eq!(with(&["AWS_LAMBDA_FUNCTION_NAME", store]), Roots::System);
+            assert_eq!(with(&[store]), Roots::System);
+        }
+    }
 
     #[test]
     fn the_pem_holds_every_mozilla_root_byte_for_byte() {

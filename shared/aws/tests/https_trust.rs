@@ -1,6 +1,7 @@
-//! The one HTTPS client: Mozilla's roots unless the environment names the system's
-//! store, and one connector (TLS configuration) for every client of a process, built
-//! at init. One test, because it sets `SSL_CERT_FILE`, which is process-wide.
+//! The one HTTPS client: in a Lambda function, Mozilla's roots unless the environment
+//! names the system's store, and one connector (TLS configuration) for every client of
+//! a process, built at init. One test, because it sets environment variables, which
+//! are process-wide.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -77,6 +78,7 @@ async fn call(port: u16) -> String {
 async fn a_private_ca_is_refused_until_ssl_cert_file_names_it() {
     std::env::remove_var("SSL_CERT_FILE");
     std::env::remove_var("SSL_CERT_DIR");
+    std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "ferry-importer");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     let server = TlsServer::start(&ca);
