@@ -334,7 +334,7 @@ async fn process_objects<C: Connect>(
 /// published models (Llama 3.1 405B has 191) are read in one or two waves: 64 made a
 /// 300-shard folder wait for ten. Each read holds an S3 connection; memory stays
 /// bounded by the header budget, not by this.
-const HEADER_READS_AT_ONCE: usize = 128;
+pub const HEADER_READS_AT_ONCE: usize = 128;
 
 /// The small files readiness, the prefetch and validation all read: once per folder.
 pub(crate) const SMALL_FILES: &[&str] = &[crate::validate::CONFIG, crate::validate::INDEX];

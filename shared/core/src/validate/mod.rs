@@ -516,7 +516,7 @@ impl Run {
         // the handler's future then fails to be `Send`.
         let owned: Vec<FileEntry> = weight_files.iter().map(|e| (*e).clone()).collect();
         let limits = Limits {
-            budget: tokio::sync::Semaphore::new(HEADER_BUDGET_MIB as usize),
+            budget: tokio::sync::Semaphore::new(HEADER_BUDGET_KIB as usize),
             kept_tensors: AtomicUsize::new(0),
         };
         let limits = &limits;
@@ -822,9 +822,11 @@ impl Run {
     }
 }
 
-/// Header bytes (MiB) held in memory at once across concurrent reads: sixteen hostile
-/// headers must not take more than a share of a Lambda's 128 MB.
-const HEADER_BUDGET_MIB: u64 = MAX_HEADER_BYTES / (1024 * 1024);
+/// Header bytes (KiB) held in memory at once across concurrent reads: sixteen hostile
+/// headers must not take more than a share of a Lambda's 128 MB. Counted in KiB, not
+/// MiB: at one MiB each, ordinary headers of a few kB let only 32 reads run at once,
+/// whatever the concurrency asked for.
+const HEADER_BUDGET_KIB: u64 = MAX_HEADER_BYTES / 1024;
 
 /// What concurrent header reads share: the byte budget, and the tensors kept so far.
 struct Limits {
@@ -854,8 +856,8 @@ async fn read_header<S: FolderSource>(
             limit: MAX_HEADER_BYTES,
         }),
         Ok(len) => {
-            // Ordinary headers take one permit; a large one waits for its share.
-            let permits = len.div_ceil(1024 * 1024).clamp(1, HEADER_BUDGET_MIB) as u32;
+            // A permit per KiB: a large header waits for its share.
+            let permits = len.div_ceil(1024).clamp(1, HEADER_BUDGET_KIB) as u32;
             let _held = limits.budget.acquire_many(permits).await.map_err(|_| {
                 SourceError::new(
                     crate::validate::source::SourceErrorKind::Other,
