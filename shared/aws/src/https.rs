@@ -11,6 +11,7 @@
 //! TLS-inspecting proxy, keeps the system's store, as does a function whose
 //! environment names one (`SSL_CERT_FILE`, `SSL_CERT_DIR`: a private CA in a layer).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,18 +21,17 @@ use aws_config::SdkConfig;
 use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::shared::IntoShared;
-use aws_smithy_types::timeout::TimeoutConfig;
 use base64::Engine as _;
 
 /// Connectors by the settings they apply (connect and read timeouts).
 type Key = (Option<Duration>, Option<Duration>);
 
-#[derive(Debug)]
 pub struct OneTlsClient {
     tls: TlsContext,
     connectors: RwLock<HashMap<Key, SharedHttpConnector>>,
@@ -60,12 +60,13 @@ impl OneTlsClient {
         }
     }
 
-    /// Builds, now, the connector the clients made from `config` will ask for.
+    /// Builds, now, the connector the clients made from `config` will ask for. Without
+    /// timeouts in `config` (aws-config's loader always sets them) the clients' own
+    /// defaults are not known here, and nothing is built.
     pub fn prepare_for(&self, config: &SdkConfig) {
-        let timeouts = config
-            .timeout_config()
-            .cloned()
-            .unwrap_or_else(TimeoutConfig::disabled);
+        let Some(timeouts) = config.timeout_config() else {
+            return;
+        };
         let mut settings = HttpConnectorSettings::builder();
         settings.set_connect_timeout(timeouts.connect_timeout());
         settings.set_read_timeout(timeouts.read_timeout());
@@ -133,8 +134,19 @@ fn roots(set: impl Fn(&str) -> bool) -> Roots {
     }
 }
 
+/// Not derived: the TLS context holds every root's PEM (about 200 kB), and the SDK
+/// logs its HTTP client at trace level on every call.
+impl std::fmt::Debug for OneTlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneTlsClient")
+            .field("connectors_built", &self.connectors_built())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The SDK's handle on the one client. It does not override the SDK's validation
-/// hook, whose default builds nothing.
+/// hook, whose default builds nothing. The connector's clock for attempt telemetry is
+/// the system's: the SDK's setter for another one is private to its crate.
 #[derive(Debug)]
 struct Shared(Arc<OneTlsClient>);
 
@@ -145,6 +157,11 @@ impl HttpClient for Shared {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         self.0.connector(settings, components.sleep_impl())
+    }
+
+    /// As the SDK's own client says it (the user agent's `md/http#hyper-1.x`).
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        Some(ConnectorMetadata::new("hyper", Some(Cow::Borrowed("1.x"))))
     }
 }
 
@@ -173,6 +190,19 @@ mod tests {
             assert_eq!(with(&["AWS_LAMBDA_FUNCTION_NAME", store]), Roots::System);
             assert_eq!(with(&[store]), Roots::System);
         }
+    }
+
+    #[test]
+    fn its_debug_form_is_short_whatever_the_roots() {
+        let client =
+            OneTlsClient::trusting(TrustStore::empty().with_pem_certificate(mozilla_roots_pem()));
+        let shown = format!("{:?}", Shared(Arc::new(client)));
+        assert!(
+            shown.len() < 200,
+            "{} bytes: {}",
+            shown.len(),
+            &shown[..200.min(shown.len())]
+        );
     }
 
     #[test]

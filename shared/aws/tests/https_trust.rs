@@ -89,6 +89,8 @@ async fn a_private_ca_is_refused_until_ssl_cert_file_names_it() {
         "Mozilla's roots do not include a private CA: {refused}"
     );
 
+    // The SDK loads the system's roots once per process, on first use: the compiled-in
+    // path above never used them, so this file is what they load.
     std::env::set_var("SSL_CERT_FILE", &ca);
     let reached = call(server.port).await;
     assert!(

@@ -471,6 +471,32 @@ async fn an_api_error_mid_sweep_loses_no_update() {
 }
 
 #[tokio::test]
+async fn a_failing_end_alert_does_not_hold_back_the_next_import() {
+    let w = world();
+    item(&w, "a", ImportState::Submitted, NOW - 3600).await;
+    item(&w, "b", ImportState::Pending, NOW - 600).await;
+    w.models.job("a", JobStatus::Failed, Some("boom"));
+    // The ended job's alert fails (it goes out beside the queue's start).
+    w.hosting.alerts.0.lock().unwrap().1 = 1;
+    let report = sweep(&w, &config(), NOW).await;
+    assert_eq!(report.failed, ["a"]);
+    assert_eq!(
+        state_of(&w, "b").state,
+        ImportState::Submitted,
+        "{report:?}"
+    );
+    assert!(matches!(
+        report.start,
+        Some(ferry_core::import::StartResult::Started { .. })
+    ));
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].starts_with("a: "), "{:?}", report.errors);
+    // The same sweep's pass over unalerted items sent it.
+    assert_eq!(report.alerts_resent, 1);
+    assert_eq!(w.hosting.alerts.subjects(), ["Ferry: import of a failed"]);
+}
+
+#[tokio::test]
 async fn a_lost_failure_alert_is_sent_again_exactly_once() {
     let w = world();
     item(&w, "a", ImportState::Submitted, NOW - 300).await;

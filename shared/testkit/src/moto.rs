@@ -54,9 +54,11 @@ impl MotoServer {
         match read_bound_port(&mut child) {
             Ok(port) => Ok(Self { child, port }),
             Err(error) => {
+                // Whether it had exited by itself, before this kill.
+                let exited = child.try_wait().ok().flatten();
                 let _ = child.kill();
-                let status = child.wait().ok();
-                match status {
+                let _ = child.wait();
+                match exited {
                     Some(status) if port != 0 => Err(error.context(format!(
                         "moto_server exited with {status}: is 127.0.0.1:{port} in use?"
                     ))),

@@ -5,6 +5,7 @@ Runs on the project's venv python (moto brings `cryptography`)."""
 import datetime
 import http.server
 import ipaddress
+import os
 import ssl
 import sys
 import tempfile
@@ -69,6 +70,7 @@ class Teapot(http.server.BaseHTTPRequestHandler):
 server = http.server.HTTPServer(("127.0.0.1", 0), Teapot)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(chain.name)
+os.unlink(chain.name)
 server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

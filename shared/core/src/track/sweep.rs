@@ -1,7 +1,7 @@
 //! The sweep (every few minutes): every Submitted import is looked up and its end
-//! recorded and announced; alerts that did not go out are sent; then, when the
-//! account's import slot is free, the oldest Pending import starts through the
-//! importer's start path.
+//! recorded; then, when the account's import slot is free, the oldest Pending import
+//! starts through the importer's start path while the ended imports are announced;
+//! then alerts that did not go out are sent.
 
 use serde::Serialize;
 

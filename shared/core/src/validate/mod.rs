@@ -822,8 +822,8 @@ impl Run {
     }
 }
 
-/// Header bytes (KiB) held in memory at once across concurrent reads: sixteen hostile
-/// headers must not take more than a share of a Lambda's 128 MB. Counted in KiB, not
+/// Header bytes (KiB) held in memory at once across concurrent reads: 32 MiB in all,
+/// however many hostile headers come, a share of a Lambda's 128 MB. Counted in KiB, not
 /// MiB: at one MiB each, ordinary headers of a few kB let only 32 reads run at once,
 /// whatever the concurrency asked for.
 const HEADER_BUDGET_KIB: u64 = MAX_HEADER_BYTES / 1024;
