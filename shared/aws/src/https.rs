@@ -13,7 +13,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -35,7 +34,6 @@ type Key = (Option<Duration>, Option<Duration>);
 pub struct OneTlsClient {
     tls: TlsContext,
     connectors: RwLock<HashMap<Key, SharedHttpConnector>>,
-    built: AtomicUsize,
 }
 
 impl OneTlsClient {
@@ -56,7 +54,6 @@ impl OneTlsClient {
         Self {
             tls,
             connectors: RwLock::new(HashMap::new()),
-            built: Default::default(),
         }
     }
 
@@ -75,7 +72,7 @@ impl OneTlsClient {
 
     /// How many connectors (TLS configurations) this client has built.
     pub fn connectors_built(&self) -> usize {
-        self.built.load(Ordering::Relaxed)
+        self.read().len()
     }
 
     fn connector(
@@ -92,7 +89,6 @@ impl OneTlsClient {
         connectors
             .entry(key)
             .or_insert_with(|| {
-                self.built.fetch_add(1, Ordering::Relaxed);
                 let mut builder = Connector::builder().connector_settings(settings.clone());
                 builder.set_sleep_impl(sleep);
                 builder

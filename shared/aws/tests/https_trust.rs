@@ -3,7 +3,6 @@
 //! a process, built at init. One test, because it sets environment variables, which
 //! are process-wide.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -11,7 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::config::Credentials;
 use ferry_aws::https::OneTlsClient;
-use ferry_testkit::moto::workspace_root;
+use ferry_testkit::moto::{read_bound_port, workspace_root};
 
 /// `tests/support/tls_server.py`: HTTPS on loopback, certificate from a private CA.
 struct TlsServer {
@@ -29,13 +28,7 @@ impl TlsServer {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", python.display()));
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("no port: {line:?}"));
+        let port = read_bound_port(&mut child).expect("the TLS server reports its port");
         Self { child, port }
     }
 }

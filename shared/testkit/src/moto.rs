@@ -88,13 +88,14 @@ impl MotoServer {
     }
 }
 
-/// Reads the port the launcher printed once its socket listens. A thread keeps
-/// draining stdout afterwards so the server never blocks on a full pipe.
-fn read_bound_port(child: &mut Child) -> Result<u16> {
+/// Reads the port a loopback server `child` printed as its first stdout line once its
+/// socket listens (moto's launcher, the TLS test server). A thread keeps draining
+/// stdout afterwards so the server never blocks on a full pipe.
+pub fn read_bound_port(child: &mut Child) -> Result<u16> {
     let stdout = child
         .stdout
         .take()
-        .context("moto_server's stdout was not piped")?;
+        .context("the server's stdout was not piped")?;
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -103,14 +104,14 @@ fn read_bound_port(child: &mut Child) -> Result<u16> {
     });
     let first = receiver
         .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| anyhow!("moto_server did not report its port within 60 s"))?;
+        .map_err(|_| anyhow!("the server did not report its port within 60 s"))?;
     let line = match first {
-        Some(line) => line.context("reading moto_server's stdout")?,
-        None => bail!("moto_server exited before it listened"),
+        Some(line) => line.context("reading the server's stdout")?,
+        None => bail!("the server exited before it listened"),
     };
     line.trim()
         .parse()
-        .with_context(|| format!("moto_server printed {line:?}, not a port"))
+        .with_context(|| format!("the server printed {line:?}, not a port"))
 }
 
 impl Drop for MotoServer {

@@ -125,12 +125,10 @@ pub async fn promote<C: Connect>(
     let session = folder_slug(uri);
     // The gate stage's role is assumed with the others, while the folder is listed.
     let gate = gate_of(to, cause, config);
-    let gate_hosting = async {
-        match &gate {
-            Some((gate_stage, _)) => Some(connect.hosting(gate_stage, &session).await),
-            None => None,
-        }
-    };
+    let gate_hosting = futures_util::future::OptionFuture::from(
+        gate.as_ref()
+            .map(|(gate_stage, _)| connect.hosting(gate_stage, &session)),
+    );
     let (entries, hosting, gate_hosting) =
         futures_util::join!(source.list(), connect.hosting(to, &session), gate_hosting);
     let entries = entries?;
